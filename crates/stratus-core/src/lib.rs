@@ -1,0 +1,13 @@
+//! Shared vocabulary of Stratus: configuration, the one clock, caller identities,
+//! request context, ARNs and ids.
+//!
+//! This crate owns no I/O and must not depend on any other Stratus crate.
+
+pub mod clock;
+pub mod config;
+pub mod context;
+pub mod ids;
+
+pub use clock::Clock;
+pub use config::{AccessKeyConfig, Config, Durability};
+pub use context::{Identity, RequestContext};

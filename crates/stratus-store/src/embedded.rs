@@ -1,0 +1,358 @@
+//! The embedded engine: SQLite in WAL mode (see docs/decisions/0002-embedded-engine.md).
+//!
+//! One writer thread owns the write connection and commits group-wise: it takes every
+//! transaction waiting at that moment, runs each inside a savepoint (a failed precondition
+//! rolls back only that one), and makes them all durable with a single COMMIT before any of
+//! them is acknowledged. With `synchronous=NORMAL` a commit is in the WAL file before the
+//! answer (survives `kill -9`); with `synchronous=FULL` it is also fsynced (survives power
+//! loss). Readers use a small pool of read-only connections and never block the writer.
+
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::{Mutex, mpsc};
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use tokio::sync::oneshot;
+
+use crate::{Bytes, Check, Engine, Result, Scan, StoreError, Txn, Write, notify};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS kv (ns TEXT NOT NULL, k BLOB NOT NULL, v BLOB NOT NULL, PRIMARY KEY (ns, k)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_ms INTEGER NOT NULL) WITHOUT ROWID;
+";
+
+/// Most transactions folded into one commit.
+const MAX_GROUP: usize = 512;
+
+enum Job {
+    Txn(Txn, oneshot::Sender<Result<()>>),
+    Lease {
+        name: String,
+        holder: String,
+        now_ms: i64,
+        ttl_ms: i64,
+        reply: oneshot::Sender<Result<bool>>,
+    },
+    Release {
+        name: String,
+        holder: String,
+        reply: oneshot::Sender<Result<()>>,
+    },
+    Wipe(oneshot::Sender<Result<()>>),
+}
+
+pub struct EmbeddedEngine {
+    jobs: Mutex<mpsc::Sender<Job>>,
+    readers: Mutex<Vec<Connection>>,
+    path: std::path::PathBuf,
+}
+
+fn engine_err(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Engine(e.to_string())
+}
+
+fn open_conn(path: &Path, read_only: bool, fsync: bool) -> Result<Connection> {
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let conn = Connection::open_with_flags(path, flags).map_err(engine_err)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(engine_err)?;
+    if !read_only {
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(engine_err)?;
+        conn.pragma_update(None, "synchronous", if fsync { "FULL" } else { "NORMAL" })
+            .map_err(engine_err)?;
+        conn.execute_batch(SCHEMA).map_err(engine_err)?;
+    }
+    conn.pragma_update(None, "cache_size", -16_000i64)
+        .map_err(engine_err)?;
+    Ok(conn)
+}
+
+impl EmbeddedEngine {
+    /// Opens (creating if needed) the database file at `path`.
+    pub fn open(path: &Path, fsync: bool) -> Result<Self> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Engine(format!(
+                    "cannot create data directory {}: {e}",
+                    dir.display()
+                ))
+            })?;
+        }
+        let writer = open_conn(path, false, fsync)?;
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("stratus-store-writer".into())
+            .spawn(move || writer_loop(writer, rx))
+            .map_err(engine_err)?;
+        Ok(Self {
+            jobs: Mutex::new(tx),
+            readers: Mutex::new(Vec::new()),
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn send(&self, job: Job) -> Result<()> {
+        self.jobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .send(job)
+            .map_err(|_| StoreError::Engine("store writer stopped".into()))
+    }
+
+    fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        let conn = self.readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let conn = match conn {
+            Some(c) => c,
+            None => open_conn(&self.path, true, false)?,
+        };
+        let out = f(&conn).map_err(engine_err);
+        let mut pool = self.readers.lock().unwrap_or_else(|e| e.into_inner());
+        if pool.len() < 16 {
+            pool.push(conn);
+        }
+        out
+    }
+}
+
+async fn reply<T>(rx: oneshot::Receiver<Result<T>>) -> Result<T> {
+    rx.await
+        .map_err(|_| StoreError::Engine("store writer stopped".into()))?
+}
+
+impl Engine for EmbeddedEngine {
+    async fn get(&self, ns: &str, key: &[u8]) -> Result<Option<Bytes>> {
+        self.with_reader(|c| {
+            c.prepare_cached("SELECT v FROM kv WHERE ns = ?1 AND k = ?2")?
+                .query_row(params![ns, key], |r| r.get(0))
+                .optional()
+        })
+    }
+
+    async fn scan(&self, ns: &str, scan: &Scan) -> Result<Vec<(Bytes, Bytes)>> {
+        let mut sql = String::from("SELECT k, v FROM kv WHERE ns = ?1");
+        let mut args: Vec<&[u8]> = Vec::new();
+        match &scan.start {
+            Bound::Included(s) => {
+                args.push(s);
+                sql.push_str(&format!(" AND k >= ?{}", args.len() + 1));
+            }
+            Bound::Excluded(s) => {
+                args.push(s);
+                sql.push_str(&format!(" AND k > ?{}", args.len() + 1));
+            }
+            Bound::Unbounded => {}
+        }
+        match &scan.end {
+            Bound::Included(e) => {
+                args.push(e);
+                sql.push_str(&format!(" AND k <= ?{}", args.len() + 1));
+            }
+            Bound::Excluded(e) => {
+                args.push(e);
+                sql.push_str(&format!(" AND k < ?{}", args.len() + 1));
+            }
+            Bound::Unbounded => {}
+        }
+        sql.push_str(if scan.reverse {
+            " ORDER BY k DESC"
+        } else {
+            " ORDER BY k ASC"
+        });
+        let limit = i64::try_from(scan.limit).unwrap_or(i64::MAX);
+        sql.push_str(&format!(" LIMIT {limit}"));
+        self.with_reader(|c| {
+            let mut stmt = c.prepare_cached(&sql)?;
+            let mut bind: Vec<&dyn rusqlite::ToSql> = vec![&ns];
+            for a in &args {
+                bind.push(a);
+            }
+            let rows = stmt.query_map(bind.as_slice(), |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect()
+        })
+    }
+
+    async fn commit(&self, txn: Txn) -> Result<()> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Job::Txn(txn, tx))?;
+        reply(rx).await
+    }
+
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<bool> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Job::Lease {
+            name: name.into(),
+            holder: holder.into(),
+            now_ms,
+            ttl_ms,
+            reply: tx,
+        })?;
+        reply(rx).await
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<()> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Job::Release {
+            name: name.into(),
+            holder: holder.into(),
+            reply: tx,
+        })?;
+        reply(rx).await
+    }
+
+    async fn wipe(&self) -> Result<()> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Job::Wipe(tx))?;
+        reply(rx).await
+    }
+
+    fn subscribe_remote(&self, _hub: notify::Hub) {
+        // One process owns the file: every commit is local and wakes the hub directly.
+    }
+}
+
+/// Evaluates the checks and applies the writes of one transaction inside the open one.
+fn apply(conn: &Connection, txn: &Txn) -> Result<()> {
+    for (index, check) in txn.checks.iter().enumerate() {
+        let (ns, key) = match check {
+            Check::Exists { ns, key }
+            | Check::Absent { ns, key }
+            | Check::Equals { ns, key, .. } => (ns, key),
+        };
+        let current: Option<Vec<u8>> = conn
+            .prepare_cached("SELECT v FROM kv WHERE ns = ?1 AND k = ?2")
+            .and_then(|mut s| s.query_row(params![ns, key], |r| r.get(0)).optional())
+            .map_err(engine_err)?;
+        let holds = match check {
+            Check::Exists { .. } => current.is_some(),
+            Check::Absent { .. } => current.is_none(),
+            Check::Equals { value, .. } => current.as_deref() == Some(value.as_slice()),
+        };
+        if !holds {
+            return Err(StoreError::ConditionFailed { index });
+        }
+    }
+    for write in &txn.writes {
+        let res = match write {
+            Write::Put { ns, key, value } => conn
+                .prepare_cached("INSERT INTO kv (ns, k, v) VALUES (?1, ?2, ?3) ON CONFLICT (ns, k) DO UPDATE SET v = excluded.v")
+                .and_then(|mut s| s.execute(params![ns, key, value])),
+            Write::Delete { ns, key } => conn
+                .prepare_cached("DELETE FROM kv WHERE ns = ?1 AND k = ?2")
+                .and_then(|mut s| s.execute(params![ns, key])),
+            Write::DeletePrefix { ns, prefix } => match crate::keys::prefix_end(prefix) {
+                Some(end) => conn
+                    .prepare_cached("DELETE FROM kv WHERE ns = ?1 AND k >= ?2 AND k < ?3")
+                    .and_then(|mut s| s.execute(params![ns, prefix, end])),
+                None => conn
+                    .prepare_cached("DELETE FROM kv WHERE ns = ?1 AND k >= ?2")
+                    .and_then(|mut s| s.execute(params![ns, prefix])),
+            },
+        };
+        res.map_err(engine_err)?;
+    }
+    Ok(())
+}
+
+fn run_job(conn: &Connection, job: &Job) -> (Result<bool>, bool) {
+    // Returns the job's outcome and whether its savepoint must be rolled back.
+    let out = match job {
+        Job::Txn(txn, _) => apply(conn, txn).map(|_| true),
+        Job::Lease { name, holder, now_ms, ttl_ms, .. } => conn
+            .prepare_cached(
+                "INSERT INTO leases (name, holder, expires_ms) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_ms = excluded.expires_ms
+                 WHERE leases.holder = excluded.holder OR leases.expires_ms <= ?4",
+            )
+            .and_then(|mut s| s.execute(params![name, holder, now_ms + ttl_ms, now_ms]))
+            .map(|n| n > 0)
+            .map_err(engine_err),
+        Job::Release { name, holder, .. } => conn
+            .prepare_cached("DELETE FROM leases WHERE name = ?1 AND holder = ?2")
+            .and_then(|mut s| s.execute(params![name, holder]))
+            .map(|_| true)
+            .map_err(engine_err),
+        Job::Wipe(_) => conn
+            .execute_batch("DELETE FROM kv; DELETE FROM leases;")
+            .map(|_| true)
+            .map_err(engine_err),
+    };
+    let rollback = out.is_err();
+    (out, rollback)
+}
+
+fn finish(job: Job, out: Result<bool>) {
+    match job {
+        Job::Txn(_, r) => {
+            let _ = r.send(out.map(|_| ()));
+        }
+        Job::Lease { reply, .. } => {
+            let _ = reply.send(out);
+        }
+        Job::Release { reply, .. } | Job::Wipe(reply) => {
+            let _ = reply.send(out.map(|_| ()));
+        }
+    }
+}
+
+fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>) {
+    while let Ok(first) = rx.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let mut outcomes = Vec::with_capacity(group.len());
+        let begun = conn.execute_batch("BEGIN IMMEDIATE").map_err(engine_err);
+        if let Err(e) = begun {
+            for job in group {
+                finish(job, Err(StoreError::Engine(e.to_string())));
+            }
+            continue;
+        }
+        for job in &group {
+            let sp = conn.execute_batch("SAVEPOINT t");
+            let (out, rollback) = match sp {
+                Ok(()) => run_job(&conn, job),
+                Err(e) => (Err(engine_err(e)), false),
+            };
+            let end = if rollback {
+                "ROLLBACK TO t; RELEASE t"
+            } else {
+                "RELEASE t"
+            };
+            let out = match conn.execute_batch(end) {
+                Ok(()) => out,
+                Err(e) => Err(engine_err(e)),
+            };
+            outcomes.push(out);
+        }
+        match conn.execute_batch("COMMIT") {
+            Ok(()) => {
+                for (job, out) in group.into_iter().zip(outcomes) {
+                    finish(job, out);
+                }
+            }
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                for job in group {
+                    finish(job, Err(StoreError::Engine(format!("commit failed: {e}"))));
+                }
+            }
+        }
+    }
+}
