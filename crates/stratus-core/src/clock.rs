@@ -46,8 +46,7 @@ impl Clock {
 
     /// Sets the clock so that `now_ms()` reads `epoch_ms` at this instant.
     pub fn set_ms(&self, epoch_ms: i64) {
-        self.offset_ms
-            .store(epoch_ms - real_now_ms(), Ordering::Relaxed);
+        self.offset_ms.store(epoch_ms - real_now_ms(), Ordering::Relaxed);
     }
 
     /// Returns the clock to real time.

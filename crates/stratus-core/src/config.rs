@@ -19,9 +19,7 @@ impl std::str::FromStr for Durability {
         match s {
             "log" | "default" | "normal" => Ok(Durability::Log),
             "fsync" | "full" => Ok(Durability::Fsync),
-            other => Err(format!(
-                "unknown durability '{other}' (expected log or fsync)"
-            )),
+            other => Err(format!("unknown durability '{other}' (expected log or fsync)")),
         }
     }
 }
@@ -60,17 +58,11 @@ impl AccessKeyConfig {
                 "access key '{s}' must be KEY:SECRET[:ACCOUNT[:PRINCIPAL]]"
             ));
         };
-        let account_id = parts
-            .next()
-            .map(str::to_string)
-            .unwrap_or_else(default_account);
+        let account_id = parts.next().map(str::to_string).unwrap_or_else(default_account);
         if account_id.len() != 12 || !account_id.bytes().all(|b| b.is_ascii_digit()) {
             return Err(format!("account id '{account_id}' must be 12 digits"));
         }
-        let principal = parts
-            .next()
-            .map(str::to_string)
-            .unwrap_or_else(default_principal);
+        let principal = parts.next().map(str::to_string).unwrap_or_else(default_principal);
         Ok(Self {
             access_key_id: access_key_id.into(),
             secret_access_key: secret.into(),

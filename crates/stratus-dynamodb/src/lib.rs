@@ -1,1 +1,82 @@
-//! placeholder
+//! Amazon DynamoDB. This crate owns tables (control plane now; items, queries and indexes
+//! build on the same state). It speaks `awsJson1_0` with `X-Amz-Target: DynamoDB_20120810.*`.
+//!
+//! Depends on core, protocol and store; never on the gateway.
+
+pub mod error;
+pub mod generated;
+mod ops;
+pub mod state;
+
+use serde::{Serialize, de::DeserializeOwned};
+use stratus_core::{Clock, RequestContext};
+use stratus_protocol::validate::Validate;
+use stratus_protocol::{ApiRequest, ApiResponse, AwsError, Protocol, json};
+use stratus_store::Store;
+
+pub use error::DynamoDbError;
+
+pub const PROTOCOL: Protocol = Protocol::Json { version: "1.0" };
+/// The `__type` namespace of DynamoDB's own errors.
+pub const ERROR_NAMESPACE: &str = "com.amazonaws.dynamodb.v20120810";
+
+/// The DynamoDB service value: shared by every request.
+#[derive(Clone)]
+pub struct DynamoDb {
+    store: Store,
+    clock: Clock,
+}
+
+impl DynamoDb {
+    pub fn new(store: Store, clock: Clock) -> Self {
+        Self { store, clock }
+    }
+
+    /// Decodes, validates and runs one request.
+    pub async fn handle(&self, cx: &RequestContext, req: &ApiRequest<'_>) -> Result<ApiResponse, AwsError> {
+        let target = req.header("x-amz-target").unwrap_or_default();
+        let Some(op) = json::target_operation(target, generated::TARGET_PREFIX) else {
+            return Err(AwsError::unknown_operation(PROTOCOL, target));
+        };
+        let body = req.body.as_ref();
+        match op {
+            "CreateTable" => self.run(cx, body, ops::create_table).await,
+            "DescribeTable" => self.run(cx, body, ops::describe_table).await,
+            "ListTables" => self.run(cx, body, ops::list_tables).await,
+            "DeleteTable" => self.run(cx, body, ops::delete_table).await,
+            "UpdateTable" => self.run(cx, body, ops::update_table).await,
+            "TagResource" => self.run(cx, body, ops::tag_resource).await,
+            "UntagResource" => self.run(cx, body, ops::untag_resource).await,
+            "ListTagsOfResource" => self.run(cx, body, ops::list_tags_of_resource).await,
+            "DescribeLimits" => self.run(cx, body, ops::describe_limits).await,
+            "DescribeEndpoints" => {
+                let host = req.header("host").unwrap_or("localhost:4566").to_string();
+                self.run(cx, body, move |d, cx, i| ops::describe_endpoints(d, cx, i, host))
+                    .await
+            }
+            other if generated::OPERATIONS.contains(&other) => Err(AwsError::not_implemented(other)),
+            _ => Err(AwsError::unknown_operation(PROTOCOL, op)),
+        }
+    }
+
+    async fn run<I, O, F>(
+        &self,
+        cx: &RequestContext,
+        body: &[u8],
+        op: impl FnOnce(DynamoDb, RequestContext, I) -> F,
+    ) -> Result<ApiResponse, AwsError>
+    where
+        I: DeserializeOwned + Validate,
+        O: Serialize,
+        F: Future<Output = Result<O, DynamoDbError>>,
+    {
+        let input: I = json::decode(body)?;
+        if let Some(message) = input.violations() {
+            return Err(AwsError::validation(PROTOCOL, message));
+        }
+        let output = op(self.clone(), cx.clone(), input)
+            .await
+            .map_err(AwsError::from)?;
+        Ok(json::encode(&output, "1.0", true))
+    }
+}

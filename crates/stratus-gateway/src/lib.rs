@@ -1,1 +1,235 @@
-//! placeholder
+//! The one endpoint: the HTTP listener, routing of each request to its service, SigV4
+//! authentication, request ids, panics contained per request, the `/_stratus/` control plane,
+//! and graceful shutdown.
+//!
+//! Depends on every service crate; nothing depends on it but the binary.
+
+mod admin;
+mod auth;
+mod route;
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::FutureExt;
+use http::{HeaderValue, Request, Response};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use stratus_core::{AccessKeyConfig, Clock, Config, RequestContext};
+use stratus_dynamodb::DynamoDb;
+use stratus_protocol::{ApiRequest, ApiResponse, AwsError, Protocol};
+use stratus_store::Store;
+use stratus_sts::Sts;
+use tokio::net::TcpListener;
+
+pub use route::Service;
+
+/// Everything a request may need; cloned cheaply into each connection.
+#[derive(Clone)]
+pub struct Gateway {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Config,
+    clock: Clock,
+    store: Store,
+    keys: HashMap<String, AccessKeyConfig>,
+    sts: Sts,
+    dynamodb: DynamoDb,
+}
+
+/// Most connections served at once; more wait in the kernel's accept queue.
+const MAX_CONNECTIONS: usize = 10_000;
+/// How long in-flight requests may take to finish after a shutdown signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+impl Gateway {
+    pub fn new(config: Config, store: Store, clock: Clock) -> Self {
+        let keys = config
+            .effective_access_keys()
+            .into_iter()
+            .map(|k| (k.access_key_id.clone(), k))
+            .collect();
+        let sts = Sts::new(store.clone(), clock.clone());
+        let dynamodb = DynamoDb::new(store.clone(), clock.clone());
+        Gateway {
+            inner: Arc::new(Inner {
+                config,
+                clock,
+                store,
+                keys,
+                sts,
+                dynamodb,
+            }),
+        }
+    }
+
+    /// Serves connections from `listener` until `shutdown` resolves, then lets in-flight
+    /// requests finish (up to 30 s).
+    pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+        let graceful = GracefulShutdown::new();
+        let limit = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+        let builder = auto::Builder::new(TokioExecutor::new());
+        tokio::pin!(shutdown);
+        loop {
+            let permit = tokio::select! {
+                p = limit.clone().acquire_owned() => p.expect("semaphore is never closed"),
+                _ = &mut shutdown => break,
+            };
+            let (stream, peer) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                _ = &mut shutdown => break,
+            };
+            let _ = stream.set_nodelay(true);
+            let gw = self.clone();
+            let svc = hyper::service::service_fn(move |req| {
+                let gw = gw.clone();
+                async move { Ok::<_, Infallible>(gw.handle(req, peer).await) }
+            });
+            let conn = builder
+                .serve_connection_with_upgrades(TokioIo::new(stream), svc)
+                .into_owned();
+            let conn = graceful.watch(conn);
+            tokio::spawn(async move {
+                let _ = conn.await;
+                drop(permit);
+            });
+        }
+        drop(listener);
+        tracing::info!("shutting down: waiting for in-flight requests");
+        tokio::select! {
+            _ = graceful.shutdown() => tracing::info!("all connections closed"),
+            _ = tokio::time::sleep(SHUTDOWN_GRACE) => tracing::warn!("grace period over; closing remaining connections"),
+        }
+    }
+
+    /// Handles one HTTP request end to end. Never fails: every error is an AWS-shaped answer.
+    pub async fn handle(&self, req: Request<Incoming>, _peer: SocketAddr) -> Response<Full<Bytes>> {
+        let request_id = stratus_core::ids::request_id();
+        let (parts, body) = req.into_parts();
+        let max = self.inner.config.max_body_bytes;
+        let body = match Limited::new(body, max).collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(e) => {
+                let protocol =
+                    route::identify(&parts).map_or(Protocol::Json { version: "1.0" }, |s| s.protocol());
+                let err = if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                    AwsError::too_large(max)
+                } else {
+                    AwsError::new(
+                        "IncompleteBody",
+                        400,
+                        "The request body could not be read completely",
+                    )
+                };
+                return finish(err.render(protocol, &request_id), &request_id);
+            }
+        };
+        let path = parts.uri.path();
+        if path.starts_with("/_stratus/") || path.starts_with("/moto-api/") {
+            let resp = admin::handle(self, &parts, &body).await;
+            return finish(resp, &request_id);
+        }
+        let api = ApiRequest {
+            method: &parts.method,
+            path,
+            query: parts.uri.query(),
+            headers: &parts.headers,
+            body: &body,
+        };
+        let resp = match std::panic::AssertUnwindSafe(self.dispatch(&parts, &api, &request_id))
+            .catch_unwind()
+            .await
+        {
+            Ok(resp) => resp,
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                tracing::error!(request_id, panic = what, "request handler panicked");
+                let protocol =
+                    route::identify(&parts).map_or(Protocol::Json { version: "1.0" }, |s| s.protocol());
+                AwsError::internal(&request_id).render(protocol, &request_id)
+            }
+        };
+        finish(resp, &request_id)
+    }
+
+    async fn dispatch(
+        &self,
+        parts: &http::request::Parts,
+        api: &ApiRequest<'_>,
+        request_id: &str,
+    ) -> ApiResponse {
+        let signature = auth::parse(parts);
+        let service = match &signature {
+            Ok(Some(sig)) => {
+                Service::by_signing_name(&sig.credential.service).ok_or(sig.credential.service.clone())
+            }
+            _ => route::identify(parts).ok_or_else(String::new),
+        };
+        let service = match service {
+            Ok(s) => s,
+            Err(name) => return route::unknown_service(&name, request_id),
+        };
+        let protocol = service.protocol();
+        let identity = match auth::authenticate(self, signature, parts, api.body, protocol).await {
+            Ok(id) => id,
+            Err(e) => {
+                tracing::debug!(request_id, error = ?e, "authentication failed");
+                return e.render(protocol, request_id);
+            }
+        };
+        let (identity, region) = identity;
+        let cx = RequestContext {
+            request_id: request_id.to_string(),
+            region,
+            identity,
+        };
+        let span = tracing::debug_span!("request", service = service.name(), request_id);
+        let _enter = span.enter();
+        let result = match service {
+            Service::Sts => self.inner.sts.handle(&cx, api).await,
+            Service::DynamoDb => self.inner.dynamodb.handle(&cx, api).await,
+        };
+        match result {
+            Ok(resp) => resp,
+            Err(e) => {
+                if e.status >= 500 {
+                    tracing::error!(request_id, code = %e.code, message = %e.message, "request failed");
+                }
+                e.render(protocol, request_id)
+            }
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+}
+
+fn finish(resp: ApiResponse, request_id: &str) -> Response<Full<Bytes>> {
+    let (mut parts, body) = resp.into_parts();
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        parts.headers.insert("x-amzn-requestid", v);
+    }
+    Response::from_parts(parts, Full::new(body))
+}

@@ -51,11 +51,7 @@ const CORAL_SERVICE: &str = "com.amazon.coral.service";
 const CORAL_VALIDATE: &str = "com.amazon.coral.validate";
 
 impl AwsError {
-    pub fn new(
-        code: impl Into<Cow<'static, str>>,
-        status: u16,
-        message: impl Into<String>,
-    ) -> Self {
+    pub fn new(code: impl Into<Cow<'static, str>>, status: u16, message: impl Into<String>) -> Self {
         Self {
             code: code.into(),
             status,
@@ -150,7 +146,14 @@ impl AwsError {
                 },
                 "Request is missing Authentication Token".into(),
             ),
-            AuthError::Incomplete(m) => ("IncompleteSignature", m.clone()),
+            AuthError::Incomplete(m) => (
+                if query {
+                    "IncompleteSignature"
+                } else {
+                    "IncompleteSignatureException"
+                },
+                m.clone(),
+            ),
             AuthError::UnknownKey => (
                 if query {
                     "InvalidClientTokenId"
@@ -247,10 +250,7 @@ impl AwsError {
         let mut resp = Response::new(Bytes::from(body));
         *resp.status_mut() = StatusCode::from_u16(self.status).unwrap_or(StatusCode::BAD_REQUEST);
         let h = resp.headers_mut();
-        h.insert(
-            http::header::CONTENT_TYPE,
-            HeaderValue::from_static(content_type),
-        );
+        h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(content_type));
         if let Ok(v) = HeaderValue::from_str(&self.code) {
             h.insert("x-amzn-errortype", v);
         }
@@ -264,12 +264,8 @@ mod tests {
 
     #[test]
     fn json_and_query_shapes() {
-        let e = AwsError::new(
-            "ResourceNotFoundException",
-            400,
-            "Requested resource not found",
-        )
-        .with_namespace("com.amazonaws.dynamodb.v20120810");
+        let e = AwsError::new("ResourceNotFoundException", 400, "Requested resource not found")
+            .with_namespace("com.amazonaws.dynamodb.v20120810");
         let r = e.render(Protocol::Json { version: "1.0" }, "rid");
         let v: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
         assert_eq!(

@@ -77,9 +77,6 @@ mod tests {
             target_operation("DynamoDB_20120810.ListTables", "DynamoDB_20120810"),
             Some("ListTables")
         );
-        assert_eq!(
-            target_operation("Other.ListTables", "DynamoDB_20120810"),
-            None
-        );
+        assert_eq!(target_operation("Other.ListTables", "DynamoDB_20120810"), None);
     }
 }

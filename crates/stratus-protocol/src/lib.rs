@@ -15,3 +15,22 @@ pub mod validate;
 pub mod xml;
 
 pub use error::{AwsError, Protocol, ServiceError};
+
+/// What a service sees of an HTTP request: everything but the connection.
+pub struct ApiRequest<'a> {
+    pub method: &'a http::Method,
+    /// The path as received, still percent-encoded.
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    pub headers: &'a http::HeaderMap,
+    pub body: &'a bytes::Bytes,
+}
+
+impl ApiRequest<'_> {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// An operation's answer, ready for the wire.
+pub type ApiResponse = http::Response<bytes::Bytes>;

@@ -128,12 +128,7 @@ pub fn list<T>(
 }
 
 /// Renders a successful answer: `<{Action}Response><{Action}Result>...`.
-pub fn encode<T: ToXml>(
-    action: &str,
-    output: &T,
-    xml_namespace: &str,
-    request_id: &str,
-) -> Response<Bytes> {
+pub fn encode<T: ToXml>(action: &str, output: &T, xml_namespace: &str, request_id: &str) -> Response<Bytes> {
     let mut w = XmlWriter::new();
     let response = format!("{action}Response");
     let result = format!("{action}Result");
@@ -146,10 +141,8 @@ pub fn encode<T: ToXml>(
     w.close("ResponseMetadata");
     w.close(&response);
     let mut resp = Response::new(Bytes::from(w.finish()));
-    resp.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("text/xml"),
-    );
+    resp.headers_mut()
+        .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
     resp
 }
 

@@ -163,15 +163,10 @@ fn parse_header(auth: &str, headers: &HeaderMap) -> Result<Signature, AuthError>
     }
     let amz_date = header(headers, "x-amz-date");
     if amz_date.is_none() {
-        missing.push(
-            "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.",
-        );
+        missing.push("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.");
     }
     if !missing.is_empty() {
-        return Err(incomplete(format!(
-            "{} Authorization={auth}",
-            missing.join(" ")
-        )));
+        return Err(incomplete(format!("{} Authorization={auth}", missing.join(" "))));
     }
     let credential = parse_credential(cred.unwrap_or_default())?;
     Ok(Signature {
@@ -213,9 +208,7 @@ fn parse_presigned(query: &str, headers: &HeaderMap) -> Result<Signature, AuthEr
         ("X-Amz-Date", &date),
     ] {
         if v.is_none() {
-            missing.push(format!(
-                "AWS query-string parameters must include '{name}'."
-            ));
+            missing.push(format!("AWS query-string parameters must include '{name}'."));
         }
     }
     if !missing.is_empty() {
@@ -459,15 +452,14 @@ pub fn verify(
     let body_hash = || sha256_hex(body);
     let mut candidates: Vec<String> = Vec::with_capacity(2);
     match sig.content_sha256.as_deref() {
-        Some(h) if h == UNSIGNED_PAYLOAD || h.starts_with("STREAMING-") => {
-            candidates.push(h.to_string())
-        }
+        Some(h) if h == UNSIGNED_PAYLOAD || h.starts_with("STREAMING-") => candidates.push(h.to_string()),
         Some(h) => {
             let actual = body_hash();
             if !h.eq_ignore_ascii_case(&actual) {
                 return Err(AuthError::Mismatch {
                     canonical_request: String::new(),
-                    string_to_sign: "The provided 'x-amz-content-sha256' header does not match what was computed.".into(),
+                    string_to_sign:
+                        "The provided 'x-amz-content-sha256' header does not match what was computed.".into(),
                 });
             }
             candidates.push(h.to_string());
@@ -513,10 +505,7 @@ pub fn sign_headers(
 ) {
     let amz_date = format_amz_date(unix_now(now));
     headers.insert("x-amz-date", amz_date.parse().expect("ascii date"));
-    let mut signed: Vec<String> = headers
-        .keys()
-        .map(|k| k.as_str().to_ascii_lowercase())
-        .collect();
+    let mut signed: Vec<String> = headers.keys().map(|k| k.as_str().to_ascii_lowercase()).collect();
     signed.sort();
     signed.dedup();
     let sig = Signature {
@@ -582,14 +571,7 @@ mod tests {
         };
         let sig = parse(&req).unwrap().unwrap();
         assert_eq!(sig.credential.service, "iam");
-        verify(
-            &sig,
-            &req,
-            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
-            b"",
-            true,
-        )
-        .unwrap();
+        verify(&sig, &req, "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", b"", true).unwrap();
         let err = verify(&sig, &req, "wrong", b"", true).unwrap_err();
         assert!(matches!(err, AuthError::Mismatch { .. }));
     }
@@ -605,8 +587,8 @@ mod tests {
             },
         )
         .unwrap();
-        let signed = UNIX_EPOCH
-            + std::time::Duration::from_secs(parse_amz_date("20150830T123600Z").unwrap() as u64);
+        let signed =
+            UNIX_EPOCH + std::time::Duration::from_secs(parse_amz_date("20150830T123600Z").unwrap() as u64);
         assert!(check_time(&sig, signed + std::time::Duration::from_secs(14 * 60)).is_ok());
         let err = check_time(&sig, signed + std::time::Duration::from_secs(16 * 60)).unwrap_err();
         assert_eq!(

@@ -98,10 +98,7 @@ impl Violations {
         match self.0.len() {
             0 => None,
             1 => Some(format!("1 validation error detected: {}", self.0[0])),
-            n => Some(format!(
-                "{n} validation errors detected: {}",
-                self.0.join("; ")
-            )),
+            n => Some(format!("{n} validation errors detected: {}", self.0.join("; "))),
         }
     }
 
@@ -133,14 +130,7 @@ impl Violations {
     }
 
     /// Collection size (lists, maps) or blob length; `shown` is how the value prints.
-    pub fn count(
-        &mut self,
-        path: &Path<'_>,
-        len: usize,
-        shown: &str,
-        min: Option<u64>,
-        max: Option<u64>,
-    ) {
+    pub fn count(&mut self, path: &Path<'_>, len: usize, shown: &str, min: Option<u64>, max: Option<u64>) {
         let len = len as u64;
         if let Some(min) = min.filter(|m| len < *m) {
             self.push(
@@ -203,8 +193,7 @@ impl Violations {
 
 /// Compiles a model pattern so that it must match the whole value.
 pub fn anchored(pattern: &str) -> regex::Regex {
-    regex::Regex::new(&format!("^(?:{pattern})$"))
-        .expect("model patterns are checked at generation time")
+    regex::Regex::new(&format!("^(?:{pattern})$")).expect("model patterns are checked at generation time")
 }
 
 #[cfg(test)]

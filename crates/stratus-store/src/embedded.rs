@@ -55,9 +55,7 @@ fn open_conn(path: &Path, read_only: bool, fsync: bool) -> Result<Connection> {
     let flags = if read_only {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
     } else {
-        OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
     };
     let conn = Connection::open_with_flags(path, flags).map_err(engine_err)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))
@@ -79,10 +77,7 @@ impl EmbeddedEngine {
     pub fn open(path: &Path, fsync: bool) -> Result<Self> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| {
-                StoreError::Engine(format!(
-                    "cannot create data directory {}: {e}",
-                    dir.display()
-                ))
+                StoreError::Engine(format!("cannot create data directory {}: {e}", dir.display()))
             })?;
         }
         let writer = open_conn(path, false, fsync)?;
@@ -184,13 +179,7 @@ impl Engine for EmbeddedEngine {
         reply(rx).await
     }
 
-    async fn acquire_lease(
-        &self,
-        name: &str,
-        holder: &str,
-        now_ms: i64,
-        ttl_ms: i64,
-    ) -> Result<bool> {
+    async fn acquire_lease(&self, name: &str, holder: &str, now_ms: i64, ttl_ms: i64) -> Result<bool> {
         let (tx, rx) = oneshot::channel();
         self.send(Job::Lease {
             name: name.into(),
@@ -227,9 +216,9 @@ impl Engine for EmbeddedEngine {
 fn apply(conn: &Connection, txn: &Txn) -> Result<()> {
     for (index, check) in txn.checks.iter().enumerate() {
         let (ns, key) = match check {
-            Check::Exists { ns, key }
-            | Check::Absent { ns, key }
-            | Check::Equals { ns, key, .. } => (ns, key),
+            Check::Exists { ns, key } | Check::Absent { ns, key } | Check::Equals { ns, key, .. } => {
+                (ns, key)
+            }
         };
         let current: Option<Vec<u8>> = conn
             .prepare_cached("SELECT v FROM kv WHERE ns = ?1 AND k = ?2")
@@ -270,7 +259,13 @@ fn run_job(conn: &Connection, job: &Job) -> (Result<bool>, bool) {
     // Returns the job's outcome and whether its savepoint must be rolled back.
     let out = match job {
         Job::Txn(txn, _) => apply(conn, txn).map(|_| true),
-        Job::Lease { name, holder, now_ms, ttl_ms, .. } => conn
+        Job::Lease {
+            name,
+            holder,
+            now_ms,
+            ttl_ms,
+            ..
+        } => conn
             .prepare_cached(
                 "INSERT INTO leases (name, holder, expires_ms) VALUES (?1, ?2, ?3)
                  ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_ms = excluded.expires_ms

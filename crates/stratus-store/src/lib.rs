@@ -43,11 +43,7 @@ pub enum Check {
     /// The key must not exist.
     Absent { ns: String, key: Bytes },
     /// The key must exist with exactly this value (compare-and-swap).
-    Equals {
-        ns: String,
-        key: Bytes,
-        value: Bytes,
-    },
+    Equals { ns: String, key: Bytes, value: Bytes },
 }
 
 /// A write within a transaction.
@@ -179,11 +175,7 @@ impl Scan {
 /// A storage engine. Every engine passes the same conformance suite (`tests/conformance.rs`).
 pub trait Engine: Send + Sync + 'static {
     fn get(&self, ns: &str, key: &[u8]) -> impl Future<Output = Result<Option<Bytes>>> + Send;
-    fn scan(
-        &self,
-        ns: &str,
-        scan: &Scan,
-    ) -> impl Future<Output = Result<Vec<(Bytes, Bytes)>>> + Send;
+    fn scan(&self, ns: &str, scan: &Scan) -> impl Future<Output = Result<Vec<(Bytes, Bytes)>>> + Send;
     /// Commits `txn` atomically; [`StoreError::ConditionFailed`] names the first failed check.
     fn commit(&self, txn: Txn) -> impl Future<Output = Result<()>> + Send;
     /// Takes or renews the lease `name` for `holder` until `now_ms + ttl_ms`. True when held.
@@ -236,22 +228,19 @@ macro_rules! on_engine {
 
 impl Store {
     pub async fn open(opts: StoreOptions<'_>) -> Result<Store> {
-        let backend =
-            if opts.spec.starts_with("postgres://") || opts.spec.starts_with("postgresql://") {
-                Backend::Postgres(Arc::new(
-                    PostgresEngine::connect(opts.spec, opts.fsync).await?,
-                ))
-            } else if opts.spec == "embedded" || opts.spec.is_empty() {
-                Backend::Embedded(Arc::new(EmbeddedEngine::open(
-                    &opts.data_dir.join("store.db"),
-                    opts.fsync,
-                )?))
-            } else {
-                return Err(StoreError::Engine(format!(
-                    "unknown store '{}': expected 'embedded' or a postgres:// URL",
-                    opts.spec
-                )));
-            };
+        let backend = if opts.spec.starts_with("postgres://") || opts.spec.starts_with("postgresql://") {
+            Backend::Postgres(Arc::new(PostgresEngine::connect(opts.spec, opts.fsync).await?))
+        } else if opts.spec == "embedded" || opts.spec.is_empty() {
+            Backend::Embedded(Arc::new(EmbeddedEngine::open(
+                &opts.data_dir.join("store.db"),
+                opts.fsync,
+            )?))
+        } else {
+            return Err(StoreError::Engine(format!(
+                "unknown store '{}': expected 'embedded' or a postgres:// URL",
+                opts.spec
+            )));
+        };
         let store = Store {
             backend,
             hub: notify::Hub::default(),
@@ -297,13 +286,7 @@ impl Store {
         self.hub.watch(topic)
     }
 
-    pub async fn acquire_lease(
-        &self,
-        name: &str,
-        holder: &str,
-        now_ms: i64,
-        ttl_ms: i64,
-    ) -> Result<bool> {
+    pub async fn acquire_lease(&self, name: &str, holder: &str, now_ms: i64, ttl_ms: i64) -> Result<bool> {
         on_engine!(self, e => e.acquire_lease(name, holder, now_ms, ttl_ms).await)
     }
 

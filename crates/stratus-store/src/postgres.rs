@@ -124,10 +124,7 @@ impl PostgresEngine {
                 recycling_method: RecyclingMethod::Fast,
             },
         );
-        let pool = Pool::builder(mgr)
-            .max_size(16)
-            .build()
-            .map_err(engine_err)?;
+        let pool = Pool::builder(mgr).max_size(16).build().map_err(engine_err)?;
         let client = pool.get().await.map_err(engine_err)?;
         if let Some(s) = &schema {
             client
@@ -217,8 +214,7 @@ impl Engine for PostgresEngine {
     }
 
     async fn commit(&self, txn: Txn) -> Result<()> {
-        let (mut c_kind, mut c_ns, mut c_k, mut c_v) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut c_kind, mut c_ns, mut c_k, mut c_v) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for check in &txn.checks {
             let (kind, ns, key, value) = match check {
                 Check::Exists { ns, key } => (0i32, ns, key, None),
@@ -236,16 +232,13 @@ impl Engine for PostgresEngine {
                 ends.push(crate::keys::prefix_end(prefix));
             }
         }
-        let (mut w_kind, mut w_ns, mut w_k, mut w_v) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut w_kind, mut w_ns, mut w_k, mut w_v) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let mut ends = ends.iter();
         for write in &txn.writes {
             let (kind, ns, key, value) = match write {
                 Write::Put { ns, key, value } => (0i32, ns, key, Some(value.as_slice())),
                 Write::Delete { ns, key } => (1, ns, key, None),
-                Write::DeletePrefix { ns, prefix } => {
-                    (2, ns, prefix, ends.next().and_then(|e| e.as_deref()))
-                }
+                Write::DeletePrefix { ns, prefix } => (2, ns, prefix, ends.next().and_then(|e| e.as_deref())),
             };
             w_kind.push(kind);
             w_ns.push(ns.as_str());
@@ -261,9 +254,7 @@ impl Engine for PostgresEngine {
         let row = c
             .query_one(
                 &stmt,
-                &[
-                    &c_kind, &c_ns, &c_k, &c_v, &w_kind, &w_ns, &w_k, &w_v, &topics,
-                ],
+                &[&c_kind, &c_ns, &c_k, &c_v, &w_kind, &w_ns, &w_k, &w_v, &topics],
             )
             .await
             .map_err(pg_err)?;
@@ -276,13 +267,7 @@ impl Engine for PostgresEngine {
         Ok(())
     }
 
-    async fn acquire_lease(
-        &self,
-        name: &str,
-        holder: &str,
-        now_ms: i64,
-        ttl_ms: i64,
-    ) -> Result<bool> {
+    async fn acquire_lease(&self, name: &str, holder: &str, now_ms: i64, ttl_ms: i64) -> Result<bool> {
         let c = self.client().await?;
         let n = c
             .execute(
@@ -345,10 +330,7 @@ async fn listen(config: &tokio_postgres::Config, hub: &notify::Hub) -> Result<()
             }
         }
     });
-    client
-        .batch_execute("LISTEN stratus")
-        .await
-        .map_err(pg_err)?;
+    client.batch_execute("LISTEN stratus").await.map_err(pg_err)?;
     while let Some(topic) = rx.recv().await {
         hub.wake(&topic);
     }

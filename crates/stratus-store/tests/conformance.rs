@@ -38,17 +38,11 @@ fn k(s: &str) -> Vec<u8> {
 
 async fn put_get_delete(store: Store) {
     assert_eq!(store.get("a", b"x").await.unwrap(), None);
-    store
-        .commit(Txn::new().put("a", k("x"), k("1")))
-        .await
-        .unwrap();
+    store.commit(Txn::new().put("a", k("x"), k("1"))).await.unwrap();
     assert_eq!(store.get("a", b"x").await.unwrap(), Some(k("1")));
     // Namespaces are separate.
     assert_eq!(store.get("b", b"x").await.unwrap(), None);
-    store
-        .commit(Txn::new().put("a", k("x"), k("2")))
-        .await
-        .unwrap();
+    store.commit(Txn::new().put("a", k("x"), k("2"))).await.unwrap();
     assert_eq!(store.get("a", b"x").await.unwrap(), Some(k("2")));
     store.commit(Txn::new().delete("a", k("x"))).await.unwrap();
     assert_eq!(store.get("a", b"x").await.unwrap(), None);
@@ -79,12 +73,7 @@ async fn scans_in_both_directions(store: Store) {
         ["a", "b"]
     );
     assert_eq!(
-        keys(
-            store
-                .scan("s", &Scan::all().after(b"b").limit(2))
-                .await
-                .unwrap()
-        ),
+        keys(store.scan("s", &Scan::all().after(b"b").limit(2)).await.unwrap()),
         ["c", "d"]
     );
     let range = Scan {
@@ -101,10 +90,7 @@ async fn scans_in_both_directions(store: Store) {
         limit: 10,
     };
     assert_eq!(keys(store.scan("s", &range).await.unwrap()), ["b", "c"]);
-    assert_eq!(
-        store.scan("s", &Scan::all().limit(0)).await.unwrap().len(),
-        0
-    );
+    assert_eq!(store.scan("s", &Scan::all().limit(0)).await.unwrap().len(), 0);
 }
 
 async fn prefixes_and_binary_keys(store: Store) {
@@ -148,10 +134,7 @@ async fn prefixes_and_binary_keys(store: Store) {
         .map(|(k, _)| k)
         .collect();
     assert_eq!(got, vec![vec![2], vec![0xff, 0xff]]);
-    store
-        .commit(Txn::new().delete_prefix("p", vec![]))
-        .await
-        .unwrap();
+    store.commit(Txn::new().delete_prefix("p", vec![])).await.unwrap();
     assert!(store.scan("p", &Scan::all()).await.unwrap().is_empty());
 }
 
@@ -186,11 +169,7 @@ async fn preconditions_are_all_or_nothing(store: Store) {
     assert!(matches!(err, StoreError::ConditionFailed { index: 1 }));
     // Compare-and-swap succeeds on the current value.
     store
-        .commit(
-            Txn::new()
-                .equals("t", k("a"), k("1"))
-                .put("t", k("a"), k("2")),
-        )
+        .commit(Txn::new().equals("t", k("a"), k("1")).put("t", k("a"), k("2")))
         .await
         .unwrap();
     assert_eq!(store.get("t", b"a").await.unwrap(), Some(k("2")));
@@ -208,11 +187,11 @@ async fn concurrent_creates_have_one_winner(store: Store) {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
             store
-                .commit(Txn::new().absent("race", k("one")).put(
-                    "race",
-                    k("one"),
-                    i.to_string().into_bytes(),
-                ))
+                .commit(
+                    Txn::new()
+                        .absent("race", k("one"))
+                        .put("race", k("one"), i.to_string().into_bytes()),
+                )
                 .await
         }));
     }
@@ -226,10 +205,7 @@ async fn concurrent_creates_have_one_winner(store: Store) {
     }
     assert_eq!(wins, 1);
     // Concurrent increments through compare-and-swap lose no update.
-    store
-        .commit(Txn::new().put("ctr", k("n"), k("0")))
-        .await
-        .unwrap();
+    store.commit(Txn::new().put("ctr", k("n"), k("0"))).await.unwrap();
     let mut tasks = Vec::new();
     for _ in 0..8 {
         let store = store.clone();
@@ -240,11 +216,7 @@ async fn concurrent_creates_have_one_winner(store: Store) {
                     let n: u32 = String::from_utf8(cur.clone()).unwrap().parse().unwrap();
                     let next = (n + 1).to_string().into_bytes();
                     match store
-                        .commit(
-                            Txn::new()
-                                .equals("ctr", k("n"), cur)
-                                .put("ctr", k("n"), next),
-                        )
+                        .commit(Txn::new().equals("ctr", k("n"), cur).put("ctr", k("n"), next))
                         .await
                     {
                         Ok(()) => break,
@@ -330,11 +302,7 @@ async fn leases_have_one_holder(store: Store) {
 
 async fn wipe_removes_everything(store: Store) {
     store
-        .commit(
-            Txn::new()
-                .put("w", k("a"), k("1"))
-                .put("w2", k("b"), k("2")),
-        )
+        .commit(Txn::new().put("w", k("a"), k("1")).put("w2", k("b"), k("2")))
         .await
         .unwrap();
     assert!(store.acquire_lease("l", "x", 0, 1_000_000).await.unwrap());

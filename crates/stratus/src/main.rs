@@ -1,1 +1,178 @@
-fn main() {}
+//! `stratus`: the AWS serverless stack as one program.
+//!
+//! `stratus serve` opens the one endpoint. Settings come from flags, then `STRATUS_*`
+//! environment variables, then `stratus.toml`, then defaults.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use stratus_core::{AccessKeyConfig, Clock, Config, Durability};
+use stratus_gateway::Gateway;
+use stratus_store::{Store, StoreOptions};
+
+#[derive(Parser)]
+#[command(
+    name = "stratus",
+    version,
+    about = "The AWS serverless stack as one fast program"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Open the endpoint and serve every service.
+    Serve(ServeArgs),
+}
+
+#[derive(Args, Default)]
+struct ServeArgs {
+    /// Configuration file (default: ./stratus.toml when it exists).
+    #[arg(long, env = "STRATUS_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:4566].
+    #[arg(long, env = "STRATUS_LISTEN")]
+    listen: Option<String>,
+    /// Directory of the embedded store [default: ./.stratus].
+    #[arg(long, env = "STRATUS_DATA_DIR")]
+    data_dir: Option<String>,
+    /// `embedded` or a `postgres://` URL [default: embedded].
+    #[arg(long, env = "STRATUS_STORE")]
+    store: Option<String>,
+    /// Default region [default: us-east-1].
+    #[arg(long, env = "STRATUS_REGION")]
+    region: Option<String>,
+    /// Log filter, e.g. `info`, `debug`, `stratus_gateway=trace` [default: info].
+    #[arg(long, env = "STRATUS_LOG_LEVEL")]
+    log_level: Option<String>,
+    /// `log` (acknowledged writes survive kill -9) or `fsync` (also power loss) [default: log].
+    #[arg(long, env = "STRATUS_DURABILITY")]
+    durability: Option<Durability>,
+    /// Enable test controls: /_stratus/clock and /_stratus/reset.
+    #[arg(long, env = "STRATUS_DEV")]
+    dev: Option<Option<bool>>,
+    /// Accepted access key, `KEY:SECRET[:ACCOUNT[:PRINCIPAL]]`; repeat for several
+    /// (environment: comma separated). Default: test:test in account 000000000000.
+    #[arg(long = "access-key", env = "STRATUS_ACCESS_KEYS", value_delimiter = ',')]
+    access_keys: Vec<String>,
+}
+
+fn load_config(args: &ServeArgs) -> Result<Config> {
+    let mut config = match &args.config {
+        Some(path) => read_toml(path)?,
+        None if Path::new("stratus.toml").exists() => read_toml(Path::new("stratus.toml"))?,
+        None => Config::default(),
+    };
+    if let Some(v) = &args.listen {
+        config.listen = v.clone();
+    }
+    if let Some(v) = &args.data_dir {
+        config.data_dir = v.clone();
+    }
+    if let Some(v) = &args.store {
+        config.store = v.clone();
+    }
+    if let Some(v) = &args.region {
+        config.region = v.clone();
+    }
+    if let Some(v) = &args.log_level {
+        config.log_level = v.clone();
+    }
+    if let Some(v) = args.durability {
+        config.durability = v;
+    }
+    if let Some(v) = args.dev {
+        config.dev = v.unwrap_or(true);
+    }
+    if !args.access_keys.is_empty() {
+        config.access_keys = args
+            .access_keys
+            .iter()
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| AccessKeyConfig::parse(s.trim()).map_err(anyhow::Error::msg))
+            .collect::<Result<_>>()?;
+    }
+    Ok(config)
+}
+
+fn read_toml(path: &Path) -> Result<Config> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<()> {
+    let config = load_config(&args)?;
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log_level)
+        .with_context(|| format!("invalid log level '{}'", config.log_level))?;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+
+    let addr: SocketAddr = config
+        .listen
+        .parse()
+        .with_context(|| format!("invalid --listen '{}'", config.listen))?;
+    if !addr.ip().is_loopback() {
+        tracing::warn!(%addr, "listening beyond loopback: anyone who can reach this address and holds a configured key can use it");
+    }
+    let data_dir = PathBuf::from(&config.data_dir);
+    let store = Store::open(StoreOptions {
+        spec: &config.store,
+        data_dir: &data_dir,
+        fsync: config.durability == Durability::Fsync,
+    })
+    .await
+    .context("opening the store")?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    let local = listener.local_addr()?;
+    if config.access_keys.iter().any(|k| k.account_id.len() != 12) {
+        bail!("account ids must have 12 digits");
+    }
+    tracing::info!(
+        address = %local,
+        store = store.engine_name(),
+        durability = ?config.durability,
+        dev = config.dev,
+        "stratus listening on http://{local}"
+    );
+    let gateway = Gateway::new(config, store, Clock::new());
+    gateway.serve(listener, shutdown_signal()).await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    match cli.command {
+        Command::Serve(args) => runtime.block_on(serve(args)),
+    }
+}

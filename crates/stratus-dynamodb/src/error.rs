@@ -1,0 +1,73 @@
+//! Errors DynamoDB answers with: one variant per AWS error code.
+
+use stratus_protocol::{AwsError, ServiceError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DynamoDbError {
+    /// `Requested resource not found...`
+    #[error("{0}")]
+    ResourceNotFound(String),
+    #[error("{0}")]
+    ResourceInUse(String),
+    /// Model and semantic validation (`com.amazon.coral.validate#ValidationException`).
+    #[error("{0}")]
+    Validation(String),
+    #[error("{0}")]
+    LimitExceeded(String),
+    #[error("storage failure: {0}")]
+    Internal(String),
+}
+
+impl DynamoDbError {
+    pub fn table_not_found(name: &str) -> Self {
+        DynamoDbError::ResourceNotFound(format!("Requested resource not found: Table: {name} not found"))
+    }
+
+    /// `One or more parameter values were invalid: ...`
+    pub fn invalid(detail: impl std::fmt::Display) -> Self {
+        DynamoDbError::Validation(format!("One or more parameter values were invalid: {detail}"))
+    }
+}
+
+impl ServiceError for DynamoDbError {
+    fn code(&self) -> &str {
+        match self {
+            DynamoDbError::ResourceNotFound(_) => "ResourceNotFoundException",
+            DynamoDbError::ResourceInUse(_) => "ResourceInUseException",
+            DynamoDbError::Validation(_) => "ValidationException",
+            DynamoDbError::LimitExceeded(_) => "LimitExceededException",
+            DynamoDbError::Internal(_) => "InternalServerError",
+        }
+    }
+
+    fn status(&self) -> u16 {
+        match self {
+            DynamoDbError::Internal(_) => 500,
+            _ => 400,
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            DynamoDbError::Internal(_) => "Internal server error".into(),
+            other => other.to_string(),
+        }
+    }
+}
+
+impl From<DynamoDbError> for AwsError {
+    fn from(e: DynamoDbError) -> Self {
+        let namespace = match e {
+            DynamoDbError::Validation(_) => "com.amazon.coral.validate",
+            _ => crate::ERROR_NAMESPACE,
+        };
+        AwsError::from_service(&e, namespace)
+    }
+}
+
+impl From<stratus_store::StoreError> for DynamoDbError {
+    fn from(e: stratus_store::StoreError) -> Self {
+        tracing::error!(error = %e, "dynamodb storage failure");
+        DynamoDbError::Internal(e.to_string())
+    }
+}

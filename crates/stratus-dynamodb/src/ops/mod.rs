@@ -1,0 +1,42 @@
+//! One file per operation (tags share one file).
+
+mod create_table;
+mod describe;
+mod tags;
+mod update_table;
+
+pub use create_table::create_table;
+pub use describe::{delete_table, describe_endpoints, describe_limits, describe_table, list_tables};
+pub use tags::{list_tags_of_resource, tag_resource, untag_resource};
+pub use update_table::update_table;
+
+use stratus_core::RequestContext;
+use stratus_protocol::validate::{Path, Violations};
+
+use crate::DynamoDbError;
+use crate::generated::check_table_name;
+
+/// A `TableName` member may hold a name or a table ARN; returns the name.
+pub(crate) fn resolve_table_name(cx: &RequestContext, name_or_arn: &str) -> Result<String, DynamoDbError> {
+    if let Some(rest) = name_or_arn.strip_prefix("arn:") {
+        let parts: Vec<&str> = rest.splitn(5, ':').collect();
+        let valid = parts.len() == 5 && parts[1] == "dynamodb" && parts[4].starts_with("table/");
+        if !valid {
+            return Err(DynamoDbError::Validation(format!(
+                "Invalid TableArn: Invalid ResourceArn provided as input {name_or_arn}"
+            )));
+        }
+        let name = &parts[4]["table/".len()..];
+        if parts[2] != cx.region || parts[3] != cx.account_id() {
+            return Err(DynamoDbError::table_not_found(name));
+        }
+        return Ok(name.to_string());
+    }
+    let mut v = Violations::default();
+    let root = Path::Root;
+    check_table_name(name_or_arn, &root.field("TableName"), &mut v);
+    match v.message() {
+        Some(m) => Err(DynamoDbError::Validation(m)),
+        None => Ok(name_or_arn.to_string()),
+    }
+}

@@ -1,0 +1,126 @@
+//! DynamoDB's key layout over the store.
+//!
+//! - `dynamodb:tables` / (account, region, table name) → [`TableRecord`] as JSON.
+//! - `dynamodb:items:{table id}` / encoded primary key → item (data plane).
+
+use serde::{Deserialize, Serialize};
+use stratus_core::RequestContext;
+use stratus_store::keys::KeyBuf;
+use stratus_store::{Scan, Store, StoreError, Txn};
+
+use crate::DynamoDbError;
+use crate::generated::{TableDescription, Tag};
+
+pub const TABLES: &str = "dynamodb:tables";
+
+/// Everything Stratus keeps about one table.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TableRecord {
+    pub description: TableDescription,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+}
+
+impl TableRecord {
+    pub fn name(&self) -> &str {
+        self.description.table_name.as_deref().unwrap_or_default()
+    }
+    pub fn id(&self) -> &str {
+        self.description.table_id.as_deref().unwrap_or_default()
+    }
+}
+
+/// The namespace holding a table's items.
+pub fn items_ns(table_id: &str) -> String {
+    format!("dynamodb:items:{table_id}")
+}
+
+/// Key of a table's record.
+pub fn table_key(account: &str, region: &str, name: &str) -> Vec<u8> {
+    KeyBuf::new().str(account).str(region).str(name).finish()
+}
+
+/// Prefix of every table record in one account and region.
+pub fn tables_prefix(account: &str, region: &str) -> Vec<u8> {
+    KeyBuf::new().str(account).str(region).finish()
+}
+
+pub fn table_arn(cx: &RequestContext, name: &str) -> String {
+    format!("arn:aws:dynamodb:{}:{}:table/{name}", cx.region, cx.account_id())
+}
+
+fn decode(raw: &[u8]) -> Result<TableRecord, DynamoDbError> {
+    serde_json::from_slice(raw).map_err(|e| DynamoDbError::Internal(format!("corrupt table record: {e}")))
+}
+
+pub fn encode(rec: &TableRecord) -> Vec<u8> {
+    serde_json::to_vec(rec).expect("table records serialize")
+}
+
+/// Loads a table and the raw bytes it was read from (for compare-and-swap updates).
+pub async fn load(
+    store: &Store,
+    cx: &RequestContext,
+    name: &str,
+) -> Result<Option<(TableRecord, Vec<u8>)>, DynamoDbError> {
+    let key = table_key(cx.account_id(), &cx.region, name);
+    match store.get(TABLES, &key).await? {
+        None => Ok(None),
+        Some(raw) => Ok(Some((decode(&raw)?, raw))),
+    }
+}
+
+pub async fn require(
+    store: &Store,
+    cx: &RequestContext,
+    name: &str,
+) -> Result<(TableRecord, Vec<u8>), DynamoDbError> {
+    load(store, cx, name)
+        .await?
+        .ok_or_else(|| DynamoDbError::table_not_found(name))
+}
+
+/// Replaces a table record if nobody changed it since `old` was read; retries `update` otherwise.
+pub async fn update<F>(
+    store: &Store,
+    cx: &RequestContext,
+    name: &str,
+    mut update: F,
+) -> Result<TableRecord, DynamoDbError>
+where
+    F: FnMut(&mut TableRecord) -> Result<(), DynamoDbError>,
+{
+    let key = table_key(cx.account_id(), &cx.region, name);
+    loop {
+        let (mut rec, raw) = require(store, cx, name).await?;
+        update(&mut rec)?;
+        let txn = Txn::new()
+            .equals(TABLES, key.clone(), raw)
+            .put(TABLES, key.clone(), encode(&rec));
+        match store.commit(txn).await {
+            Ok(()) => return Ok(rec),
+            Err(StoreError::ConditionFailed { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Table names of one account and region, in order, after `start` (exclusive), at most `limit`.
+pub async fn list(
+    store: &Store,
+    cx: &RequestContext,
+    start: Option<&str>,
+    limit: usize,
+) -> Result<Vec<TableRecord>, DynamoDbError> {
+    let prefix = tables_prefix(cx.account_id(), &cx.region);
+    let mut scan = Scan::prefix(&prefix).limit(limit);
+    if let Some(s) = start {
+        scan = scan.after(&table_key(cx.account_id(), &cx.region, s));
+    }
+    store
+        .scan(TABLES, &scan)
+        .await?
+        .iter()
+        .map(|(_, v)| decode(v))
+        .collect()
+}

@@ -1,0 +1,73 @@
+//! The one authentication check: every API request is SigV4-signed by a configured key or by
+//! temporary credentials STS issued. Signatures are checked against real time (15-minute
+//! window); temporary credentials expire on the Stratus clock.
+
+use std::time::SystemTime;
+
+use http::request::Parts;
+use stratus_core::Identity;
+use stratus_protocol::sigv4::{self, AuthError, RequestParts, Signature};
+use stratus_protocol::{AwsError, Protocol};
+
+use crate::Gateway;
+
+fn request_parts(parts: &Parts) -> RequestParts<'_> {
+    RequestParts {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query(),
+        headers: &parts.headers,
+        authority: parts.uri.authority().map(|a| a.as_str()),
+    }
+}
+
+pub fn parse(parts: &Parts) -> Result<Option<Signature>, AuthError> {
+    sigv4::parse(&request_parts(parts))
+}
+
+/// Verifies the request's signature; returns the caller and the region it signed for.
+pub async fn authenticate(
+    gw: &Gateway,
+    signature: Result<Option<Signature>, AuthError>,
+    parts: &Parts,
+    body: &[u8],
+    protocol: Protocol,
+) -> Result<(Identity, String), AwsError> {
+    let fail = |e: AuthError| AwsError::auth(protocol, &e);
+    let sig = match signature {
+        Ok(Some(sig)) => sig,
+        Ok(None) => return Err(fail(AuthError::Missing)),
+        Err(e) => return Err(fail(e)),
+    };
+    sigv4::check_time(&sig, SystemTime::now()).map_err(fail)?;
+    let req = request_parts(parts);
+    let double_encode = sig.credential.service != "s3";
+    let key_id = &sig.credential.access_key_id;
+    let identity = if let Some(key) = gw.inner.keys.get(key_id) {
+        sigv4::verify(&sig, &req, &key.secret_access_key, body, double_encode).map_err(fail)?;
+        Identity {
+            account_id: key.account_id.clone(),
+            arn: key.arn(),
+            user_id: key.user_id(),
+            access_key_id: key_id.clone(),
+        }
+    } else {
+        let Some(temp) = gw.inner.sts.temporary_credential(key_id).await? else {
+            return Err(fail(AuthError::UnknownKey));
+        };
+        sigv4::verify(&sig, &req, &temp.secret_access_key, body, double_encode).map_err(fail)?;
+        if sig.security_token.as_deref() != Some(temp.session_token.as_str()) {
+            return Err(fail(AuthError::InvalidToken));
+        }
+        if gw.inner.clock.now_ms() >= temp.expires_ms {
+            return Err(fail(AuthError::ExpiredToken));
+        }
+        Identity {
+            account_id: temp.account_id,
+            arn: temp.arn,
+            user_id: temp.user_id,
+            access_key_id: temp.access_key_id,
+        }
+    };
+    Ok((identity, sig.credential.region))
+}
