@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Side-by-side benchmark of Stratus, its peers and the physical limit (a bare hyper server).
 
-    cargo build --release --workspace --examples
+    cargo build --release --workspace --bins --examples
     python3 bench/run.py [--secs 10] [--only startup,describe_table,get_caller_identity]
 
 Peers are used when found on PATH: moto_server (pip), dynoxide and fakecloud

@@ -186,3 +186,14 @@ def test_http2_prior_knowledge(stratus):
                          capture_output=True, text=True, timeout=30)
     assert out.stdout.endswith("2")
     assert json.loads(out.stdout[:-1])["status"] == "running"
+
+
+def test_one_process_owns_a_data_directory(new_server, tmp_path):
+    import subprocess
+    from conftest import BIN
+    s = new_server(data_dir=tmp_path / "owned")
+    out = subprocess.run([str(BIN), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path / "owned")],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode != 0
+    assert "in use by another Stratus process" in out.stderr
+    assert s.client("sts").get_caller_identity()["Account"] == "000000000000"

@@ -20,9 +20,13 @@ async fn main() {
         let _ = stream.set_nodelay(true);
         tokio::spawn(async move {
             let svc = hyper::service::service_fn(|_req| async {
-                Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"{\"hello\":\"world\"}"))))
+                Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(
+                    b"{\"hello\":\"world\"}",
+                ))))
             });
-            let _ = auto::Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(stream), svc).await;
+            let _ = auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(stream), svc)
+                .await;
         });
     }
 }

@@ -44,7 +44,8 @@ pub async fn authenticate(
     let double_encode = sig.credential.service != "s3";
     let key_id = &sig.credential.access_key_id;
     let identity = if let Some(key) = gw.inner.keys.get(key_id) {
-        sigv4::verify(&sig, &req, &key.secret_access_key, body, double_encode).map_err(fail)?;
+        let signing_key = gw.signing_key(&key.secret_access_key, &sig);
+        sigv4::verify_with_key(&sig, &req, &signing_key, body, double_encode).map_err(fail)?;
         Identity {
             account_id: key.account_id.clone(),
             arn: key.arn(),
@@ -55,7 +56,8 @@ pub async fn authenticate(
         let Some(temp) = gw.inner.sts.temporary_credential(key_id).await? else {
             return Err(fail(AuthError::UnknownKey));
         };
-        sigv4::verify(&sig, &req, &temp.secret_access_key, body, double_encode).map_err(fail)?;
+        let signing_key = gw.signing_key(&temp.secret_access_key, &sig);
+        sigv4::verify_with_key(&sig, &req, &signing_key, body, double_encode).map_err(fail)?;
         if sig.security_token.as_deref() != Some(temp.session_token.as_str()) {
             return Err(fail(AuthError::InvalidToken));
         }
@@ -70,4 +72,30 @@ pub async fn authenticate(
         }
     };
     Ok((identity, sig.credential.region))
+}
+
+/// Derived signing keys by (secret, date, region, service): four HMACs saved per request.
+#[derive(Default)]
+pub struct SigningKeys {
+    keys: std::sync::Mutex<std::collections::HashMap<String, [u8; 32]>>,
+}
+
+/// Entries kept before the cache starts over (keys change daily; this bounds memory).
+const MAX_CACHED_KEYS: usize = 4096;
+
+impl SigningKeys {
+    pub fn get(&self, secret: &str, sig: &Signature) -> [u8; 32] {
+        let c = &sig.credential;
+        let id = format!("{secret}\n{}\n{}\n{}", c.date, c.region, c.service);
+        let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(k) = keys.get(&id) {
+            return *k;
+        }
+        let k = sigv4::signing_key(secret, &c.date, &c.region, &c.service);
+        if keys.len() >= MAX_CACHED_KEYS {
+            keys.clear();
+        }
+        keys.insert(id, k);
+        k
+    }
 }

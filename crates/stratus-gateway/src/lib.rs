@@ -45,6 +45,7 @@ struct Inner {
     keys: HashMap<String, AccessKeyConfig>,
     sts: Sts,
     dynamodb: DynamoDb,
+    signing_keys: auth::SigningKeys,
 }
 
 /// Most connections served at once; more wait in the kernel's accept queue.
@@ -69,6 +70,7 @@ impl Gateway {
                 keys,
                 sts,
                 dynamodb,
+                signing_keys: auth::SigningKeys::default(),
             }),
         }
     }
@@ -219,6 +221,10 @@ impl Gateway {
                 e.render(protocol, request_id)
             }
         }
+    }
+
+    fn signing_key(&self, secret: &str, sig: &stratus_protocol::sigv4::Signature) -> [u8; 32] {
+        self.inner.signing_keys.get(secret, sig)
     }
 
     pub fn config(&self) -> &Config {

@@ -449,6 +449,25 @@ pub fn verify(
     body: &[u8],
     double_encode: bool,
 ) -> Result<(), AuthError> {
+    let c = &sig.credential;
+    verify_with_key(
+        sig,
+        req,
+        &signing_key(secret, &c.date, &c.region, &c.service),
+        body,
+        double_encode,
+    )
+}
+
+/// [`verify`] with the signing key already derived (it changes once a day per key and scope,
+/// so callers may cache it).
+pub fn verify_with_key(
+    sig: &Signature,
+    req: &RequestParts<'_>,
+    key: &[u8; 32],
+    body: &[u8],
+    double_encode: bool,
+) -> Result<(), AuthError> {
     let body_hash = || sha256_hex(body);
     let mut candidates: Vec<String> = Vec::with_capacity(2);
     match sig.content_sha256.as_deref() {
@@ -471,13 +490,11 @@ pub fn verify(
             }
         }
     }
-    let c = &sig.credential;
-    let key = signing_key(secret, &c.date, &c.region, &c.service);
     let provided = sig.signature.as_bytes();
     let mut first = None;
     for payload_hash in candidates {
         let (canonical, sts) = string_to_sign(sig, req, &payload_hash, double_encode);
-        let expected = hex::encode(hmac(&key, sts.as_bytes()));
+        let expected = hex::encode(hmac(key, sts.as_bytes()));
         if bool::from(expected.as_bytes().ct_eq(provided)) {
             return Ok(());
         }

@@ -17,8 +17,14 @@ async fn run(store: &Store, writers: usize, secs: f64) -> f64 {
         tasks.push(tokio::spawn(async move {
             let mut i: u64 = 0;
             while Instant::now() < deadline {
-                let key = format!("{w:04}-{:012}", i.wrapping_mul(0x9E3779B97F4A7C15) % 1_000_000_007);
-                store.commit(Txn::new().put("bench", key.into_bytes(), vec![7u8; 200])).await.unwrap();
+                let key = format!(
+                    "{w:04}-{:012}",
+                    i.wrapping_mul(0x9E3779B97F4A7C15) % 1_000_000_007
+                );
+                store
+                    .commit(Txn::new().put("bench", key.into_bytes(), vec![7u8; 200]))
+                    .await
+                    .unwrap();
                 i += 1;
                 done.fetch_add(1, Ordering::Relaxed);
             }
@@ -33,7 +39,13 @@ async fn run(store: &Store, writers: usize, secs: f64) -> f64 {
 
 async fn reads(store: &Store, secs: f64) -> (f64, f64) {
     let deadline = Instant::now() + Duration::from_secs_f64(secs);
-    let keys: Vec<Vec<u8>> = store.scan("bench", &Scan::all().limit(1000)).await.unwrap().into_iter().map(|(k, _)| k).collect();
+    let keys: Vec<Vec<u8>> = store
+        .scan("bench", &Scan::all().limit(1000))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
     let (mut gets, mut scans) = (0u64, 0u64);
     let start = Instant::now();
     while Instant::now() < deadline {
@@ -46,7 +58,10 @@ async fn reads(store: &Store, secs: f64) -> (f64, f64) {
     let deadline = Instant::now() + Duration::from_secs_f64(secs);
     let start = Instant::now();
     while Instant::now() < deadline {
-        store.scan("bench", &Scan::prefix(b"0001-").limit(25)).await.unwrap();
+        store
+            .scan("bench", &Scan::prefix(b"0001-").limit(25))
+            .await
+            .unwrap();
         scans += 1;
     }
     let el = start.elapsed().as_secs_f64();
@@ -55,8 +70,12 @@ async fn reads(store: &Store, secs: f64) -> (f64, f64) {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let secs: f64 = std::env::var("BENCH_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(3.0);
-    let pg = std::env::var("STRATUS_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let secs: f64 = std::env::var("BENCH_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3.0);
+    let pg = std::env::var("STRATUS_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
     println!("| engine | durability | writers | commits/s |");
     println!("|---|---|---:|---:|");
     for fsync in [false, true] {
@@ -64,7 +83,10 @@ async fn main() {
         let store = Store::from_embedded(EmbeddedEngine::open(&dir.path().join("s.db"), fsync).unwrap());
         for writers in [1, 16, 64] {
             let r = run(&store, writers, secs).await;
-            println!("| embedded (SQLite WAL) | {} | {writers} | {r:.0} |", if fsync { "fsync" } else { "log" });
+            println!(
+                "| embedded (SQLite WAL) | {} | {writers} | {r:.0} |",
+                if fsync { "fsync" } else { "log" }
+            );
         }
         if !fsync {
             let (g, s) = reads(&store, secs).await;
@@ -77,7 +99,10 @@ async fn main() {
         store.wipe().await.unwrap();
         for writers in [1, 16, 64] {
             let r = run(&store, writers, secs).await;
-            println!("| postgres | {} | {writers} | {r:.0} |", if fsync { "fsync" } else { "log" });
+            println!(
+                "| postgres | {} | {writers} | {r:.0} |",
+                if fsync { "fsync" } else { "log" }
+            );
         }
         store.wipe().await.unwrap();
     }

@@ -57,16 +57,31 @@ fn open_conn(path: &Path, read_only: bool, fsync: bool) -> Result<Connection> {
     } else {
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
     };
-    let conn = Connection::open_with_flags(path, flags).map_err(engine_err)?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))
-        .map_err(engine_err)?;
+    // `unix-excl`: one process owns the files (a second server on the same directory fails to
+    // start instead of corrupting it) and read transactions need no file-lock system calls.
+    let conn = Connection::open_with_flags_and_vfs(path, flags, c"unix-excl").map_err(engine_err)?;
     if !read_only {
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(engine_err)?;
+        // Fail at once, not after a busy timeout, when another process holds the files.
+        conn.busy_timeout(std::time::Duration::ZERO).map_err(engine_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| {
+            if matches!(
+                e.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+            ) {
+                StoreError::Engine(format!(
+                    "{} is in use by another Stratus process (one process owns a data directory)",
+                    path.display()
+                ))
+            } else {
+                engine_err(e)
+            }
+        })?;
         conn.pragma_update(None, "synchronous", if fsync { "FULL" } else { "NORMAL" })
             .map_err(engine_err)?;
         conn.execute_batch(SCHEMA).map_err(engine_err)?;
     }
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(engine_err)?;
     conn.pragma_update(None, "cache_size", -16_000i64)
         .map_err(engine_err)?;
     Ok(conn)
