@@ -238,13 +238,17 @@ impl AwsError {
                 ("text/xml", w.finish())
             }
             Protocol::RestXml => {
+                // CloudFront's form (S3's own `<Error>` form is rendered by s3s).
                 let mut w = crate::xml::XmlWriter::new();
+                w.open("ErrorResponse");
                 w.open("Error");
+                w.leaf("Type", if self.status < 500 { "Sender" } else { "Receiver" });
                 w.leaf("Code", &self.code);
                 w.leaf("Message", &self.message);
-                w.leaf("RequestId", request_id);
                 w.close("Error");
-                ("application/xml", w.finish())
+                w.leaf("RequestId", request_id);
+                w.close("ErrorResponse");
+                ("text/xml", w.finish())
             }
         };
         let mut resp = Response::new(Bytes::from(body));
