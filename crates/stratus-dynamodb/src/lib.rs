@@ -25,11 +25,16 @@ pub const ERROR_NAMESPACE: &str = "com.amazonaws.dynamodb.v20120810";
 pub struct DynamoDb {
     store: Store,
     clock: Clock,
+    tables: std::sync::Arc<state::RecordCache>,
 }
 
 impl DynamoDb {
     pub fn new(store: Store, clock: Clock) -> Self {
-        Self { store, clock }
+        Self {
+            store,
+            clock,
+            tables: Default::default(),
+        }
     }
 
     /// Decodes, validates and runs one request.

@@ -3,6 +3,9 @@
 //! - `dynamodb:tables` / (account, region, table name) → [`TableRecord`] as JSON.
 //! - `dynamodb:items:{table id}` / encoded primary key → item (data plane).
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use serde::{Deserialize, Serialize};
 use stratus_core::RequestContext;
 use stratus_store::keys::KeyBuf;
@@ -57,32 +60,63 @@ pub fn encode(rec: &TableRecord) -> Vec<u8> {
     serde_json::to_vec(rec).expect("table records serialize")
 }
 
+/// Decoded table records by the exact bytes they were decoded from. Every lookup still reads
+/// the store (so several nodes sharing PostgreSQL never see a stale table); the cache only
+/// saves decoding a record that has not changed.
+#[derive(Default)]
+pub struct RecordCache {
+    records: Mutex<HashMap<Vec<u8>, (Vec<u8>, Arc<TableRecord>)>>,
+}
+
+/// Records kept before the cache starts over.
+const MAX_CACHED: usize = 10_000;
+
+impl RecordCache {
+    fn decode(&self, key: &[u8], raw: &[u8]) -> Result<Arc<TableRecord>, DynamoDbError> {
+        let mut records = self.records.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((cached_raw, rec)) = records.get(key) {
+            if cached_raw == raw {
+                return Ok(rec.clone());
+            }
+        }
+        let rec = Arc::new(decode(raw)?);
+        if records.len() >= MAX_CACHED {
+            records.clear();
+        }
+        records.insert(key.to_vec(), (raw.to_vec(), rec.clone()));
+        Ok(rec)
+    }
+}
+
 /// Loads a table and the raw bytes it was read from (for compare-and-swap updates).
 pub async fn load(
     store: &Store,
+    cache: &RecordCache,
     cx: &RequestContext,
     name: &str,
-) -> Result<Option<(TableRecord, Vec<u8>)>, DynamoDbError> {
+) -> Result<Option<(Arc<TableRecord>, Vec<u8>)>, DynamoDbError> {
     let key = table_key(cx.account_id(), &cx.region, name);
     match store.get(TABLES, &key).await? {
         None => Ok(None),
-        Some(raw) => Ok(Some((decode(&raw)?, raw))),
+        Some(raw) => Ok(Some((cache.decode(&key, &raw)?, raw))),
     }
 }
 
 pub async fn require(
     store: &Store,
+    cache: &RecordCache,
     cx: &RequestContext,
     name: &str,
-) -> Result<(TableRecord, Vec<u8>), DynamoDbError> {
-    load(store, cx, name)
+) -> Result<(Arc<TableRecord>, Vec<u8>), DynamoDbError> {
+    load(store, cache, cx, name)
         .await?
         .ok_or_else(|| DynamoDbError::table_not_found(name))
 }
 
-/// Replaces a table record if nobody changed it since `old` was read; retries `update` otherwise.
+/// Replaces a table record if nobody changed it since it was read; retries `update` otherwise.
 pub async fn update<F>(
     store: &Store,
+    cache: &RecordCache,
     cx: &RequestContext,
     name: &str,
     mut update: F,
@@ -92,7 +126,8 @@ where
 {
     let key = table_key(cx.account_id(), &cx.region, name);
     loop {
-        let (mut rec, raw) = require(store, cx, name).await?;
+        let (rec, raw) = require(store, cache, cx, name).await?;
+        let mut rec = TableRecord::clone(&rec);
         update(&mut rec)?;
         let txn = Txn::new()
             .equals(TABLES, key.clone(), raw)

@@ -308,19 +308,26 @@ fn canonical_query(query: Option<&str>, presigned: bool) -> String {
     out
 }
 
-fn canonical_header_value(headers: &HeaderMap, name: &str, authority: Option<&str>) -> String {
-    let values: Vec<String> = headers
-        .get_all(name)
-        .iter()
-        .map(|v| {
-            let s = String::from_utf8_lossy(v.as_bytes());
-            s.split_whitespace().collect::<Vec<_>>().join(" ")
-        })
-        .collect();
-    if values.is_empty() && name == "host" {
-        return authority.unwrap_or_default().to_string();
+/// Appends a header's canonical value: every value trimmed, inner whitespace runs collapsed to
+/// one space, several values joined by commas.
+fn push_canonical_header_value(out: &mut String, headers: &HeaderMap, name: &str, authority: Option<&str>) {
+    let mut any = false;
+    for (i, v) in headers.get_all(name).iter().enumerate() {
+        any = true;
+        if i > 0 {
+            out.push(',');
+        }
+        let s = String::from_utf8_lossy(v.as_bytes());
+        for (j, word) in s.split_whitespace().enumerate() {
+            if j > 0 {
+                out.push(' ');
+            }
+            out.push_str(word);
+        }
     }
-    values.join(",")
+    if !any && name == "host" {
+        out.push_str(authority.unwrap_or_default());
+    }
 }
 
 /// The canonical request and string to sign for `sig` over `req`, given the payload hash.
@@ -340,7 +347,7 @@ pub fn string_to_sign(
     for name in &sig.signed_headers {
         canonical.push_str(name);
         canonical.push(':');
-        canonical.push_str(&canonical_header_value(req.headers, name, req.authority));
+        push_canonical_header_value(&mut canonical, req.headers, name, req.authority);
         canonical.push('\n');
     }
     canonical.push('\n');

@@ -3,19 +3,31 @@ use stratus_store::{StoreError, Txn};
 
 use super::resolve_table_name;
 use crate::generated::*;
-use crate::state;
+use std::sync::Arc;
+
+use crate::state::{self, TableRecord};
 use crate::{DynamoDb, DynamoDbError};
 
 pub async fn describe_table(
     db: DynamoDb,
     cx: RequestContext,
     input: DescribeTableInput,
-) -> Result<DescribeTableOutput, DynamoDbError> {
+) -> Result<DescribeTableReply, DynamoDbError> {
     let name = resolve_table_name(&cx, input.table_name.as_deref().unwrap_or_default())?;
-    let (rec, _) = state::require(&db.store, &cx, &name).await?;
-    Ok(DescribeTableOutput {
-        table: Some(rec.description),
-    })
+    let (rec, _) = state::require(&db.store, &db.tables, &cx, &name).await?;
+    Ok(DescribeTableReply(rec))
+}
+
+/// `DescribeTableOutput` serialized straight from the shared record, without copying it.
+pub struct DescribeTableReply(Arc<TableRecord>);
+
+impl serde::Serialize for DescribeTableReply {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut out = s.serialize_struct("DescribeTableOutput", 1)?;
+        out.serialize_field("Table", &self.0.description)?;
+        out.end()
+    }
 }
 
 pub async fn list_tables(
@@ -47,7 +59,8 @@ pub async fn delete_table(
 ) -> Result<DeleteTableOutput, DynamoDbError> {
     let name = resolve_table_name(&cx, input.table_name.as_deref().unwrap_or_default())?;
     let key = state::table_key(cx.account_id(), &cx.region, &name);
-    let (mut rec, raw) = state::require(&db.store, &cx, &name).await?;
+    let (rec, raw) = state::require(&db.store, &db.tables, &cx, &name).await?;
+    let mut description = rec.description.clone();
     if rec.description.deletion_protection_enabled == Some(true) {
         return Err(DynamoDbError::Validation(format!(
             "Resource cannot be deleted as it is currently protected against deletion. Disable deletion protection first. Table: {}",
@@ -68,9 +81,9 @@ pub async fn delete_table(
         }
         Err(e) => return Err(e.into()),
     }
-    rec.description.table_status = Some("DELETING".into());
+    description.table_status = Some("DELETING".into());
     Ok(DeleteTableOutput {
-        table_description: Some(rec.description),
+        table_description: Some(description),
     })
 }
 

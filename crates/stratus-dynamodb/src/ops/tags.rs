@@ -36,7 +36,7 @@ fn not_found(arn: &str) -> DynamoDbError {
 
 async fn require(db: &DynamoDb, cx: &RequestContext, arn: &str) -> Result<String, DynamoDbError> {
     let name = table_of(cx, arn)?;
-    if state::load(&db.store, cx, &name).await?.is_none() {
+    if state::load(&db.store, &db.tables, cx, &name).await?.is_none() {
         return Err(not_found(arn));
     }
     Ok(name)
@@ -50,7 +50,7 @@ pub async fn tag_resource(
     let arn = input.resource_arn.unwrap_or_default();
     let name = require(&db, &cx, &arn).await?;
     let new_tags = input.tags.unwrap_or_default();
-    state::update(&db.store, &cx, &name, |rec| {
+    state::update(&db.store, &db.tables, &cx, &name, |rec| {
         for t in &new_tags {
             match rec.tags.iter_mut().find(|e| e.key == t.key) {
                 Some(existing) => existing.value = t.value.clone(),
@@ -77,7 +77,7 @@ pub async fn untag_resource(
     let arn = input.resource_arn.unwrap_or_default();
     let name = require(&db, &cx, &arn).await?;
     let keys = input.tag_keys.unwrap_or_default();
-    state::update(&db.store, &cx, &name, |rec| {
+    state::update(&db.store, &db.tables, &cx, &name, |rec| {
         rec.tags
             .retain(|t| !keys.iter().any(|k| Some(k) == t.key.as_ref()));
         Ok(())
@@ -93,9 +93,9 @@ pub async fn list_tags_of_resource(
 ) -> Result<ListTagsOfResourceOutput, DynamoDbError> {
     let arn = input.resource_arn.unwrap_or_default();
     let name = require(&db, &cx, &arn).await?;
-    let (rec, _) = state::require(&db.store, &cx, &name).await?;
+    let (rec, _) = state::require(&db.store, &db.tables, &cx, &name).await?;
     Ok(ListTagsOfResourceOutput {
-        tags: Some(rec.tags),
+        tags: Some(rec.tags.clone()),
         next_token: None,
     })
 }

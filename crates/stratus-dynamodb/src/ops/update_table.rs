@@ -35,7 +35,7 @@ pub async fn update_table(
             "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, GlobalSecondaryIndexUpdates or SSESpecification or ReplicaUpdates is required".into(),
         ));
     }
-    let rec = state::update(&db.store, &cx, &name, |rec| {
+    let rec = state::update(&db.store, &db.tables, &cx, &name, |rec| {
         let d = &mut rec.description;
         let current = d
             .billing_mode_summary
