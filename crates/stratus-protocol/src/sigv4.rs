@@ -27,7 +27,6 @@ const SIGV4: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'.')
     .remove(b'~');
-const SIGV4_PATH: &AsciiSet = &SIGV4.remove(b'/');
 
 /// The credential scope: `AKID/20240101/us-east-1/dynamodb/aws4_request`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -274,14 +273,36 @@ fn format_amz_date(secs: i64) -> String {
         .unwrap_or_default()
 }
 
-/// The canonical URI: each path segment encoded once more (all services but S3), or as sent (S3).
+/// The canonical URI. For every service but S3 the path is normalized (empty, `.` and `..`
+/// segments resolved, as the SDKs do before signing) and each segment encoded once more; S3
+/// signs the path exactly as sent.
 fn canonical_uri(path: &str, double_encode: bool) -> String {
     let path = if path.is_empty() { "/" } else { path };
-    if double_encode {
-        utf8_percent_encode(path, SIGV4_PATH).to_string()
-    } else {
-        path.to_string()
+    if !double_encode {
+        return path.to_string();
     }
+    let mut segments: Vec<&str> = Vec::new();
+    for segment in path.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                segments.pop();
+            }
+            s => segments.push(s),
+        }
+    }
+    let mut out = String::with_capacity(path.len() + 8);
+    for s in &segments {
+        out.push('/');
+        out.extend(utf8_percent_encode(s, SIGV4));
+    }
+    let trailing = ["/", "/.", "/./", "/..", "/../"]
+        .iter()
+        .any(|t| path.ends_with(t));
+    if out.is_empty() || (trailing && !out.ends_with('/')) {
+        out.push('/');
+    }
+    out
 }
 
 fn canonical_query(query: Option<&str>, presigned: bool) -> String {
