@@ -31,7 +31,11 @@ SERVICES = {
             "CreateTable", "DescribeTable", "ListTables", "DeleteTable", "UpdateTable",
             "TagResource", "UntagResource", "ListTagsOfResource", "DescribeLimits",
             "DescribeEndpoints",
+            "PutItem", "GetItem", "DeleteItem", "UpdateItem", "Query", "Scan",
+            "BatchGetItem", "BatchWriteItem", "TransactGetItems", "TransactWriteItems",
         ],
+        # Attribute values are the engine's own type, validated with DynamoDB's messages.
+        "type_overrides": {"AttributeValue": ("WireValue", "stratus_dynamodb_expr::value::WireValue")},
         # Shapes the service validates by hand (a table name that is not an ARN).
         "extra_shapes": ["TableName"],
     },
@@ -95,6 +99,7 @@ class Gen:
         self.service = service
         self.spec = spec
         self.ops = spec["operations"]
+        self.overrides = spec.get("type_overrides", {})
         for op in self.ops:
             assert op in self.model["operations"], op
         self.input_shapes = set()
@@ -113,7 +118,7 @@ class Gen:
         self.out = []
 
     def walk(self, name, seen):
-        if name in seen:
+        if name in seen or name in self.overrides:
             return
         seen.add(name)
         s = self.shapes[name]
@@ -128,6 +133,8 @@ class Gen:
             self.walk(s["value"]["shape"], seen)
 
     def rust_type(self, name, boxed=False):
+        if name in self.overrides:
+            return self.overrides[name][0]
         s = self.shapes[name]
         t = s["type"]
         if t == "string":
@@ -259,6 +266,8 @@ class Gen:
         return True
 
     def has_checks(self, name, seen=None):
+        if name in self.overrides:
+            return False
         s = self.shapes[name]
         t = s["type"]
         if t == "structure":
@@ -555,6 +564,8 @@ class Gen:
         self.emit("use stratus_protocol::rest::{self, FromRest, Location, RestRequest, RestResponse, ToRest};")
         self.emit("use stratus_protocol::xml::{self, FromXml, ToXml, XmlNode, XmlScalar, XmlWriter};")
         self.emit("use stratus_protocol::ApiResponse;")
+        for _, path in self.overrides.values():
+            self.emit(f"use {path};")
         self.emit()
         self.emit(f'pub const API_VERSION: &str = "{md["apiVersion"]}";')
         self.emit(f'pub const SIGNING_NAME: &str = "{md.get("signingName", md["endpointPrefix"])}";')

@@ -14,6 +14,19 @@ pub enum DynamoDbError {
     Validation(String),
     #[error("{0}")]
     LimitExceeded(String),
+    /// A condition did not hold; `item` is returned when ReturnValuesOnConditionCheckFailure asks.
+    #[error("The conditional request failed")]
+    ConditionalCheckFailed {
+        item: Option<stratus_dynamodb_expr::Item>,
+    },
+    /// A transaction was cancelled; one reason per action, in order.
+    #[error("Transaction cancelled, please refer cancellation reasons for specific reasons [{}]", .codes.join(", "))]
+    TransactionCanceled {
+        codes: Vec<String>,
+        reasons: Vec<serde_json::Value>,
+    },
+    #[error("{0}")]
+    IdempotentParameterMismatch(String),
     #[error("storage failure: {0}")]
     Internal(String),
 }
@@ -36,6 +49,9 @@ impl ServiceError for DynamoDbError {
             DynamoDbError::ResourceInUse(_) => "ResourceInUseException",
             DynamoDbError::Validation(_) => "ValidationException",
             DynamoDbError::LimitExceeded(_) => "LimitExceededException",
+            DynamoDbError::ConditionalCheckFailed { .. } => "ConditionalCheckFailedException",
+            DynamoDbError::TransactionCanceled { .. } => "TransactionCanceledException",
+            DynamoDbError::IdempotentParameterMismatch(_) => "IdempotentParameterMismatchException",
             DynamoDbError::Internal(_) => "InternalServerError",
         }
     }
@@ -61,7 +77,21 @@ impl From<DynamoDbError> for AwsError {
             DynamoDbError::Validation(_) => "com.amazon.coral.validate",
             _ => crate::ERROR_NAMESPACE,
         };
-        AwsError::from_service(&e, namespace)
+        let mut err = AwsError::from_service(&e, namespace);
+        match e {
+            DynamoDbError::ConditionalCheckFailed { item: Some(item) } => {
+                let mut extra = serde_json::Map::new();
+                extra.insert("Item".into(), serde_json::to_value(&item).unwrap_or_default());
+                err.extra = Some(extra);
+            }
+            DynamoDbError::TransactionCanceled { reasons, .. } => {
+                let mut extra = serde_json::Map::new();
+                extra.insert("CancellationReasons".into(), serde_json::Value::Array(reasons));
+                err.extra = Some(extra);
+            }
+            _ => {}
+        }
+        err
     }
 }
 

@@ -7,6 +7,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 use serde::{Deserialize, Serialize};
+use stratus_dynamodb_expr::value::WireValue;
 use stratus_protocol::ApiResponse;
 use stratus_protocol::AwsError;
 use stratus_protocol::query::{self, FromQuery, QueryParams};
@@ -106,6 +107,68 @@ pub struct AttributeDefinition {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AttributeValueUpdate {
+    #[serde(rename = "Value", default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<WireValue>,
+    #[serde(rename = "Action", default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BatchGetItemInput {
+    #[serde(rename = "RequestItems", default, skip_serializing_if = "Option::is_none")]
+    pub request_items: Option<HashMap<String, KeysAndAttributes>>,
+    #[serde(
+        rename = "ReturnConsumedCapacity",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub return_consumed_capacity: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BatchGetItemOutput {
+    #[serde(rename = "Responses", default, skip_serializing_if = "Option::is_none")]
+    pub responses: Option<HashMap<String, Vec<HashMap<String, WireValue>>>>,
+    #[serde(rename = "UnprocessedKeys", default, skip_serializing_if = "Option::is_none")]
+    pub unprocessed_keys: Option<HashMap<String, KeysAndAttributes>>,
+    #[serde(rename = "ConsumedCapacity", default, skip_serializing_if = "Option::is_none")]
+    pub consumed_capacity: Option<Vec<ConsumedCapacity>>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BatchWriteItemInput {
+    #[serde(rename = "RequestItems", default, skip_serializing_if = "Option::is_none")]
+    pub request_items: Option<HashMap<String, Vec<WriteRequest>>>,
+    #[serde(
+        rename = "ReturnConsumedCapacity",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub return_consumed_capacity: Option<String>,
+    #[serde(
+        rename = "ReturnItemCollectionMetrics",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub return_item_collection_metrics: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BatchWriteItemOutput {
+    #[serde(rename = "UnprocessedItems", default, skip_serializing_if = "Option::is_none")]
+    pub unprocessed_items: Option<HashMap<String, Vec<WriteRequest>>>,
+    #[serde(
+        rename = "ItemCollectionMetrics",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub item_collection_metrics: Option<HashMap<String, Vec<ItemCollectionMetrics>>>,
+    #[serde(rename = "ConsumedCapacity", default, skip_serializing_if = "Option::is_none")]
+    pub consumed_capacity: Option<Vec<ConsumedCapacity>>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct BillingModeSummary {
     #[serde(rename = "BillingMode", default, skip_serializing_if = "Option::is_none")]
     pub billing_mode: Option<String>,
@@ -115,6 +178,106 @@ pub struct BillingModeSummary {
         skip_serializing_if = "Option::is_none"
     )]
     pub last_update_to_pay_per_request_date_time: Option<Timestamp>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Capacity {
+    #[serde(
+        rename = "ReadCapacityUnits",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub read_capacity_units: Option<f64>,
+    #[serde(
+        rename = "WriteCapacityUnits",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub write_capacity_units: Option<f64>,
+    #[serde(rename = "CapacityUnits", default, skip_serializing_if = "Option::is_none")]
+    pub capacity_units: Option<f64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Condition {
+    #[serde(
+        rename = "AttributeValueList",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub attribute_value_list: Option<Vec<WireValue>>,
+    #[serde(
+        rename = "ComparisonOperator",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub comparison_operator: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ConditionCheck {
+    #[serde(rename = "Key", default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<HashMap<String, WireValue>>,
+    #[serde(rename = "TableName", default, skip_serializing_if = "Option::is_none")]
+    pub table_name: Option<String>,
+    #[serde(
+        rename = "ConditionExpression",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub condition_expression: Option<String>,
+    #[serde(
+        rename = "ExpressionAttributeNames",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub expression_attribute_names: Option<HashMap<String, String>>,
+    #[serde(
+        rename = "ExpressionAttributeValues",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub expression_attribute_values: Option<HashMap<String, WireValue>>,
+    #[serde(
+        rename = "ReturnValuesOnConditionCheckFailure",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub return_values_on_condition_check_failure: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ConsumedCapacity {
+    #[serde(rename = "TableName", default, skip_serializing_if = "Option::is_none")]
+    pub table_name: Option<String>,
+    #[serde(rename = "CapacityUnits", default, skip_serializing_if = "Option::is_none")]
+    pub capacity_units: Option<f64>,
+    #[serde(
+        rename = "ReadCapacityUnits",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub read_capacity_units: Option<f64>,
+    #[serde(
+        rename = "WriteCapacityUnits",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub write_capacity_units: Option<f64>,
+    #[serde(rename = "Table", default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<Capacity>,
+    #[serde(
+        rename = "LocalSecondaryIndexes",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub local_secondary_indexes: Option<HashMap<String, Capacity>>,
+    #[serde(
+        rename = "GlobalSecondaryIndexes",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub global_secondary_indexes: Option<HashMap<String, Capacity>>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -260,6 +423,38 @@ pub struct CreateTableOutput {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Delete {
+    #[serde(rename = "Key", default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<HashMap<String, WireValue>>,
+    #[serde(rename = "TableName", default, skip_serializing_if = "Option::is_none")]
+    pub table_name: Option<String>,
+    #[serde(
+        rename = "ConditionExpression",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub condition_expression: Option<String>,
+    #[serde(
+        rename = "ExpressionAttributeNames",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub expression_attribute_names: Option<HashMap<String, String>>,
+    #[serde(
+        rename = "ExpressionAttributeValues",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub expression_attribute_values: Option<HashMap<String, WireValue>>,
+    #[serde(
+        rename = "ReturnValuesOnConditionCheckFailure",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub return_values_on_condition_check_failure: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct DeleteGlobalSecondaryIndexAction {
     #[serde(rename = "IndexName", default, skip_serializing_if = "Option::is_none")]
     pub index_name: Option<String>,
@@ -272,9 +467,83 @@ pub struct DeleteGlobalTableWitnessGroupMemberAction {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeleteItemInput {
+    #[serde(rename = "TableName", default, skip_serializing_if = "Option::is_none")]
+    pub table_name: Option<String>,
+    #[serde(rename = "Key", default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<HashMap<String, WireValue>>,
+    #[serde(rename = "Expected", default, skip_serializing_if = "Option::is_none")]
+    pub expected: Option<HashMap<String, ExpectedAttributeValue>>,
+    #[serde(
+        rename = "ConditionalOperator",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub conditional_operator: Option<String>,
+    #[serde(rename = "ReturnValues", default, skip_serializing_if = "Option::is_none")]
+    pub return_values: Option<String>,
+    #[serde(
+        rename = "ReturnConsumedCapacity",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub return_consumed_capacity: Option<String>,
+    #[serde(
+        rename = "ReturnItemCollectionMetrics",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub return_item_collection_metrics: Option<String>,
+    #[serde(
+        rename = "ConditionExpression",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub condition_expression: Option<String>,
+    #[serde(
+        rename = "ExpressionAttributeNames",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub expression_attribute_names: Option<HashMap<String, String>>,
+    #[serde(
+        rename = "ExpressionAttributeValues",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub expression_attribute_values: Option<HashMap<String, WireValue>>,
+    #[serde(
+        rename = "ReturnValuesOnConditionCheckFailure",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub return_values_on_condition_check_failure: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeleteItemOutput {
+    #[serde(rename = "Attributes", default, skip_serializing_if = "Option::is_none")]
+    pub attributes: Option<HashMap<String, WireValue>>,
+    #[serde(rename = "ConsumedCapacity", default, skip_serializing_if = "Option::is_none")]
+    pub consumed_capacity: Option<ConsumedCapacity>,
+    #[serde(
+        rename = "ItemCollectionMetrics",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub item_collection_metrics: Option<ItemCollectionMetrics>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct DeleteReplicationGroupMemberAction {
     #[serde(rename = "RegionName", default, skip_serializing_if = "Option::is_none")]
     pub region_name: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeleteRequest {
+    #[serde(rename = "Key", default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<HashMap<String, WireValue>>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -351,6 +620,84 @@ pub struct Endpoint {
         skip_serializing_if = "Option::is_none"
     )]
     pub cache_period_in_minutes: Option<i64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ExpectedAttributeValue {
+    #[serde(rename = "Value", default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<WireValue>,
+    #[serde(rename = "Exists", default, skip_serializing_if = "Option::is_none")]
+    pub exists: Option<bool>,
+    #[serde(
+        rename = "ComparisonOperator",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub comparison_operator: Option<String>,
+    #[serde(
+        rename = "AttributeValueList",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub attribute_value_list: Option<Vec<WireValue>>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Get {
+    #[serde(rename = "Key", default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<HashMap<String, WireValue>>,
+    #[serde(rename = "TableName", default, skip_serializing_if = "Option::is_none")]
+    pub table_name: Option<String>,
+    #[serde(
+        rename = "ProjectionExpression",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub projection_expression: Option<String>,
+    #[serde(
+        rename = "ExpressionAttributeNames",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub expression_attribute_names: Option<HashMap<String, String>>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct GetItemInput {
+    #[serde(rename = "TableName", default, skip_serializing_if = "Option::is_none")]
+    pub table_name: Option<String>,
+    #[serde(rename = "Key", default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<HashMap<String, WireValue>>,
+    #[serde(rename = "AttributesToGet", default, skip_serializing_if = "Option::is_none")]
+    pub attributes_to_get: Option<Vec<String>>,
+    #[serde(rename = "ConsistentRead", default, skip_serializing_if = "Option::is_none")]
+    pub consistent_read: Option<bool>,
+    #[serde(
+        rename = "ReturnConsumedCapacity",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub return_consumed_capacity: Option<String>,
+    #[serde(
+        rename = "ProjectionExpression",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub projection_expression: Option<String>,
+    #[serde(
+        rename = "ExpressionAttributeNames",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub expression_attribute_names: Option<HashMap<String, String>>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct GetItemOutput {
+    #[serde(rename = "Item", default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<HashMap<String, WireValue>>,
+    #[serde(rename = "ConsumedCapacity", default, skip_serializing_if = "Option::is_none")]
+    pub consumed_capacity: Option<ConsumedCapacity>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -456,11 +803,55 @@ pub struct GlobalTableWitnessGroupUpdate {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ItemCollectionMetrics {
+    #[serde(
+        rename = "ItemCollectionKey",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub item_collection_key: Option<HashMap<String, WireValue>>,
+    #[serde(
+        rename = "SizeEstimateRangeGB",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub size_estimate_range_gb: Option<Vec<f64>>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ItemResponse {
+    #[serde(rename = "Item", default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<HashMap<String, WireValue>>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct KeySchemaElement {
     #[serde(rename = "AttributeName", default, skip_serializing_if = "Option::is_none")]
     pub attribute_name: Option<String>,
     #[serde(rename = "KeyType", default, skip_serializing_if = "Option::is_none")]
     pub key_type: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct KeysAndAttributes {
+    #[serde(rename = "Keys", default, skip_serializing_if = "Option::is_none")]
+    pub keys: Option<Vec<HashMap<String, WireValue>>>,
+    #[serde(rename = "AttributesToGet", default, skip_serializing_if = "Option::is_none")]
+    pub attributes_to_get: Option<Vec<String>>,
+    #[serde(rename = "ConsistentRead", default, skip_serializing_if = "Option::is_none")]
+    pub consistent_read: Option<bool>,
+    #[serde(
+        rename = "ProjectionExpression",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub projection_expression: Option<String>,
+    #[serde(
+        rename = "ExpressionAttributeNames",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub expression_attribute_names: Option<HashMap<String, String>>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -624,6 +1015,192 @@ pub struct ProvisionedThroughputOverride {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Put {
+    #[serde(rename = "Item", default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<HashMap<String, WireValue>>,
+    #[serde(rename = "TableName", default, skip_serializing_if = "Option::is_none")]
+    pub table_name: Option<String>,
+    #[serde(
+        rename = "ConditionExpression",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub condition_expression: Option<String>,
+    #[serde(
+        rename = "ExpressionAttributeNames",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub expression_attribute_names: Option<HashMap<String, String>>,
+    #[serde(
+        rename = "ExpressionAttributeValues",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub expression_attribute_values: Option<HashMap<String, WireValue>>,
+    #[serde(
+        rename = "ReturnValuesOnConditionCheckFailure",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub return_values_on_condition_check_failure: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PutItemInput {
+    #[serde(rename = "TableName", default, skip_serializing_if = "Option::is_none")]
+    pub table_name: Option<String>,
+    #[serde(rename = "Item", default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<HashMap<String, WireValue>>,
+    #[serde(rename = "Expected", default, skip_serializing_if = "Option::is_none")]
+    pub expected: Option<HashMap<String, ExpectedAttributeValue>>,
+    #[serde(rename = "ReturnValues", default, skip_serializing_if = "Option::is_none")]
+    pub return_values: Option<String>,
+    #[serde(
+        rename = "ReturnConsumedCapacity",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub return_consumed_capacity: Option<String>,
+    #[serde(
+        rename = "ReturnItemCollectionMetrics",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub return_item_collection_metrics: Option<String>,
+    #[serde(
+        rename = "ConditionalOperator",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub conditional_operator: Option<String>,
+    #[serde(
+        rename = "ConditionExpression",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub condition_expression: Option<String>,
+    #[serde(
+        rename = "ExpressionAttributeNames",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub expression_attribute_names: Option<HashMap<String, String>>,
+    #[serde(
+        rename = "ExpressionAttributeValues",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub expression_attribute_values: Option<HashMap<String, WireValue>>,
+    #[serde(
+        rename = "ReturnValuesOnConditionCheckFailure",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub return_values_on_condition_check_failure: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PutItemOutput {
+    #[serde(rename = "Attributes", default, skip_serializing_if = "Option::is_none")]
+    pub attributes: Option<HashMap<String, WireValue>>,
+    #[serde(rename = "ConsumedCapacity", default, skip_serializing_if = "Option::is_none")]
+    pub consumed_capacity: Option<ConsumedCapacity>,
+    #[serde(
+        rename = "ItemCollectionMetrics",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub item_collection_metrics: Option<ItemCollectionMetrics>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PutRequest {
+    #[serde(rename = "Item", default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<HashMap<String, WireValue>>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct QueryInput {
+    #[serde(rename = "TableName", default, skip_serializing_if = "Option::is_none")]
+    pub table_name: Option<String>,
+    #[serde(rename = "IndexName", default, skip_serializing_if = "Option::is_none")]
+    pub index_name: Option<String>,
+    #[serde(rename = "Select", default, skip_serializing_if = "Option::is_none")]
+    pub select: Option<String>,
+    #[serde(rename = "AttributesToGet", default, skip_serializing_if = "Option::is_none")]
+    pub attributes_to_get: Option<Vec<String>>,
+    #[serde(rename = "Limit", default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<i32>,
+    #[serde(rename = "ConsistentRead", default, skip_serializing_if = "Option::is_none")]
+    pub consistent_read: Option<bool>,
+    #[serde(rename = "KeyConditions", default, skip_serializing_if = "Option::is_none")]
+    pub key_conditions: Option<HashMap<String, Condition>>,
+    #[serde(rename = "QueryFilter", default, skip_serializing_if = "Option::is_none")]
+    pub query_filter: Option<HashMap<String, Condition>>,
+    #[serde(
+        rename = "ConditionalOperator",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub conditional_operator: Option<String>,
+    #[serde(rename = "ScanIndexForward", default, skip_serializing_if = "Option::is_none")]
+    pub scan_index_forward: Option<bool>,
+    #[serde(
+        rename = "ExclusiveStartKey",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub exclusive_start_key: Option<HashMap<String, WireValue>>,
+    #[serde(
+        rename = "ReturnConsumedCapacity",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub return_consumed_capacity: Option<String>,
+    #[serde(
+        rename = "ProjectionExpression",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub projection_expression: Option<String>,
+    #[serde(rename = "FilterExpression", default, skip_serializing_if = "Option::is_none")]
+    pub filter_expression: Option<String>,
+    #[serde(
+        rename = "KeyConditionExpression",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub key_condition_expression: Option<String>,
+    #[serde(
+        rename = "ExpressionAttributeNames",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub expression_attribute_names: Option<HashMap<String, String>>,
+    #[serde(
+        rename = "ExpressionAttributeValues",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub expression_attribute_values: Option<HashMap<String, WireValue>>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct QueryOutput {
+    #[serde(rename = "Items", default, skip_serializing_if = "Option::is_none")]
+    pub items: Option<Vec<HashMap<String, WireValue>>>,
+    #[serde(rename = "Count", default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<i32>,
+    #[serde(rename = "ScannedCount", default, skip_serializing_if = "Option::is_none")]
+    pub scanned_count: Option<i32>,
+    #[serde(rename = "LastEvaluatedKey", default, skip_serializing_if = "Option::is_none")]
+    pub last_evaluated_key: Option<HashMap<String, WireValue>>,
+    #[serde(rename = "ConsumedCapacity", default, skip_serializing_if = "Option::is_none")]
+    pub consumed_capacity: Option<ConsumedCapacity>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ReplicaDescription {
     #[serde(rename = "RegionName", default, skip_serializing_if = "Option::is_none")]
     pub region_name: Option<String>,
@@ -773,6 +1350,80 @@ pub struct SSESpecification {
     pub sse_type: Option<String>,
     #[serde(rename = "KMSMasterKeyId", default, skip_serializing_if = "Option::is_none")]
     pub kms_master_key_id: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ScanInput {
+    #[serde(rename = "TableName", default, skip_serializing_if = "Option::is_none")]
+    pub table_name: Option<String>,
+    #[serde(rename = "IndexName", default, skip_serializing_if = "Option::is_none")]
+    pub index_name: Option<String>,
+    #[serde(rename = "AttributesToGet", default, skip_serializing_if = "Option::is_none")]
+    pub attributes_to_get: Option<Vec<String>>,
+    #[serde(rename = "Limit", default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<i32>,
+    #[serde(rename = "Select", default, skip_serializing_if = "Option::is_none")]
+    pub select: Option<String>,
+    #[serde(rename = "ScanFilter", default, skip_serializing_if = "Option::is_none")]
+    pub scan_filter: Option<HashMap<String, Condition>>,
+    #[serde(
+        rename = "ConditionalOperator",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub conditional_operator: Option<String>,
+    #[serde(
+        rename = "ExclusiveStartKey",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub exclusive_start_key: Option<HashMap<String, WireValue>>,
+    #[serde(
+        rename = "ReturnConsumedCapacity",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub return_consumed_capacity: Option<String>,
+    #[serde(rename = "TotalSegments", default, skip_serializing_if = "Option::is_none")]
+    pub total_segments: Option<i32>,
+    #[serde(rename = "Segment", default, skip_serializing_if = "Option::is_none")]
+    pub segment: Option<i32>,
+    #[serde(
+        rename = "ProjectionExpression",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub projection_expression: Option<String>,
+    #[serde(rename = "FilterExpression", default, skip_serializing_if = "Option::is_none")]
+    pub filter_expression: Option<String>,
+    #[serde(
+        rename = "ExpressionAttributeNames",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub expression_attribute_names: Option<HashMap<String, String>>,
+    #[serde(
+        rename = "ExpressionAttributeValues",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub expression_attribute_values: Option<HashMap<String, WireValue>>,
+    #[serde(rename = "ConsistentRead", default, skip_serializing_if = "Option::is_none")]
+    pub consistent_read: Option<bool>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ScanOutput {
+    #[serde(rename = "Items", default, skip_serializing_if = "Option::is_none")]
+    pub items: Option<Vec<HashMap<String, WireValue>>>,
+    #[serde(rename = "Count", default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<i32>,
+    #[serde(rename = "ScannedCount", default, skip_serializing_if = "Option::is_none")]
+    pub scanned_count: Option<i32>,
+    #[serde(rename = "LastEvaluatedKey", default, skip_serializing_if = "Option::is_none")]
+    pub last_evaluated_key: Option<HashMap<String, WireValue>>,
+    #[serde(rename = "ConsumedCapacity", default, skip_serializing_if = "Option::is_none")]
+    pub consumed_capacity: Option<ConsumedCapacity>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -946,11 +1597,119 @@ pub struct TagResourceInput {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TransactGetItem {
+    #[serde(rename = "Get", default, skip_serializing_if = "Option::is_none")]
+    pub get: Option<Get>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TransactGetItemsInput {
+    #[serde(rename = "TransactItems", default, skip_serializing_if = "Option::is_none")]
+    pub transact_items: Option<Vec<TransactGetItem>>,
+    #[serde(
+        rename = "ReturnConsumedCapacity",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub return_consumed_capacity: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TransactGetItemsOutput {
+    #[serde(rename = "ConsumedCapacity", default, skip_serializing_if = "Option::is_none")]
+    pub consumed_capacity: Option<Vec<ConsumedCapacity>>,
+    #[serde(rename = "Responses", default, skip_serializing_if = "Option::is_none")]
+    pub responses: Option<Vec<ItemResponse>>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TransactWriteItem {
+    #[serde(rename = "ConditionCheck", default, skip_serializing_if = "Option::is_none")]
+    pub condition_check: Option<ConditionCheck>,
+    #[serde(rename = "Put", default, skip_serializing_if = "Option::is_none")]
+    pub put: Option<Put>,
+    #[serde(rename = "Delete", default, skip_serializing_if = "Option::is_none")]
+    pub delete: Option<Delete>,
+    #[serde(rename = "Update", default, skip_serializing_if = "Option::is_none")]
+    pub update: Option<Update>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TransactWriteItemsInput {
+    #[serde(rename = "TransactItems", default, skip_serializing_if = "Option::is_none")]
+    pub transact_items: Option<Vec<TransactWriteItem>>,
+    #[serde(
+        rename = "ReturnConsumedCapacity",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub return_consumed_capacity: Option<String>,
+    #[serde(
+        rename = "ReturnItemCollectionMetrics",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub return_item_collection_metrics: Option<String>,
+    #[serde(
+        rename = "ClientRequestToken",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub client_request_token: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TransactWriteItemsOutput {
+    #[serde(rename = "ConsumedCapacity", default, skip_serializing_if = "Option::is_none")]
+    pub consumed_capacity: Option<Vec<ConsumedCapacity>>,
+    #[serde(
+        rename = "ItemCollectionMetrics",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub item_collection_metrics: Option<HashMap<String, Vec<ItemCollectionMetrics>>>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct UntagResourceInput {
     #[serde(rename = "ResourceArn", default, skip_serializing_if = "Option::is_none")]
     pub resource_arn: Option<String>,
     #[serde(rename = "TagKeys", default, skip_serializing_if = "Option::is_none")]
     pub tag_keys: Option<Vec<String>>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Update {
+    #[serde(rename = "Key", default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<HashMap<String, WireValue>>,
+    #[serde(rename = "UpdateExpression", default, skip_serializing_if = "Option::is_none")]
+    pub update_expression: Option<String>,
+    #[serde(rename = "TableName", default, skip_serializing_if = "Option::is_none")]
+    pub table_name: Option<String>,
+    #[serde(
+        rename = "ConditionExpression",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub condition_expression: Option<String>,
+    #[serde(
+        rename = "ExpressionAttributeNames",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub expression_attribute_names: Option<HashMap<String, String>>,
+    #[serde(
+        rename = "ExpressionAttributeValues",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub expression_attribute_values: Option<HashMap<String, WireValue>>,
+    #[serde(
+        rename = "ReturnValuesOnConditionCheckFailure",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub return_values_on_condition_check_failure: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -971,6 +1730,78 @@ pub struct UpdateGlobalSecondaryIndexAction {
     pub on_demand_throughput: Option<OnDemandThroughput>,
     #[serde(rename = "WarmThroughput", default, skip_serializing_if = "Option::is_none")]
     pub warm_throughput: Option<WarmThroughput>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct UpdateItemInput {
+    #[serde(rename = "TableName", default, skip_serializing_if = "Option::is_none")]
+    pub table_name: Option<String>,
+    #[serde(rename = "Key", default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<HashMap<String, WireValue>>,
+    #[serde(rename = "AttributeUpdates", default, skip_serializing_if = "Option::is_none")]
+    pub attribute_updates: Option<HashMap<String, AttributeValueUpdate>>,
+    #[serde(rename = "Expected", default, skip_serializing_if = "Option::is_none")]
+    pub expected: Option<HashMap<String, ExpectedAttributeValue>>,
+    #[serde(
+        rename = "ConditionalOperator",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub conditional_operator: Option<String>,
+    #[serde(rename = "ReturnValues", default, skip_serializing_if = "Option::is_none")]
+    pub return_values: Option<String>,
+    #[serde(
+        rename = "ReturnConsumedCapacity",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub return_consumed_capacity: Option<String>,
+    #[serde(
+        rename = "ReturnItemCollectionMetrics",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub return_item_collection_metrics: Option<String>,
+    #[serde(rename = "UpdateExpression", default, skip_serializing_if = "Option::is_none")]
+    pub update_expression: Option<String>,
+    #[serde(
+        rename = "ConditionExpression",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub condition_expression: Option<String>,
+    #[serde(
+        rename = "ExpressionAttributeNames",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub expression_attribute_names: Option<HashMap<String, String>>,
+    #[serde(
+        rename = "ExpressionAttributeValues",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub expression_attribute_values: Option<HashMap<String, WireValue>>,
+    #[serde(
+        rename = "ReturnValuesOnConditionCheckFailure",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub return_values_on_condition_check_failure: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct UpdateItemOutput {
+    #[serde(rename = "Attributes", default, skip_serializing_if = "Option::is_none")]
+    pub attributes: Option<HashMap<String, WireValue>>,
+    #[serde(rename = "ConsumedCapacity", default, skip_serializing_if = "Option::is_none")]
+    pub consumed_capacity: Option<ConsumedCapacity>,
+    #[serde(
+        rename = "ItemCollectionMetrics",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub item_collection_metrics: Option<ItemCollectionMetrics>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -1097,6 +1928,18 @@ pub struct WarmThroughput {
     pub write_units_per_second: Option<i64>,
 }
 
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct WriteRequest {
+    #[serde(rename = "PutRequest", default, skip_serializing_if = "Option::is_none")]
+    pub put_request: Option<PutRequest>,
+    #[serde(rename = "DeleteRequest", default, skip_serializing_if = "Option::is_none")]
+    pub delete_request: Option<DeleteRequest>,
+}
+
+pub fn check_attribute_action(x: &str, p: &Path<'_>, v: &mut Violations) {
+    v.one_of(p, x, &["ADD", "PUT", "DELETE"]);
+}
+
 pub fn check_attribute_definition(x: &AttributeDefinition, p: &Path<'_>, v: &mut Violations) {
     x.validate(p, v);
 }
@@ -1123,8 +1966,182 @@ pub fn check_attribute_definitions(x: &Vec<AttributeDefinition>, p: &Path<'_>, v
     }
 }
 
+pub fn check_attribute_name(x: &str, p: &Path<'_>, v: &mut Violations) {
+    v.str_len(p, x, None, Some(65535));
+}
+
+pub fn check_attribute_name_list(x: &Vec<String>, p: &Path<'_>, v: &mut Violations) {
+    if x.is_empty() {
+        v.count(p, 0, "[]", Some(1), None);
+    } else {
+        v.count(p, x.len(), "[...]", Some(1), None);
+    }
+    for (i, e) in x.iter().enumerate() {
+        let ep = p.index(i);
+        check_attribute_name(e, &ep, v);
+    }
+}
+
+pub fn check_attribute_updates(x: &HashMap<String, AttributeValueUpdate>, p: &Path<'_>, v: &mut Violations) {
+    for (k, e) in x.iter() {
+        let kp = p.key(k);
+        check_attribute_name(k, &kp, v);
+        check_attribute_value_update(e, &kp, v);
+    }
+}
+
+pub fn check_attribute_value_update(x: &AttributeValueUpdate, p: &Path<'_>, v: &mut Violations) {
+    x.validate(p, v);
+}
+
+impl Validate for AttributeValueUpdate {
+    fn validate(&self, path: &Path<'_>, v: &mut Violations) {
+        let p = path.field("Action");
+        if let Some(x) = &self.action {
+            check_attribute_action(x.as_str(), &p, v);
+        }
+    }
+}
+
+pub fn check_batch_get_item_input(x: &BatchGetItemInput, p: &Path<'_>, v: &mut Violations) {
+    x.validate(p, v);
+}
+
+impl Validate for BatchGetItemInput {
+    fn validate(&self, path: &Path<'_>, v: &mut Violations) {
+        let p = path.field("RequestItems");
+        match &self.request_items {
+            None => v.null(&p),
+            Some(x) => check_batch_get_request_map(x, &p, v),
+        }
+        let p = path.field("ReturnConsumedCapacity");
+        if let Some(x) = &self.return_consumed_capacity {
+            check_return_consumed_capacity(x.as_str(), &p, v);
+        }
+    }
+}
+
+pub fn check_batch_get_request_map(x: &HashMap<String, KeysAndAttributes>, p: &Path<'_>, v: &mut Violations) {
+    v.count(p, x.len(), "{...}", Some(1), Some(100));
+    for (k, e) in x.iter() {
+        let kp = p.key(k);
+        check_table_arn(k, &kp, v);
+        check_keys_and_attributes(e, &kp, v);
+    }
+}
+
+pub fn check_batch_write_item_input(x: &BatchWriteItemInput, p: &Path<'_>, v: &mut Violations) {
+    x.validate(p, v);
+}
+
+impl Validate for BatchWriteItemInput {
+    fn validate(&self, path: &Path<'_>, v: &mut Violations) {
+        let p = path.field("RequestItems");
+        match &self.request_items {
+            None => v.null(&p),
+            Some(x) => check_batch_write_item_request_map(x, &p, v),
+        }
+        let p = path.field("ReturnConsumedCapacity");
+        if let Some(x) = &self.return_consumed_capacity {
+            check_return_consumed_capacity(x.as_str(), &p, v);
+        }
+        let p = path.field("ReturnItemCollectionMetrics");
+        if let Some(x) = &self.return_item_collection_metrics {
+            check_return_item_collection_metrics(x.as_str(), &p, v);
+        }
+    }
+}
+
+pub fn check_batch_write_item_request_map(
+    x: &HashMap<String, Vec<WriteRequest>>,
+    p: &Path<'_>,
+    v: &mut Violations,
+) {
+    v.count(p, x.len(), "{...}", Some(1), Some(25));
+    for (k, e) in x.iter() {
+        let kp = p.key(k);
+        check_table_arn(k, &kp, v);
+        check_write_requests(e, &kp, v);
+    }
+}
+
 pub fn check_billing_mode(x: &str, p: &Path<'_>, v: &mut Violations) {
     v.one_of(p, x, &["PROVISIONED", "PAY_PER_REQUEST"]);
+}
+
+pub fn check_client_request_token(x: &str, p: &Path<'_>, v: &mut Violations) {
+    v.str_len(p, x, Some(1), Some(36));
+}
+
+pub fn check_comparison_operator(x: &str, p: &Path<'_>, v: &mut Violations) {
+    v.one_of(
+        p,
+        x,
+        &[
+            "EQ",
+            "NE",
+            "IN",
+            "LE",
+            "LT",
+            "GE",
+            "GT",
+            "BETWEEN",
+            "NOT_NULL",
+            "NULL",
+            "CONTAINS",
+            "NOT_CONTAINS",
+            "BEGINS_WITH",
+        ],
+    );
+}
+
+pub fn check_condition(x: &Condition, p: &Path<'_>, v: &mut Violations) {
+    x.validate(p, v);
+}
+
+impl Validate for Condition {
+    fn validate(&self, path: &Path<'_>, v: &mut Violations) {
+        let p = path.field("ComparisonOperator");
+        match &self.comparison_operator {
+            None => v.null(&p),
+            Some(x) => check_comparison_operator(x.as_str(), &p, v),
+        }
+    }
+}
+
+pub fn check_condition_check(x: &ConditionCheck, p: &Path<'_>, v: &mut Violations) {
+    x.validate(p, v);
+}
+
+impl Validate for ConditionCheck {
+    fn validate(&self, path: &Path<'_>, v: &mut Violations) {
+        let p = path.field("Key");
+        match &self.key {
+            None => v.null(&p),
+            Some(x) => check_key(x, &p, v),
+        }
+        let p = path.field("TableName");
+        match &self.table_name {
+            None => v.null(&p),
+            Some(x) => check_table_arn(x.as_str(), &p, v),
+        }
+        let p = path.field("ConditionExpression");
+        if self.condition_expression.is_none() {
+            v.null(&p);
+        }
+        let p = path.field("ExpressionAttributeNames");
+        if let Some(x) = &self.expression_attribute_names {
+            check_expression_attribute_name_map(x, &p, v);
+        }
+        let p = path.field("ReturnValuesOnConditionCheckFailure");
+        if let Some(x) = &self.return_values_on_condition_check_failure {
+            check_return_values_on_condition_check_failure(x.as_str(), &p, v);
+        }
+    }
+}
+
+pub fn check_conditional_operator(x: &str, p: &Path<'_>, v: &mut Violations) {
+    v.one_of(p, x, &["AND", "OR"]);
 }
 
 pub fn check_create_global_secondary_index_action(
@@ -1287,6 +2304,33 @@ impl Validate for CreateTableInput {
     }
 }
 
+pub fn check_delete(x: &Delete, p: &Path<'_>, v: &mut Violations) {
+    x.validate(p, v);
+}
+
+impl Validate for Delete {
+    fn validate(&self, path: &Path<'_>, v: &mut Violations) {
+        let p = path.field("Key");
+        match &self.key {
+            None => v.null(&p),
+            Some(x) => check_key(x, &p, v),
+        }
+        let p = path.field("TableName");
+        match &self.table_name {
+            None => v.null(&p),
+            Some(x) => check_table_arn(x.as_str(), &p, v),
+        }
+        let p = path.field("ExpressionAttributeNames");
+        if let Some(x) = &self.expression_attribute_names {
+            check_expression_attribute_name_map(x, &p, v);
+        }
+        let p = path.field("ReturnValuesOnConditionCheckFailure");
+        if let Some(x) = &self.return_values_on_condition_check_failure {
+            check_return_values_on_condition_check_failure(x.as_str(), &p, v);
+        }
+    }
+}
+
 pub fn check_delete_global_secondary_index_action(
     x: &DeleteGlobalSecondaryIndexAction,
     p: &Path<'_>,
@@ -1322,6 +2366,53 @@ impl Validate for DeleteGlobalTableWitnessGroupMemberAction {
     }
 }
 
+pub fn check_delete_item_input(x: &DeleteItemInput, p: &Path<'_>, v: &mut Violations) {
+    x.validate(p, v);
+}
+
+impl Validate for DeleteItemInput {
+    fn validate(&self, path: &Path<'_>, v: &mut Violations) {
+        let p = path.field("TableName");
+        match &self.table_name {
+            None => v.null(&p),
+            Some(x) => check_table_arn(x.as_str(), &p, v),
+        }
+        let p = path.field("Key");
+        match &self.key {
+            None => v.null(&p),
+            Some(x) => check_key(x, &p, v),
+        }
+        let p = path.field("Expected");
+        if let Some(x) = &self.expected {
+            check_expected_attribute_map(x, &p, v);
+        }
+        let p = path.field("ConditionalOperator");
+        if let Some(x) = &self.conditional_operator {
+            check_conditional_operator(x.as_str(), &p, v);
+        }
+        let p = path.field("ReturnValues");
+        if let Some(x) = &self.return_values {
+            check_return_value(x.as_str(), &p, v);
+        }
+        let p = path.field("ReturnConsumedCapacity");
+        if let Some(x) = &self.return_consumed_capacity {
+            check_return_consumed_capacity(x.as_str(), &p, v);
+        }
+        let p = path.field("ReturnItemCollectionMetrics");
+        if let Some(x) = &self.return_item_collection_metrics {
+            check_return_item_collection_metrics(x.as_str(), &p, v);
+        }
+        let p = path.field("ExpressionAttributeNames");
+        if let Some(x) = &self.expression_attribute_names {
+            check_expression_attribute_name_map(x, &p, v);
+        }
+        let p = path.field("ReturnValuesOnConditionCheckFailure");
+        if let Some(x) = &self.return_values_on_condition_check_failure {
+            check_return_values_on_condition_check_failure(x.as_str(), &p, v);
+        }
+    }
+}
+
 pub fn check_delete_replication_group_member_action(
     x: &DeleteReplicationGroupMemberAction,
     p: &Path<'_>,
@@ -1335,6 +2426,20 @@ impl Validate for DeleteReplicationGroupMemberAction {
         let p = path.field("RegionName");
         if self.region_name.is_none() {
             v.null(&p);
+        }
+    }
+}
+
+pub fn check_delete_request(x: &DeleteRequest, p: &Path<'_>, v: &mut Violations) {
+    x.validate(p, v);
+}
+
+impl Validate for DeleteRequest {
+    fn validate(&self, path: &Path<'_>, v: &mut Violations) {
+        let p = path.field("Key");
+        match &self.key {
+            None => v.null(&p),
+            Some(x) => check_key(x, &p, v),
         }
     }
 }
@@ -1383,6 +2488,100 @@ impl Validate for DescribeTableInput {
         match &self.table_name {
             None => v.null(&p),
             Some(x) => check_table_arn(x.as_str(), &p, v),
+        }
+    }
+}
+
+pub fn check_expected_attribute_map(
+    x: &HashMap<String, ExpectedAttributeValue>,
+    p: &Path<'_>,
+    v: &mut Violations,
+) {
+    for (k, e) in x.iter() {
+        let kp = p.key(k);
+        check_attribute_name(k, &kp, v);
+        check_expected_attribute_value(e, &kp, v);
+    }
+}
+
+pub fn check_expected_attribute_value(x: &ExpectedAttributeValue, p: &Path<'_>, v: &mut Violations) {
+    x.validate(p, v);
+}
+
+impl Validate for ExpectedAttributeValue {
+    fn validate(&self, path: &Path<'_>, v: &mut Violations) {
+        let p = path.field("ComparisonOperator");
+        if let Some(x) = &self.comparison_operator {
+            check_comparison_operator(x.as_str(), &p, v);
+        }
+    }
+}
+
+pub fn check_expression_attribute_name_map(x: &HashMap<String, String>, p: &Path<'_>, v: &mut Violations) {
+    for (k, e) in x.iter() {
+        let kp = p.key(k);
+        check_attribute_name(e, &kp, v);
+    }
+}
+
+pub fn check_filter_condition_map(x: &HashMap<String, Condition>, p: &Path<'_>, v: &mut Violations) {
+    for (k, e) in x.iter() {
+        let kp = p.key(k);
+        check_attribute_name(k, &kp, v);
+        check_condition(e, &kp, v);
+    }
+}
+
+pub fn check_get(x: &Get, p: &Path<'_>, v: &mut Violations) {
+    x.validate(p, v);
+}
+
+impl Validate for Get {
+    fn validate(&self, path: &Path<'_>, v: &mut Violations) {
+        let p = path.field("Key");
+        match &self.key {
+            None => v.null(&p),
+            Some(x) => check_key(x, &p, v),
+        }
+        let p = path.field("TableName");
+        match &self.table_name {
+            None => v.null(&p),
+            Some(x) => check_table_arn(x.as_str(), &p, v),
+        }
+        let p = path.field("ExpressionAttributeNames");
+        if let Some(x) = &self.expression_attribute_names {
+            check_expression_attribute_name_map(x, &p, v);
+        }
+    }
+}
+
+pub fn check_get_item_input(x: &GetItemInput, p: &Path<'_>, v: &mut Violations) {
+    x.validate(p, v);
+}
+
+impl Validate for GetItemInput {
+    fn validate(&self, path: &Path<'_>, v: &mut Violations) {
+        let p = path.field("TableName");
+        match &self.table_name {
+            None => v.null(&p),
+            Some(x) => check_table_arn(x.as_str(), &p, v),
+        }
+        let p = path.field("Key");
+        match &self.key {
+            None => v.null(&p),
+            Some(x) => check_key(x, &p, v),
+        }
+        let p = path.field("AttributesToGet");
+        if let Some(x) = &self.attributes_to_get {
+            check_attribute_name_list(x, &p, v);
+        }
+        let p = path.field("ReturnConsumedCapacity");
+        if let Some(x) = &self.return_consumed_capacity {
+            check_return_consumed_capacity(x.as_str(), &p, v);
+        }
+        let p = path.field("ExpressionAttributeNames");
+        if let Some(x) = &self.expression_attribute_names {
+            check_expression_attribute_name_map(x, &p, v);
         }
     }
 }
@@ -1508,6 +2707,33 @@ pub fn check_index_name(x: &str, p: &Path<'_>, v: &mut Violations) {
     v.pattern(p, x, &RE_0, r#"[a-zA-Z0-9_.-]+"#);
 }
 
+pub fn check_key(x: &HashMap<String, WireValue>, p: &Path<'_>, v: &mut Violations) {
+    for (k, e) in x.iter() {
+        let kp = p.key(k);
+        check_attribute_name(k, &kp, v);
+    }
+}
+
+pub fn check_key_conditions(x: &HashMap<String, Condition>, p: &Path<'_>, v: &mut Violations) {
+    for (k, e) in x.iter() {
+        let kp = p.key(k);
+        check_attribute_name(k, &kp, v);
+        check_condition(e, &kp, v);
+    }
+}
+
+pub fn check_key_list(x: &Vec<HashMap<String, WireValue>>, p: &Path<'_>, v: &mut Violations) {
+    if x.is_empty() {
+        v.count(p, 0, "[]", Some(1), Some(100));
+    } else {
+        v.count(p, x.len(), "[...]", Some(1), Some(100));
+    }
+    for (i, e) in x.iter().enumerate() {
+        let ep = p.index(i);
+        check_key(e, &ep, v);
+    }
+}
+
 pub fn check_key_schema(x: &Vec<KeySchemaElement>, p: &Path<'_>, v: &mut Violations) {
     if x.is_empty() {
         v.count(p, 0, "[]", Some(1), None);
@@ -1545,6 +2771,28 @@ impl Validate for KeySchemaElement {
 
 pub fn check_key_type(x: &str, p: &Path<'_>, v: &mut Violations) {
     v.one_of(p, x, &["HASH", "RANGE"]);
+}
+
+pub fn check_keys_and_attributes(x: &KeysAndAttributes, p: &Path<'_>, v: &mut Violations) {
+    x.validate(p, v);
+}
+
+impl Validate for KeysAndAttributes {
+    fn validate(&self, path: &Path<'_>, v: &mut Violations) {
+        let p = path.field("Keys");
+        match &self.keys {
+            None => v.null(&p),
+            Some(x) => check_key_list(x, &p, v),
+        }
+        let p = path.field("AttributesToGet");
+        if let Some(x) = &self.attributes_to_get {
+            check_attribute_name_list(x, &p, v);
+        }
+        let p = path.field("ExpressionAttributeNames");
+        if let Some(x) = &self.expression_attribute_names {
+            check_expression_attribute_name_map(x, &p, v);
+        }
+    }
 }
 
 pub fn check_list_tables_input(x: &ListTablesInput, p: &Path<'_>, v: &mut Violations) {
@@ -1653,6 +2901,10 @@ impl Validate for OnDemandThroughputOverride {
     }
 }
 
+pub fn check_positive_integer_object(x: i32, p: &Path<'_>, v: &mut Violations) {
+    v.range(p, x as f64, Some(1.0_f64), None);
+}
+
 pub fn check_positive_long_object(x: i64, p: &Path<'_>, v: &mut Violations) {
     v.range(p, x as f64, Some(1.0_f64), None);
 }
@@ -1710,6 +2962,155 @@ impl Validate for ProvisionedThroughputOverride {
         let p = path.field("ReadCapacityUnits");
         if let Some(x) = &self.read_capacity_units {
             check_positive_long_object(*x, &p, v);
+        }
+    }
+}
+
+pub fn check_put(x: &Put, p: &Path<'_>, v: &mut Violations) {
+    x.validate(p, v);
+}
+
+impl Validate for Put {
+    fn validate(&self, path: &Path<'_>, v: &mut Violations) {
+        let p = path.field("Item");
+        match &self.item {
+            None => v.null(&p),
+            Some(x) => check_put_item_input_attribute_map(x, &p, v),
+        }
+        let p = path.field("TableName");
+        match &self.table_name {
+            None => v.null(&p),
+            Some(x) => check_table_arn(x.as_str(), &p, v),
+        }
+        let p = path.field("ExpressionAttributeNames");
+        if let Some(x) = &self.expression_attribute_names {
+            check_expression_attribute_name_map(x, &p, v);
+        }
+        let p = path.field("ReturnValuesOnConditionCheckFailure");
+        if let Some(x) = &self.return_values_on_condition_check_failure {
+            check_return_values_on_condition_check_failure(x.as_str(), &p, v);
+        }
+    }
+}
+
+pub fn check_put_item_input(x: &PutItemInput, p: &Path<'_>, v: &mut Violations) {
+    x.validate(p, v);
+}
+
+impl Validate for PutItemInput {
+    fn validate(&self, path: &Path<'_>, v: &mut Violations) {
+        let p = path.field("TableName");
+        match &self.table_name {
+            None => v.null(&p),
+            Some(x) => check_table_arn(x.as_str(), &p, v),
+        }
+        let p = path.field("Item");
+        match &self.item {
+            None => v.null(&p),
+            Some(x) => check_put_item_input_attribute_map(x, &p, v),
+        }
+        let p = path.field("Expected");
+        if let Some(x) = &self.expected {
+            check_expected_attribute_map(x, &p, v);
+        }
+        let p = path.field("ReturnValues");
+        if let Some(x) = &self.return_values {
+            check_return_value(x.as_str(), &p, v);
+        }
+        let p = path.field("ReturnConsumedCapacity");
+        if let Some(x) = &self.return_consumed_capacity {
+            check_return_consumed_capacity(x.as_str(), &p, v);
+        }
+        let p = path.field("ReturnItemCollectionMetrics");
+        if let Some(x) = &self.return_item_collection_metrics {
+            check_return_item_collection_metrics(x.as_str(), &p, v);
+        }
+        let p = path.field("ConditionalOperator");
+        if let Some(x) = &self.conditional_operator {
+            check_conditional_operator(x.as_str(), &p, v);
+        }
+        let p = path.field("ExpressionAttributeNames");
+        if let Some(x) = &self.expression_attribute_names {
+            check_expression_attribute_name_map(x, &p, v);
+        }
+        let p = path.field("ReturnValuesOnConditionCheckFailure");
+        if let Some(x) = &self.return_values_on_condition_check_failure {
+            check_return_values_on_condition_check_failure(x.as_str(), &p, v);
+        }
+    }
+}
+
+pub fn check_put_item_input_attribute_map(x: &HashMap<String, WireValue>, p: &Path<'_>, v: &mut Violations) {
+    for (k, e) in x.iter() {
+        let kp = p.key(k);
+        check_attribute_name(k, &kp, v);
+    }
+}
+
+pub fn check_put_request(x: &PutRequest, p: &Path<'_>, v: &mut Violations) {
+    x.validate(p, v);
+}
+
+impl Validate for PutRequest {
+    fn validate(&self, path: &Path<'_>, v: &mut Violations) {
+        let p = path.field("Item");
+        match &self.item {
+            None => v.null(&p),
+            Some(x) => check_put_item_input_attribute_map(x, &p, v),
+        }
+    }
+}
+
+pub fn check_query_input(x: &QueryInput, p: &Path<'_>, v: &mut Violations) {
+    x.validate(p, v);
+}
+
+impl Validate for QueryInput {
+    fn validate(&self, path: &Path<'_>, v: &mut Violations) {
+        let p = path.field("TableName");
+        match &self.table_name {
+            None => v.null(&p),
+            Some(x) => check_table_arn(x.as_str(), &p, v),
+        }
+        let p = path.field("IndexName");
+        if let Some(x) = &self.index_name {
+            check_index_name(x.as_str(), &p, v);
+        }
+        let p = path.field("Select");
+        if let Some(x) = &self.select {
+            check_select(x.as_str(), &p, v);
+        }
+        let p = path.field("AttributesToGet");
+        if let Some(x) = &self.attributes_to_get {
+            check_attribute_name_list(x, &p, v);
+        }
+        let p = path.field("Limit");
+        if let Some(x) = &self.limit {
+            check_positive_integer_object(*x, &p, v);
+        }
+        let p = path.field("KeyConditions");
+        if let Some(x) = &self.key_conditions {
+            check_key_conditions(x, &p, v);
+        }
+        let p = path.field("QueryFilter");
+        if let Some(x) = &self.query_filter {
+            check_filter_condition_map(x, &p, v);
+        }
+        let p = path.field("ConditionalOperator");
+        if let Some(x) = &self.conditional_operator {
+            check_conditional_operator(x.as_str(), &p, v);
+        }
+        let p = path.field("ExclusiveStartKey");
+        if let Some(x) = &self.exclusive_start_key {
+            check_key(x, &p, v);
+        }
+        let p = path.field("ReturnConsumedCapacity");
+        if let Some(x) = &self.return_consumed_capacity {
+            check_return_consumed_capacity(x.as_str(), &p, v);
+        }
+        let p = path.field("ExpressionAttributeNames");
+        if let Some(x) = &self.expression_attribute_names {
+            check_expression_attribute_name_map(x, &p, v);
         }
     }
 }
@@ -1797,6 +3198,26 @@ pub fn check_resource_arn_string(x: &str, p: &Path<'_>, v: &mut Violations) {
     v.str_len(p, x, Some(1), Some(1283));
 }
 
+pub fn check_return_consumed_capacity(x: &str, p: &Path<'_>, v: &mut Violations) {
+    v.one_of(p, x, &["INDEXES", "TOTAL", "NONE"]);
+}
+
+pub fn check_return_item_collection_metrics(x: &str, p: &Path<'_>, v: &mut Violations) {
+    v.one_of(p, x, &["SIZE", "NONE"]);
+}
+
+pub fn check_return_value(x: &str, p: &Path<'_>, v: &mut Violations) {
+    v.one_of(
+        p,
+        x,
+        &["NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW"],
+    );
+}
+
+pub fn check_return_values_on_condition_check_failure(x: &str, p: &Path<'_>, v: &mut Violations) {
+    v.one_of(p, x, &["ALL_OLD", "NONE"]);
+}
+
 pub fn check_sse_specification(x: &SSESpecification, p: &Path<'_>, v: &mut Violations) {
     x.validate(p, v);
 }
@@ -1816,6 +3237,85 @@ pub fn check_sse_type(x: &str, p: &Path<'_>, v: &mut Violations) {
 
 pub fn check_scalar_attribute_type(x: &str, p: &Path<'_>, v: &mut Violations) {
     v.one_of(p, x, &["S", "N", "B"]);
+}
+
+pub fn check_scan_input(x: &ScanInput, p: &Path<'_>, v: &mut Violations) {
+    x.validate(p, v);
+}
+
+impl Validate for ScanInput {
+    fn validate(&self, path: &Path<'_>, v: &mut Violations) {
+        let p = path.field("TableName");
+        match &self.table_name {
+            None => v.null(&p),
+            Some(x) => check_table_arn(x.as_str(), &p, v),
+        }
+        let p = path.field("IndexName");
+        if let Some(x) = &self.index_name {
+            check_index_name(x.as_str(), &p, v);
+        }
+        let p = path.field("AttributesToGet");
+        if let Some(x) = &self.attributes_to_get {
+            check_attribute_name_list(x, &p, v);
+        }
+        let p = path.field("Limit");
+        if let Some(x) = &self.limit {
+            check_positive_integer_object(*x, &p, v);
+        }
+        let p = path.field("Select");
+        if let Some(x) = &self.select {
+            check_select(x.as_str(), &p, v);
+        }
+        let p = path.field("ScanFilter");
+        if let Some(x) = &self.scan_filter {
+            check_filter_condition_map(x, &p, v);
+        }
+        let p = path.field("ConditionalOperator");
+        if let Some(x) = &self.conditional_operator {
+            check_conditional_operator(x.as_str(), &p, v);
+        }
+        let p = path.field("ExclusiveStartKey");
+        if let Some(x) = &self.exclusive_start_key {
+            check_key(x, &p, v);
+        }
+        let p = path.field("ReturnConsumedCapacity");
+        if let Some(x) = &self.return_consumed_capacity {
+            check_return_consumed_capacity(x.as_str(), &p, v);
+        }
+        let p = path.field("TotalSegments");
+        if let Some(x) = &self.total_segments {
+            check_scan_total_segments(*x, &p, v);
+        }
+        let p = path.field("Segment");
+        if let Some(x) = &self.segment {
+            check_scan_segment(*x, &p, v);
+        }
+        let p = path.field("ExpressionAttributeNames");
+        if let Some(x) = &self.expression_attribute_names {
+            check_expression_attribute_name_map(x, &p, v);
+        }
+    }
+}
+
+pub fn check_scan_segment(x: i32, p: &Path<'_>, v: &mut Violations) {
+    v.range(p, x as f64, Some(0.0_f64), Some(999999.0_f64));
+}
+
+pub fn check_scan_total_segments(x: i32, p: &Path<'_>, v: &mut Violations) {
+    v.range(p, x as f64, Some(1.0_f64), Some(1000000.0_f64));
+}
+
+pub fn check_select(x: &str, p: &Path<'_>, v: &mut Violations) {
+    v.one_of(
+        p,
+        x,
+        &[
+            "ALL_ATTRIBUTES",
+            "ALL_PROJECTED_ATTRIBUTES",
+            "SPECIFIC_ATTRIBUTES",
+            "COUNT",
+        ],
+    );
 }
 
 pub fn check_stream_specification(x: &StreamSpecification, p: &Path<'_>, v: &mut Violations) {
@@ -1916,6 +3416,113 @@ pub fn check_tag_value_string(x: &str, p: &Path<'_>, v: &mut Violations) {
     v.str_len(p, x, Some(0), Some(256));
 }
 
+pub fn check_transact_get_item(x: &TransactGetItem, p: &Path<'_>, v: &mut Violations) {
+    x.validate(p, v);
+}
+
+impl Validate for TransactGetItem {
+    fn validate(&self, path: &Path<'_>, v: &mut Violations) {
+        let p = path.field("Get");
+        match &self.get {
+            None => v.null(&p),
+            Some(x) => check_get(x, &p, v),
+        }
+    }
+}
+
+pub fn check_transact_get_item_list(x: &Vec<TransactGetItem>, p: &Path<'_>, v: &mut Violations) {
+    if x.is_empty() {
+        v.count(p, 0, "[]", Some(1), Some(100));
+    } else {
+        v.count(p, x.len(), "[...]", Some(1), Some(100));
+    }
+    for (i, e) in x.iter().enumerate() {
+        let ep = p.index(i);
+        check_transact_get_item(e, &ep, v);
+    }
+}
+
+pub fn check_transact_get_items_input(x: &TransactGetItemsInput, p: &Path<'_>, v: &mut Violations) {
+    x.validate(p, v);
+}
+
+impl Validate for TransactGetItemsInput {
+    fn validate(&self, path: &Path<'_>, v: &mut Violations) {
+        let p = path.field("TransactItems");
+        match &self.transact_items {
+            None => v.null(&p),
+            Some(x) => check_transact_get_item_list(x, &p, v),
+        }
+        let p = path.field("ReturnConsumedCapacity");
+        if let Some(x) = &self.return_consumed_capacity {
+            check_return_consumed_capacity(x.as_str(), &p, v);
+        }
+    }
+}
+
+pub fn check_transact_write_item(x: &TransactWriteItem, p: &Path<'_>, v: &mut Violations) {
+    x.validate(p, v);
+}
+
+impl Validate for TransactWriteItem {
+    fn validate(&self, path: &Path<'_>, v: &mut Violations) {
+        let p = path.field("ConditionCheck");
+        if let Some(x) = &self.condition_check {
+            check_condition_check(x, &p, v);
+        }
+        let p = path.field("Put");
+        if let Some(x) = &self.put {
+            check_put(x, &p, v);
+        }
+        let p = path.field("Delete");
+        if let Some(x) = &self.delete {
+            check_delete(x, &p, v);
+        }
+        let p = path.field("Update");
+        if let Some(x) = &self.update {
+            check_update(x, &p, v);
+        }
+    }
+}
+
+pub fn check_transact_write_item_list(x: &Vec<TransactWriteItem>, p: &Path<'_>, v: &mut Violations) {
+    if x.is_empty() {
+        v.count(p, 0, "[]", Some(1), Some(100));
+    } else {
+        v.count(p, x.len(), "[...]", Some(1), Some(100));
+    }
+    for (i, e) in x.iter().enumerate() {
+        let ep = p.index(i);
+        check_transact_write_item(e, &ep, v);
+    }
+}
+
+pub fn check_transact_write_items_input(x: &TransactWriteItemsInput, p: &Path<'_>, v: &mut Violations) {
+    x.validate(p, v);
+}
+
+impl Validate for TransactWriteItemsInput {
+    fn validate(&self, path: &Path<'_>, v: &mut Violations) {
+        let p = path.field("TransactItems");
+        match &self.transact_items {
+            None => v.null(&p),
+            Some(x) => check_transact_write_item_list(x, &p, v),
+        }
+        let p = path.field("ReturnConsumedCapacity");
+        if let Some(x) = &self.return_consumed_capacity {
+            check_return_consumed_capacity(x.as_str(), &p, v);
+        }
+        let p = path.field("ReturnItemCollectionMetrics");
+        if let Some(x) = &self.return_item_collection_metrics {
+            check_return_item_collection_metrics(x.as_str(), &p, v);
+        }
+        let p = path.field("ClientRequestToken");
+        if let Some(x) = &self.client_request_token {
+            check_client_request_token(x.as_str(), &p, v);
+        }
+    }
+}
+
 pub fn check_untag_resource_input(x: &UntagResourceInput, p: &Path<'_>, v: &mut Violations) {
     x.validate(p, v);
 }
@@ -1931,6 +3538,37 @@ impl Validate for UntagResourceInput {
         match &self.tag_keys {
             None => v.null(&p),
             Some(x) => check_tag_key_list(x, &p, v),
+        }
+    }
+}
+
+pub fn check_update(x: &Update, p: &Path<'_>, v: &mut Violations) {
+    x.validate(p, v);
+}
+
+impl Validate for Update {
+    fn validate(&self, path: &Path<'_>, v: &mut Violations) {
+        let p = path.field("Key");
+        match &self.key {
+            None => v.null(&p),
+            Some(x) => check_key(x, &p, v),
+        }
+        let p = path.field("UpdateExpression");
+        if self.update_expression.is_none() {
+            v.null(&p);
+        }
+        let p = path.field("TableName");
+        match &self.table_name {
+            None => v.null(&p),
+            Some(x) => check_table_arn(x.as_str(), &p, v),
+        }
+        let p = path.field("ExpressionAttributeNames");
+        if let Some(x) = &self.expression_attribute_names {
+            check_expression_attribute_name_map(x, &p, v);
+        }
+        let p = path.field("ReturnValuesOnConditionCheckFailure");
+        if let Some(x) = &self.return_values_on_condition_check_failure {
+            check_return_values_on_condition_check_failure(x.as_str(), &p, v);
         }
     }
 }
@@ -1961,6 +3599,57 @@ impl Validate for UpdateGlobalSecondaryIndexAction {
         let p = path.field("WarmThroughput");
         if let Some(x) = &self.warm_throughput {
             check_warm_throughput(x, &p, v);
+        }
+    }
+}
+
+pub fn check_update_item_input(x: &UpdateItemInput, p: &Path<'_>, v: &mut Violations) {
+    x.validate(p, v);
+}
+
+impl Validate for UpdateItemInput {
+    fn validate(&self, path: &Path<'_>, v: &mut Violations) {
+        let p = path.field("TableName");
+        match &self.table_name {
+            None => v.null(&p),
+            Some(x) => check_table_arn(x.as_str(), &p, v),
+        }
+        let p = path.field("Key");
+        match &self.key {
+            None => v.null(&p),
+            Some(x) => check_key(x, &p, v),
+        }
+        let p = path.field("AttributeUpdates");
+        if let Some(x) = &self.attribute_updates {
+            check_attribute_updates(x, &p, v);
+        }
+        let p = path.field("Expected");
+        if let Some(x) = &self.expected {
+            check_expected_attribute_map(x, &p, v);
+        }
+        let p = path.field("ConditionalOperator");
+        if let Some(x) = &self.conditional_operator {
+            check_conditional_operator(x.as_str(), &p, v);
+        }
+        let p = path.field("ReturnValues");
+        if let Some(x) = &self.return_values {
+            check_return_value(x.as_str(), &p, v);
+        }
+        let p = path.field("ReturnConsumedCapacity");
+        if let Some(x) = &self.return_consumed_capacity {
+            check_return_consumed_capacity(x.as_str(), &p, v);
+        }
+        let p = path.field("ReturnItemCollectionMetrics");
+        if let Some(x) = &self.return_item_collection_metrics {
+            check_return_item_collection_metrics(x.as_str(), &p, v);
+        }
+        let p = path.field("ExpressionAttributeNames");
+        if let Some(x) = &self.expression_attribute_names {
+            check_expression_attribute_name_map(x, &p, v);
+        }
+        let p = path.field("ReturnValuesOnConditionCheckFailure");
+        if let Some(x) = &self.return_values_on_condition_check_failure {
+            check_return_values_on_condition_check_failure(x.as_str(), &p, v);
         }
     }
 }
@@ -2071,6 +3760,35 @@ pub fn check_warm_throughput(x: &WarmThroughput, p: &Path<'_>, v: &mut Violation
 impl Validate for WarmThroughput {
     fn validate(&self, path: &Path<'_>, v: &mut Violations) {
         let _ = (path, v);
+    }
+}
+
+pub fn check_write_request(x: &WriteRequest, p: &Path<'_>, v: &mut Violations) {
+    x.validate(p, v);
+}
+
+impl Validate for WriteRequest {
+    fn validate(&self, path: &Path<'_>, v: &mut Violations) {
+        let p = path.field("PutRequest");
+        if let Some(x) = &self.put_request {
+            check_put_request(x, &p, v);
+        }
+        let p = path.field("DeleteRequest");
+        if let Some(x) = &self.delete_request {
+            check_delete_request(x, &p, v);
+        }
+    }
+}
+
+pub fn check_write_requests(x: &Vec<WriteRequest>, p: &Path<'_>, v: &mut Violations) {
+    if x.is_empty() {
+        v.count(p, 0, "[]", Some(1), Some(25));
+    } else {
+        v.count(p, x.len(), "[...]", Some(1), Some(25));
+    }
+    for (i, e) in x.iter().enumerate() {
+        let ep = p.index(i);
+        check_write_request(e, &ep, v);
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod error;
 pub mod generated;
+pub mod items;
 mod ops;
 pub mod state;
 
@@ -54,6 +55,10 @@ impl DynamoDb {
             "UntagResource" => self.run(cx, body, ops::untag_resource).await,
             "ListTagsOfResource" => self.run(cx, body, ops::list_tags_of_resource).await,
             "DescribeLimits" => self.run(cx, body, ops::describe_limits).await,
+            "PutItem" => self.run(cx, body, ops::put_item).await,
+            "GetItem" => self.run(cx, body, ops::get_item).await,
+            "DeleteItem" => self.run(cx, body, ops::delete_item).await,
+            "UpdateItem" => self.run(cx, body, ops::update_item).await,
             "DescribeEndpoints" => {
                 let host = req.header("host").unwrap_or("localhost:4566").to_string();
                 self.run(cx, body, move |d, cx, i| ops::describe_endpoints(d, cx, i, host))

@@ -13,6 +13,7 @@ use stratus_store::{Scan, Store, StoreError, Txn};
 
 use crate::DynamoDbError;
 use crate::generated::{TableDescription, Tag};
+use crate::items::TableInfo;
 
 pub const TABLES: &str = "dynamodb:tables";
 
@@ -65,26 +66,27 @@ pub fn encode(rec: &TableRecord) -> Vec<u8> {
 /// saves decoding a record that has not changed.
 #[derive(Default)]
 pub struct RecordCache {
-    records: Mutex<HashMap<Vec<u8>, (Vec<u8>, Arc<TableRecord>)>>,
+    records: Mutex<HashMap<Vec<u8>, (Vec<u8>, Arc<TableRecord>, Arc<TableInfo>)>>,
 }
 
 /// Records kept before the cache starts over.
 const MAX_CACHED: usize = 10_000;
 
 impl RecordCache {
-    fn decode(&self, key: &[u8], raw: &[u8]) -> Result<Arc<TableRecord>, DynamoDbError> {
+    fn decode(&self, key: &[u8], raw: &[u8]) -> Result<(Arc<TableRecord>, Arc<TableInfo>), DynamoDbError> {
         let mut records = self.records.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((cached_raw, rec)) = records.get(key) {
+        if let Some((cached_raw, rec, info)) = records.get(key) {
             if cached_raw == raw {
-                return Ok(rec.clone());
+                return Ok((rec.clone(), info.clone()));
             }
         }
         let rec = Arc::new(decode(raw)?);
+        let info = Arc::new(TableInfo::from(&rec.description));
         if records.len() >= MAX_CACHED {
             records.clear();
         }
-        records.insert(key.to_vec(), (raw.to_vec(), rec.clone()));
-        Ok(rec)
+        records.insert(key.to_vec(), (raw.to_vec(), rec.clone(), info.clone()));
+        Ok((rec, info))
     }
 }
 
@@ -98,7 +100,7 @@ pub async fn load(
     let key = table_key(cx.account_id(), &cx.region, name);
     match store.get(TABLES, &key).await? {
         None => Ok(None),
-        Some(raw) => Ok(Some((cache.decode(&key, &raw)?, raw))),
+        Some(raw) => Ok(Some((cache.decode(&key, &raw)?.0, raw))),
     }
 }
 
@@ -111,6 +113,20 @@ pub async fn require(
     load(store, cache, cx, name)
         .await?
         .ok_or_else(|| DynamoDbError::table_not_found(name))
+}
+
+/// The item-level view of a table (key schema, indexes), from the shared cache.
+pub async fn table_info(
+    store: &Store,
+    cache: &RecordCache,
+    cx: &RequestContext,
+    name: &str,
+) -> Result<Arc<TableInfo>, DynamoDbError> {
+    let key = table_key(cx.account_id(), &cx.region, name);
+    match store.get(TABLES, &key).await? {
+        None => Err(DynamoDbError::table_not_found(name)),
+        Some(raw) => Ok(cache.decode(&key, &raw)?.1),
+    }
 }
 
 /// Replaces a table record if nobody changed it since it was read; retries `update` otherwise.

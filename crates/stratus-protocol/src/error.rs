@@ -45,6 +45,9 @@ pub struct AwsError {
     pub message: String,
     /// Namespace that JSON protocols print before `#` in `__type`.
     pub namespace: &'static str,
+    /// Members of the error shape beyond the message (JSON protocols), e.g. DynamoDB's
+    /// `Item` on a failed condition or `CancellationReasons` of a cancelled transaction.
+    pub extra: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 const CORAL_SERVICE: &str = "com.amazon.coral.service";
@@ -57,6 +60,7 @@ impl AwsError {
             status,
             message: message.into(),
             namespace: CORAL_SERVICE,
+            extra: None,
         }
     }
 
@@ -66,6 +70,7 @@ impl AwsError {
             status: e.status(),
             message: e.message(),
             namespace,
+            extra: None,
         }
     }
 
@@ -86,6 +91,7 @@ impl AwsError {
             status: 400,
             message,
             namespace: CORAL_VALIDATE,
+            extra: None,
         }
     }
 
@@ -215,11 +221,18 @@ impl AwsError {
     /// Renders the error in `protocol`'s wire shape.
     pub fn render(&self, protocol: Protocol, request_id: &str) -> Response<Bytes> {
         let (content_type, body) = match protocol {
-            Protocol::Json { version } => (
-                if version == "1.1" { "application/x-amz-json-1.1" } else { "application/x-amz-json-1.0" },
-                serde_json::json!({ "__type": format!("{}#{}", self.namespace, self.code), "message": self.message })
-                    .to_string(),
-            ),
+            Protocol::Json { version } => {
+                let mut body = serde_json::Map::new();
+                body.insert("__type".into(), format!("{}#{}", self.namespace, self.code).into());
+                body.insert("message".into(), self.message.clone().into());
+                if let Some(extra) = &self.extra {
+                    body.extend(extra.clone());
+                }
+                (
+                    if version == "1.1" { "application/x-amz-json-1.1" } else { "application/x-amz-json-1.0" },
+                    serde_json::Value::Object(body).to_string(),
+                )
+            }
             Protocol::RestJson => (
                 "application/json",
                 serde_json::json!({ "Type": if self.status < 500 { "User" } else { "Service" }, "message": self.message })

@@ -1,0 +1,384 @@
+//! Items in the store: key schemas, the order-preserving item keys, conversions from the wire,
+//! secondary-index entries kept in the same transaction as the item, and capacity units.
+//!
+//! Layout: `dynamodb:items:{table id}` / enc(hash) [+ enc(range)] → item (stored JSON);
+//! `dynamodb:index:{table id}:{index}` / enc(index hash) [+ enc(index range)] + enc(table key)
+//! → projected item.
+
+use std::collections::HashMap;
+
+use stratus_dynamodb_expr::value::{self, WireValue, encode_key_part};
+use stratus_dynamodb_expr::{AttributeValue, Item};
+use stratus_store::{Store, Txn};
+
+use crate::DynamoDbError;
+use crate::generated::{KeySchemaElement, Projection, TableDescription};
+use crate::state::items_ns;
+
+/// Largest item, by DynamoDB's size rules.
+pub const MAX_ITEM_BYTES: usize = 400 * 1024;
+const MAX_HASH_KEY_BYTES: usize = 2048;
+const MAX_RANGE_KEY_BYTES: usize = 1024;
+
+/// One key attribute: name and scalar type (`S`, `N`, `B`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyAttr {
+    pub name: String,
+    pub ty: String,
+}
+
+/// The key of a table or index.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeySchema {
+    pub hash: KeyAttr,
+    pub range: Option<KeyAttr>,
+}
+
+/// A secondary index of a table.
+#[derive(Clone, Debug)]
+pub struct Index {
+    pub name: String,
+    pub schema: KeySchema,
+    pub projection: Projection,
+    pub global: bool,
+}
+
+impl KeySchema {
+    pub fn from(ks: &[KeySchemaElement], desc: &TableDescription) -> KeySchema {
+        let ty = |name: &str| {
+            desc.attribute_definitions
+                .iter()
+                .flatten()
+                .find(|d| d.attribute_name.as_deref() == Some(name))
+                .and_then(|d| d.attribute_type.clone())
+                .unwrap_or_else(|| "S".into())
+        };
+        let attr = |kind: &str| {
+            ks.iter().find(|k| k.key_type.as_deref() == Some(kind)).map(|k| {
+                let name = k.attribute_name.clone().unwrap_or_default();
+                KeyAttr { ty: ty(&name), name }
+            })
+        };
+        KeySchema {
+            hash: attr("HASH").unwrap_or(KeyAttr {
+                name: String::new(),
+                ty: "S".into(),
+            }),
+            range: attr("RANGE"),
+        }
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.hash.name.as_str()).chain(self.range.as_ref().map(|r| r.name.as_str()))
+    }
+
+    /// The key attributes of `item`, as an item.
+    pub fn key_of(&self, item: &Item) -> Item {
+        self.names()
+            .filter_map(|n| item.get(n).map(|v| (n.to_string(), v.clone())))
+            .collect()
+    }
+}
+
+/// Everything an item operation needs to know about its table.
+#[derive(Clone, Debug)]
+pub struct TableInfo {
+    pub name: String,
+    pub id: String,
+    pub arn: String,
+    pub schema: KeySchema,
+    pub indexes: Vec<Index>,
+}
+
+impl TableInfo {
+    pub fn from(desc: &TableDescription) -> TableInfo {
+        let schema = KeySchema::from(desc.key_schema.as_deref().unwrap_or_default(), desc);
+        let mut indexes = Vec::new();
+        for g in desc.global_secondary_indexes.iter().flatten() {
+            indexes.push(Index {
+                name: g.index_name.clone().unwrap_or_default(),
+                schema: KeySchema::from(g.key_schema.as_deref().unwrap_or_default(), desc),
+                projection: g.projection.clone().unwrap_or_default(),
+                global: true,
+            });
+        }
+        for l in desc.local_secondary_indexes.iter().flatten() {
+            indexes.push(Index {
+                name: l.index_name.clone().unwrap_or_default(),
+                schema: KeySchema::from(l.key_schema.as_deref().unwrap_or_default(), desc),
+                projection: l.projection.clone().unwrap_or_default(),
+                global: false,
+            });
+        }
+        TableInfo {
+            name: desc.table_name.clone().unwrap_or_default(),
+            id: desc.table_id.clone().unwrap_or_default(),
+            arn: desc.table_arn.clone().unwrap_or_default(),
+            schema,
+            indexes,
+        }
+    }
+
+    pub fn ns(&self) -> String {
+        items_ns(&self.id)
+    }
+
+    pub fn index_ns(&self, index: &str) -> String {
+        format!("dynamodb:index:{}:{index}", self.id)
+    }
+
+    pub fn index(&self, name: &str) -> Option<&Index> {
+        self.indexes.iter().find(|i| i.name == name)
+    }
+}
+
+/// Converts wire values, with DynamoDB's messages for invalid ones.
+pub fn from_wire(map: &HashMap<String, WireValue>) -> Result<Item, DynamoDbError> {
+    map.iter()
+        .map(|(k, v)| {
+            let v = AttributeValue::try_from(v).map_err(|e| DynamoDbError::Validation(e.to_string()))?;
+            Ok((k.clone(), v))
+        })
+        .collect()
+}
+
+pub fn values_from_wire(
+    map: Option<&HashMap<String, WireValue>>,
+) -> Result<HashMap<String, AttributeValue>, DynamoDbError> {
+    map.map(|m| {
+        m.iter()
+            .map(|(k, v)| {
+                let v = AttributeValue::try_from(v).map_err(|e| DynamoDbError::Validation(e.to_string()))?;
+                Ok((k.clone(), v))
+            })
+            .collect()
+    })
+    .unwrap_or_else(|| Ok(HashMap::new()))
+}
+
+fn key_part(
+    out: &mut Vec<u8>,
+    attr: &KeyAttr,
+    v: &AttributeValue,
+    what: &str,
+    index: Option<&str>,
+) -> Result<(), DynamoDbError> {
+    if v.type_name() != attr.ty {
+        return Err(match index {
+            Some(ix) => DynamoDbError::invalid(format!(
+                "Type mismatch for Index Key {} Expected: {} Actual: {} IndexName: {ix}",
+                attr.name,
+                attr.ty,
+                v.type_name()
+            )),
+            None => DynamoDbError::invalid(format!(
+                "Type mismatch for key {} expected: {} actual: {}",
+                attr.name,
+                attr.ty,
+                v.type_name()
+            )),
+        });
+    }
+    let len = match v {
+        AttributeValue::S(s) => s.len(),
+        AttributeValue::B(b) => b.len(),
+        _ => 1,
+    };
+    if len == 0 {
+        return Err(DynamoDbError::invalid(match index {
+            Some(ix) => format!(
+                "One or more parameter values are not valid. A value specified for a secondary index key is not supported. The AttributeValue for a key attribute cannot contain an empty string value. IndexName: {ix}, IndexKey: {}",
+                attr.name
+            ),
+            None => format!(
+                "The AttributeValue for a key attribute cannot contain an empty {} value. Key: {}",
+                if matches!(v, AttributeValue::S(_)) {
+                    "string"
+                } else {
+                    "binary"
+                },
+                attr.name
+            ),
+        }));
+    }
+    if what == "hash" && len > MAX_HASH_KEY_BYTES {
+        return Err(DynamoDbError::invalid(
+            "Size of hashkey has exceeded the maximum size limit of2048 bytes",
+        ));
+    }
+    if what == "range" && len > MAX_RANGE_KEY_BYTES {
+        return Err(DynamoDbError::invalid(
+            "Aggregated size of all range keys has exceeded the size limit of 1024 bytes",
+        ));
+    }
+    encode_key_part(out, v);
+    Ok(())
+}
+
+/// The storage key of an item that must contain the table's key attributes.
+pub fn item_key(schema: &KeySchema, item: &Item) -> Result<Vec<u8>, DynamoDbError> {
+    let mut out = Vec::with_capacity(32);
+    let hash = item
+        .get(&schema.hash.name)
+        .ok_or_else(|| DynamoDbError::invalid(format!("Missing the key {} in the item", schema.hash.name)))?;
+    key_part(&mut out, &schema.hash, hash, "hash", None)?;
+    if let Some(r) = &schema.range {
+        let v = item
+            .get(&r.name)
+            .ok_or_else(|| DynamoDbError::invalid(format!("Missing the key {} in the item", r.name)))?;
+        key_part(&mut out, r, v, "range", None)?;
+    }
+    Ok(out)
+}
+
+/// The storage key named by a request's `Key`, which must hold exactly the key attributes.
+pub fn request_key(schema: &KeySchema, key: &Item) -> Result<Vec<u8>, DynamoDbError> {
+    let expected = 1 + usize::from(schema.range.is_some());
+    if key.len() != expected || schema.names().any(|n| !key.contains_key(n)) {
+        return Err(DynamoDbError::Validation(
+            "The provided key element does not match the schema".into(),
+        ));
+    }
+    let mut out = Vec::with_capacity(32);
+    for (attr, what) in
+        std::iter::once((&schema.hash, "hash")).chain(schema.range.iter().map(|r| (r, "range")))
+    {
+        let v = &key[&attr.name];
+        if v.type_name() != attr.ty {
+            return Err(DynamoDbError::Validation(
+                "The provided key element does not match the schema".into(),
+            ));
+        }
+        key_part(&mut out, attr, v, what, None)?;
+    }
+    Ok(out)
+}
+
+/// The index entry key of `item` in `index` (None: the item is not in this sparse index).
+pub fn index_key(
+    table: &TableInfo,
+    index: &Index,
+    item: &Item,
+    table_key: &[u8],
+) -> Result<Option<Vec<u8>>, DynamoDbError> {
+    let mut out = Vec::with_capacity(48);
+    let Some(h) = item.get(&index.schema.hash.name) else {
+        return Ok(None);
+    };
+    key_part(&mut out, &index.schema.hash, h, "hash", Some(&index.name))?;
+    if let Some(r) = &index.schema.range {
+        let Some(v) = item.get(&r.name) else {
+            return Ok(None);
+        };
+        key_part(&mut out, r, v, "range", Some(&index.name))?;
+    }
+    let _ = table;
+    out.extend_from_slice(table_key);
+    Ok(Some(out))
+}
+
+/// The attributes an index keeps of an item.
+pub fn project_for_index(table: &TableInfo, index: &Index, item: &Item) -> Item {
+    match index.projection.projection_type.as_deref() {
+        Some("ALL") | None => item.clone(),
+        kind => {
+            let mut keep: Vec<&str> = table.schema.names().chain(index.schema.names()).collect();
+            if kind == Some("INCLUDE") {
+                keep.extend(
+                    index
+                        .projection
+                        .non_key_attributes
+                        .iter()
+                        .flatten()
+                        .map(String::as_str),
+                );
+            }
+            item.iter()
+                .filter(|(k, _)| keep.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        }
+    }
+}
+
+pub fn encode_item(item: &Item) -> Vec<u8> {
+    serde_json::to_vec(item).expect("items serialize")
+}
+
+pub fn decode_item(raw: &[u8]) -> Result<Item, DynamoDbError> {
+    serde_json::from_slice(raw).map_err(|e| DynamoDbError::Internal(format!("corrupt item: {e}")))
+}
+
+/// Reads an item and the bytes it was stored as.
+pub async fn load(
+    store: &Store,
+    table: &TableInfo,
+    key: &[u8],
+) -> Result<Option<(Item, Vec<u8>)>, DynamoDbError> {
+    match store.get(&table.ns(), key).await? {
+        None => Ok(None),
+        Some(raw) => Ok(Some((decode_item(&raw)?, raw))),
+    }
+}
+
+/// Adds to `txn` the writes that replace `old` by `new` (either may be absent) at `key`,
+/// index entries included, with a precondition that the item is still `old_raw`.
+pub fn stage_write(
+    txn: Txn,
+    table: &TableInfo,
+    key: &[u8],
+    old: Option<(&Item, &[u8])>,
+    new: Option<&Item>,
+) -> Result<Txn, DynamoDbError> {
+    let ns = table.ns();
+    let mut txn = match old {
+        Some((_, raw)) => txn.equals(&ns, key.to_vec(), raw.to_vec()),
+        None => txn.absent(&ns, key.to_vec()),
+    };
+    for index in &table.indexes {
+        let ins = table.index_ns(&index.name);
+        let old_key = match old {
+            Some((item, _)) => index_key(table, index, item, key)?,
+            None => None,
+        };
+        let new_key = match new {
+            Some(item) => index_key(table, index, item, key)?,
+            None => None,
+        };
+        if let Some(k) = &old_key {
+            if new_key.as_ref() != Some(k) {
+                txn = txn.delete(&ins, k.clone());
+            }
+        }
+        if let (Some(k), Some(item)) = (new_key, new) {
+            txn = txn.put(&ins, k, encode_item(&project_for_index(table, index, item)));
+        }
+    }
+    txn = match new {
+        Some(item) => txn.put(&ns, key.to_vec(), encode_item(item)),
+        None => txn.delete(&ns, key.to_vec()),
+    };
+    Ok(txn)
+}
+
+/// Checks the 400 KB item limit.
+pub fn check_size(item: &Item) -> Result<usize, DynamoDbError> {
+    let size = value::item_size(item);
+    if size > MAX_ITEM_BYTES {
+        return Err(DynamoDbError::Validation(
+            "Item size has exceeded the maximum allowed size".into(),
+        ));
+    }
+    Ok(size)
+}
+
+/// Write capacity units for an item of `bytes` (1 KB each, at least 1).
+pub fn write_units(bytes: usize) -> f64 {
+    bytes.div_ceil(1024).max(1) as f64
+}
+
+/// Read capacity units for `bytes` read (4 KB each, at least 1; half when eventually consistent).
+pub fn read_units(bytes: usize, consistent: bool) -> f64 {
+    let units = bytes.div_ceil(4096).max(1) as f64;
+    if consistent { units } else { units / 2.0 }
+}

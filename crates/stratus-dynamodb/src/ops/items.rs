@@ -1,0 +1,402 @@
+//! PutItem, GetItem, DeleteItem and UpdateItem.
+//!
+//! Writes are optimistic: read the current item, evaluate the condition, and commit the new
+//! item and its index entries with a precondition that the stored bytes are unchanged; a
+//! concurrent writer makes the commit fail and the whole step is retried on fresh data.
+
+use std::collections::BTreeSet;
+
+use stratus_core::RequestContext;
+use stratus_dynamodb_expr::eval;
+use stratus_dynamodb_expr::expr::{Kind, Path, Step, Update};
+use stratus_dynamodb_expr::{AttributeValue, Item};
+use stratus_store::{StoreError, Txn};
+
+use super::common::{
+    Exprs, ItemReply, consumed, legacy_expected, legacy_projection, legacy_updates, no_mixing,
+};
+use super::resolve_table_name;
+use crate::generated::*;
+use crate::items::{self, TableInfo};
+use crate::state;
+use crate::{DynamoDb, DynamoDbError};
+
+/// Write units of each index touched when `old` becomes `new`.
+fn index_write_units(
+    table: &TableInfo,
+    key: &[u8],
+    old: Option<&Item>,
+    new: Option<&Item>,
+) -> Vec<(String, bool, f64)> {
+    let mut out = Vec::new();
+    for index in &table.indexes {
+        let size = |i: Option<&Item>| -> Option<usize> {
+            let i = i?;
+            items::index_key(table, index, i, key).ok().flatten()?;
+            Some(stratus_dynamodb_expr::value::item_size(
+                &items::project_for_index(table, index, i),
+            ))
+        };
+        let (o, n) = (size(old), size(new));
+        if o.is_some() || n.is_some() {
+            let units = o.map(items::write_units).unwrap_or(0.0) + n.map(items::write_units).unwrap_or(0.0);
+            out.push((index.name.clone(), index.global, units));
+        }
+    }
+    out
+}
+
+fn check_return_values(rv: Option<&str>, allowed: &[&str]) -> Result<(), DynamoDbError> {
+    match rv {
+        None => Ok(()),
+        Some(v) if allowed.contains(&v) => Ok(()),
+        Some(_) => Err(DynamoDbError::Validation(
+            "Return values set to invalid value".into(),
+        )),
+    }
+}
+
+fn condition_failed(on_failure: Option<&str>, old: Option<&Item>) -> DynamoDbError {
+    DynamoDbError::ConditionalCheckFailed {
+        item: (on_failure == Some("ALL_OLD")).then(|| old.cloned()).flatten(),
+    }
+}
+
+async fn table(
+    db: &DynamoDb,
+    cx: &RequestContext,
+    name: Option<&str>,
+) -> Result<std::sync::Arc<TableInfo>, DynamoDbError> {
+    let name = resolve_table_name(cx, name.unwrap_or_default())?;
+    state::table_info(&db.store, &db.tables, cx, &name).await
+}
+
+/// One optimistic write step: `decide` sees the current item and returns the new one (or
+/// None to delete), or an error; the commit is retried while other writers interfere.
+async fn write<F>(
+    db: &DynamoDb,
+    table: &TableInfo,
+    key: &[u8],
+    mut decide: F,
+) -> Result<(Option<Item>, Option<Item>), DynamoDbError>
+where
+    F: FnMut(Option<&Item>) -> Result<Option<Item>, DynamoDbError>,
+{
+    loop {
+        let current = items::load(&db.store, table, key).await?;
+        let old = current.as_ref().map(|(i, _)| i);
+        let new = decide(old)?;
+        if new.is_none() && current.is_none() {
+            return Ok((None, None));
+        }
+        let txn = items::stage_write(
+            Txn::new(),
+            table,
+            key,
+            current.as_ref().map(|(i, r)| (i, r.as_slice())),
+            new.as_ref(),
+        )?;
+        match db.store.commit(txn).await {
+            Ok(()) => return Ok((current.map(|(i, _)| i), new)),
+            Err(StoreError::ConditionFailed { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+pub async fn put_item(
+    db: DynamoDb,
+    cx: RequestContext,
+    input: PutItemInput,
+) -> Result<ItemReply, DynamoDbError> {
+    let table = table(&db, &cx, input.table_name.as_deref()).await?;
+    no_mixing(
+        &[
+            ("Expected", input.expected.is_some()),
+            ("ConditionalOperator", input.conditional_operator.is_some()),
+        ],
+        &[("ConditionExpression", input.condition_expression.is_some())],
+    )?;
+    check_return_values(input.return_values.as_deref(), &["NONE", "ALL_OLD"])?;
+    let item = items::from_wire(input.item.as_ref().unwrap_or(&Default::default()))?;
+    let mut exprs = Exprs::new(
+        input.expression_attribute_names.as_ref(),
+        input.expression_attribute_values.as_ref(),
+    )?;
+    let parsed = exprs.parse(
+        input
+            .condition_expression
+            .as_deref()
+            .map(|c| (c, Kind::Condition)),
+        None,
+        None,
+        None,
+    )?;
+    let condition = match (&parsed.condition, &input.expected) {
+        (Some(c), _) => Some(c.clone()),
+        (None, Some(e)) => legacy_expected(e, input.conditional_operator.as_deref())?,
+        _ => None,
+    };
+    let key = items::item_key(&table.schema, &item)?;
+    let size = items::check_size(&item)?;
+    for index in &table.indexes {
+        items::index_key(&table, index, &item, &key)?;
+    }
+    let empty = Item::new();
+    let (old, _) = write(&db, &table, &key, |old| {
+        if let Some(c) = &condition {
+            if !eval::eval(c, old.unwrap_or(&empty)) {
+                return Err(condition_failed(
+                    input.return_values_on_condition_check_failure.as_deref(),
+                    old,
+                ));
+            }
+        }
+        Ok(Some(item.clone()))
+    })
+    .await?;
+    let old_size = old.as_ref().map_or(0, stratus_dynamodb_expr::value::item_size);
+    let idx = index_write_units(&table, &key, old.as_ref(), Some(&item));
+    Ok(ItemReply {
+        attributes: if input.return_values.as_deref() == Some("ALL_OLD") {
+            old
+        } else {
+            None
+        },
+        consumed_capacity: consumed(
+            input.return_consumed_capacity.as_deref(),
+            &table.name,
+            items::write_units(size.max(old_size)),
+            &idx,
+            false,
+        ),
+        ..Default::default()
+    })
+}
+
+pub async fn get_item(
+    db: DynamoDb,
+    cx: RequestContext,
+    input: GetItemInput,
+) -> Result<ItemReply, DynamoDbError> {
+    let table = table(&db, &cx, input.table_name.as_deref()).await?;
+    no_mixing(
+        &[("AttributesToGet", input.attributes_to_get.is_some())],
+        &[("ProjectionExpression", input.projection_expression.is_some())],
+    )?;
+    let key_item = items::from_wire(input.key.as_ref().unwrap_or(&Default::default()))?;
+    let key = items::request_key(&table.schema, &key_item)?;
+    let mut exprs = Exprs::new(input.expression_attribute_names.as_ref(), None)?;
+    let parsed = exprs.parse(None, None, input.projection_expression.as_deref(), None)?;
+    let projection = parsed
+        .projection
+        .or_else(|| input.attributes_to_get.as_deref().map(legacy_projection));
+    let found = items::load(&db.store, &table, &key).await?.map(|(i, _)| i);
+    let size = found.as_ref().map_or(0, stratus_dynamodb_expr::value::item_size);
+    let consistent = input.consistent_read.unwrap_or(false);
+    let item = match (found, &projection) {
+        (Some(i), Some(p)) => Some(eval::project(&i, p)),
+        (i, _) => i,
+    };
+    Ok(ItemReply {
+        item,
+        consumed_capacity: consumed(
+            input.return_consumed_capacity.as_deref(),
+            &table.name,
+            items::read_units(size, consistent),
+            &[],
+            true,
+        ),
+        ..Default::default()
+    })
+}
+
+pub async fn delete_item(
+    db: DynamoDb,
+    cx: RequestContext,
+    input: DeleteItemInput,
+) -> Result<ItemReply, DynamoDbError> {
+    let table = table(&db, &cx, input.table_name.as_deref()).await?;
+    no_mixing(
+        &[
+            ("Expected", input.expected.is_some()),
+            ("ConditionalOperator", input.conditional_operator.is_some()),
+        ],
+        &[("ConditionExpression", input.condition_expression.is_some())],
+    )?;
+    check_return_values(input.return_values.as_deref(), &["NONE", "ALL_OLD"])?;
+    let key_item = items::from_wire(input.key.as_ref().unwrap_or(&Default::default()))?;
+    let key = items::request_key(&table.schema, &key_item)?;
+    let mut exprs = Exprs::new(
+        input.expression_attribute_names.as_ref(),
+        input.expression_attribute_values.as_ref(),
+    )?;
+    let parsed = exprs.parse(
+        input
+            .condition_expression
+            .as_deref()
+            .map(|c| (c, Kind::Condition)),
+        None,
+        None,
+        None,
+    )?;
+    let condition = match (&parsed.condition, &input.expected) {
+        (Some(c), _) => Some(c.clone()),
+        (None, Some(e)) => legacy_expected(e, input.conditional_operator.as_deref())?,
+        _ => None,
+    };
+    let empty = Item::new();
+    let (old, _) = write(&db, &table, &key, |old| {
+        if let Some(c) = &condition {
+            if !eval::eval(c, old.unwrap_or(&empty)) {
+                return Err(condition_failed(
+                    input.return_values_on_condition_check_failure.as_deref(),
+                    old,
+                ));
+            }
+        }
+        Ok(None)
+    })
+    .await?;
+    let size = old.as_ref().map_or(0, stratus_dynamodb_expr::value::item_size);
+    let idx = index_write_units(&table, &key, old.as_ref(), None);
+    Ok(ItemReply {
+        attributes: if input.return_values.as_deref() == Some("ALL_OLD") {
+            old
+        } else {
+            None
+        },
+        consumed_capacity: consumed(
+            input.return_consumed_capacity.as_deref(),
+            &table.name,
+            items::write_units(size),
+            &idx,
+            false,
+        ),
+        ..Default::default()
+    })
+}
+
+/// Top-level attributes an update touches (what UPDATED_OLD / UPDATED_NEW return).
+fn touched(u: &Update) -> BTreeSet<String> {
+    let top = |p: &Path| match p.0.first() {
+        Some(Step::Attr(a)) => Some(a.clone()),
+        _ => None,
+    };
+    u.set
+        .iter()
+        .map(|(p, _)| p)
+        .chain(u.remove.iter())
+        .chain(u.add.iter().map(|(p, _)| p))
+        .chain(u.delete.iter().map(|(p, _)| p))
+        .filter_map(top)
+        .collect()
+}
+
+pub async fn update_item(
+    db: DynamoDb,
+    cx: RequestContext,
+    input: UpdateItemInput,
+) -> Result<ItemReply, DynamoDbError> {
+    let table = table(&db, &cx, input.table_name.as_deref()).await?;
+    no_mixing(
+        &[
+            ("AttributeUpdates", input.attribute_updates.is_some()),
+            ("Expected", input.expected.is_some()),
+            ("ConditionalOperator", input.conditional_operator.is_some()),
+        ],
+        &[
+            ("UpdateExpression", input.update_expression.is_some()),
+            ("ConditionExpression", input.condition_expression.is_some()),
+        ],
+    )?;
+    check_return_values(
+        input.return_values.as_deref(),
+        &["NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW"],
+    )?;
+    let key_item = items::from_wire(input.key.as_ref().unwrap_or(&Default::default()))?;
+    let key = items::request_key(&table.schema, &key_item)?;
+    let mut exprs = Exprs::new(
+        input.expression_attribute_names.as_ref(),
+        input.expression_attribute_values.as_ref(),
+    )?;
+    let parsed = exprs.parse(
+        input
+            .condition_expression
+            .as_deref()
+            .map(|c| (c, Kind::Condition)),
+        input.update_expression.as_deref(),
+        None,
+        None,
+    )?;
+    let condition = match (&parsed.condition, &input.expected) {
+        (Some(c), _) => Some(c.clone()),
+        (None, Some(e)) => legacy_expected(e, input.conditional_operator.as_deref())?,
+        _ => None,
+    };
+    let update = match (parsed.update, &input.attribute_updates) {
+        (Some(u), _) => u,
+        (None, Some(a)) => legacy_updates(a)?,
+        (None, None) => Update::default(),
+    };
+    let names = touched(&update);
+    for k in table.schema.names() {
+        if names.contains(k) {
+            return Err(DynamoDbError::invalid(format!(
+                "Cannot update attribute {k}. This attribute is part of the key"
+            )));
+        }
+    }
+    let empty = Item::new();
+    let (old, new) = write(&db, &table, &key, |old| {
+        if let Some(c) = &condition {
+            if !eval::eval(c, old.unwrap_or(&empty)) {
+                return Err(condition_failed(
+                    input.return_values_on_condition_check_failure.as_deref(),
+                    old,
+                ));
+            }
+        }
+        let mut item = old.cloned().unwrap_or_else(|| key_item.clone());
+        eval::apply(&mut item, &update).map_err(|e| DynamoDbError::Validation(e.to_string()))?;
+        items::check_size(&item)?;
+        for index in &table.indexes {
+            items::index_key(&table, index, &item, &key)?;
+        }
+        Ok(Some(item))
+    })
+    .await?;
+    let pick = |i: &Option<Item>| -> Option<Item> {
+        i.as_ref().map(|i| {
+            i.iter()
+                .filter(|(k, _)| names.contains(*k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect::<Item>()
+        })
+    };
+    let attributes = match input.return_values.as_deref() {
+        Some("ALL_OLD") => old.clone(),
+        Some("ALL_NEW") => new.clone(),
+        Some("UPDATED_OLD") => pick(&old),
+        Some("UPDATED_NEW") => pick(&new),
+        _ => None,
+    }
+    .filter(|i| !i.is_empty());
+    let size = old
+        .as_ref()
+        .map_or(0, stratus_dynamodb_expr::value::item_size)
+        .max(new.as_ref().map_or(0, stratus_dynamodb_expr::value::item_size));
+    let idx = index_write_units(&table, &key, old.as_ref(), new.as_ref());
+    let _ = AttributeValue::Null;
+    Ok(ItemReply {
+        attributes,
+        consumed_capacity: consumed(
+            input.return_consumed_capacity.as_deref(),
+            &table.name,
+            items::write_units(size),
+            &idx,
+            false,
+        ),
+        ..Default::default()
+    })
+}
