@@ -59,6 +59,8 @@ impl DynamoDb {
             "GetItem" => self.run(cx, body, ops::get_item).await,
             "DeleteItem" => self.run(cx, body, ops::delete_item).await,
             "UpdateItem" => self.run(cx, body, ops::update_item).await,
+            "Query" => self.run(cx, body, ops::query).await,
+            "Scan" => self.run(cx, body, ops::scan).await,
             "DescribeEndpoints" => {
                 let host = req.header("host").unwrap_or("localhost:4566").to_string();
                 self.run(cx, body, move |d, cx, i| ops::describe_endpoints(d, cx, i, host))

@@ -1,0 +1,629 @@
+//! Query and Scan: key ranges in DynamoDB's order (numbers numerically, strings and binaries
+//! bytewise), both directions, Limit and the 1 MB page, ExclusiveStartKey/LastEvaluatedKey,
+//! filters applied after the page is read (so Count and ScannedCount match AWS), projections,
+//! Select, secondary indexes and parallel Scan segments.
+
+use std::ops::Bound;
+
+use serde::Serialize;
+use stratus_core::RequestContext;
+use stratus_dynamodb_expr::eval;
+use stratus_dynamodb_expr::expr::{CmpOp, Cond, Kind, Operand, Path, Step};
+use stratus_dynamodb_expr::value::encode_key_part;
+use stratus_dynamodb_expr::{AttributeValue, Item};
+use stratus_store::Scan as StoreScan;
+use stratus_store::keys::prefix_end;
+
+use super::common::{Exprs, consumed, legacy_conditions, legacy_projection, no_mixing};
+use super::resolve_table_name;
+use crate::generated::*;
+use crate::items::{self, Index, KeySchema, TableInfo};
+use crate::state;
+use crate::{DynamoDb, DynamoDbError};
+
+/// Bytes read before a page ends, as on AWS.
+const PAGE_BYTES: usize = 1024 * 1024;
+/// Rows fetched from the store per step.
+const BATCH: usize = 256;
+
+#[derive(Serialize, Default)]
+pub struct QueryReply {
+    #[serde(rename = "Items", skip_serializing_if = "Option::is_none")]
+    items: Option<Vec<Item>>,
+    #[serde(rename = "Count")]
+    count: usize,
+    #[serde(rename = "ScannedCount")]
+    scanned_count: usize,
+    #[serde(rename = "LastEvaluatedKey", skip_serializing_if = "Option::is_none")]
+    last_evaluated_key: Option<Item>,
+    #[serde(rename = "ConsumedCapacity", skip_serializing_if = "Option::is_none")]
+    consumed_capacity: Option<ConsumedCapacity>,
+}
+
+enum SortCond {
+    Cmp(CmpOp, AttributeValue),
+    Between(AttributeValue, AttributeValue),
+    BeginsWith(AttributeValue),
+}
+
+fn unsupported() -> DynamoDbError {
+    DynamoDbError::Validation("Query key condition not supported".into())
+}
+
+fn key_attr(o: &Operand) -> Option<&str> {
+    match o {
+        Operand::Path(Path(steps)) if steps.len() == 1 => match &steps[0] {
+            Step::Attr(a) => Some(a),
+            Step::Index(_) => None,
+        },
+        _ => None,
+    }
+}
+
+fn atoms<'c>(c: &'c Cond, out: &mut Vec<&'c Cond>) -> Result<(), DynamoDbError> {
+    match c {
+        Cond::And(a, b) => {
+            atoms(a, out)?;
+            atoms(b, out)
+        }
+        Cond::Or(..) | Cond::Not(..) => Err(unsupported()),
+        other => {
+            out.push(other);
+            Ok(())
+        }
+    }
+}
+
+fn flip(op: CmpOp) -> CmpOp {
+    match op {
+        CmpOp::Lt => CmpOp::Gt,
+        CmpOp::Le => CmpOp::Ge,
+        CmpOp::Gt => CmpOp::Lt,
+        CmpOp::Ge => CmpOp::Le,
+        other => other,
+    }
+}
+
+/// The partition value and sort-key condition of a key condition.
+fn analyze(cond: &Cond, schema: &KeySchema) -> Result<(AttributeValue, Option<SortCond>), DynamoDbError> {
+    let mut list = Vec::new();
+    atoms(cond, &mut list)?;
+    let mut hash = None;
+    let mut sort = None;
+    let mismatch = || DynamoDbError::invalid("Condition parameter type does not match schema type");
+    for atom in list {
+        let (name, sc) = match atom {
+            Cond::Cmp(a, op, b) => {
+                let (name, op, v) = match (key_attr(a), key_attr(b), a, b) {
+                    (Some(n), _, _, Operand::Value(v)) => (n, *op, v),
+                    (_, Some(n), Operand::Value(v), _) => (n, flip(*op), v),
+                    _ => return Err(unsupported()),
+                };
+                if op == CmpOp::Ne {
+                    return Err(DynamoDbError::Validation(
+                        "Unsupported operator on KeyConditionExpression: operator: <>".into(),
+                    ));
+                }
+                (name, SortCond::Cmp(op, v.clone()))
+            }
+            Cond::Between(a, Operand::Value(lo), Operand::Value(hi)) => (
+                key_attr(a).ok_or_else(unsupported)?,
+                SortCond::Between(lo.clone(), hi.clone()),
+            ),
+            Cond::BeginsWith(a, Operand::Value(v)) => (
+                key_attr(a).ok_or_else(unsupported)?,
+                SortCond::BeginsWith(v.clone()),
+            ),
+            _ => return Err(unsupported()),
+        };
+        if name == schema.hash.name {
+            let SortCond::Cmp(CmpOp::Eq, v) = sc else {
+                return Err(DynamoDbError::Validation(
+                    "Query key condition not supported".into(),
+                ));
+            };
+            if hash.is_some() {
+                return Err(DynamoDbError::Validation(
+                    "KeyConditionExpressions must only contain one condition per key".into(),
+                ));
+            }
+            if v.type_name() != schema.hash.ty {
+                return Err(mismatch());
+            }
+            hash = Some(v);
+        } else if schema.range.as_ref().is_some_and(|r| r.name == name) {
+            if sort.is_some() {
+                return Err(DynamoDbError::Validation(
+                    "KeyConditionExpressions must only contain one condition per key".into(),
+                ));
+            }
+            let ty = &schema.range.as_ref().expect("checked").ty;
+            let ok = match &sc {
+                SortCond::Cmp(_, v) | SortCond::BeginsWith(v) => v.type_name() == ty,
+                SortCond::Between(a, b) => a.type_name() == ty && b.type_name() == ty,
+            };
+            if !ok {
+                return Err(mismatch());
+            }
+            if matches!(sc, SortCond::BeginsWith(_)) && ty == "N" {
+                return Err(DynamoDbError::Validation(
+                    "Invalid KeyConditionExpression: Incorrect operand type for operator or function; operator or function: begins_with, operand type: N".into(),
+                ));
+            }
+            sort = Some(sc);
+        } else {
+            return Err(DynamoDbError::Validation(format!(
+                "Query condition missed key schema element: {}",
+                schema.hash.name
+            )));
+        }
+    }
+    let hash = hash.ok_or_else(|| {
+        DynamoDbError::Validation(format!(
+            "Query condition missed key schema element: {}",
+            schema.hash.name
+        ))
+    })?;
+    Ok((hash, sort))
+}
+
+fn enc(v: &AttributeValue) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_key_part(&mut out, v);
+    out
+}
+
+/// The store range holding a partition, narrowed by the sort-key condition.
+fn key_range(hash: &AttributeValue, sort: Option<&SortCond>) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+    let p = enc(hash);
+    let after_prefix = |k: Vec<u8>| prefix_end(&k).map_or(Bound::Unbounded, Bound::Excluded);
+    let end_of = |k: &[u8]| prefix_end(k).map_or(Bound::Unbounded, Bound::Excluded);
+    let with = |v: &AttributeValue| [p.clone(), enc(v)].concat();
+    match sort {
+        None => (Bound::Included(p.clone()), end_of(&p)),
+        Some(SortCond::Cmp(op, v)) => match op {
+            CmpOp::Eq => (Bound::Included(with(v)), after_prefix(with(v))),
+            CmpOp::Lt => (Bound::Included(p.clone()), Bound::Excluded(with(v))),
+            CmpOp::Le => (Bound::Included(p.clone()), after_prefix(with(v))),
+            CmpOp::Gt => (
+                prefix_end(&with(v)).map_or(Bound::Unbounded, Bound::Included),
+                end_of(&p),
+            ),
+            _ => (Bound::Included(with(v)), end_of(&p)),
+        },
+        Some(SortCond::Between(a, b)) => (Bound::Included(with(a)), after_prefix(with(b))),
+        Some(SortCond::BeginsWith(v)) => {
+            let mut k = p.clone();
+            match v {
+                AttributeValue::S(s) => escape_open(&mut k, s.as_bytes()),
+                AttributeValue::B(b) => escape_open(&mut k, b),
+                _ => {}
+            }
+            (Bound::Included(k.clone()), after_prefix(k))
+        }
+    }
+}
+
+/// The escaped form of a string key part without its terminator: a prefix of every longer value.
+fn escape_open(out: &mut Vec<u8>, bytes: &[u8]) {
+    for &b in bytes {
+        out.push(b);
+        if b == 0 {
+            out.push(0xFF);
+        }
+    }
+}
+
+fn tighter_start(a: Bound<Vec<u8>>, b: Bound<Vec<u8>>) -> Bound<Vec<u8>> {
+    match (&a, &b) {
+        (Bound::Unbounded, _) => b,
+        (_, Bound::Unbounded) => a,
+        (Bound::Included(x) | Bound::Excluded(x), Bound::Included(y) | Bound::Excluded(y)) => {
+            if y > x || (y == x && matches!(b, Bound::Excluded(_))) {
+                b
+            } else {
+                a
+            }
+        }
+    }
+}
+
+fn tighter_end(a: Bound<Vec<u8>>, b: Bound<Vec<u8>>) -> Bound<Vec<u8>> {
+    match (&a, &b) {
+        (Bound::Unbounded, _) => b,
+        (_, Bound::Unbounded) => a,
+        (Bound::Included(x) | Bound::Excluded(x), Bound::Included(y) | Bound::Excluded(y)) => {
+            if y < x || (y == x && matches!(b, Bound::Excluded(_))) {
+                b
+            } else {
+                a
+            }
+        }
+    }
+}
+
+/// Where a read happens: the table or one of its indexes.
+struct Source<'t> {
+    table: &'t TableInfo,
+    index: Option<&'t Index>,
+}
+
+impl Source<'_> {
+    fn ns(&self) -> String {
+        match self.index {
+            Some(i) => self.table.index_ns(&i.name),
+            None => self.table.ns(),
+        }
+    }
+    fn schema(&self) -> &KeySchema {
+        self.index.map_or(&self.table.schema, |i| &i.schema)
+    }
+    /// The store key an item occupies here (for ExclusiveStartKey).
+    fn position(&self, key_item: &Item) -> Result<Vec<u8>, DynamoDbError> {
+        let invalid = |e: DynamoDbError| {
+            DynamoDbError::Validation(format!(
+                "The provided starting key is invalid: {}",
+                match e {
+                    DynamoDbError::Validation(m) => m,
+                    other => other.to_string(),
+                }
+            ))
+        };
+        let table_key = items::item_key(&self.table.schema, key_item).map_err(invalid)?;
+        match self.index {
+            None => Ok(table_key),
+            Some(ix) => items::index_key(self.table, ix, key_item, &table_key)
+                .map_err(invalid)?
+                .ok_or_else(|| DynamoDbError::Validation("The provided starting key is invalid: The provided key element does not match the schema".into())),
+        }
+    }
+    /// The LastEvaluatedKey of an item read here: table key plus index key.
+    fn last_key(&self, item: &Item) -> Item {
+        let mut k = self.table.schema.key_of(item);
+        if let Some(ix) = self.index {
+            k.extend(ix.schema.key_of(item));
+        }
+        k
+    }
+}
+
+struct Page {
+    items: Vec<Item>,
+    scanned: usize,
+    bytes: usize,
+    last: Option<Item>,
+}
+
+struct ReadSpec<'a> {
+    start: Bound<Vec<u8>>,
+    end: Bound<Vec<u8>>,
+    reverse: bool,
+    limit: Option<usize>,
+    filter: Option<&'a Cond>,
+    segment: Option<(u32, u32)>,
+}
+
+fn segment_of(table: &TableInfo, item: &Item, total: u32) -> u32 {
+    let h = item.get(&table.schema.hash.name).map(enc).unwrap_or_default();
+    let mut x: u64 = 0xcbf29ce484222325;
+    for b in h {
+        x = (x ^ b as u64).wrapping_mul(0x100000001b3);
+    }
+    (x % total as u64) as u32
+}
+
+async fn read(db: &DynamoDb, src: &Source<'_>, spec: ReadSpec<'_>) -> Result<Page, DynamoDbError> {
+    let ns = src.ns();
+    let mut page = Page {
+        items: Vec::new(),
+        scanned: 0,
+        bytes: 0,
+        last: None,
+    };
+    let (mut start, mut end) = (spec.start, spec.end);
+    loop {
+        let want = spec.limit.map_or(BATCH, |l| (l - page.scanned).min(BATCH));
+        let scan = StoreScan {
+            start: start.clone(),
+            end: end.clone(),
+            reverse: spec.reverse,
+            limit: want,
+        };
+        let rows = db.store.scan(&ns, &scan).await?;
+        let got = rows.len();
+        for (k, v) in rows {
+            if spec.reverse {
+                end = Bound::Excluded(k.clone());
+            } else {
+                start = Bound::Excluded(k.clone());
+            }
+            let item = items::decode_item(&v)?;
+            if let Some((seg, total)) = spec.segment {
+                if segment_of(src.table, &item, total) != seg {
+                    continue;
+                }
+            }
+            page.scanned += 1;
+            page.bytes += stratus_dynamodb_expr::value::item_size(&item);
+            let done_by_limit = spec.limit.is_some_and(|l| page.scanned >= l);
+            let done_by_size = page.bytes >= PAGE_BYTES;
+            if done_by_limit || done_by_size {
+                page.last = Some(src.last_key(&item));
+            }
+            if spec.filter.is_none_or(|f| eval::eval(f, &item)) {
+                page.items.push(item);
+            }
+            if done_by_limit || done_by_size {
+                return Ok(page);
+            }
+        }
+        if got < want {
+            return Ok(page);
+        }
+    }
+}
+
+fn select_and_project(
+    select: Option<&str>,
+    projection: Option<&Vec<Path>>,
+    index: Option<&Index>,
+) -> Result<(bool, Option<Vec<Path>>), DynamoDbError> {
+    match select {
+        Some("COUNT") => {
+            if projection.is_some() {
+                return Err(DynamoDbError::Validation(
+                    "Cannot specify the AttributesToGet or ProjectionExpression when choosing to get only the COUNT".into(),
+                ));
+            }
+            Ok((true, None))
+        }
+        Some("SPECIFIC_ATTRIBUTES") if projection.is_none() => Err(DynamoDbError::Validation(
+            "1 validation error detected: Select SPECIFIC_ATTRIBUTES requires AttributesToGet or ProjectionExpression".into(),
+        )),
+        Some("ALL_ATTRIBUTES") | Some("ALL_PROJECTED_ATTRIBUTES") if projection.is_some() => Err(DynamoDbError::Validation(format!(
+            "Cannot specify the ProjectionExpression when choosing to get {}",
+            select.unwrap_or_default()
+        ))),
+        Some("ALL_ATTRIBUTES") => {
+            if let Some(ix) = index {
+                if ix.global && ix.projection.projection_type.as_deref() != Some("ALL") {
+                    return Err(DynamoDbError::invalid(format!(
+                        "Select type ALL_ATTRIBUTES is not supported for global secondary index {} because its projection type is not ALL",
+                        ix.name
+                    )));
+                }
+            }
+            Ok((false, None))
+        }
+        Some("ALL_PROJECTED_ATTRIBUTES") if index.is_none() => Err(DynamoDbError::Validation(
+            "ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName".into(),
+        )),
+        _ => Ok((false, projection.cloned())),
+    }
+}
+
+fn start_key(
+    src: &Source<'_>,
+    esk: Option<&std::collections::HashMap<String, stratus_dynamodb_expr::value::WireValue>>,
+) -> Result<Option<Vec<u8>>, DynamoDbError> {
+    match esk {
+        None => Ok(None),
+        Some(m) => Ok(Some(src.position(&items::from_wire(m)?)?)),
+    }
+}
+
+pub async fn query(db: DynamoDb, cx: RequestContext, input: QueryInput) -> Result<QueryReply, DynamoDbError> {
+    let name = resolve_table_name(&cx, input.table_name.as_deref().unwrap_or_default())?;
+    let table = state::table_info(&db.store, &db.tables, &cx, &name).await?;
+    let index = match &input.index_name {
+        Some(ix) => Some(table.index(ix).ok_or_else(|| {
+            DynamoDbError::Validation(format!("The table does not have the specified index: {ix}"))
+        })?),
+        None => None,
+    };
+    if index.is_some_and(|i| i.global) && input.consistent_read == Some(true) {
+        return Err(DynamoDbError::Validation(
+            "Consistent reads are not supported on global secondary indexes".into(),
+        ));
+    }
+    no_mixing(
+        &[
+            ("KeyConditions", input.key_conditions.is_some()),
+            ("QueryFilter", input.query_filter.is_some()),
+            ("AttributesToGet", input.attributes_to_get.is_some()),
+            ("ConditionalOperator", input.conditional_operator.is_some()),
+        ],
+        &[
+            ("KeyConditionExpression", input.key_condition_expression.is_some()),
+            ("FilterExpression", input.filter_expression.is_some()),
+            ("ProjectionExpression", input.projection_expression.is_some()),
+        ],
+    )?;
+    let mut exprs = Exprs::new(
+        input.expression_attribute_names.as_ref(),
+        input.expression_attribute_values.as_ref(),
+    )?;
+    let parsed = exprs.parse(
+        input.filter_expression.as_deref().map(|f| (f, Kind::Filter)),
+        None,
+        input.projection_expression.as_deref(),
+        input.key_condition_expression.as_deref(),
+    )?;
+    let key_cond = match (&parsed.key_condition, &input.key_conditions) {
+        (Some(k), _) => k.clone(),
+        (None, Some(k)) => legacy_conditions(k, None)?.ok_or_else(|| {
+            DynamoDbError::Validation("Either the KeyConditions or KeyConditionExpression parameter must be specified in the request.".into())
+        })?,
+        (None, None) => {
+            return Err(DynamoDbError::Validation(
+                "Either the KeyConditions or KeyConditionExpression parameter must be specified in the request.".into(),
+            ));
+        }
+    };
+    let filter = match (&parsed.condition, &input.query_filter) {
+        (Some(f), _) => Some(f.clone()),
+        (None, Some(q)) => legacy_conditions(q, input.conditional_operator.as_deref())?,
+        _ => None,
+    };
+    let projection = parsed
+        .projection
+        .or_else(|| input.attributes_to_get.as_deref().map(legacy_projection));
+    let (count_only, projection) = select_and_project(input.select.as_deref(), projection.as_ref(), index)?;
+    let src = Source { table: &table, index };
+    let (hash, sort) = analyze(&key_cond, src.schema())?;
+    let (mut start, mut end) = key_range(&hash, sort.as_ref());
+    let forward = input.scan_index_forward.unwrap_or(true);
+    if let Some(pos) = start_key(&src, input.exclusive_start_key.as_ref())? {
+        if forward {
+            start = tighter_start(start, Bound::Excluded(pos));
+        } else {
+            end = tighter_end(end, Bound::Excluded(pos));
+        }
+    }
+    let page = read(
+        &db,
+        &src,
+        ReadSpec {
+            start,
+            end,
+            reverse: !forward,
+            limit: input.limit.map(|l| l as usize),
+            filter: filter.as_ref(),
+            segment: None,
+        },
+    )
+    .await?;
+    finish(
+        page,
+        count_only,
+        projection,
+        input.return_consumed_capacity.as_deref(),
+        &table,
+        index,
+        input.consistent_read.unwrap_or(false),
+    )
+}
+
+fn finish(
+    page: Page,
+    count_only: bool,
+    projection: Option<Vec<Path>>,
+    rcc: Option<&str>,
+    table: &TableInfo,
+    index: Option<&Index>,
+    consistent: bool,
+) -> Result<QueryReply, DynamoDbError> {
+    let units = items::read_units(page.bytes, consistent);
+    let consumed_capacity = match index {
+        Some(ix) => consumed(
+            rcc,
+            &table.name,
+            0.0,
+            &[(ix.name.clone(), ix.global, units)],
+            true,
+        ),
+        None => consumed(rcc, &table.name, units, &[], true),
+    };
+    let count = page.items.len();
+    let items = if count_only {
+        None
+    } else {
+        Some(match projection {
+            Some(p) => page.items.iter().map(|i| eval::project(i, &p)).collect(),
+            None => page.items,
+        })
+    };
+    Ok(QueryReply {
+        items,
+        count,
+        scanned_count: page.scanned,
+        last_evaluated_key: page.last,
+        consumed_capacity,
+    })
+}
+
+pub async fn scan(db: DynamoDb, cx: RequestContext, input: ScanInput) -> Result<QueryReply, DynamoDbError> {
+    let name = resolve_table_name(&cx, input.table_name.as_deref().unwrap_or_default())?;
+    let table = state::table_info(&db.store, &db.tables, &cx, &name).await?;
+    let index = match &input.index_name {
+        Some(ix) => Some(table.index(ix).ok_or_else(|| {
+            DynamoDbError::Validation(format!("The table does not have the specified index: {ix}"))
+        })?),
+        None => None,
+    };
+    if index.is_some_and(|i| i.global) && input.consistent_read == Some(true) {
+        return Err(DynamoDbError::Validation(
+            "Consistent reads are not supported on global secondary indexes".into(),
+        ));
+    }
+    let segment = match (input.segment, input.total_segments) {
+        (None, None) => None,
+        (Some(s), Some(t)) => {
+            if s >= t {
+                return Err(DynamoDbError::Validation(format!(
+                    "The Segment parameter is zero-based and must be less than parameter TotalSegments: Segment: {s} is not less than TotalSegments: {t}"
+                )));
+            }
+            Some((s as u32, t as u32))
+        }
+        (Some(_), None) => return Err(DynamoDbError::Validation("The TotalSegments parameter is required but was not present in the request when Segment parameter is present".into())),
+        (None, Some(_)) => return Err(DynamoDbError::Validation("The Segment parameter is required but was not present in the request when parameter TotalSegments is present".into())),
+    };
+    no_mixing(
+        &[
+            ("ScanFilter", input.scan_filter.is_some()),
+            ("AttributesToGet", input.attributes_to_get.is_some()),
+            ("ConditionalOperator", input.conditional_operator.is_some()),
+        ],
+        &[
+            ("FilterExpression", input.filter_expression.is_some()),
+            ("ProjectionExpression", input.projection_expression.is_some()),
+        ],
+    )?;
+    let mut exprs = Exprs::new(
+        input.expression_attribute_names.as_ref(),
+        input.expression_attribute_values.as_ref(),
+    )?;
+    let parsed = exprs.parse(
+        input.filter_expression.as_deref().map(|f| (f, Kind::Filter)),
+        None,
+        input.projection_expression.as_deref(),
+        None,
+    )?;
+    let filter = match (&parsed.condition, &input.scan_filter) {
+        (Some(f), _) => Some(f.clone()),
+        (None, Some(q)) => legacy_conditions(q, input.conditional_operator.as_deref())?,
+        _ => None,
+    };
+    let projection = parsed
+        .projection
+        .or_else(|| input.attributes_to_get.as_deref().map(legacy_projection));
+    let (count_only, projection) = select_and_project(input.select.as_deref(), projection.as_ref(), index)?;
+    let src = Source { table: &table, index };
+    let mut start = Bound::Unbounded;
+    if let Some(pos) = start_key(&src, input.exclusive_start_key.as_ref())? {
+        start = Bound::Excluded(pos);
+    }
+    let page = read(
+        &db,
+        &src,
+        ReadSpec {
+            start,
+            end: Bound::Unbounded,
+            reverse: false,
+            limit: input.limit.map(|l| l as usize),
+            filter: filter.as_ref(),
+            segment,
+        },
+    )
+    .await?;
+    finish(
+        page,
+        count_only,
+        projection,
+        input.return_consumed_capacity.as_deref(),
+        &table,
+        index,
+        input.consistent_read.unwrap_or(false),
+    )
+}
