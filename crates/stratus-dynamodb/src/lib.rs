@@ -61,6 +61,10 @@ impl DynamoDb {
             "UpdateItem" => self.run(cx, body, ops::update_item).await,
             "Query" => self.run(cx, body, ops::query).await,
             "Scan" => self.run(cx, body, ops::scan).await,
+            "BatchGetItem" => self.run(cx, body, ops::batch_get_item).await,
+            "BatchWriteItem" => self.run(cx, body, ops::batch_write_item).await,
+            "TransactGetItems" => self.run(cx, body, ops::transact_get_items).await,
+            "TransactWriteItems" => self.run(cx, body, ops::transact_write_items).await,
             "DescribeEndpoints" => {
                 let host = req.header("host").unwrap_or("localhost:4566").to_string();
                 self.run(cx, body, move |d, cx, i| ops::describe_endpoints(d, cx, i, host))

@@ -1,5 +1,6 @@
 //! One file per operation (tags share one file).
 
+mod batch;
 mod common;
 mod create_table;
 mod describe;
@@ -8,6 +9,7 @@ mod query;
 mod tags;
 mod update_table;
 
+pub use batch::{batch_get_item, batch_write_item, transact_get_items, transact_write_items};
 pub use create_table::create_table;
 pub use describe::{delete_table, describe_endpoints, describe_limits, describe_table, list_tables};
 pub use items::{delete_item, get_item, put_item, update_item};

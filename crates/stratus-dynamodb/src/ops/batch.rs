@@ -1,0 +1,563 @@
+//! BatchGetItem, BatchWriteItem, TransactGetItems and TransactWriteItems.
+//!
+//! A batch write is one store transaction (every item staged with a precondition on what was
+//! read), so all its items share one commit; a transaction adds its conditions, all-or-nothing,
+//! and its idempotency token to the same commit.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use serde::Serialize;
+use stratus_core::RequestContext;
+use stratus_dynamodb_expr::Item;
+use stratus_dynamodb_expr::eval;
+use stratus_dynamodb_expr::expr::{Cond, Kind};
+use stratus_store::{StoreError, Txn};
+
+use super::common::{Exprs, consumed, legacy_projection};
+use super::resolve_table_name;
+use crate::generated::{
+    BatchGetItemInput, BatchWriteItemInput, ConsumedCapacity, TransactGetItemsInput, TransactWriteItemsInput,
+};
+use crate::items::{self, TableInfo};
+use crate::state;
+use crate::{DynamoDb, DynamoDbError};
+
+const MAX_BATCH_WRITE: usize = 25;
+const MAX_BATCH_GET: usize = 100;
+const MAX_TRANSACT: usize = 100;
+/// A BatchGetItem answer stops growing here; the rest comes back as UnprocessedKeys.
+const MAX_BATCH_GET_BYTES: usize = 16 * 1024 * 1024;
+/// How long a ClientRequestToken makes TransactWriteItems idempotent.
+const TOKEN_TTL_MS: i64 = 10 * 60 * 1000;
+const TOKENS: &str = "dynamodb:tokens";
+
+async fn table(db: &DynamoDb, cx: &RequestContext, name: &str) -> Result<Arc<TableInfo>, DynamoDbError> {
+    let name = resolve_table_name(cx, name)?;
+    state::table_info(&db.store, &db.tables, cx, &name).await
+}
+
+#[derive(Serialize, Default)]
+pub struct BatchWriteReply {
+    #[serde(rename = "UnprocessedItems")]
+    unprocessed_items: BTreeMap<String, Vec<serde_json::Value>>,
+    #[serde(rename = "ConsumedCapacity", skip_serializing_if = "Option::is_none")]
+    consumed_capacity: Option<Vec<ConsumedCapacity>>,
+}
+
+pub async fn batch_write_item(
+    db: DynamoDb,
+    cx: RequestContext,
+    input: BatchWriteItemInput,
+) -> Result<BatchWriteReply, DynamoDbError> {
+    let requests = input.request_items.unwrap_or_default();
+    let total: usize = requests.values().map(Vec::len).sum();
+    if total > MAX_BATCH_WRITE {
+        return Err(DynamoDbError::Validation(format!(
+            "1 validation error detected: Value '{{...}}' at 'requestItems' failed to satisfy constraint: Member must have length less than or equal to {MAX_BATCH_WRITE}"
+        )));
+    }
+    if total == 0 {
+        return Err(DynamoDbError::Validation("1 validation error detected: Value '{}' at 'requestItems' failed to satisfy constraint: Member must have length greater than or equal to 1".into()));
+    }
+    // (table, key, new item or None for a delete)
+    let mut writes: Vec<(Arc<TableInfo>, Vec<u8>, Option<Item>)> = Vec::new();
+    let mut names: Vec<&String> = requests.keys().collect();
+    names.sort();
+    for name in names {
+        let t = table(&db, &cx, name).await?;
+        let mut seen = HashSet::new();
+        for req in &requests[name] {
+            let (key, item) = match (&req.put_request, &req.delete_request) {
+                (Some(p), None) => {
+                    let item = items::from_wire(p.item.as_ref().unwrap_or(&Default::default()))?;
+                    items::check_size(&item)?;
+                    let key = items::item_key(&t.schema, &item)?;
+                    for index in &t.indexes {
+                        items::index_key(&t, index, &item, &key)?;
+                    }
+                    (key, Some(item))
+                }
+                (None, Some(d)) => {
+                    let key_item = items::from_wire(d.key.as_ref().unwrap_or(&Default::default()))?;
+                    (items::request_key(&t.schema, &key_item)?, None)
+                }
+                _ => {
+                    return Err(DynamoDbError::Validation(
+                        "Supplied AttributeValue has more than one datatypes set, must contain exactly one of the supported datatypes".into(),
+                    ));
+                }
+            };
+            if !seen.insert(key.clone()) {
+                return Err(DynamoDbError::Validation(
+                    "Provided list of item keys contains duplicates".into(),
+                ));
+            }
+            writes.push((t.clone(), key, item));
+        }
+    }
+    let mut units: BTreeMap<String, f64> = BTreeMap::new();
+    loop {
+        let mut txn = Txn::new();
+        units.clear();
+        for (t, key, new) in &writes {
+            let current = items::load(&db.store, t, key).await?;
+            let old_size = current
+                .as_ref()
+                .map_or(0, |(i, _)| stratus_dynamodb_expr::value::item_size(i));
+            let new_size = new.as_ref().map_or(0, stratus_dynamodb_expr::value::item_size);
+            *units.entry(t.name.clone()).or_default() += items::write_units(old_size.max(new_size));
+            if current.is_none() && new.is_none() {
+                continue;
+            }
+            txn = items::stage_write(
+                txn,
+                t,
+                key,
+                current.as_ref().map(|(i, r)| (i, r.as_slice())),
+                new.as_ref(),
+            )?;
+        }
+        match db.store.commit(txn).await {
+            Ok(()) => break,
+            Err(StoreError::ConditionFailed { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let rcc = input.return_consumed_capacity.as_deref();
+    let consumed_capacity = rcc.filter(|m| *m != "NONE").map(|_| {
+        units
+            .iter()
+            .filter_map(|(t, u)| consumed(rcc, t, *u, &[], false))
+            .collect()
+    });
+    Ok(BatchWriteReply {
+        unprocessed_items: BTreeMap::new(),
+        consumed_capacity,
+    })
+}
+
+#[derive(Serialize, Default)]
+pub struct BatchGetReply {
+    #[serde(rename = "Responses")]
+    responses: BTreeMap<String, Vec<Item>>,
+    #[serde(rename = "UnprocessedKeys")]
+    unprocessed_keys: BTreeMap<String, serde_json::Value>,
+    #[serde(rename = "ConsumedCapacity", skip_serializing_if = "Option::is_none")]
+    consumed_capacity: Option<Vec<ConsumedCapacity>>,
+}
+
+pub async fn batch_get_item(
+    db: DynamoDb,
+    cx: RequestContext,
+    input: BatchGetItemInput,
+) -> Result<BatchGetReply, DynamoDbError> {
+    let requests = input.request_items.unwrap_or_default();
+    let total: usize = requests
+        .values()
+        .map(|k| k.keys.as_ref().map_or(0, Vec::len))
+        .sum();
+    if total > MAX_BATCH_GET {
+        return Err(DynamoDbError::Validation(
+            "Too many items requested for the BatchGetItem call".into(),
+        ));
+    }
+    let mut reply = BatchGetReply::default();
+    let mut bytes = 0usize;
+    let mut names: Vec<&String> = requests.keys().collect();
+    names.sort();
+    let mut units: BTreeMap<String, f64> = BTreeMap::new();
+    for name in names {
+        let req = &requests[name];
+        let t = table(&db, &cx, name).await?;
+        if req.projection_expression.is_some() && req.attributes_to_get.is_some() {
+            super::common::no_mixing(&[("AttributesToGet", true)], &[("ProjectionExpression", true)])?;
+        }
+        let mut exprs = Exprs::new(req.expression_attribute_names.as_ref(), None)?;
+        let projection = exprs
+            .parse(None, None, req.projection_expression.as_deref(), None)?
+            .projection
+            .or_else(|| req.attributes_to_get.as_deref().map(legacy_projection));
+        let consistent = req.consistent_read.unwrap_or(false);
+        let mut seen = HashSet::new();
+        let mut found = Vec::new();
+        let mut unprocessed = Vec::new();
+        for key_wire in req.keys.iter().flatten() {
+            let key_item = items::from_wire(key_wire)?;
+            let key = items::request_key(&t.schema, &key_item)?;
+            if !seen.insert(key.clone()) {
+                return Err(DynamoDbError::Validation(
+                    "Provided list of item keys contains duplicates".into(),
+                ));
+            }
+            if bytes > MAX_BATCH_GET_BYTES {
+                unprocessed.push(serde_json::to_value(&key_item).unwrap_or_default());
+                continue;
+            }
+            if let Some((item, _)) = items::load(&db.store, &t, &key).await? {
+                let size = stratus_dynamodb_expr::value::item_size(&item);
+                bytes += size;
+                *units.entry(t.name.clone()).or_default() += items::read_units(size, consistent);
+                found.push(match &projection {
+                    Some(p) => eval::project(&item, p),
+                    None => item,
+                });
+            } else {
+                *units.entry(t.name.clone()).or_default() += items::read_units(0, consistent);
+            }
+        }
+        reply.responses.insert(t.name.clone(), found);
+        if !unprocessed.is_empty() {
+            let mut ka = serde_json::to_value(req).unwrap_or_default();
+            ka["Keys"] = serde_json::Value::Array(unprocessed);
+            reply.unprocessed_keys.insert(t.name.clone(), ka);
+        }
+    }
+    let rcc = input.return_consumed_capacity.as_deref();
+    reply.consumed_capacity = rcc.filter(|m| *m != "NONE").map(|_| {
+        units
+            .iter()
+            .filter_map(|(t, u)| consumed(rcc, t, *u, &[], true))
+            .collect()
+    });
+    Ok(reply)
+}
+
+#[derive(Serialize, Default)]
+pub struct TransactGetReply {
+    #[serde(rename = "Responses")]
+    responses: Vec<BTreeMap<&'static str, Item>>,
+    #[serde(rename = "ConsumedCapacity", skip_serializing_if = "Option::is_none")]
+    consumed_capacity: Option<Vec<ConsumedCapacity>>,
+}
+
+pub async fn transact_get_items(
+    db: DynamoDb,
+    cx: RequestContext,
+    input: TransactGetItemsInput,
+) -> Result<TransactGetReply, DynamoDbError> {
+    let list = input.transact_items.unwrap_or_default();
+    if list.len() > MAX_TRANSACT {
+        return Err(DynamoDbError::Validation(format!(
+            "1 validation error detected: Value '[...]' at 'transactItems' failed to satisfy constraint: Member must have length less than or equal to {MAX_TRANSACT}"
+        )));
+    }
+    let mut gets = Vec::new();
+    for g in &list {
+        let Some(get) = &g.get else {
+            return Err(DynamoDbError::Validation(
+                "TransactItems can only contain Get".into(),
+            ));
+        };
+        let t = table(&db, &cx, get.table_name.as_deref().unwrap_or_default()).await?;
+        let key = items::request_key(
+            &t.schema,
+            &items::from_wire(get.key.as_ref().unwrap_or(&Default::default()))?,
+        )?;
+        let mut exprs = Exprs::new(get.expression_attribute_names.as_ref(), None)?;
+        let projection = exprs
+            .parse(None, None, get.projection_expression.as_deref(), None)?
+            .projection;
+        gets.push((t, key, projection));
+    }
+    // Read everything, then confirm in one (write-free) transaction that nothing changed in
+    // between: the answer is one consistent snapshot.
+    loop {
+        let mut txn = Txn::new();
+        let mut found = Vec::new();
+        for (t, key, _) in &gets {
+            let current = items::load(&db.store, t, key).await?;
+            txn = match &current {
+                Some((_, raw)) => txn.equals(&t.ns(), key.clone(), raw.clone()),
+                None => txn.absent(&t.ns(), key.clone()),
+            };
+            found.push(current.map(|(i, _)| i));
+        }
+        match db.store.commit(txn).await {
+            Ok(()) => {
+                let mut units: BTreeMap<String, f64> = BTreeMap::new();
+                let responses = found
+                    .into_iter()
+                    .zip(&gets)
+                    .map(|(item, (t, _, p))| {
+                        let size = item.as_ref().map_or(0, stratus_dynamodb_expr::value::item_size);
+                        *units.entry(t.name.clone()).or_default() += 2.0 * items::read_units(size, true);
+                        let mut m = BTreeMap::new();
+                        if let Some(i) = item {
+                            m.insert(
+                                "Item",
+                                match p {
+                                    Some(p) => eval::project(&i, p),
+                                    None => i,
+                                },
+                            );
+                        }
+                        m
+                    })
+                    .collect();
+                let rcc = input.return_consumed_capacity.as_deref();
+                let consumed_capacity = rcc.filter(|m| *m != "NONE").map(|_| {
+                    units
+                        .iter()
+                        .filter_map(|(t, u)| consumed(rcc, t, *u, &[], true))
+                        .collect()
+                });
+                return Ok(TransactGetReply {
+                    responses,
+                    consumed_capacity,
+                });
+            }
+            Err(StoreError::ConditionFailed { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+enum Action {
+    Check,
+    Put(Item),
+    Delete,
+    Update(stratus_dynamodb_expr::expr::Update),
+}
+
+struct Step {
+    table: Arc<TableInfo>,
+    key: Vec<u8>,
+    key_item: Item,
+    condition: Option<Cond>,
+    action: Action,
+    return_old_on_failure: bool,
+}
+
+#[derive(Serialize, Default)]
+pub struct TransactWriteReply {
+    #[serde(rename = "ConsumedCapacity", skip_serializing_if = "Option::is_none")]
+    consumed_capacity: Option<Vec<ConsumedCapacity>>,
+}
+
+fn request_fingerprint(body: &TransactWriteItemsInput) -> String {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in serde_json::to_vec(&body.transact_items).unwrap_or_default() {
+        h = (h ^ b as u64).wrapping_mul(0x100000001b3);
+    }
+    format!("{h:016x}")
+}
+
+pub async fn transact_write_items(
+    db: DynamoDb,
+    cx: RequestContext,
+    input: TransactWriteItemsInput,
+) -> Result<TransactWriteReply, DynamoDbError> {
+    let list = input.transact_items.clone().unwrap_or_default();
+    if list.len() > MAX_TRANSACT {
+        return Err(DynamoDbError::Validation(format!(
+            "1 validation error detected: Value '[...]' at 'transactItems' failed to satisfy constraint: Member must have length less than or equal to {MAX_TRANSACT}"
+        )));
+    }
+    let mut steps = Vec::new();
+    let mut seen = HashSet::new();
+    for w in &list {
+        let set = [
+            w.condition_check.is_some(),
+            w.put.is_some(),
+            w.delete.is_some(),
+            w.update.is_some(),
+        ]
+        .iter()
+        .filter(|x| **x)
+        .count();
+        if set != 1 {
+            return Err(DynamoDbError::Validation(
+                "TransactItems can only contain one of Check, Put, Update or Delete".into(),
+            ));
+        }
+        let (table_name, names, values, cond_src, on_failure) = if let Some(c) = &w.condition_check {
+            (
+                &c.table_name,
+                &c.expression_attribute_names,
+                &c.expression_attribute_values,
+                c.condition_expression.as_deref(),
+                &c.return_values_on_condition_check_failure,
+            )
+        } else if let Some(p) = &w.put {
+            (
+                &p.table_name,
+                &p.expression_attribute_names,
+                &p.expression_attribute_values,
+                p.condition_expression.as_deref(),
+                &p.return_values_on_condition_check_failure,
+            )
+        } else if let Some(d) = &w.delete {
+            (
+                &d.table_name,
+                &d.expression_attribute_names,
+                &d.expression_attribute_values,
+                d.condition_expression.as_deref(),
+                &d.return_values_on_condition_check_failure,
+            )
+        } else {
+            let u = w.update.as_ref().expect("one action is set");
+            (
+                &u.table_name,
+                &u.expression_attribute_names,
+                &u.expression_attribute_values,
+                u.condition_expression.as_deref(),
+                &u.return_values_on_condition_check_failure,
+            )
+        };
+        let t = table(&db, &cx, table_name.as_deref().unwrap_or_default()).await?;
+        let mut exprs = Exprs::new(names.as_ref(), values.as_ref())?;
+        let update_src = w.update.as_ref().and_then(|u| u.update_expression.as_deref());
+        if w.condition_check.is_some() && cond_src.is_none() {
+            return Err(DynamoDbError::Validation(
+                "The ConditionExpression parameter is required for a ConditionCheck".into(),
+            ));
+        }
+        let parsed = exprs.parse(cond_src.map(|c| (c, Kind::Condition)), update_src, None, None)?;
+        let (key, key_item, action) = if let Some(p) = &w.put {
+            let item = items::from_wire(p.item.as_ref().unwrap_or(&Default::default()))?;
+            items::check_size(&item)?;
+            let key = items::item_key(&t.schema, &item)?;
+            (key, t.schema.key_of(&item), Action::Put(item))
+        } else {
+            let key_wire = w
+                .condition_check
+                .as_ref()
+                .and_then(|c| c.key.as_ref())
+                .or(w.delete.as_ref().and_then(|d| d.key.as_ref()))
+                .or(w.update.as_ref().and_then(|u| u.key.as_ref()));
+            let key_item = items::from_wire(key_wire.unwrap_or(&Default::default()))?;
+            let key = items::request_key(&t.schema, &key_item)?;
+            let action = match (&w.delete, parsed.update) {
+                (Some(_), _) => Action::Delete,
+                (None, Some(u)) => Action::Update(u),
+                _ if w.update.is_some() => {
+                    return Err(DynamoDbError::Validation(
+                        "The UpdateExpression parameter is required for an Update".into(),
+                    ));
+                }
+                _ => Action::Check,
+            };
+            (key, key_item, action)
+        };
+        if !seen.insert((t.id.clone(), key.clone())) {
+            return Err(DynamoDbError::Validation(
+                "Transaction request cannot include multiple operations on one item".into(),
+            ));
+        }
+        steps.push(Step {
+            table: t,
+            key,
+            key_item,
+            condition: parsed.condition,
+            action,
+            return_old_on_failure: on_failure.as_deref() == Some("ALL_OLD"),
+        });
+    }
+    let token_key = input.client_request_token.as_ref().map(|tok| {
+        stratus_store::keys::KeyBuf::new()
+            .str(cx.account_id())
+            .str(&cx.region)
+            .str(tok)
+            .finish()
+    });
+    let fingerprint = request_fingerprint(&input);
+    loop {
+        let now = db.clock.now_ms();
+        let mut txn = Txn::new();
+        if let Some(tk) = &token_key {
+            match db.store.get(TOKENS, tk).await? {
+                Some(raw) => {
+                    let rec: serde_json::Value = serde_json::from_slice(&raw).unwrap_or_default();
+                    let fresh = rec["expires_ms"].as_i64().unwrap_or(0) > now;
+                    if fresh {
+                        if rec["fingerprint"].as_str() == Some(fingerprint.as_str()) {
+                            return Ok(TransactWriteReply::default());
+                        }
+                        return Err(DynamoDbError::IdempotentParameterMismatch(
+                            "The request uses the same client token as a previous, but non-identical request.".into(),
+                        ));
+                    }
+                    txn = txn.equals(TOKENS, tk.clone(), raw);
+                }
+                None => txn = txn.absent(TOKENS, tk.clone()),
+            }
+            let rec = serde_json::json!({ "fingerprint": fingerprint, "expires_ms": now + TOKEN_TTL_MS });
+            txn = txn.put(TOKENS, tk.clone(), rec.to_string().into_bytes());
+        }
+        let mut reasons = Vec::new();
+        let mut codes = Vec::new();
+        let mut failed = false;
+        let mut units: BTreeMap<String, f64> = BTreeMap::new();
+        let empty = Item::new();
+        for step in &steps {
+            let current = items::load(&db.store, &step.table, &step.key).await?;
+            let old = current.as_ref().map(|(i, _)| i);
+            let ok = step
+                .condition
+                .as_ref()
+                .is_none_or(|c| eval::eval(c, old.unwrap_or(&empty)));
+            if !ok {
+                failed = true;
+                codes.push("ConditionalCheckFailed".to_string());
+                let mut r = serde_json::json!({ "Code": "ConditionalCheckFailed", "Message": "The conditional request failed" });
+                if let (true, Some(i)) = (step.return_old_on_failure, old) {
+                    r["Item"] = serde_json::to_value(i).unwrap_or_default();
+                }
+                reasons.push(r);
+                continue;
+            }
+            let new = match &step.action {
+                Action::Check => None,
+                Action::Put(i) => Some(i.clone()),
+                Action::Delete => None,
+                Action::Update(u) => {
+                    let mut item = old.cloned().unwrap_or_else(|| step.key_item.clone());
+                    match eval::apply(&mut item, u)
+                        .map_err(|e| e.to_string())
+                        .and_then(|_| items::check_size(&item).map_err(|e| e.to_string()).map(|_| ()))
+                    {
+                        Ok(()) => Some(item),
+                        Err(message) => {
+                            failed = true;
+                            codes.push("ValidationError".into());
+                            reasons
+                                .push(serde_json::json!({ "Code": "ValidationError", "Message": message }));
+                            continue;
+                        }
+                    }
+                }
+            };
+            codes.push("None".into());
+            reasons.push(serde_json::json!({ "Code": "None" }));
+            let size = old
+                .map_or(0, stratus_dynamodb_expr::value::item_size)
+                .max(new.as_ref().map_or(0, stratus_dynamodb_expr::value::item_size));
+            *units.entry(step.table.name.clone()).or_default() += 2.0 * items::write_units(size);
+            let raw = current.as_ref().map(|(i, r)| (i, r.as_slice()));
+            txn = match (&step.action, raw) {
+                (Action::Check, Some((_, r))) => txn.equals(&step.table.ns(), step.key.clone(), r.to_vec()),
+                (Action::Check, None) => txn.absent(&step.table.ns(), step.key.clone()),
+                (Action::Delete, None) => txn.absent(&step.table.ns(), step.key.clone()),
+                _ => items::stage_write(txn, &step.table, &step.key, raw, new.as_ref())?,
+            };
+        }
+        if failed {
+            return Err(DynamoDbError::TransactionCanceled { codes, reasons });
+        }
+        match db.store.commit(txn).await {
+            Ok(()) => {
+                let rcc = input.return_consumed_capacity.as_deref();
+                let consumed_capacity = rcc.filter(|m| *m != "NONE").map(|_| {
+                    units
+                        .iter()
+                        .filter_map(|(t, u)| consumed(rcc, t, *u, &[], false))
+                        .collect()
+                });
+                return Ok(TransactWriteReply { consumed_capacity });
+            }
+            Err(StoreError::ConditionFailed { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
