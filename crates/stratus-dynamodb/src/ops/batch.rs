@@ -337,7 +337,11 @@ pub struct TransactWriteReply {
 
 fn request_fingerprint(body: &TransactWriteItemsInput) -> String {
     let mut h: u64 = 0xcbf29ce484222325;
-    for b in serde_json::to_vec(&body.transact_items).unwrap_or_default() {
+    // Through a JSON value: object keys come out sorted, whatever the maps' iteration order.
+    let canonical = serde_json::to_value(&body.transact_items)
+        .unwrap_or_default()
+        .to_string();
+    for b in canonical.bytes() {
         h = (h ^ b as u64).wrapping_mul(0x100000001b3);
     }
     format!("{h:016x}")

@@ -1,0 +1,366 @@
+"""DynamoDB data plane through boto3 (client and Table resource) and the AWS CLI: items,
+expressions, queries, scans, batches, transactions and indexes, with AWS's errors."""
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+
+import botocore.exceptions
+import pytest
+from boto3.dynamodb.conditions import Attr, Key
+
+
+def err(fn, *a, **kw):
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        fn(*a, **kw)
+    return e.value.response["Error"]["Code"], e.value.response["Error"]["Message"], e.value.response
+
+
+@pytest.fixture
+def table(stratus):
+    r = stratus.resource("dynamodb")
+    return r.create_table(
+        TableName="items", BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "N"},
+                              {"AttributeName": "kind", "AttributeType": "S"}, {"AttributeName": "lsk", "AttributeType": "S"}],
+        GlobalSecondaryIndexes=[{"IndexName": "by-kind", "KeySchema": [{"AttributeName": "kind", "KeyType": "HASH"},
+                                                                       {"AttributeName": "sk", "KeyType": "RANGE"}],
+                                 "Projection": {"ProjectionType": "KEYS_ONLY"}}],
+        LocalSecondaryIndexes=[{"IndexName": "by-lsk", "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"},
+                                                                     {"AttributeName": "lsk", "KeyType": "RANGE"}],
+                                "Projection": {"ProjectionType": "ALL"}}])
+
+
+def test_all_attribute_types_round_trip(table, stratus):
+    item = {"pk": "types", "sk": 1, "s": "", "n": Decimal("-12.3400"), "b": b"\x00\x01", "t": True, "nul": None,
+            "l": [1, "two", [3]], "m": {"a": {"b": Decimal("1e2")}}, "ss": {"x", "y"}, "ns": {1, 2}, "bs": {b"a", b"b"}}
+    table.put_item(Item=item)
+    got = table.get_item(Key={"pk": "types", "sk": 1}, ConsistentRead=True)["Item"]
+    assert got["n"] == Decimal("-12.34") and got["m"]["a"]["b"] == Decimal("100")
+    assert got["b"].value == b"\x00\x01" and got["nul"] is None and got["t"] is True
+    assert got["ss"] == {"x", "y"} and got["ns"] == {1, 2} and got["s"] == ""
+    raw = stratus.client("dynamodb").get_item(TableName="items", Key={"pk": {"S": "types"}, "sk": {"N": "1"}})["Item"]
+    assert raw["n"] == {"N": "-12.34"} and raw["m"]["M"]["a"]["M"]["b"] == {"N": "100"}
+
+
+def test_number_precision_and_limits(table, stratus):
+    c = stratus.client("dynamodb")
+    big = "9" * 38
+    c.put_item(TableName="items", Item={"pk": {"S": "n"}, "sk": {"N": "1"}, "v": {"N": big}, "e": {"N": "1.5E2"}})
+    got = c.get_item(TableName="items", Key={"pk": {"S": "n"}, "sk": {"N": "1"}})["Item"]
+    assert got["v"]["N"] == big and got["e"]["N"] == "150"
+    code, msg, _ = err(c.put_item, TableName="items", Item={"pk": {"S": "n"}, "sk": {"N": "2"}, "v": {"N": "1" * 39}})
+    assert (code, msg) == ("ValidationException", "Attempting to store more than 38 significant digits in a Number")
+    code, msg, _ = err(c.put_item, TableName="items", Item={"pk": {"S": "n"}, "sk": {"N": "2"}, "v": {"N": "abc"}})
+    assert msg == "The parameter cannot be converted to a numeric value: abc"
+    code, msg, _ = err(c.put_item, TableName="items", Item={"pk": {"S": "n"}, "sk": {"N": "2"}, "v": {"N": "1E126"}})
+    assert msg.startswith("Number overflow")
+    # Exact arithmetic: 0.1 + 0.2 is 0.3.
+    r = c.update_item(TableName="items", Key={"pk": {"S": "n"}, "sk": {"N": "1"}}, UpdateExpression="SET f = :a + :b",
+                      ExpressionAttributeValues={":a": {"N": "0.1"}, ":b": {"N": "0.2"}}, ReturnValues="UPDATED_NEW")
+    assert r["Attributes"]["f"] == {"N": "0.3"}
+
+
+def test_key_and_item_validation(table, stratus):
+    c = stratus.client("dynamodb")
+    cases = [
+        ({"pk": {"S": "a"}}, "One or more parameter values were invalid: Missing the key sk in the item"),
+        ({"pk": {"N": "1"}, "sk": {"N": "1"}}, "One or more parameter values were invalid: Type mismatch for key pk expected: S actual: N"),
+        ({"pk": {"S": ""}, "sk": {"N": "1"}}, "One or more parameter values were invalid: The AttributeValue for a key attribute cannot contain an empty string value. Key: pk"),
+        ({"pk": {"S": "a"}, "sk": {"N": "1"}, "ss": {"SS": []}}, "One or more parameter values were invalid: An string set  may not be empty"),
+        ({"pk": {"S": "a"}, "sk": {"N": "1"}, "ss": {"SS": ["x", "x"]}}, "One or more parameter values were invalid: Input collection [x, x] contains duplicates."),
+        ({"pk": {"S": "a"}, "sk": {"N": "1"}, "kind": {"N": "5"}}, "One or more parameter values were invalid: Type mismatch for Index Key kind Expected: S Actual: N IndexName: by-kind"),
+        ({"pk": {"S": "x" * 2049}, "sk": {"N": "1"}}, "One or more parameter values were invalid: Size of hashkey has exceeded the maximum size limit of2048 bytes"),
+    ]
+    for item, message in cases:
+        code, msg, resp = err(c.put_item, TableName="items", Item=item)
+        assert (code, msg) == ("ValidationException", message)
+        assert resp["ResponseMetadata"]["HTTPStatusCode"] == 400
+    code, msg, _ = err(c.put_item, TableName="items", Item={"pk": {"S": "a"}, "sk": {"N": "1"}, "big": {"S": "x" * (400 * 1024)}})
+    assert msg == "Item size has exceeded the maximum allowed size"
+    code, msg, _ = err(c.get_item, TableName="items", Key={"pk": {"S": "a"}})
+    assert msg == "The provided key element does not match the schema"
+    code, msg, _ = err(c.get_item, TableName="nope", Key={"pk": {"S": "a"}})
+    assert (code, msg) == ("ResourceNotFoundException", "Requested resource not found: Table: nope not found")
+
+
+def test_conditions_and_return_values(table):
+    table.put_item(Item={"pk": "c", "sk": 1, "v": 1, "status": "new"})
+    code, msg, resp = err(table.put_item, Item={"pk": "c", "sk": 1}, ConditionExpression="attribute_not_exists(pk)",
+                          ReturnValuesOnConditionCheckFailure="ALL_OLD")
+    assert (code, msg) == ("ConditionalCheckFailedException", "The conditional request failed")
+    assert resp["Item"]["v"] == {"N": "1"}
+    old = table.put_item(Item={"pk": "c", "sk": 1, "v": 2}, ConditionExpression=Attr("status").eq("new"), ReturnValues="ALL_OLD")
+    assert old["Attributes"]["status"] == "new"
+    # A missing attribute is unequal to anything.
+    table.put_item(Item={"pk": "c", "sk": 1, "v": 3}, ConditionExpression="#s <> :busy",
+                   ExpressionAttributeNames={"#s": "status"}, ExpressionAttributeValues={":busy": "busy"})
+    r = table.update_item(Key={"pk": "c", "sk": 1}, UpdateExpression="SET v = v + :one, tags = :t REMOVE nope",
+                          ExpressionAttributeValues={":one": 1, ":t": ["a"]}, ReturnValues="ALL_NEW")
+    assert r["Attributes"]["v"] == 4 and r["Attributes"]["tags"] == ["a"]
+    r = table.update_item(Key={"pk": "c", "sk": 1}, UpdateExpression="SET tags = list_append(tags, :more)",
+                          ExpressionAttributeValues={":more": ["b"]}, ReturnValues="UPDATED_OLD")
+    assert r["Attributes"] == {"tags": ["a"]}
+    code, msg, _ = err(table.delete_item, Key={"pk": "c", "sk": 1}, ConditionExpression=Attr("v").gt(100))
+    assert code == "ConditionalCheckFailedException"
+    assert table.delete_item(Key={"pk": "c", "sk": 1}, ReturnValues="ALL_OLD")["Attributes"]["v"] == 4
+    # UpdateItem creates the item when it does not exist.
+    table.update_item(Key={"pk": "c", "sk": 2}, UpdateExpression="ADD hits :one", ExpressionAttributeValues={":one": 1})
+    table.update_item(Key={"pk": "c", "sk": 2}, UpdateExpression="ADD hits :one", ExpressionAttributeValues={":one": 1})
+    assert table.get_item(Key={"pk": "c", "sk": 2})["Item"] == {"pk": "c", "sk": 2, "hits": 2}
+
+
+def test_expression_errors(table, stratus):
+    c = stratus.client("dynamodb")
+    key = {"pk": {"S": "e"}, "sk": {"N": "1"}}
+    code, msg, _ = err(c.update_item, TableName="items", Key=key, UpdateExpression="SET name = :v",
+                       ExpressionAttributeValues={":v": {"S": "x"}})
+    assert msg == "Invalid UpdateExpression: Attribute name is a reserved keyword; reserved keyword: name"
+    code, msg, _ = err(c.update_item, TableName="items", Key=key, UpdateExpression="SET a = :v",
+                       ExpressionAttributeValues={":v": {"S": "x"}, ":unused": {"S": "y"}})
+    assert msg == "Value provided in ExpressionAttributeValues unused in expressions: keys: {:unused}"
+    code, msg, _ = err(c.update_item, TableName="items", Key=key, UpdateExpression="SET a = :missing")
+    assert msg == "Invalid UpdateExpression: An expression attribute value used in expression is not defined; attribute value: :missing"
+    code, msg, _ = err(c.update_item, TableName="items", Key=key, UpdateExpression="SET a = :v, a.b = :v",
+                       ExpressionAttributeValues={":v": {"S": "x"}})
+    assert "Two document paths overlap with each other" in msg
+    code, msg, _ = err(c.update_item, TableName="items", Key=key, UpdateExpression="SET pk = :v",
+                       ExpressionAttributeValues={":v": {"S": "x"}})
+    assert msg == "One or more parameter values were invalid: Cannot update attribute pk. This attribute is part of the key"
+    code, msg, _ = err(c.update_item, TableName="items", Key=key, UpdateExpression="SET a = b + :v",
+                       ExpressionAttributeValues={":v": {"N": "1"}})
+    assert msg == "The provided expression refers to an attribute that does not exist in the item"
+    code, msg, _ = err(c.put_item, TableName="items", Item=key, ConditionExpression="a = :v",
+                       Expected={"a": {"Exists": False}}, ExpressionAttributeValues={":v": {"S": "x"}})
+    assert msg.startswith("Can not use both expression and non-expression parameters in the same request")
+    code, msg, _ = err(c.get_item, TableName="items", Key=key, ProjectionExpression="a, a.b")
+    assert "overlap" in msg
+
+
+def test_legacy_parameters(table, stratus):
+    c = stratus.client("dynamodb")
+    key = {"pk": {"S": "legacy"}, "sk": {"N": "1"}}
+    c.put_item(TableName="items", Item=dict(key, v={"N": "1"}), Expected={"pk": {"Exists": False}})
+    code, _, _ = err(c.put_item, TableName="items", Item=key, Expected={"pk": {"Exists": False}})
+    assert code == "ConditionalCheckFailedException"
+    c.update_item(TableName="items", Key=key, AttributeUpdates={"v": {"Action": "ADD", "Value": {"N": "4"}}, "w": {"Value": {"S": "x"}}},
+                  Expected={"v": {"ComparisonOperator": "EQ", "AttributeValueList": [{"N": "1"}]}})
+    got = c.get_item(TableName="items", Key=key, AttributesToGet=["v", "w"])["Item"]
+    assert got == {"v": {"N": "5"}, "w": {"S": "x"}}
+    q = c.query(TableName="items", KeyConditions={"pk": {"ComparisonOperator": "EQ", "AttributeValueList": [{"S": "legacy"}]}},
+                QueryFilter={"v": {"ComparisonOperator": "GT", "AttributeValueList": [{"N": "3"}]}})
+    assert q["Count"] == 1
+    s = c.scan(TableName="items", ScanFilter={"w": {"ComparisonOperator": "BEGINS_WITH", "AttributeValueList": [{"S": "x"}]}})
+    assert s["Count"] == 1
+
+
+def test_query_order_ranges_and_pages(table):
+    values = [Decimal(v) for v in ["-10", "-2.5", "0", "1", "2", "10", "100", "1e3"]]
+    for v in values:
+        table.put_item(Item={"pk": "q", "sk": v, "lsk": f"l{int(v) % 7}", "pad": "x" * 10})
+    table.put_item(Item={"pk": "other", "sk": 5})
+    assert [i["sk"] for i in table.query(KeyConditionExpression=Key("pk").eq("q"))["Items"]] == sorted(values)
+    assert [i["sk"] for i in table.query(KeyConditionExpression=Key("pk").eq("q"), ScanIndexForward=False)["Items"]] == sorted(values, reverse=True)
+    rng = table.query(KeyConditionExpression=Key("pk").eq("q") & Key("sk").between(Decimal("-2.5"), 2))["Items"]
+    assert [i["sk"] for i in rng] == [Decimal("-2.5"), 0, 1, 2]
+    assert [i["sk"] for i in table.query(KeyConditionExpression=Key("pk").eq("q") & Key("sk").gt(10))["Items"]] == [100, 1000]
+    assert [i["sk"] for i in table.query(KeyConditionExpression=Key("pk").eq("q") & Key("sk").lte(0))["Items"]] == [-10, Decimal("-2.5"), 0]
+    # Pages of 3 with LastEvaluatedKey, forward and backward.
+    for forward in (True, False):
+        seen, start = [], None
+        while True:
+            kw = {"ExclusiveStartKey": start} if start else {}
+            page = table.query(KeyConditionExpression=Key("pk").eq("q"), Limit=3, ScanIndexForward=forward, **kw)
+            seen += [i["sk"] for i in page["Items"]]
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                break
+        assert seen == sorted(values, reverse=not forward)
+    # The filter applies after the page is read: Count vs ScannedCount.
+    page = table.query(KeyConditionExpression=Key("pk").eq("q"), FilterExpression=Attr("sk").gt(1), Limit=4)
+    assert page["ScannedCount"] == 4 and page["Count"] == 0
+    assert table.query(KeyConditionExpression=Key("pk").eq("q"), Select="COUNT")["Count"] == len(values)
+    proj = table.query(KeyConditionExpression=Key("pk").eq("q"), ProjectionExpression="sk")["Items"]
+    assert all(set(i) == {"sk"} for i in proj)
+    code, msg, _ = err(table.query, KeyConditionExpression=Key("sk").eq(1))
+    assert msg == "Query condition missed key schema element: pk"
+    code, msg, _ = err(table.query, KeyConditionExpression="pk = :p OR sk = :s", ExpressionAttributeValues={":p": "q", ":s": 1})
+    assert code == "ValidationException"
+
+
+def test_string_sort_keys_are_bytewise(stratus):
+    r = stratus.resource("dynamodb")
+    t = r.create_table(TableName="words", BillingMode="PAY_PER_REQUEST",
+                       KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+                       AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}])
+    words = ["b", "B", "a", "aa", "a\u00e9", "Z", "a\x00b", "ab"]
+    for w in words:
+        t.put_item(Item={"pk": "w", "sk": w})
+    got = [i["sk"] for i in t.query(KeyConditionExpression=Key("pk").eq("w"))["Items"]]
+    assert got == sorted(words, key=lambda s: s.encode())
+    assert [i["sk"] for i in t.query(KeyConditionExpression=Key("pk").eq("w") & Key("sk").begins_with("a"))["Items"]] == \
+        sorted([w for w in words if w.startswith("a")], key=lambda s: s.encode())
+
+
+def test_indexes(table):
+    table.put_item(Item={"pk": "i1", "sk": 1, "kind": "cat", "lsk": "b", "extra": "x"})
+    table.put_item(Item={"pk": "i1", "sk": 2, "kind": "dog", "lsk": "a"})
+    table.put_item(Item={"pk": "i2", "sk": 3, "kind": "cat"})
+    table.put_item(Item={"pk": "i3", "sk": 4})  # sparse: in no index
+    cats = table.query(IndexName="by-kind", KeyConditionExpression=Key("kind").eq("cat"))["Items"]
+    assert [(i["pk"], i["sk"]) for i in cats] == [("i1", 1), ("i2", 3)]
+    assert set(cats[0]) == {"pk", "sk", "kind"}, "KEYS_ONLY projection"
+    lsi = table.query(IndexName="by-lsk", KeyConditionExpression=Key("pk").eq("i1"))["Items"]
+    assert [i["lsk"] for i in lsi] == ["a", "b"] and lsi[1]["extra"] == "x"
+    # Index entries follow updates and deletes.
+    table.update_item(Key={"pk": "i1", "sk": 1}, UpdateExpression="SET kind = :k", ExpressionAttributeValues={":k": "dog"})
+    table.delete_item(Key={"pk": "i2", "sk": 3})
+    assert table.query(IndexName="by-kind", KeyConditionExpression=Key("kind").eq("cat"))["Count"] == 0
+    assert table.query(IndexName="by-kind", KeyConditionExpression=Key("kind").eq("dog"))["Count"] == 2
+    assert table.scan(IndexName="by-kind")["Count"] == 2
+    code, msg, _ = err(table.query, IndexName="by-kind", KeyConditionExpression=Key("kind").eq("dog"), ConsistentRead=True)
+    assert msg == "Consistent reads are not supported on global secondary indexes"
+    code, msg, _ = err(table.query, IndexName="nope", KeyConditionExpression=Key("kind").eq("dog"))
+    assert code == "ValidationException"
+    # Pagination over an index.
+    first = table.query(IndexName="by-kind", KeyConditionExpression=Key("kind").eq("dog"), Limit=1)
+    rest = table.query(IndexName="by-kind", KeyConditionExpression=Key("kind").eq("dog"), ExclusiveStartKey=first["LastEvaluatedKey"])
+    assert len(first["Items"]) + len(rest["Items"]) == 2 and first["Items"][0] != rest["Items"][0]
+
+
+def test_scan_pages_and_segments(table):
+    with table.batch_writer() as b:
+        for i in range(120):
+            b.put_item(Item={"pk": f"s{i % 17}", "sk": i, "even": i % 2 == 0})
+    seen, start = 0, None
+    while True:
+        kw = {"ExclusiveStartKey": start} if start else {}
+        page = table.scan(Limit=25, **kw)
+        seen += page["Count"]
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            break
+    assert seen == 120
+    total = sum(table.scan(Segment=s, TotalSegments=4)["Count"] for s in range(4))
+    assert total == 120
+    assert table.scan(FilterExpression=Attr("even").eq(True))["Count"] == 60
+    code, msg, _ = err(table.scan, Segment=4, TotalSegments=4)
+    assert "Segment: 4 is not less than TotalSegments: 4" in msg
+
+
+def test_one_megabyte_pages(table):
+    blob = "x" * 100_000
+    with table.batch_writer() as b:
+        for i in range(25):
+            b.put_item(Item={"pk": "big", "sk": i, "blob": blob})
+    counts, start = [], None
+    while True:
+        kw = {"ExclusiveStartKey": start} if start else {}
+        page = table.query(KeyConditionExpression=Key("pk").eq("big"), **kw)
+        counts.append(page["Count"])
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            break
+    # 25 items of ~100 KB: no page carries much more than 1 MB.
+    assert sum(counts) == 25 and len(counts) >= 3 and max(counts) <= 11
+
+
+def test_batches(table, stratus):
+    c = stratus.client("dynamodb")
+    puts = [{"PutRequest": {"Item": {"pk": {"S": "b"}, "sk": {"N": str(i)}}}} for i in range(25)]
+    assert c.batch_write_item(RequestItems={"items": puts})["UnprocessedItems"] == {}
+    code, msg, _ = err(c.batch_write_item, RequestItems={"items": puts + [puts[0]]})
+    assert code == "ValidationException"
+    code, msg, _ = err(c.batch_write_item, RequestItems={"items": [puts[0], puts[0]]})
+    assert msg == "Provided list of item keys contains duplicates"
+    keys = [{"pk": {"S": "b"}, "sk": {"N": str(i)}} for i in range(30)]
+    got = c.batch_get_item(RequestItems={"items": {"Keys": keys, "ProjectionExpression": "sk"}})
+    assert len(got["Responses"]["items"]) == 25 and got["UnprocessedKeys"] == {}
+    code, msg, _ = err(c.batch_get_item, RequestItems={"items": {"Keys": keys * 4}})
+    assert code == "ValidationException"
+    deletes = [{"DeleteRequest": {"Key": k}} for k in keys[:10]]
+    c.batch_write_item(RequestItems={"items": deletes})
+    assert c.query(TableName="items", KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "b"}})["Count"] == 15
+
+
+def test_transactions(table, stratus):
+    c = stratus.client("dynamodb")
+    for who, bal in (("alice", 100), ("bob", 0)):
+        table.put_item(Item={"pk": who, "sk": 0, "bal": bal})
+    def transfer(amount, token=None):
+        kw = {"ClientRequestToken": token} if token else {}
+        return c.transact_write_items(TransactItems=[
+            {"Update": {"TableName": "items", "Key": {"pk": {"S": "alice"}, "sk": {"N": "0"}},
+                        "UpdateExpression": "SET bal = bal - :a", "ConditionExpression": "bal >= :a",
+                        "ExpressionAttributeValues": {":a": {"N": str(amount)}}}},
+            {"Update": {"TableName": "items", "Key": {"pk": {"S": "bob"}, "sk": {"N": "0"}},
+                        "UpdateExpression": "SET bal = bal + :a", "ExpressionAttributeValues": {":a": {"N": str(amount)}}}},
+        ], **kw)
+    transfer(30)
+    code, msg, resp = err(transfer, 500)
+    assert code == "TransactionCanceledException"
+    assert msg == "Transaction cancelled, please refer cancellation reasons for specific reasons [ConditionalCheckFailed, None]"
+    assert [r["Code"] for r in resp["CancellationReasons"]] == ["ConditionalCheckFailed", "None"]
+    # Idempotency: the same token and request applies once.
+    transfer(10, token="tok-1")
+    transfer(10, token="tok-1")
+    code, _, _ = err(transfer, 11, token="tok-1")
+    assert code == "IdempotentParameterMismatchException"
+    got = c.transact_get_items(TransactItems=[{"Get": {"TableName": "items", "Key": {"pk": {"S": w}, "sk": {"N": "0"}}}} for w in ("alice", "bob")])
+    assert [r["Item"]["bal"]["N"] for r in got["Responses"]] == ["60", "40"]
+    code, msg, _ = err(c.transact_write_items, TransactItems=[
+        {"ConditionCheck": {"TableName": "items", "Key": {"pk": {"S": "alice"}, "sk": {"N": "0"}}, "ConditionExpression": "attribute_exists(pk)"}},
+        {"Delete": {"TableName": "items", "Key": {"pk": {"S": "alice"}, "sk": {"N": "0"}}}}])
+    assert msg == "Transaction request cannot include multiple operations on one item"
+
+
+def test_concurrent_conditional_increments_lose_nothing(table, stratus):
+    table.put_item(Item={"pk": "ctr", "sk": 0, "n": 0})
+    def bump(_):
+        c = stratus.client("dynamodb")
+        for _ in range(10):
+            c.update_item(TableName="items", Key={"pk": {"S": "ctr"}, "sk": {"N": "0"}}, UpdateExpression="SET n = n + :one",
+                          ExpressionAttributeValues={":one": {"N": "1"}})
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(bump, range(8)))
+    assert table.get_item(Key={"pk": "ctr", "sk": 0})["Item"]["n"] == 80
+
+
+def test_consumed_capacity(table):
+    r = table.put_item(Item={"pk": "cap", "sk": 1, "v": "x" * 1500}, ReturnConsumedCapacity="TOTAL")
+    assert r["ConsumedCapacity"] == {"TableName": "items", "CapacityUnits": 2.0}
+    r = table.get_item(Key={"pk": "cap", "sk": 1}, ReturnConsumedCapacity="TOTAL")
+    assert r["ConsumedCapacity"]["CapacityUnits"] == 0.5
+    r = table.get_item(Key={"pk": "cap", "sk": 1}, ConsistentRead=True, ReturnConsumedCapacity="TOTAL")
+    assert r["ConsumedCapacity"]["CapacityUnits"] == 1.0
+
+
+def test_cli_items(table, stratus):
+    stratus.cli("dynamodb", "put-item", "--table-name", "items", "--item", json.dumps({"pk": {"S": "cli"}, "sk": {"N": "1"}, "v": {"S": "hi"}}))
+    out = json.loads(stratus.cli("dynamodb", "get-item", "--table-name", "items", "--key", json.dumps({"pk": {"S": "cli"}, "sk": {"N": "1"}})).stdout)
+    assert out["Item"]["v"] == {"S": "hi"}
+    out = json.loads(stratus.cli("dynamodb", "query", "--table-name", "items", "--key-condition-expression", "pk = :p",
+                                 "--expression-attribute-values", json.dumps({":p": {"S": "cli"}})).stdout)
+    assert out["Count"] == 1
+
+
+def test_items_survive_kill_9_and_delete_table_removes_them(new_server):
+    s = new_server()
+    t = s.resource("dynamodb").create_table(TableName="durable", BillingMode="PAY_PER_REQUEST",
+                                            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                                            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+    acked = []
+    for i in range(200):
+        t.put_item(Item={"pk": f"k{i}", "v": i})
+        acked.append(f"k{i}")
+    s.kill9()
+    s.start()
+    t = s.resource("dynamodb").Table("durable")
+    keys = {i["pk"] for i in t.scan()["Items"]}
+    assert keys == set(acked)
+    s.client("dynamodb").delete_table(TableName="durable")
+    t = s.resource("dynamodb").create_table(TableName="durable", BillingMode="PAY_PER_REQUEST",
+                                            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                                            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+    assert t.scan()["Count"] == 0
