@@ -364,3 +364,56 @@ def test_items_survive_kill_9_and_delete_table_removes_them(new_server):
                                             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
                                             AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
     assert t.scan()["Count"] == 0
+
+
+def test_describe_table_counts_items(table, stratus):
+    for i in range(7):
+        table.put_item(Item={"pk": "cnt", "sk": i, "v": "x" * 100})
+    desc = stratus.client("dynamodb").describe_table(TableName="items")["Table"]
+    assert desc["ItemCount"] == 7
+    assert desc["TableSizeBytes"] >= 700
+    table.delete_item(Key={"pk": "cnt", "sk": 0})
+    assert stratus.client("dynamodb").describe_table(TableName="items")["Table"]["ItemCount"] == 6
+
+
+def test_acknowledged_puts_survive_kill_9_mid_run(new_server):
+    import threading
+    s = new_server()
+    s.client("dynamodb").create_table(TableName="crash", BillingMode="PAY_PER_REQUEST",
+                                      KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                                      AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+    acked, stop = [], threading.Event()
+
+    def writer(n):
+        c = s.client("dynamodb")
+        i = 0
+        while not stop.is_set():
+            key = f"w{n}-{i}"
+            try:
+                c.put_item(TableName="crash", Item={"pk": {"S": key}, "v": {"N": str(i)}})
+            except Exception:  # noqa: BLE001 — the server is gone
+                return
+            acked.append(key)
+            i += 1
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    while len(acked) < 400:
+        threading.Event().wait(0.01)
+    s.kill9()
+    stop.set()
+    for t in threads:
+        t.join(30)
+    s.start()
+    present = set()
+    c = s.client("dynamodb")
+    kw = {}
+    while True:
+        page = c.scan(TableName="crash", **kw)
+        present |= {i["pk"]["S"] for i in page["Items"]}
+        if "LastEvaluatedKey" not in page:
+            break
+        kw = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
+    missing = set(acked) - present
+    assert not missing, f"{len(missing)} acknowledged items lost"

@@ -222,6 +222,15 @@ impl Engine for EmbeddedEngine {
         reply(rx).await
     }
 
+    async fn stats(&self, ns: &str) -> Result<(u64, u64)> {
+        self.with_reader(|c| {
+            c.prepare_cached("SELECT count(*), coalesce(sum(length(v)), 0) FROM kv WHERE ns = ?1")?
+                .query_row(params![ns], |r| {
+                    Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64))
+                })
+        })
+    }
+
     fn subscribe_remote(&self, _hub: notify::Hub) {
         // One process owns the file: every commit is local and wakes the hub directly.
     }

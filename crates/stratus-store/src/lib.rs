@@ -190,6 +190,8 @@ pub trait Engine: Send + Sync + 'static {
     fn release_lease(&self, name: &str, holder: &str) -> impl Future<Output = Result<()>> + Send;
     /// Deletes everything (the `--dev` reset).
     fn wipe(&self) -> impl Future<Output = Result<()>> + Send;
+    /// Number of keys in a namespace and the total size of their values, in bytes.
+    fn stats(&self, ns: &str) -> impl Future<Output = Result<(u64, u64)>> + Send;
     /// Wake-ups that reach this node from elsewhere (other nodes of a cluster).
     fn subscribe_remote(&self, hub: notify::Hub);
 }
@@ -296,6 +298,11 @@ impl Store {
 
     pub async fn wipe(&self) -> Result<()> {
         on_engine!(self, e => e.wipe().await)
+    }
+
+    /// Number of keys in `ns` and the total size of their values.
+    pub async fn stats(&self, ns: &str) -> Result<(u64, u64)> {
+        on_engine!(self, e => e.stats(ns).await)
     }
 
     /// Opens a store directly on an engine (tests, benchmarks).

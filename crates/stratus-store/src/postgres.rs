@@ -299,6 +299,18 @@ impl Engine for PostgresEngine {
             .map_err(pg_err)
     }
 
+    async fn stats(&self, ns: &str) -> Result<(u64, u64)> {
+        let c = self.client().await?;
+        let row = c
+            .query_one(
+                "SELECT count(*), coalesce(sum(length(v)), 0)::bigint FROM stratus_kv WHERE ns = $1",
+                &[&ns],
+            )
+            .await
+            .map_err(pg_err)?;
+        Ok((row.get::<_, i64>(0) as u64, row.get::<_, i64>(1) as u64))
+    }
+
     fn subscribe_remote(&self, hub: notify::Hub) {
         let config = self.config.clone();
         tokio::spawn(async move {

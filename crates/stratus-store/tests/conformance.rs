@@ -300,6 +300,20 @@ async fn leases_have_one_holder(store: Store) {
     );
 }
 
+async fn stats_count_keys_and_bytes(store: Store) {
+    store
+        .commit(
+            Txn::new()
+                .put("st", k("a"), k("123"))
+                .put("st", k("b"), k("45"))
+                .put("other", k("a"), k("1")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.stats("st").await.unwrap(), (2, 5));
+    assert_eq!(store.stats("none").await.unwrap(), (0, 0));
+}
+
 async fn wipe_removes_everything(store: Store) {
     store
         .commit(Txn::new().put("w", k("a"), k("1")).put("w2", k("b"), k("2")))
@@ -327,9 +341,11 @@ macro_rules! suite {
 }
 
 suite!(embedded: put_get_delete, scans_in_both_directions, prefixes_and_binary_keys, preconditions_are_all_or_nothing,
-       concurrent_creates_have_one_winner, watchers_wake_on_commit, leases_have_one_holder, wipe_removes_everything);
+       concurrent_creates_have_one_winner, watchers_wake_on_commit, leases_have_one_holder, wipe_removes_everything,
+       stats_count_keys_and_bytes);
 suite!(postgres: put_get_delete, scans_in_both_directions, prefixes_and_binary_keys, preconditions_are_all_or_nothing,
-       concurrent_creates_have_one_winner, watchers_wake_on_commit, leases_have_one_holder, wipe_removes_everything);
+       concurrent_creates_have_one_winner, watchers_wake_on_commit, leases_have_one_holder, wipe_removes_everything,
+       stats_count_keys_and_bytes);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded_data_survives_reopen() {
