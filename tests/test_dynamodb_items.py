@@ -417,3 +417,24 @@ def test_acknowledged_puts_survive_kill_9_mid_run(new_server):
         kw = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
     missing = set(acked) - present
     assert not missing, f"{len(missing)} acknowledged items lost"
+
+
+def test_gsi_added_later_is_backfilled_and_removed(stratus):
+    c = stratus.client("dynamodb")
+    t = stratus.resource("dynamodb").create_table(TableName="late", BillingMode="PAY_PER_REQUEST",
+                                                  KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                                                  AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+    for i in range(30):
+        t.put_item(Item={"pk": f"p{i}", "color": "red" if i % 3 == 0 else "blue"})
+    t.put_item(Item={"pk": "colorless"})
+    c.update_table(TableName="late", AttributeDefinitions=[{"AttributeName": "color", "AttributeType": "S"}],
+                   GlobalSecondaryIndexUpdates=[{"Create": {"IndexName": "by-color",
+                                                            "KeySchema": [{"AttributeName": "color", "KeyType": "HASH"}],
+                                                            "Projection": {"ProjectionType": "ALL"}}}])
+    assert t.query(IndexName="by-color", KeyConditionExpression=Key("color").eq("red"))["Count"] == 10
+    assert t.scan(IndexName="by-color")["Count"] == 30
+    t.put_item(Item={"pk": "new", "color": "red"})
+    assert t.query(IndexName="by-color", KeyConditionExpression=Key("color").eq("red"))["Count"] == 11
+    c.update_table(TableName="late", GlobalSecondaryIndexUpdates=[{"Delete": {"IndexName": "by-color"}}])
+    code, _, _ = err(t.query, IndexName="by-color", KeyConditionExpression=Key("color").eq("red"))
+    assert code == "ValidationException"

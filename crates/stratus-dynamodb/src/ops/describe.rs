@@ -83,6 +83,11 @@ pub async fn delete_table(
         .equals(state::TABLES, key.clone(), raw)
         .delete(state::TABLES, key)
         .delete_prefix(&state::items_ns(rec.id()), Vec::new());
+    let info = crate::items::TableInfo::from(&rec.description);
+    let txn = info
+        .indexes
+        .iter()
+        .fold(txn, |t, ix| t.delete_prefix(&info.index_ns(&ix.name), Vec::new()));
     match db.store.commit(txn).await {
         Ok(()) => {}
         Err(StoreError::ConditionFailed { .. }) => {

@@ -6,8 +6,10 @@ use stratus_protocol::types::Timestamp;
 use super::create_table::{gsi_description, sse_description, stream_settings, throughput_description};
 use super::resolve_table_name;
 use crate::generated::*;
+use crate::items::{self, Index, TableInfo};
 use crate::state;
 use crate::{DynamoDb, DynamoDbError};
+use stratus_store::{Scan as StoreScan, StoreError, Txn};
 
 pub async fn update_table(
     db: DynamoDb,
@@ -35,6 +37,14 @@ pub async fn update_table(
             "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, GlobalSecondaryIndexUpdates or SSESpecification or ReplicaUpdates is required".into(),
         ));
     }
+    let (before, _) = state::require(&db.store, &db.tables, &cx, &name).await?;
+    let old_indexes: BTreeSet<String> = before
+        .description
+        .global_secondary_indexes
+        .iter()
+        .flatten()
+        .filter_map(|g| g.index_name.clone())
+        .collect();
     let rec = state::update(&db.store, &db.tables, &cx, &name, |rec| {
         let d = &mut rec.description;
         let current = d
@@ -171,7 +181,61 @@ pub async fn update_table(
         Ok(())
     })
     .await?;
+    let new_indexes: BTreeSet<String> = rec
+        .description
+        .global_secondary_indexes
+        .iter()
+        .flatten()
+        .filter_map(|g| g.index_name.clone())
+        .collect();
+    let info = TableInfo::from(&rec.description);
+    for created in new_indexes.difference(&old_indexes) {
+        if let Some(index) = info.index(created) {
+            backfill(&db, &info, index).await?;
+        }
+    }
+    for deleted in old_indexes.difference(&new_indexes) {
+        db.store
+            .commit(Txn::new().delete_prefix(&info.index_ns(deleted), Vec::new()))
+            .await?;
+    }
     Ok(UpdateTableOutput {
         table_description: Some(rec.description),
     })
+}
+
+/// Writes the entries of a new global secondary index for every existing item. Each page is
+/// committed with preconditions on the items it read, so a concurrent write (which already
+/// maintains the new index) is never overwritten by a stale entry; such a page is redone.
+async fn backfill(db: &DynamoDb, table: &TableInfo, index: &Index) -> Result<(), DynamoDbError> {
+    let ns = table.ns();
+    let ins = table.index_ns(&index.name);
+    let mut after: Option<Vec<u8>> = None;
+    loop {
+        let mut scan = StoreScan::all().limit(500);
+        if let Some(a) = &after {
+            scan = scan.after(a);
+        }
+        let rows = db.store.scan(&ns, &scan).await?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut txn = Txn::new();
+        for (k, v) in &rows {
+            let item = items::decode_item(v)?;
+            txn = txn.equals(&ns, k.clone(), v.clone());
+            if let Ok(Some(ik)) = items::index_key(table, index, &item, k) {
+                txn = txn.put(
+                    &ins,
+                    ik,
+                    items::encode_item(&items::project_for_index(table, index, &item)),
+                );
+            }
+        }
+        match db.store.commit(txn).await {
+            Ok(()) => after = rows.last().map(|(k, _)| k.clone()),
+            Err(StoreError::ConditionFailed { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
