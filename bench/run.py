@@ -2,36 +2,39 @@
 """Side-by-side benchmark of Stratus, its peers and the physical limit (a bare hyper server).
 
     cargo build --release --workspace --bins --examples
-    python3 bench/run.py [--secs 10] [--only startup,describe_table,get_caller_identity]
+    python3 bench/run.py [--secs 10] [--only startup,describe_table,get_caller_identity,put_item,get_item,query,batch_write]
 
 Peers are used when found on PATH: moto_server (pip), dynoxide and fakecloud
-(`cargo install dynoxide-rs fakecloud`). Load comes from wrk (Debian package) at 16 connections,
-replaying one SigV4-signed request (signatures stay valid for 15 minutes; the server still
-verifies every request). Prints Markdown tables with ratios.
+(`cargo install dynoxide-rs fakecloud`, built outside the repository). Load comes from
+`target/release/examples/load` (crates/stratus-gateway/examples/load.rs): 16 persistent
+connections, every request freshly SigV4-signed with its own random key. Prints Markdown tables
+with ratios.
 """
 
 import argparse
 import http.client
 import json
 import os
-import re
 import shutil
 import signal
 import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+import boto3
 import botocore.auth
 import botocore.awsrequest
 import botocore.credentials
-import boto3
 
 ROOT = Path(__file__).resolve().parent.parent
 RELEASE = ROOT / "target" / "release"
+LOAD = RELEASE / "examples" / "load"
+
+DYNAMODB_WORKLOADS = ["describe_table", "put_item", "get_item", "query", "batch_write"]
+STS_WORKLOADS = ["get_caller_identity"]
 
 
 def free_port():
@@ -40,34 +43,17 @@ def free_port():
         return s.getsockname()[1]
 
 
-def signed_headers(port, service, body, headers):
-    req = botocore.awsrequest.AWSRequest(method="POST", url=f"http://127.0.0.1:{port}/", data=body, headers=headers)
-    botocore.auth.SigV4Auth(botocore.credentials.Credentials("test", "test"), service, "us-east-1").add_auth(req)
-    return dict(req.prepare().headers)
-
-
-WORKLOADS = {
-    "describe_table": ("dynamodb", '{"TableName":"bench"}',
-                       {"X-Amz-Target": "DynamoDB_20120810.DescribeTable", "Content-Type": "application/x-amz-json-1.0"}),
-    "list_tables": ("dynamodb", "{}",
-                    {"X-Amz-Target": "DynamoDB_20120810.ListTables", "Content-Type": "application/x-amz-json-1.0"}),
-    "get_caller_identity": ("sts", "Action=GetCallerIdentity&Version=2011-06-15",
-                            {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}),
-}
-
-
 class Target:
-    def __init__(self, name, cmd, services, env=None, cwd=None):
-        self.name, self.cmd, self.services, self.env, self.cwd = name, cmd, services, env, cwd
+    def __init__(self, name, cmd, services):
+        self.name, self.cmd, self.services = name, cmd, services
         self.proc = None
         self.port = None
 
     def start(self):
         self.port = free_port()
         cmd = [c.replace("{port}", str(self.port)) for c in self.cmd]
-        env = dict(os.environ, **(self.env or {}))
         t0 = time.perf_counter()
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=self.cwd)
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         return t0
 
     def stop(self):
@@ -82,54 +68,70 @@ class Target:
         return float("nan")
 
 
-def first_answer(target, t0, workload, timeout=60):
-    """Seconds from spawn to the first 200 answer of `workload`."""
-    service, body, headers = WORKLOADS[workload]
+def probe(port, service):
+    """One signed request (ListTables or GetCallerIdentity); True on a 200."""
+    if service == "dynamodb":
+        body, headers = "{}", {"X-Amz-Target": "DynamoDB_20120810.ListTables", "Content-Type": "application/x-amz-json-1.0"}
+    else:
+        body, headers = "Action=GetCallerIdentity&Version=2011-06-15", {"Content-Type": "application/x-www-form-urlencoded"}
+    req = botocore.awsrequest.AWSRequest(method="POST", url=f"http://127.0.0.1:{port}/", data=body, headers=headers)
+    botocore.auth.SigV4Auth(botocore.credentials.Credentials("test", "test"), service, "us-east-1").add_auth(req)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+    conn.request("POST", "/", body=body, headers=dict(req.prepare().headers))
+    ok = conn.getresponse().status == 200
+    conn.close()
+    return ok
+
+
+def wait_ready(t, t0, timeout=60):
+    service = "dynamodb" if "dynamodb" in t.services else "sts"
     deadline = time.perf_counter() + timeout
     while time.perf_counter() < deadline:
-        if target.proc.poll() is not None:
-            raise RuntimeError(f"{target.name} exited")
+        if t.proc.poll() is not None:
+            raise RuntimeError(f"{t.name} exited")
         try:
-            conn = http.client.HTTPConnection("127.0.0.1", target.port, timeout=2)
-            conn.request("POST", "/", body=body, headers=signed_headers(target.port, service, body, headers))
-            status = conn.getresponse().status
-            conn.close()
-            if status == 200:
+            if "any" in t.services:
+                socket.create_connection(("127.0.0.1", t.port), timeout=1).close()
+                return time.perf_counter() - t0
+            if probe(t.port, service):
                 return time.perf_counter() - t0
         except OSError:
             time.sleep(0.0005)
-    raise RuntimeError(f"{target.name} never answered")
+    raise RuntimeError(f"{t.name} never answered")
 
 
-def wrk(port, workload, secs, conns=16):
-    service, body, headers = WORKLOADS[workload]
-    h = signed_headers(port, service, body, headers)
-    lua = "wrk.method = \"POST\"\nwrk.body = " + json.dumps(body) + "\n"
-    for k, v in h.items():
-        lua += f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}\n"
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-        f.write(lua)
-    out = subprocess.run(["wrk", "-t2", f"-c{conns}", f"-d{secs}s", "--latency", "-s", f.name, f"http://127.0.0.1:{port}/"],
-                         capture_output=True, text=True).stdout
-    os.unlink(f.name)
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    def lat(p):
-        m = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s)", out, re.M)
-        v, unit = float(m.group(1)), m.group(2)
-        return v * {"us": 0.001, "ms": 1, "s": 1000}[unit]
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"rps": rps, "p50": lat(50), "p99": lat(99), "errors": int(errors.group(1)) if errors else 0}
+def setup_tables(port):
+    ddb = boto3.client("dynamodb", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
+                       aws_access_key_id="test", aws_secret_access_key="test")
+    ddb.create_table(TableName="bench", AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}], BillingMode="PAY_PER_REQUEST")
+    ddb.create_table(TableName="benchq", BillingMode="PAY_PER_REQUEST",
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "N"}],
+                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}])
+    pad = "x" * 150
+    for start in range(0, 1000, 25):
+        ddb.batch_write_item(RequestItems={
+            "bench": [{"PutRequest": {"Item": {"pk": {"S": f"seed{i}"}, "pad": {"S": pad}}}} for i in range(start, start + 25)]})
+        ddb.batch_write_item(RequestItems={
+            "benchq": [{"PutRequest": {"Item": {"pk": {"S": "part"}, "sk": {"N": str(i)}, "pad": {"S": pad}}}}
+                       for i in range(start, start + 25)]})
+
+
+def load(port, workload, secs, conns=16):
+    out = subprocess.run([str(LOAD), f"http://127.0.0.1:{port}", workload, str(conns), str(secs)],
+                         capture_output=True, text=True, timeout=secs + 60).stdout
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def targets(tmp):
     ts = [Target("stratus (embedded, SigV4 verified, durable)",
                  [str(RELEASE / "stratus"), "serve", "--listen", "127.0.0.1:{port}", "--data-dir", str(tmp / "stratus"),
-                  "--log-level", "warn"], {"dynamodb", "sts"})]
-    ts.append(Target("bare hyper server (limit)", [str(RELEASE / "examples" / "hello"), "127.0.0.1:{port}"], {"any"}))
+                  "--log-level", "warn"], {"dynamodb", "sts"}),
+          Target("bare hyper server (limit)", [str(RELEASE / "examples" / "hello"), "127.0.0.1:{port}"], {"any"})]
     if shutil.which("moto_server"):
         ts.append(Target("moto_server", ["moto_server", "-p", "{port}"], {"dynamodb", "sts"}))
     if shutil.which("dynoxide"):
-        ts.append(Target("dynoxide (SQLite file)", ["dynoxide", "--port", "{port}", "--db-path", str(tmp / "dynoxide.db")],
+        ts.append(Target("dynoxide (SQLite file)", ["dynoxide", "serve", "--port", "{port}", "--db-path", str(tmp / "dynoxide.db")],
                          {"dynamodb"}))
     if shutil.which("fakecloud"):
         ts.append(Target("fakecloud (in-memory)", ["fakecloud", "--addr", "127.0.0.1:{port}"], {"dynamodb", "sts"}))
@@ -139,41 +141,39 @@ def targets(tmp):
     return ts
 
 
-def setup_table(port):
-    ddb = boto3.client("dynamodb", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
-                       aws_access_key_id="test", aws_secret_access_key="test")
-    try:
-        ddb.create_table(TableName="bench", AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}], BillingMode="PAY_PER_REQUEST")
-    except ddb.exceptions.ResourceInUseException:
-        pass
+def reset_data(tmp):
+    for p in ("stratus", "dynoxide.db", "fakecloud"):
+        shutil.rmtree(tmp / p, ignore_errors=True)
+        try:
+            (tmp / p).unlink()
+        except OSError:
+            pass
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--secs", type=int, default=10)
-    ap.add_argument("--only", default="startup,describe_table,get_caller_identity")
+    ap.add_argument("--secs", type=float, default=10)
+    ap.add_argument("--only", default="startup," + ",".join(STS_WORKLOADS + DYNAMODB_WORKLOADS))
     ap.add_argument("--startup-runs", type=int, default=5)
     args = ap.parse_args()
     only = args.only.split(",")
     tmp = Path(tempfile.mkdtemp(prefix="stratus-bench-"))
     ts = targets(tmp)
-    print(f"# {time.strftime('%Y-%m-%d %H:%M')} — {os.cpu_count()} cores, wrk -t2 -c16 -d{args.secs}s\n")
+    print(f"# {time.strftime('%Y-%m-%d %H:%M')} — {os.cpu_count()} cores, 16 connections, {args.secs:g} s per run\n")
 
     if "startup" in only:
-        print("## Start-up (spawn → first successful API answer) and idle RSS\n")
+        print("## Start-up (spawn → first successful signed API answer) and idle RSS\n")
         print("| server | start-up median (ms) | idle RSS (MiB) |")
         print("|---|---:|---:|")
         for t in ts:
             if "any" in t.services:
                 continue
-            wl = "list_tables" if "dynamodb" in t.services else "get_caller_identity"
             times, rss = [], []
-            for i in range(args.startup_runs):
-                shutil.rmtree(tmp / "stratus", ignore_errors=True)
+            for _ in range(args.startup_runs):
+                reset_data(tmp)
                 t0 = t.start()
                 try:
-                    times.append(first_answer(t, t0, wl) * 1000)
+                    times.append(wait_ready(t, t0) * 1000)
                     time.sleep(1.0)
                     rss.append(t.rss_mib())
                 finally:
@@ -181,31 +181,31 @@ def main():
             print(f"| {t.name} | {statistics.median(times):.1f} | {statistics.median(rss):.1f} |")
         print()
 
-    results = {}
-    for wl in [w for w in only if w in WORKLOADS]:
-        service = WORKLOADS[wl][0]
+    for wl in [w for w in only if w in STS_WORKLOADS + DYNAMODB_WORKLOADS]:
+        service = "sts" if wl in STS_WORKLOADS else "dynamodb"
+        rows = []
         for t in ts:
             if service not in t.services and "any" not in t.services:
                 continue
+            reset_data(tmp)
             t.start()
             try:
-                first_answer(t, time.perf_counter(), "list_tables" if "dynamodb" in t.services else
-                             ("get_caller_identity" if "sts" in t.services else wl)) if "any" not in t.services else time.sleep(0.3)
+                wait_ready(t, time.perf_counter())
                 if service == "dynamodb" and "any" not in t.services:
-                    setup_table(t.port)
-                results[(wl, t.name)] = wrk(t.port, wl, args.secs)
+                    setup_tables(t.port)
+                rows.append((t.name, load(t.port, wl, args.secs)))
+            except Exception as e:  # noqa: BLE001 — a peer that cannot run a workload is reported
+                rows.append((t.name, {"rps": 0, "p50": 0, "p99": 0, "errors": f"failed: {type(e).__name__}"}))
             finally:
                 t.stop()
-        limit = next((r for (w, n), r in results.items() if w == wl and n.startswith("bare")), None)
-        ours = next((r for (w, n), r in results.items() if w == wl and n.startswith("stratus")), None)
+        limit = next((r for n, r in rows if n.startswith("bare")), None)
+        ours = next((r for n, r in rows if n.startswith("stratus")), None)
         print(f"## {wl} at 16 connections\n")
-        print("| server | req/s | p50 (ms) | p99 (ms) | non-2xx | stratus ÷ this | this ÷ limit |")
+        print("| server | req/s | p50 (ms) | p99 (ms) | errors | stratus ÷ this | this ÷ limit |")
         print("|---|---:|---:|---:|---:|---:|---:|")
-        for (w, n), r in results.items():
-            if w != wl:
-                continue
-            vs = f"{ours['rps'] / r['rps']:.2f}×" if ours else ""
-            of_limit = f"{r['rps'] / limit['rps'] * 100:.0f}%" if limit else ""
+        for n, r in rows:
+            vs = f"{ours['rps'] / r['rps']:.2f}×" if ours and r["rps"] else "—"
+            of_limit = f"{r['rps'] / limit['rps'] * 100:.0f}%" if limit and limit["rps"] else ""
             print(f"| {n} | {r['rps']:.0f} | {r['p50']:.3f} | {r['p99']:.3f} | {r['errors']} | {vs} | {of_limit} |")
         print()
     shutil.rmtree(tmp, ignore_errors=True)

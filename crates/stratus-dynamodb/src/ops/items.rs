@@ -142,6 +142,21 @@ pub async fn put_item(
     for index in &table.indexes {
         items::index_key(&table, index, &item, &key)?;
     }
+    let wants_capacity = input
+        .return_consumed_capacity
+        .as_deref()
+        .is_some_and(|m| m != "NONE");
+    if condition.is_none()
+        && table.indexes.is_empty()
+        && input.return_values.as_deref() != Some("ALL_OLD")
+        && !wants_capacity
+    {
+        // Nothing depends on the item being replaced: a blind write, no read needed.
+        db.store
+            .commit(Txn::new().put(&table.ns(), key, items::encode_item(&item)))
+            .await?;
+        return Ok(ItemReply::default());
+    }
     let empty = Item::new();
     let (old, _) = write(&db, &table, &key, |old| {
         if let Some(c) = &condition {
