@@ -27,6 +27,7 @@ pub struct DynamoDb {
     store: Store,
     clock: Clock,
     tables: std::sync::Arc<state::RecordCache>,
+    stats: std::sync::Arc<state::StatsCache>,
 }
 
 impl DynamoDb {
@@ -35,7 +36,17 @@ impl DynamoDb {
             store,
             clock,
             tables: Default::default(),
+            stats: Default::default(),
         }
+    }
+
+    /// Commits a transaction that changes items (and so the tables' item statistics).
+    async fn commit_items(&self, txn: stratus_store::Txn) -> Result<(), stratus_store::StoreError> {
+        let out = self.store.commit(txn).await;
+        if out.is_ok() {
+            self.stats.wrote();
+        }
+        out
     }
 
     /// Decodes, validates and runs one request.

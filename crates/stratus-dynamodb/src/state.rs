@@ -175,3 +175,42 @@ pub async fn list(
         .map(|(_, v)| decode(v))
         .collect()
 }
+
+/// Item counts and sizes per table, recomputed after local writes or when older than a few
+/// seconds (writes on other nodes of a cluster show up then; AWS itself refreshes these
+/// figures only every few hours).
+#[derive(Default)]
+pub struct StatsCache {
+    writes: std::sync::atomic::AtomicU64,
+    entries: Mutex<HashMap<String, (u64, std::time::Instant, (u64, u64))>>,
+}
+
+const STATS_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl StatsCache {
+    /// Notes that items changed.
+    pub fn wrote(&self) {
+        self.writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub async fn get(&self, store: &Store, table_id: &str) -> Result<(u64, u64), DynamoDbError> {
+        let writes = self.writes.load(std::sync::atomic::Ordering::Relaxed);
+        if let Some((w, at, stats)) = self
+            .entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(table_id)
+        {
+            if *w == writes && at.elapsed() < STATS_MAX_AGE {
+                return Ok(*stats);
+            }
+        }
+        let stats = store.stats(&items_ns(table_id)).await?;
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= MAX_CACHED {
+            entries.clear();
+        }
+        entries.insert(table_id.to_string(), (writes, std::time::Instant::now(), stats));
+        Ok(stats)
+    }
+}

@@ -118,7 +118,7 @@ pub async fn batch_write_item(
                 new.as_ref(),
             )?;
         }
-        match db.store.commit(txn).await {
+        match db.commit_items(txn).await {
             Ok(()) => break,
             Err(StoreError::ConditionFailed { .. }) => continue,
             Err(e) => return Err(e.into()),
@@ -549,7 +549,7 @@ pub async fn transact_write_items(
         if failed {
             return Err(DynamoDbError::TransactionCanceled { codes, reasons });
         }
-        match db.store.commit(txn).await {
+        match db.commit_items(txn).await {
             Ok(()) => {
                 let rcc = input.return_consumed_capacity.as_deref();
                 let consumed_capacity = rcc.filter(|m| *m != "NONE").map(|_| {

@@ -17,7 +17,7 @@ pub async fn describe_table(
     let (rec, _) = state::require(&db.store, &db.tables, &cx, &name).await?;
     let mut rec = rec;
     // Item count and size are read live (AWS refreshes them about every six hours).
-    let (count, bytes) = db.store.stats(&state::items_ns(rec.id())).await?;
+    let (count, bytes) = db.stats.get(&db.store, rec.id()).await?;
     if rec.description.item_count != Some(count as i64)
         || rec.description.table_size_bytes != Some(bytes as i64)
     {

@@ -96,7 +96,7 @@ where
             current.as_ref().map(|(i, r)| (i, r.as_slice())),
             new.as_ref(),
         )?;
-        match db.store.commit(txn).await {
+        match db.commit_items(txn).await {
             Ok(()) => return Ok((current.map(|(i, _)| i), new)),
             Err(StoreError::ConditionFailed { .. }) => continue,
             Err(e) => return Err(e.into()),
@@ -152,8 +152,7 @@ pub async fn put_item(
         && !wants_capacity
     {
         // Nothing depends on the item being replaced: a blind write, no read needed.
-        db.store
-            .commit(Txn::new().put(&table.ns(), key, items::encode_item(&item)))
+        db.commit_items(Txn::new().put(&table.ns(), key, items::encode_item(&item)))
             .await?;
         return Ok(ItemReply::default());
     }
