@@ -97,9 +97,23 @@ impl EmbeddedEngine {
         }
         let writer = open_conn(path, false, fsync)?;
         let (tx, rx) = mpsc::channel::<Job>();
+        // Checkpoints (copying the WAL into the database file, with an fsync) run on their own
+        // connection and thread, so a commit never waits for one.
+        writer
+            .pragma_update(None, "wal_autocheckpoint", 0i64)
+            .map_err(engine_err)?;
+        writer
+            .pragma_update(None, "journal_size_limit", WAL_KEEP_BYTES as i64)
+            .map_err(engine_err)?;
+        let wal = std::path::PathBuf::from(format!("{}-wal", path.display()));
+        let checkpointer = open_conn(path, false, fsync)?;
         std::thread::Builder::new()
             .name("stratus-store-writer".into())
-            .spawn(move || writer_loop(writer, rx))
+            .spawn(move || writer_loop(writer, rx, wal))
+            .map_err(engine_err)?;
+        std::thread::Builder::new()
+            .name("stratus-store-checkpoint".into())
+            .spawn(move || checkpoint_loop(checkpointer))
             .map_err(engine_err)?;
         Ok(Self {
             jobs: Mutex::new(tx),
@@ -326,8 +340,44 @@ fn finish(job: Job, out: Result<bool>) {
     }
 }
 
-fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>) {
+/// Copies committed WAL frames into the database file in the background. PASSIVE never
+/// blocks the writer or readers; once everything is copied SQLite restarts the WAL from the
+/// beginning, which keeps it small.
+fn checkpoint_loop(conn: Connection) {
+    let _ = conn.busy_timeout(std::time::Duration::from_millis(100));
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        let res: rusqlite::Result<(i64, i64, i64)> =
+            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            });
+        if let Err(e) = res {
+            tracing::debug!(error = %e, "background checkpoint skipped");
+        }
+    }
+}
+
+/// Size the WAL file is cut back to after a restart.
+const WAL_KEEP_BYTES: u64 = 32 * 1024 * 1024;
+/// Beyond this the writer itself restarts the WAL: under continuous writes the background
+/// checkpoint never catches up completely, and the WAL would grow without bound.
+const WAL_RESTART_BYTES: u64 = 128 * 1024 * 1024;
+
+fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, wal: std::path::PathBuf) {
+    let mut groups: u64 = 0;
     while let Ok(first) = rx.recv() {
+        groups += 1;
+        if groups % 64 == 0 && std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_RESTART_BYTES) {
+            // Most frames are already copied by the background checkpointer; this copies the
+            // rest and starts the WAL over.
+            let res: rusqlite::Result<(i64, i64, i64)> =
+                conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                });
+            if let Err(e) = res {
+                tracing::warn!(error = %e, "WAL restart failed; will retry");
+            }
+        }
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
             match rx.try_recv() {
