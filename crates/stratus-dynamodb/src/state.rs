@@ -183,6 +183,8 @@ pub async fn list(
 pub struct StatsCache {
     writes: std::sync::atomic::AtomicU64,
     entries: Mutex<HashMap<String, (u64, std::time::Instant, (u64, u64))>>,
+    /// The last record handed out with counts filled in, by the record it was made from.
+    patched: Mutex<HashMap<String, (Arc<TableRecord>, Arc<TableRecord>)>>,
 }
 
 const STATS_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(5);
@@ -212,5 +214,36 @@ impl StatsCache {
         }
         entries.insert(table_id.to_string(), (writes, std::time::Instant::now(), stats));
         Ok(stats)
+    }
+
+    /// `rec` with its ItemCount and TableSizeBytes filled in (shared while nothing changes).
+    pub async fn with_counts(
+        &self,
+        store: &Store,
+        rec: Arc<TableRecord>,
+    ) -> Result<Arc<TableRecord>, DynamoDbError> {
+        let (count, bytes) = self.get(store, rec.id()).await?;
+        let fresh = |r: &TableRecord| {
+            r.description.item_count == Some(count as i64)
+                && r.description.table_size_bytes == Some(bytes as i64)
+        };
+        if fresh(&rec) {
+            return Ok(rec);
+        }
+        let mut patched = self.patched.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((source, out)) = patched.get(rec.id()) {
+            if Arc::ptr_eq(source, &rec) && fresh(out) {
+                return Ok(out.clone());
+            }
+        }
+        let mut copy = TableRecord::clone(&rec);
+        copy.description.item_count = Some(count as i64);
+        copy.description.table_size_bytes = Some(bytes as i64);
+        let copy = Arc::new(copy);
+        if patched.len() >= MAX_CACHED {
+            patched.clear();
+        }
+        patched.insert(rec.id().to_string(), (rec, copy.clone()));
+        Ok(copy)
     }
 }

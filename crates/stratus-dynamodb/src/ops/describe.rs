@@ -15,17 +15,8 @@ pub async fn describe_table(
 ) -> Result<DescribeTableReply, DynamoDbError> {
     let name = resolve_table_name(&cx, input.table_name.as_deref().unwrap_or_default())?;
     let (rec, _) = state::require(&db.store, &db.tables, &cx, &name).await?;
-    let mut rec = rec;
     // Item count and size are read live (AWS refreshes them about every six hours).
-    let (count, bytes) = db.stats.get(&db.store, rec.id()).await?;
-    if rec.description.item_count != Some(count as i64)
-        || rec.description.table_size_bytes != Some(bytes as i64)
-    {
-        let mut fresh = TableRecord::clone(&rec);
-        fresh.description.item_count = Some(count as i64);
-        fresh.description.table_size_bytes = Some(bytes as i64);
-        rec = Arc::new(fresh);
-    }
+    let rec = db.stats.with_counts(&db.store, rec).await?;
     Ok(DescribeTableReply(rec))
 }
 
