@@ -123,6 +123,36 @@ def load(port, workload, secs, conns=16):
     return json.loads(out.strip().splitlines()[-1])
 
 
+def wrk_replay(port, workload, secs, conns=16):
+    """Server-bound variant: wrk replays one signed request (no signing cost on the client;
+    the server still verifies the signature of every request)."""
+    import re
+    import tempfile as tf
+    if workload == "describe_table":
+        service, body, headers = "dynamodb", '{"TableName":"bench"}', {
+            "X-Amz-Target": "DynamoDB_20120810.DescribeTable", "Content-Type": "application/x-amz-json-1.0"}
+    else:
+        service, body, headers = "sts", "Action=GetCallerIdentity&Version=2011-06-15", {
+            "Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
+    req = botocore.awsrequest.AWSRequest(method="POST", url=f"http://127.0.0.1:{port}/", data=body, headers=headers)
+    botocore.auth.SigV4Auth(botocore.credentials.Credentials("test", "test"), service, "us-east-1").add_auth(req)
+    lua = "wrk.method = \"POST\"\nwrk.body = " + json.dumps(body) + "\n"
+    for k, v in dict(req.prepare().headers).items():
+        lua += f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}\n"
+    with tf.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(lua)
+    out = subprocess.run(["wrk", "-t2", f"-c{conns}", f"-d{int(secs)}s", "--latency", "-s", f.name, f"http://127.0.0.1:{port}/"],
+                         capture_output=True, text=True).stdout
+    os.unlink(f.name)
+    def lat(p):
+        m = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s)", out, re.M)
+        return float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)] if m else 0.0
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    return {"rps": float(rps.group(1)) if rps else 0.0, "p50": lat(50), "p99": lat(99),
+            "errors": int(errors.group(1)) if errors else 0}
+
+
 def targets(tmp):
     ts = [Target("stratus (embedded, SigV4 verified, durable)",
                  [str(RELEASE / "stratus"), "serve", "--listen", "127.0.0.1:{port}", "--data-dir", str(tmp / "stratus"),
@@ -155,6 +185,8 @@ def main():
     ap.add_argument("--secs", type=float, default=10)
     ap.add_argument("--only", default="startup," + ",".join(STS_WORKLOADS + DYNAMODB_WORKLOADS))
     ap.add_argument("--startup-runs", type=int, default=5)
+    ap.add_argument("--replay", action="store_true",
+                    help="also measure describe_table/get_caller_identity with wrk replaying one signed request")
     args = ap.parse_args()
     only = args.only.split(",")
     tmp = Path(tempfile.mkdtemp(prefix="stratus-bench-"))
@@ -181,7 +213,10 @@ def main():
             print(f"| {t.name} | {statistics.median(times):.1f} | {statistics.median(rss):.1f} |")
         print()
 
-    for wl in [w for w in only if w in STS_WORKLOADS + DYNAMODB_WORKLOADS]:
+    plan = [(w, False) for w in only if w in STS_WORKLOADS + DYNAMODB_WORKLOADS]
+    if args.replay and shutil.which("wrk"):
+        plan += [(w, True) for w in ("describe_table", "get_caller_identity") if w in only]
+    for wl, replay in plan:
         service = "sts" if wl in STS_WORKLOADS else "dynamodb"
         rows = []
         for t in ts:
@@ -193,14 +228,15 @@ def main():
                 wait_ready(t, time.perf_counter())
                 if service == "dynamodb" and "any" not in t.services:
                     setup_tables(t.port)
-                rows.append((t.name, load(t.port, wl, args.secs)))
+                rows.append((t.name, wrk_replay(t.port, wl, args.secs) if replay else load(t.port, wl, args.secs)))
             except Exception as e:  # noqa: BLE001 — a peer that cannot run a workload is reported
                 rows.append((t.name, {"rps": 0, "p50": 0, "p99": 0, "errors": f"failed: {type(e).__name__}"}))
             finally:
                 t.stop()
         limit = next((r for n, r in rows if n.startswith("bare")), None)
         ours = next((r for n, r in rows if n.startswith("stratus")), None)
-        print(f"## {wl} at 16 connections\n")
+        how = "wrk replaying one signed request" if replay else "every request signed by the load generator"
+        print(f"## {wl} at 16 connections ({how})\n")
         print("| server | req/s | p50 (ms) | p99 (ms) | errors | stratus ÷ this | this ÷ limit |")
         print("|---|---:|---:|---:|---:|---:|---:|")
         for n, r in rows:
