@@ -4,11 +4,12 @@
 //! item and its index entries with a precondition that the stored bytes are unchanged; a
 //! concurrent writer makes the commit fail and the whole step is retried on fresh data.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use stratus_core::RequestContext;
 use stratus_dynamodb_expr::eval;
-use stratus_dynamodb_expr::expr::{Kind, Path, Step, Update};
+use stratus_dynamodb_expr::expr::{Cond, Kind, Path, Step, Update};
+use stratus_dynamodb_expr::value::WireValue;
 use stratus_dynamodb_expr::{AttributeValue, Item};
 use stratus_store::{StoreError, Txn};
 
@@ -104,39 +105,45 @@ where
     }
 }
 
+/// The condition of a single-item write: a ConditionExpression or the legacy Expected (never both).
+fn write_condition(
+    expression: Option<&str>,
+    expected: Option<&HashMap<String, ExpectedAttributeValue>>,
+    operator: Option<&str>,
+    names: Option<&HashMap<String, String>>,
+    values: Option<&HashMap<String, WireValue>>,
+) -> Result<Option<Cond>, DynamoDbError> {
+    no_mixing(
+        &[
+            ("Expected", expected.is_some()),
+            ("ConditionalOperator", operator.is_some()),
+        ],
+        &[("ConditionExpression", expression.is_some())],
+    )?;
+    let mut exprs = Exprs::new(names, values)?;
+    let parsed = exprs.parse(expression.map(|c| (c, Kind::Condition)), None, None, None)?;
+    match (parsed.condition, expected) {
+        (Some(c), _) => Ok(Some(c)),
+        (None, Some(e)) => legacy_expected(e, operator),
+        _ => Ok(None),
+    }
+}
+
 pub async fn put_item(
     db: DynamoDb,
     cx: RequestContext,
     input: PutItemInput,
 ) -> Result<ItemReply, DynamoDbError> {
     let table = table(&db, &cx, input.table_name.as_deref()).await?;
-    no_mixing(
-        &[
-            ("Expected", input.expected.is_some()),
-            ("ConditionalOperator", input.conditional_operator.is_some()),
-        ],
-        &[("ConditionExpression", input.condition_expression.is_some())],
-    )?;
     check_return_values(input.return_values.as_deref(), &["NONE", "ALL_OLD"])?;
-    let item = items::from_wire(input.item.as_ref().unwrap_or(&Default::default()))?;
-    let mut exprs = Exprs::new(
+    let condition = write_condition(
+        input.condition_expression.as_deref(),
+        input.expected.as_ref(),
+        input.conditional_operator.as_deref(),
         input.expression_attribute_names.as_ref(),
         input.expression_attribute_values.as_ref(),
     )?;
-    let parsed = exprs.parse(
-        input
-            .condition_expression
-            .as_deref()
-            .map(|c| (c, Kind::Condition)),
-        None,
-        None,
-        None,
-    )?;
-    let condition = match (&parsed.condition, &input.expected) {
-        (Some(c), _) => Some(c.clone()),
-        (None, Some(e)) => legacy_expected(e, input.conditional_operator.as_deref())?,
-        _ => None,
-    };
+    let item = items::from_wire(input.item.as_ref().unwrap_or(&Default::default()))?;
     let key = items::item_key(&table.schema, &item)?;
     let size = items::check_size(&item)?;
     for index in &table.indexes {
@@ -231,34 +238,16 @@ pub async fn delete_item(
     input: DeleteItemInput,
 ) -> Result<ItemReply, DynamoDbError> {
     let table = table(&db, &cx, input.table_name.as_deref()).await?;
-    no_mixing(
-        &[
-            ("Expected", input.expected.is_some()),
-            ("ConditionalOperator", input.conditional_operator.is_some()),
-        ],
-        &[("ConditionExpression", input.condition_expression.is_some())],
-    )?;
     check_return_values(input.return_values.as_deref(), &["NONE", "ALL_OLD"])?;
     let key_item = items::from_wire(input.key.as_ref().unwrap_or(&Default::default()))?;
     let key = items::request_key(&table.schema, &key_item)?;
-    let mut exprs = Exprs::new(
+    let condition = write_condition(
+        input.condition_expression.as_deref(),
+        input.expected.as_ref(),
+        input.conditional_operator.as_deref(),
         input.expression_attribute_names.as_ref(),
         input.expression_attribute_values.as_ref(),
     )?;
-    let parsed = exprs.parse(
-        input
-            .condition_expression
-            .as_deref()
-            .map(|c| (c, Kind::Condition)),
-        None,
-        None,
-        None,
-    )?;
-    let condition = match (&parsed.condition, &input.expected) {
-        (Some(c), _) => Some(c.clone()),
-        (None, Some(e)) => legacy_expected(e, input.conditional_operator.as_deref())?,
-        _ => None,
-    };
     let empty = Item::new();
     let (old, _) = write(&db, &table, &key, |old| {
         if let Some(c) = &condition {

@@ -412,20 +412,28 @@ fn start_key(
     }
 }
 
-pub async fn query(db: DynamoDb, cx: RequestContext, input: QueryInput) -> Result<QueryReply, DynamoDbError> {
-    let name = resolve_table_name(&cx, input.table_name.as_deref().unwrap_or_default())?;
-    let table = state::table_info(&db.store, &db.tables, &cx, &name).await?;
-    let index = match &input.index_name {
-        Some(ix) => Some(table.index(ix).ok_or_else(|| {
-            DynamoDbError::Validation(format!("The table does not have the specified index: {ix}"))
-        })?),
-        None => None,
-    };
-    if index.is_some_and(|i| i.global) && input.consistent_read == Some(true) {
+/// The index a Query or Scan names, if any (strongly consistent reads exist only on tables and LSIs).
+fn resolve_index<'t>(
+    table: &'t TableInfo,
+    name: Option<&str>,
+    consistent: Option<bool>,
+) -> Result<Option<&'t Index>, DynamoDbError> {
+    let Some(name) = name else { return Ok(None) };
+    let index = table.index(name).ok_or_else(|| {
+        DynamoDbError::Validation(format!("The table does not have the specified index: {name}"))
+    })?;
+    if index.global && consistent == Some(true) {
         return Err(DynamoDbError::Validation(
             "Consistent reads are not supported on global secondary indexes".into(),
         ));
     }
+    Ok(Some(index))
+}
+
+pub async fn query(db: DynamoDb, cx: RequestContext, input: QueryInput) -> Result<QueryReply, DynamoDbError> {
+    let name = resolve_table_name(&cx, input.table_name.as_deref().unwrap_or_default())?;
+    let table = state::table_info(&db.store, &db.tables, &cx, &name).await?;
+    let index = resolve_index(&table, input.index_name.as_deref(), input.consistent_read)?;
     no_mixing(
         &[
             ("KeyConditions", input.key_conditions.is_some()),
@@ -545,17 +553,7 @@ fn finish(
 pub async fn scan(db: DynamoDb, cx: RequestContext, input: ScanInput) -> Result<QueryReply, DynamoDbError> {
     let name = resolve_table_name(&cx, input.table_name.as_deref().unwrap_or_default())?;
     let table = state::table_info(&db.store, &db.tables, &cx, &name).await?;
-    let index = match &input.index_name {
-        Some(ix) => Some(table.index(ix).ok_or_else(|| {
-            DynamoDbError::Validation(format!("The table does not have the specified index: {ix}"))
-        })?),
-        None => None,
-    };
-    if index.is_some_and(|i| i.global) && input.consistent_read == Some(true) {
-        return Err(DynamoDbError::Validation(
-            "Consistent reads are not supported on global secondary indexes".into(),
-        ));
-    }
+    let index = resolve_index(&table, input.index_name.as_deref(), input.consistent_read)?;
     let segment = match (input.segment, input.total_segments) {
         (None, None) => None,
         (Some(s), Some(t)) => {

@@ -38,13 +38,7 @@ pub async fn update_table(
         ));
     }
     let (before, _) = state::require(&db.store, &db.tables, &cx, &name).await?;
-    let old_indexes: BTreeSet<String> = before
-        .description
-        .global_secondary_indexes
-        .iter()
-        .flatten()
-        .filter_map(|g| g.index_name.clone())
-        .collect();
+    let old_indexes = gsi_names(&before.description);
     let rec = state::update(&db.store, &db.tables, &cx, &name, |rec| {
         let d = &mut rec.description;
         let current = d
@@ -181,13 +175,7 @@ pub async fn update_table(
         Ok(())
     })
     .await?;
-    let new_indexes: BTreeSet<String> = rec
-        .description
-        .global_secondary_indexes
-        .iter()
-        .flatten()
-        .filter_map(|g| g.index_name.clone())
-        .collect();
+    let new_indexes = gsi_names(&rec.description);
     let info = TableInfo::from(&rec.description);
     for created in new_indexes.difference(&old_indexes) {
         if let Some(index) = info.index(created) {
@@ -202,6 +190,14 @@ pub async fn update_table(
     Ok(UpdateTableOutput {
         table_description: Some(rec.description),
     })
+}
+
+fn gsi_names(d: &TableDescription) -> BTreeSet<String> {
+    d.global_secondary_indexes
+        .iter()
+        .flatten()
+        .filter_map(|g| g.index_name.clone())
+        .collect()
 }
 
 /// Writes the entries of a new global secondary index for every existing item. Each page is
