@@ -438,3 +438,45 @@ def test_gsi_added_later_is_backfilled_and_removed(stratus):
     c.update_table(TableName="late", GlobalSecondaryIndexUpdates=[{"Delete": {"IndexName": "by-color"}}])
     code, _, _ = err(t.query, IndexName="by-color", KeyConditionExpression=Key("color").eq("red"))
     assert code == "ValidationException"
+
+
+def test_partiql(table, stratus):
+    c = stratus.client("dynamodb")
+    c.execute_statement(Statement="INSERT INTO items VALUE {'pk': 'pq', 'sk': 1, 'name': 'Ada', 'n': 1}")
+    c.execute_statement(Statement="INSERT INTO \"items\" VALUE {'pk': ?, 'sk': ?, 'n': 2}", Parameters=[{"S": "pq"}, {"N": "2"}])
+    code, msg, _ = err(c.execute_statement, Statement="INSERT INTO items VALUE {'pk': 'pq', 'sk': 1}")
+    assert (code, msg) == ("DuplicateItemException", "Duplicate primary key exists in table")
+    got = c.execute_statement(Statement="SELECT * FROM items WHERE pk = 'pq'")["Items"]
+    assert [i["sk"]["N"] for i in got] == ["1", "2"]
+    got = c.execute_statement(Statement="SELECT sk FROM items WHERE pk = ? AND n > 1", Parameters=[{"S": "pq"}])["Items"]
+    assert got == [{"sk": {"N": "2"}}]
+    r = c.execute_statement(Statement="UPDATE items SET n = n + 10 SET tag = 'x' WHERE pk = 'pq' AND sk = 1 RETURNING ALL NEW *")
+    assert r["Items"][0]["n"] == {"N": "11"}
+    code, _, _ = err(c.execute_statement, Statement="UPDATE items SET n = 0 WHERE pk = 'pq' AND sk = 1 AND n > 100")
+    assert code == "ConditionalCheckFailedException"
+    code, msg, _ = err(c.execute_statement, Statement="UPDATE items SET n = 0 WHERE pk = 'pq'")
+    assert msg == "Where clause does not contain a mandatory equality on all key attributes"
+    c.execute_statement(Statement="DELETE FROM items WHERE pk = 'pq' AND sk = 2")
+    assert len(c.execute_statement(Statement="SELECT * FROM items WHERE pk = 'pq'")["Items"]) == 1
+    code, msg, _ = err(c.execute_statement, Statement="DROP TABLE items")
+    assert code == "ValidationException" and msg.startswith("Statement wasn't well formed")
+    # Pagination with NextToken.
+    for i in range(5):
+        c.execute_statement(Statement=f"INSERT INTO items VALUE {{'pk': 'pg', 'sk': {i}}}")
+    page = c.execute_statement(Statement="SELECT * FROM items WHERE pk = 'pg'", Limit=2)
+    rest = c.execute_statement(Statement="SELECT * FROM items WHERE pk = 'pg'", NextToken=page["NextToken"])
+    assert len(page["Items"]) + len(rest["Items"]) == 5
+    # Batches and transactions.
+    out = c.batch_execute_statement(Statements=[
+        {"Statement": "INSERT INTO items VALUE {'pk': 'pb', 'sk': 1}"},
+        {"Statement": "INSERT INTO items VALUE {'pk': 'pq', 'sk': 1}"}])["Responses"]
+    assert "Error" not in out[0] and out[1]["Error"]["Code"] == "DuplicateItem"
+    c.execute_transaction(TransactStatements=[
+        {"Statement": "INSERT INTO items VALUE {'pk': 'pt', 'sk': 1}"},
+        {"Statement": "UPDATE items SET n = 99 WHERE pk = 'pq' AND sk = 1"}])
+    code, _, resp = err(c.execute_transaction, TransactStatements=[
+        {"Statement": "INSERT INTO items VALUE {'pk': 'pt2', 'sk': 1}"},
+        {"Statement": "INSERT INTO items VALUE {'pk': 'pt', 'sk': 1}"}])
+    assert code == "TransactionCanceledException"
+    assert [r["Code"] for r in resp["CancellationReasons"]] == ["None", "ConditionalCheckFailed"]
+    assert c.execute_statement(Statement="SELECT * FROM items WHERE pk = 'pt2'")["Items"] == []

@@ -33,6 +33,7 @@ SERVICES = {
             "DescribeEndpoints",
             "PutItem", "GetItem", "DeleteItem", "UpdateItem", "Query", "Scan",
             "BatchGetItem", "BatchWriteItem", "TransactGetItems", "TransactWriteItems",
+            "ExecuteStatement", "BatchExecuteStatement", "ExecuteTransaction",
         ],
         # Attribute values are the engine's own type, validated with DynamoDB's messages.
         "type_overrides": {"AttributeValue": ("WireValue", "stratus_dynamodb_expr::value::WireValue")},

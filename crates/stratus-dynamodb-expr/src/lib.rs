@@ -9,6 +9,7 @@
 pub mod eval;
 pub mod expr;
 pub mod number;
+pub mod partiql;
 pub mod reserved;
 pub mod value;
 

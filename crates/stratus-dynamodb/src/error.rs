@@ -27,6 +27,8 @@ pub enum DynamoDbError {
     },
     #[error("{0}")]
     IdempotentParameterMismatch(String),
+    #[error("Duplicate primary key exists in table")]
+    DuplicateItem,
     #[error("storage failure: {0}")]
     Internal(String),
 }
@@ -52,6 +54,7 @@ impl ServiceError for DynamoDbError {
             DynamoDbError::ConditionalCheckFailed { .. } => "ConditionalCheckFailedException",
             DynamoDbError::TransactionCanceled { .. } => "TransactionCanceledException",
             DynamoDbError::IdempotentParameterMismatch(_) => "IdempotentParameterMismatchException",
+            DynamoDbError::DuplicateItem => "DuplicateItemException",
             DynamoDbError::Internal(_) => "InternalServerError",
         }
     }

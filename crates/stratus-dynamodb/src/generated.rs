@@ -115,6 +115,26 @@ pub struct AttributeValueUpdate {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BatchExecuteStatementInput {
+    #[serde(rename = "Statements", default, skip_serializing_if = "Option::is_none")]
+    pub statements: Option<Vec<BatchStatementRequest>>,
+    #[serde(
+        rename = "ReturnConsumedCapacity",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub return_consumed_capacity: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BatchExecuteStatementOutput {
+    #[serde(rename = "Responses", default, skip_serializing_if = "Option::is_none")]
+    pub responses: Option<Vec<BatchStatementResponse>>,
+    #[serde(rename = "ConsumedCapacity", default, skip_serializing_if = "Option::is_none")]
+    pub consumed_capacity: Option<Vec<ConsumedCapacity>>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct BatchGetItemInput {
     #[serde(rename = "RequestItems", default, skip_serializing_if = "Option::is_none")]
     pub request_items: Option<HashMap<String, KeysAndAttributes>>,
@@ -134,6 +154,42 @@ pub struct BatchGetItemOutput {
     pub unprocessed_keys: Option<HashMap<String, KeysAndAttributes>>,
     #[serde(rename = "ConsumedCapacity", default, skip_serializing_if = "Option::is_none")]
     pub consumed_capacity: Option<Vec<ConsumedCapacity>>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BatchStatementError {
+    #[serde(rename = "Code", default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(rename = "Message", default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(rename = "Item", default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<HashMap<String, WireValue>>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BatchStatementRequest {
+    #[serde(rename = "Statement", default, skip_serializing_if = "Option::is_none")]
+    pub statement: Option<String>,
+    #[serde(rename = "Parameters", default, skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<Vec<WireValue>>,
+    #[serde(rename = "ConsistentRead", default, skip_serializing_if = "Option::is_none")]
+    pub consistent_read: Option<bool>,
+    #[serde(
+        rename = "ReturnValuesOnConditionCheckFailure",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub return_values_on_condition_check_failure: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BatchStatementResponse {
+    #[serde(rename = "Error", default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<BatchStatementError>,
+    #[serde(rename = "TableName", default, skip_serializing_if = "Option::is_none")]
+    pub table_name: Option<String>,
+    #[serde(rename = "Item", default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<HashMap<String, WireValue>>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -623,6 +679,74 @@ pub struct Endpoint {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ExecuteStatementInput {
+    #[serde(rename = "Statement", default, skip_serializing_if = "Option::is_none")]
+    pub statement: Option<String>,
+    #[serde(rename = "Parameters", default, skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<Vec<WireValue>>,
+    #[serde(rename = "ConsistentRead", default, skip_serializing_if = "Option::is_none")]
+    pub consistent_read: Option<bool>,
+    #[serde(rename = "NextToken", default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+    #[serde(
+        rename = "ReturnConsumedCapacity",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub return_consumed_capacity: Option<String>,
+    #[serde(rename = "Limit", default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<i32>,
+    #[serde(
+        rename = "ReturnValuesOnConditionCheckFailure",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub return_values_on_condition_check_failure: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ExecuteStatementOutput {
+    #[serde(rename = "Items", default, skip_serializing_if = "Option::is_none")]
+    pub items: Option<Vec<HashMap<String, WireValue>>>,
+    #[serde(rename = "NextToken", default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+    #[serde(rename = "ConsumedCapacity", default, skip_serializing_if = "Option::is_none")]
+    pub consumed_capacity: Option<ConsumedCapacity>,
+    #[serde(rename = "LastEvaluatedKey", default, skip_serializing_if = "Option::is_none")]
+    pub last_evaluated_key: Option<HashMap<String, WireValue>>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ExecuteTransactionInput {
+    #[serde(
+        rename = "TransactStatements",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub transact_statements: Option<Vec<ParameterizedStatement>>,
+    #[serde(
+        rename = "ClientRequestToken",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub client_request_token: Option<String>,
+    #[serde(
+        rename = "ReturnConsumedCapacity",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub return_consumed_capacity: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ExecuteTransactionOutput {
+    #[serde(rename = "Responses", default, skip_serializing_if = "Option::is_none")]
+    pub responses: Option<Vec<ItemResponse>>,
+    #[serde(rename = "ConsumedCapacity", default, skip_serializing_if = "Option::is_none")]
+    pub consumed_capacity: Option<Vec<ConsumedCapacity>>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ExpectedAttributeValue {
     #[serde(rename = "Value", default, skip_serializing_if = "Option::is_none")]
     pub value: Option<WireValue>,
@@ -944,6 +1068,20 @@ pub struct OnDemandThroughputOverride {
         skip_serializing_if = "Option::is_none"
     )]
     pub max_read_request_units: Option<i64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ParameterizedStatement {
+    #[serde(rename = "Statement", default, skip_serializing_if = "Option::is_none")]
+    pub statement: Option<String>,
+    #[serde(rename = "Parameters", default, skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<Vec<WireValue>>,
+    #[serde(
+        rename = "ReturnValuesOnConditionCheckFailure",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub return_values_on_condition_check_failure: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -2003,6 +2141,24 @@ impl Validate for AttributeValueUpdate {
     }
 }
 
+pub fn check_batch_execute_statement_input(x: &BatchExecuteStatementInput, p: &Path<'_>, v: &mut Violations) {
+    x.validate(p, v);
+}
+
+impl Validate for BatchExecuteStatementInput {
+    fn validate(&self, path: &Path<'_>, v: &mut Violations) {
+        let p = path.field("Statements");
+        match &self.statements {
+            None => v.null(&p),
+            Some(x) => check_parti_ql_batch_request(x, &p, v),
+        }
+        let p = path.field("ReturnConsumedCapacity");
+        if let Some(x) = &self.return_consumed_capacity {
+            check_return_consumed_capacity(x.as_str(), &p, v);
+        }
+    }
+}
+
 pub fn check_batch_get_item_input(x: &BatchGetItemInput, p: &Path<'_>, v: &mut Violations) {
     x.validate(p, v);
 }
@@ -2027,6 +2183,28 @@ pub fn check_batch_get_request_map(x: &HashMap<String, KeysAndAttributes>, p: &P
         let kp = p.key(k);
         check_table_arn(k, &kp, v);
         check_keys_and_attributes(e, &kp, v);
+    }
+}
+
+pub fn check_batch_statement_request(x: &BatchStatementRequest, p: &Path<'_>, v: &mut Violations) {
+    x.validate(p, v);
+}
+
+impl Validate for BatchStatementRequest {
+    fn validate(&self, path: &Path<'_>, v: &mut Violations) {
+        let p = path.field("Statement");
+        match &self.statement {
+            None => v.null(&p),
+            Some(x) => check_parti_ql_statement(x.as_str(), &p, v),
+        }
+        let p = path.field("Parameters");
+        if let Some(x) = &self.parameters {
+            check_prepared_statement_parameters(x, &p, v);
+        }
+        let p = path.field("ReturnValuesOnConditionCheckFailure");
+        if let Some(x) = &self.return_values_on_condition_check_failure {
+            check_return_values_on_condition_check_failure(x.as_str(), &p, v);
+        }
     }
 }
 
@@ -2492,6 +2670,62 @@ impl Validate for DescribeTableInput {
     }
 }
 
+pub fn check_execute_statement_input(x: &ExecuteStatementInput, p: &Path<'_>, v: &mut Violations) {
+    x.validate(p, v);
+}
+
+impl Validate for ExecuteStatementInput {
+    fn validate(&self, path: &Path<'_>, v: &mut Violations) {
+        let p = path.field("Statement");
+        match &self.statement {
+            None => v.null(&p),
+            Some(x) => check_parti_ql_statement(x.as_str(), &p, v),
+        }
+        let p = path.field("Parameters");
+        if let Some(x) = &self.parameters {
+            check_prepared_statement_parameters(x, &p, v);
+        }
+        let p = path.field("NextToken");
+        if let Some(x) = &self.next_token {
+            check_parti_ql_next_token(x.as_str(), &p, v);
+        }
+        let p = path.field("ReturnConsumedCapacity");
+        if let Some(x) = &self.return_consumed_capacity {
+            check_return_consumed_capacity(x.as_str(), &p, v);
+        }
+        let p = path.field("Limit");
+        if let Some(x) = &self.limit {
+            check_positive_integer_object(*x, &p, v);
+        }
+        let p = path.field("ReturnValuesOnConditionCheckFailure");
+        if let Some(x) = &self.return_values_on_condition_check_failure {
+            check_return_values_on_condition_check_failure(x.as_str(), &p, v);
+        }
+    }
+}
+
+pub fn check_execute_transaction_input(x: &ExecuteTransactionInput, p: &Path<'_>, v: &mut Violations) {
+    x.validate(p, v);
+}
+
+impl Validate for ExecuteTransactionInput {
+    fn validate(&self, path: &Path<'_>, v: &mut Violations) {
+        let p = path.field("TransactStatements");
+        match &self.transact_statements {
+            None => v.null(&p),
+            Some(x) => check_parameterized_statements(x, &p, v),
+        }
+        let p = path.field("ClientRequestToken");
+        if let Some(x) = &self.client_request_token {
+            check_client_request_token(x.as_str(), &p, v);
+        }
+        let p = path.field("ReturnConsumedCapacity");
+        if let Some(x) = &self.return_consumed_capacity {
+            check_return_consumed_capacity(x.as_str(), &p, v);
+        }
+    }
+}
+
 pub fn check_expected_attribute_map(
     x: &HashMap<String, ExpectedAttributeValue>,
     p: &Path<'_>,
@@ -2901,12 +3135,74 @@ impl Validate for OnDemandThroughputOverride {
     }
 }
 
+pub fn check_parameterized_statement(x: &ParameterizedStatement, p: &Path<'_>, v: &mut Violations) {
+    x.validate(p, v);
+}
+
+impl Validate for ParameterizedStatement {
+    fn validate(&self, path: &Path<'_>, v: &mut Violations) {
+        let p = path.field("Statement");
+        match &self.statement {
+            None => v.null(&p),
+            Some(x) => check_parti_ql_statement(x.as_str(), &p, v),
+        }
+        let p = path.field("Parameters");
+        if let Some(x) = &self.parameters {
+            check_prepared_statement_parameters(x, &p, v);
+        }
+        let p = path.field("ReturnValuesOnConditionCheckFailure");
+        if let Some(x) = &self.return_values_on_condition_check_failure {
+            check_return_values_on_condition_check_failure(x.as_str(), &p, v);
+        }
+    }
+}
+
+pub fn check_parameterized_statements(x: &Vec<ParameterizedStatement>, p: &Path<'_>, v: &mut Violations) {
+    if x.is_empty() {
+        v.count(p, 0, "[]", Some(1), Some(100));
+    } else {
+        v.count(p, x.len(), "[...]", Some(1), Some(100));
+    }
+    for (i, e) in x.iter().enumerate() {
+        let ep = p.index(i);
+        check_parameterized_statement(e, &ep, v);
+    }
+}
+
+pub fn check_parti_ql_batch_request(x: &Vec<BatchStatementRequest>, p: &Path<'_>, v: &mut Violations) {
+    if x.is_empty() {
+        v.count(p, 0, "[]", Some(1), Some(25));
+    } else {
+        v.count(p, x.len(), "[...]", Some(1), Some(25));
+    }
+    for (i, e) in x.iter().enumerate() {
+        let ep = p.index(i);
+        check_batch_statement_request(e, &ep, v);
+    }
+}
+
+pub fn check_parti_ql_next_token(x: &str, p: &Path<'_>, v: &mut Violations) {
+    v.str_len(p, x, Some(1), Some(32768));
+}
+
+pub fn check_parti_ql_statement(x: &str, p: &Path<'_>, v: &mut Violations) {
+    v.str_len(p, x, Some(1), Some(8192));
+}
+
 pub fn check_positive_integer_object(x: i32, p: &Path<'_>, v: &mut Violations) {
     v.range(p, x as f64, Some(1.0_f64), None);
 }
 
 pub fn check_positive_long_object(x: i64, p: &Path<'_>, v: &mut Violations) {
     v.range(p, x as f64, Some(1.0_f64), None);
+}
+
+pub fn check_prepared_statement_parameters(x: &Vec<WireValue>, p: &Path<'_>, v: &mut Violations) {
+    if x.is_empty() {
+        v.count(p, 0, "[]", Some(1), None);
+    } else {
+        v.count(p, x.len(), "[...]", Some(1), None);
+    }
 }
 
 pub fn check_projection(x: &Projection, p: &Path<'_>, v: &mut Violations) {

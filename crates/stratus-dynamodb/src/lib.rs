@@ -76,6 +76,9 @@ impl DynamoDb {
             "BatchWriteItem" => self.run(cx, body, ops::batch_write_item).await,
             "TransactGetItems" => self.run(cx, body, ops::transact_get_items).await,
             "TransactWriteItems" => self.run(cx, body, ops::transact_write_items).await,
+            "ExecuteStatement" => self.run(cx, body, ops::execute_statement).await,
+            "BatchExecuteStatement" => self.run(cx, body, ops::batch_execute_statement).await,
+            "ExecuteTransaction" => self.run(cx, body, ops::execute_transaction).await,
             "DescribeEndpoints" => {
                 let host = req.header("host").unwrap_or("localhost:4566").to_string();
                 self.run(cx, body, move |d, cx, i| ops::describe_endpoints(d, cx, i, host))

@@ -313,26 +313,26 @@ pub async fn transact_get_items(
     }
 }
 
-enum Action {
+pub(crate) enum Action {
     Check,
     Put(Item),
     Delete,
     Update(stratus_dynamodb_expr::expr::Update),
 }
 
-struct Step {
-    table: Arc<TableInfo>,
-    key: Vec<u8>,
-    key_item: Item,
-    condition: Option<Cond>,
-    action: Action,
-    return_old_on_failure: bool,
+pub(crate) struct Step {
+    pub table: Arc<TableInfo>,
+    pub key: Vec<u8>,
+    pub key_item: Item,
+    pub condition: Option<Cond>,
+    pub action: Action,
+    pub return_old_on_failure: bool,
 }
 
 #[derive(Serialize, Default)]
 pub struct TransactWriteReply {
     #[serde(rename = "ConsumedCapacity", skip_serializing_if = "Option::is_none")]
-    consumed_capacity: Option<Vec<ConsumedCapacity>>,
+    pub(crate) consumed_capacity: Option<Vec<ConsumedCapacity>>,
 }
 
 fn request_fingerprint(body: &TransactWriteItemsInput) -> String {
@@ -458,14 +458,35 @@ pub async fn transact_write_items(
             return_old_on_failure: on_failure.as_deref() == Some("ALL_OLD"),
         });
     }
-    let token_key = input.client_request_token.as_ref().map(|tok| {
+    let fingerprint = request_fingerprint(&input);
+    run_transaction(
+        &db,
+        &cx,
+        steps,
+        input.client_request_token.as_deref(),
+        &fingerprint,
+        input.return_consumed_capacity.as_deref(),
+    )
+    .await
+}
+
+/// Commits prepared transaction steps all-or-nothing: every condition checked against the
+/// items read, every item (and the idempotency token) guarded by a precondition in one commit.
+pub(crate) async fn run_transaction(
+    db: &DynamoDb,
+    cx: &RequestContext,
+    steps: Vec<Step>,
+    token: Option<&str>,
+    fingerprint: &str,
+    rcc: Option<&str>,
+) -> Result<TransactWriteReply, DynamoDbError> {
+    let token_key = token.map(|tok| {
         stratus_store::keys::KeyBuf::new()
             .str(cx.account_id())
             .str(&cx.region)
             .str(tok)
             .finish()
     });
-    let fingerprint = request_fingerprint(&input);
     loop {
         let now = db.clock.now_ms();
         let mut txn = Txn::new();
@@ -475,7 +496,7 @@ pub async fn transact_write_items(
                     let rec: serde_json::Value = serde_json::from_slice(&raw).unwrap_or_default();
                     let fresh = rec["expires_ms"].as_i64().unwrap_or(0) > now;
                     if fresh {
-                        if rec["fingerprint"].as_str() == Some(fingerprint.as_str()) {
+                        if rec["fingerprint"].as_str() == Some(fingerprint) {
                             return Ok(TransactWriteReply::default());
                         }
                         return Err(DynamoDbError::IdempotentParameterMismatch(
@@ -551,7 +572,6 @@ pub async fn transact_write_items(
         }
         match db.commit_items(txn).await {
             Ok(()) => {
-                let rcc = input.return_consumed_capacity.as_deref();
                 let consumed_capacity = rcc.filter(|m| *m != "NONE").map(|_| {
                     units
                         .iter()

@@ -7,10 +7,10 @@
 use std::collections::{BTreeSet, HashMap};
 
 use stratus_core::RequestContext;
+use stratus_dynamodb_expr::Item;
 use stratus_dynamodb_expr::eval;
 use stratus_dynamodb_expr::expr::{Cond, Kind, Path, Step, Update};
 use stratus_dynamodb_expr::value::WireValue;
-use stratus_dynamodb_expr::{AttributeValue, Item};
 use stratus_store::{StoreError, Txn};
 
 use super::common::{
@@ -74,7 +74,7 @@ async fn table(
 
 /// One optimistic write step: `decide` sees the current item and returns the new one (or
 /// None to delete), or an error; the commit is retried while other writers interfere.
-async fn write<F>(
+pub(crate) async fn write<F>(
     db: &DynamoDb,
     table: &TableInfo,
     key: &[u8],
@@ -390,7 +390,6 @@ pub async fn update_item(
         .map_or(0, stratus_dynamodb_expr::value::item_size)
         .max(new.as_ref().map_or(0, stratus_dynamodb_expr::value::item_size));
     let idx = index_write_units(&table, &key, old.as_ref(), new.as_ref());
-    let _ = AttributeValue::Null;
     Ok(ItemReply {
         attributes,
         consumed_capacity: consumed(

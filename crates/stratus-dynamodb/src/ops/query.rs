@@ -174,6 +174,13 @@ fn enc(v: &AttributeValue) -> Vec<u8> {
 }
 
 /// The store range holding a partition, narrowed by the sort-key condition.
+pub(crate) fn key_range_eq(
+    hash: &AttributeValue,
+    sort: Option<&AttributeValue>,
+) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+    key_range(hash, sort.map(|v| SortCond::Cmp(CmpOp::Eq, v.clone())).as_ref())
+}
+
 fn key_range(hash: &AttributeValue, sort: Option<&SortCond>) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
     let p = enc(hash);
     let after_prefix = |k: Vec<u8>| prefix_end(&k).map_or(Bound::Unbounded, Bound::Excluded);
@@ -243,9 +250,9 @@ fn tighter_end(a: Bound<Vec<u8>>, b: Bound<Vec<u8>>) -> Bound<Vec<u8>> {
 }
 
 /// Where a read happens: the table or one of its indexes.
-struct Source<'t> {
-    table: &'t TableInfo,
-    index: Option<&'t Index>,
+pub(crate) struct Source<'t> {
+    pub table: &'t TableInfo,
+    pub index: Option<&'t Index>,
 }
 
 impl Source<'_> {
@@ -259,7 +266,7 @@ impl Source<'_> {
         self.index.map_or(&self.table.schema, |i| &i.schema)
     }
     /// The store key an item occupies here (for ExclusiveStartKey).
-    fn position(&self, key_item: &Item) -> Result<Vec<u8>, DynamoDbError> {
+    pub(crate) fn position(&self, key_item: &Item) -> Result<Vec<u8>, DynamoDbError> {
         let invalid = |e: DynamoDbError| {
             DynamoDbError::Validation(format!(
                 "The provided starting key is invalid: {}",
@@ -287,20 +294,20 @@ impl Source<'_> {
     }
 }
 
-struct Page {
-    items: Vec<Item>,
-    scanned: usize,
-    bytes: usize,
-    last: Option<Item>,
+pub(crate) struct Page {
+    pub items: Vec<Item>,
+    pub scanned: usize,
+    pub bytes: usize,
+    pub last: Option<Item>,
 }
 
-struct ReadSpec<'a> {
-    start: Bound<Vec<u8>>,
-    end: Bound<Vec<u8>>,
-    reverse: bool,
-    limit: Option<usize>,
-    filter: Option<&'a Cond>,
-    segment: Option<(u32, u32)>,
+pub(crate) struct ReadSpec<'a> {
+    pub start: Bound<Vec<u8>>,
+    pub end: Bound<Vec<u8>>,
+    pub reverse: bool,
+    pub limit: Option<usize>,
+    pub filter: Option<&'a Cond>,
+    pub segment: Option<(u32, u32)>,
 }
 
 fn segment_of(table: &TableInfo, item: &Item, total: u32) -> u32 {
@@ -312,7 +319,7 @@ fn segment_of(table: &TableInfo, item: &Item, total: u32) -> u32 {
     (x % total as u64) as u32
 }
 
-async fn read(db: &DynamoDb, src: &Source<'_>, spec: ReadSpec<'_>) -> Result<Page, DynamoDbError> {
+pub(crate) async fn read(db: &DynamoDb, src: &Source<'_>, spec: ReadSpec<'_>) -> Result<Page, DynamoDbError> {
     let ns = src.ns();
     let mut page = Page {
         items: Vec::new(),

@@ -1,0 +1,481 @@
+//! ExecuteStatement, BatchExecuteStatement and ExecuteTransaction: PartiQL statements parsed
+//! by the engine crate and run through the same item, read and transaction paths as the
+//! expression API.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use serde::Serialize;
+use stratus_core::RequestContext;
+use stratus_dynamodb_expr::eval;
+use stratus_dynamodb_expr::expr::{Cond, Path, Step as PathStep};
+use stratus_dynamodb_expr::partiql::{self, Returning, Statement};
+use stratus_dynamodb_expr::value::WireValue;
+use stratus_dynamodb_expr::{AttributeValue, Item};
+
+use super::batch::{Action, Step, run_transaction};
+use super::common::consumed;
+use super::items::write;
+use super::query::{ReadSpec, Source, key_range_eq, read};
+use super::resolve_table_name;
+use crate::generated::{
+    BatchExecuteStatementInput, ConsumedCapacity, ExecuteStatementInput, ExecuteTransactionInput,
+};
+use crate::items::{self, TableInfo};
+use crate::state;
+use crate::{DynamoDb, DynamoDbError};
+
+fn params(p: Option<&Vec<WireValue>>) -> Result<Vec<AttributeValue>, DynamoDbError> {
+    p.into_iter()
+        .flatten()
+        .map(|w| AttributeValue::try_from(w).map_err(|e| DynamoDbError::Validation(e.to_string())))
+        .collect()
+}
+
+fn parse(src: Option<&str>, p: Option<&Vec<WireValue>>) -> Result<Statement, DynamoDbError> {
+    partiql::parse(src.unwrap_or_default(), &params(p)?).map_err(|e| DynamoDbError::Validation(e.0))
+}
+
+async fn table(db: &DynamoDb, cx: &RequestContext, name: &str) -> Result<Arc<TableInfo>, DynamoDbError> {
+    let name = resolve_table_name(cx, name)?;
+    state::table_info(&db.store, &db.tables, cx, &name).await
+}
+
+/// The storage key a write statement's WHERE clause pins (it must name every key attribute).
+fn pinned_key(t: &TableInfo, filter: &Cond) -> Result<(Vec<u8>, Item), DynamoDbError> {
+    let mut eq = BTreeMap::new();
+    partiql::equalities(filter, &mut eq);
+    let key_item: Item = t
+        .schema
+        .names()
+        .filter_map(|n| eq.get(n).map(|v| (n.to_string(), v.clone())))
+        .collect();
+    if key_item.len() != t.schema.names().count() {
+        return Err(DynamoDbError::Validation(
+            "Where clause does not contain a mandatory equality on all key attributes".into(),
+        ));
+    }
+    Ok((items::request_key(&t.schema, &key_item)?, key_item))
+}
+
+fn top_level(p: &Path) -> Option<&str> {
+    match p.0.first() {
+        Some(PathStep::Attr(a)) => Some(a),
+        _ => None,
+    }
+}
+
+#[derive(Serialize, Default)]
+pub struct StatementReply {
+    #[serde(rename = "Items")]
+    items: Vec<Item>,
+    #[serde(rename = "NextToken", skip_serializing_if = "Option::is_none")]
+    next_token: Option<String>,
+    #[serde(rename = "LastEvaluatedKey", skip_serializing_if = "Option::is_none")]
+    last_evaluated_key: Option<Item>,
+    #[serde(rename = "ConsumedCapacity", skip_serializing_if = "Option::is_none")]
+    consumed_capacity: Option<ConsumedCapacity>,
+}
+
+async fn select(
+    db: &DynamoDb,
+    cx: &RequestContext,
+    st: &Statement,
+    limit: Option<usize>,
+    next: Option<&str>,
+    consistent: bool,
+    rcc: Option<&str>,
+) -> Result<StatementReply, DynamoDbError> {
+    let Statement::Select {
+        table: name,
+        index,
+        projection,
+        filter,
+    } = st
+    else {
+        unreachable!("a SELECT")
+    };
+    let t = table(db, cx, name).await?;
+    let index = match index {
+        Some(ix) => Some(t.index(ix).ok_or_else(|| {
+            DynamoDbError::Validation(format!("The table does not have the specified index: {ix}"))
+        })?),
+        None => None,
+    };
+    let src = Source { table: &t, index };
+    let schema = index.map_or(&t.schema, |i| &i.schema);
+    // A pinned partition (and sort key) narrows the read; the whole WHERE still filters.
+    let mut eq = BTreeMap::new();
+    if let Some(f) = filter {
+        partiql::equalities(f, &mut eq);
+    }
+    let (mut start, end) = match eq.get(&schema.hash.name) {
+        Some(h) if h.type_name() == schema.hash.ty => {
+            let sort = schema
+                .range
+                .as_ref()
+                .and_then(|r| eq.get(&r.name))
+                .filter(|v| schema.range.as_ref().is_some_and(|r| v.type_name() == r.ty));
+            key_range_eq(h, sort)
+        }
+        _ => (Bound::Unbounded, Bound::Unbounded),
+    };
+    if let Some(token) = next {
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(token)
+            .map_err(|_| DynamoDbError::Validation("Invalid NextToken".into()))?;
+        let key: Item = serde_json::from_slice(&raw)
+            .map_err(|_| DynamoDbError::Validation("Invalid NextToken".into()))?;
+        start = Bound::Excluded(src.position(&key)?);
+    }
+    let page = read(
+        db,
+        &src,
+        ReadSpec {
+            start,
+            end,
+            reverse: false,
+            limit,
+            filter: filter.as_ref(),
+            segment: None,
+        },
+    )
+    .await?;
+    let next_token = page
+        .last
+        .as_ref()
+        .map(|k| base64::engine::general_purpose::STANDARD.encode(serde_json::to_vec(k).unwrap_or_default()));
+    let units = items::read_units(page.bytes, consistent);
+    let items = match projection {
+        Some(p) => page.items.iter().map(|i| eval::project(i, p)).collect(),
+        None => page.items,
+    };
+    Ok(StatementReply {
+        items,
+        next_token,
+        last_evaluated_key: page.last,
+        consumed_capacity: consumed(rcc, &t.name, units, &[], true),
+    })
+}
+
+/// Runs one write statement; returns the item RETURNING asks for.
+async fn write_statement(
+    db: &DynamoDb,
+    cx: &RequestContext,
+    st: Statement,
+    return_old_on_failure: bool,
+) -> Result<Option<Item>, DynamoDbError> {
+    let t = table(db, cx, st.table()).await?;
+    let fail = |old: Option<&Item>| DynamoDbError::ConditionalCheckFailed {
+        item: return_old_on_failure.then(|| old.cloned()).flatten(),
+    };
+    match st {
+        Statement::Insert { item, .. } => {
+            items::check_size(&item)?;
+            let key = items::item_key(&t.schema, &item)?;
+            for index in &t.indexes {
+                items::index_key(&t, index, &item, &key)?;
+            }
+            write(db, &t, &key, |old| {
+                if old.is_some() {
+                    Err(DynamoDbError::DuplicateItem)
+                } else {
+                    Ok(Some(item.clone()))
+                }
+            })
+            .await?;
+            Ok(None)
+        }
+        Statement::Update {
+            update,
+            filter,
+            returning,
+            ..
+        } => {
+            let (key, _) = pinned_key(&t, &filter)?;
+            for p in update.set.iter().map(|(p, _)| p).chain(update.remove.iter()) {
+                if let Some(a) = top_level(p) {
+                    if t.schema.names().any(|k| k == a) {
+                        return Err(DynamoDbError::invalid(format!(
+                            "Cannot update attribute {a}. This attribute is part of the key"
+                        )));
+                    }
+                }
+            }
+            let (old, new) = write(db, &t, &key, |old| {
+                let Some(current) = old else {
+                    return Err(fail(None));
+                };
+                if !eval::eval(&filter, current) {
+                    return Err(fail(Some(current)));
+                }
+                let mut item = current.clone();
+                eval::apply(&mut item, &update).map_err(|e| DynamoDbError::Validation(e.to_string()))?;
+                items::check_size(&item)?;
+                Ok(Some(item))
+            })
+            .await?;
+            let touched: Vec<&str> = update
+                .set
+                .iter()
+                .map(|(p, _)| p)
+                .chain(update.remove.iter())
+                .filter_map(top_level)
+                .collect();
+            let modified = |i: Option<Item>| {
+                i.map(|i| {
+                    i.into_iter()
+                        .filter(|(k, _)| touched.contains(&k.as_str()))
+                        .collect()
+                })
+            };
+            Ok(match returning {
+                Some(Returning::AllOld) => old,
+                Some(Returning::AllNew) => new,
+                Some(Returning::ModifiedOld) => modified(old),
+                Some(Returning::ModifiedNew) => modified(new),
+                None => None,
+            })
+        }
+        Statement::Delete {
+            filter, returning, ..
+        } => {
+            let (key, _) = pinned_key(&t, &filter)?;
+            let (old, _) = write(db, &t, &key, |old| match old {
+                // Deleting what is not there changes nothing.
+                None => Ok(None),
+                Some(current) if !eval::eval(&filter, current) => Err(fail(Some(current))),
+                Some(_) => Ok(None),
+            })
+            .await?;
+            Ok(if returning == Some(Returning::AllOld) {
+                old
+            } else {
+                None
+            })
+        }
+        Statement::Select { .. } => unreachable!("reads are handled by select"),
+    }
+}
+
+pub async fn execute_statement(
+    db: DynamoDb,
+    cx: RequestContext,
+    input: ExecuteStatementInput,
+) -> Result<StatementReply, DynamoDbError> {
+    let st = parse(input.statement.as_deref(), input.parameters.as_ref())?;
+    if st.is_read() {
+        return select(
+            &db,
+            &cx,
+            &st,
+            input.limit.map(|l| l as usize),
+            input.next_token.as_deref(),
+            input.consistent_read.unwrap_or(false),
+            input.return_consumed_capacity.as_deref(),
+        )
+        .await;
+    }
+    let on_failure = input.return_values_on_condition_check_failure.as_deref() == Some("ALL_OLD");
+    let item = write_statement(&db, &cx, st, on_failure).await?;
+    Ok(StatementReply {
+        items: item.into_iter().collect(),
+        ..Default::default()
+    })
+}
+
+#[derive(Serialize)]
+pub struct BatchStatementReply {
+    #[serde(rename = "Responses")]
+    responses: Vec<serde_json::Value>,
+}
+
+pub async fn batch_execute_statement(
+    db: DynamoDb,
+    cx: RequestContext,
+    input: BatchExecuteStatementInput,
+) -> Result<BatchStatementReply, DynamoDbError> {
+    let list = input.statements.unwrap_or_default();
+    if list.len() > 25 {
+        return Err(DynamoDbError::Validation(
+            "1 validation error detected: Value at 'statements' failed to satisfy constraint: Member must have length less than or equal to 25".into(),
+        ));
+    }
+    let mut parsed = Vec::new();
+    for req in &list {
+        parsed.push(parse(req.statement.as_deref(), req.parameters.as_ref())?);
+    }
+    let reads = parsed.iter().filter(|s| s.is_read()).count();
+    if reads != 0 && reads != parsed.len() {
+        return Err(DynamoDbError::Validation(
+            "Mixing of read and write statements is not supported".into(),
+        ));
+    }
+    let mut responses = Vec::new();
+    for (st, req) in parsed.into_iter().zip(&list) {
+        let table_name = st.table().to_string();
+        let result = if st.is_read() {
+            // A batched read names one item: the first match.
+            select(
+                &db,
+                &cx,
+                &st,
+                None,
+                None,
+                req.consistent_read.unwrap_or(false),
+                None,
+            )
+            .await
+            .map(|r| r.items.into_iter().next())
+        } else {
+            let on_failure = req.return_values_on_condition_check_failure.as_deref() == Some("ALL_OLD");
+            write_statement(&db, &cx, st, on_failure).await.map(|_| None)
+        };
+        responses.push(match result {
+            Ok(item) => {
+                let mut v = serde_json::json!({ "TableName": table_name });
+                if let Some(i) = item {
+                    v["Item"] = serde_json::to_value(i).unwrap_or_default();
+                }
+                v
+            }
+            Err(e) => {
+                let code = match &e {
+                    DynamoDbError::ConditionalCheckFailed { .. } => "ConditionalCheckFailed",
+                    DynamoDbError::DuplicateItem => "DuplicateItem",
+                    DynamoDbError::ResourceNotFound(_) => "ResourceNotFound",
+                    DynamoDbError::Validation(_) => "ValidationError",
+                    _ => "InternalServerError",
+                };
+                let mut err = serde_json::json!({ "Code": code, "Message": e.to_string() });
+                if let DynamoDbError::ConditionalCheckFailed { item: Some(i) } = &e {
+                    err["Item"] = serde_json::to_value(i).unwrap_or_default();
+                }
+                serde_json::json!({ "TableName": table_name, "Error": err })
+            }
+        });
+    }
+    Ok(BatchStatementReply { responses })
+}
+
+#[derive(Serialize)]
+pub struct TransactionReply {
+    #[serde(rename = "Responses")]
+    responses: Vec<serde_json::Value>,
+    #[serde(rename = "ConsumedCapacity", skip_serializing_if = "Option::is_none")]
+    consumed_capacity: Option<Vec<ConsumedCapacity>>,
+}
+
+pub async fn execute_transaction(
+    db: DynamoDb,
+    cx: RequestContext,
+    input: ExecuteTransactionInput,
+) -> Result<TransactionReply, DynamoDbError> {
+    let list = input.transact_statements.clone().unwrap_or_default();
+    if list.len() > 100 {
+        return Err(DynamoDbError::Validation(
+            "1 validation error detected: Value at 'transactStatements' failed to satisfy constraint: Member must have length less than or equal to 100".into(),
+        ));
+    }
+    let mut parsed = Vec::new();
+    for req in &list {
+        parsed.push(parse(req.statement.as_deref(), req.parameters.as_ref())?);
+    }
+    let reads = parsed.iter().filter(|s| s.is_read()).count();
+    if reads != 0 && reads != parsed.len() {
+        return Err(DynamoDbError::Validation(
+            "Mixing of read and write statements is not supported".into(),
+        ));
+    }
+    if reads > 0 {
+        let mut responses = Vec::new();
+        for st in &parsed {
+            let r = select(&db, &cx, st, None, None, true, None).await?;
+            responses.push(match r.items.into_iter().next() {
+                Some(i) => serde_json::json!({ "Item": i }),
+                None => serde_json::json!({}),
+            });
+        }
+        return Ok(TransactionReply {
+            responses,
+            consumed_capacity: None,
+        });
+    }
+    let mut steps = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (st, req) in parsed.into_iter().zip(&list) {
+        let t = table(&db, &cx, st.table()).await?;
+        let return_old_on_failure =
+            req.return_values_on_condition_check_failure.as_deref() == Some("ALL_OLD");
+        let step = match st {
+            Statement::Insert { item, .. } => {
+                items::check_size(&item)?;
+                let key = items::item_key(&t.schema, &item)?;
+                let hash = Path(vec![PathStep::Attr(t.schema.hash.name.clone())]);
+                Step {
+                    key_item: t.schema.key_of(&item),
+                    key,
+                    condition: Some(Cond::NotExists(hash)),
+                    action: Action::Put(item),
+                    table: t,
+                    return_old_on_failure,
+                }
+            }
+            Statement::Update { update, filter, .. } => {
+                let (key, key_item) = pinned_key(&t, &filter)?;
+                Step {
+                    key,
+                    key_item,
+                    condition: Some(filter),
+                    action: Action::Update(update),
+                    table: t,
+                    return_old_on_failure,
+                }
+            }
+            Statement::Delete { filter, .. } => {
+                let (key, key_item) = pinned_key(&t, &filter)?;
+                Step {
+                    key,
+                    key_item,
+                    condition: Some(filter),
+                    action: Action::Delete,
+                    table: t,
+                    return_old_on_failure,
+                }
+            }
+            Statement::Select { .. } => unreachable!("reads handled above"),
+        };
+        if !seen.insert((step.table.id.clone(), step.key.clone())) {
+            return Err(DynamoDbError::Validation(
+                "Transaction request cannot include multiple operations on one item".into(),
+            ));
+        }
+        steps.push(step);
+    }
+    let n = steps.len();
+    let fingerprint = {
+        let canonical = serde_json::to_value(&input.transact_statements)
+            .unwrap_or_default()
+            .to_string();
+        let mut h: u64 = 0xcbf29ce484222325;
+        for b in canonical.bytes() {
+            h = (h ^ b as u64).wrapping_mul(0x100000001b3);
+        }
+        format!("partiql-{h:016x}")
+    };
+    let reply = run_transaction(
+        &db,
+        &cx,
+        steps,
+        input.client_request_token.as_deref(),
+        &fingerprint,
+        input.return_consumed_capacity.as_deref(),
+    )
+    .await?;
+    Ok(TransactionReply {
+        responses: vec![serde_json::json!({}); n],
+        consumed_capacity: reply.consumed_capacity,
+    })
+}
