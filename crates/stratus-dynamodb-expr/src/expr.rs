@@ -318,6 +318,8 @@ struct Parser<'p, 'a> {
 }
 
 const MAX_IN_OPERANDS: usize = 100;
+/// Longest expression DynamoDB accepts, in bytes.
+pub const MAX_EXPRESSION_BYTES: usize = 4096;
 
 impl<'p, 'a> Parser<'p, 'a> {
     fn new(src: &str, kind: Kind, ph: &'p mut Placeholders<'a>) -> Result<Self, ExprError> {

@@ -26,6 +26,8 @@ use crate::{DynamoDb, DynamoDbError};
 const MAX_BATCH_WRITE: usize = 25;
 const MAX_BATCH_GET: usize = 100;
 const MAX_TRANSACT: usize = 100;
+/// Aggregate size of a transaction's actions.
+const MAX_TRANSACT_BYTES: usize = 4 * 1024 * 1024;
 /// A BatchGetItem answer stops growing here; the rest comes back as UnprocessedKeys.
 const MAX_BATCH_GET_BYTES: usize = 16 * 1024 * 1024;
 /// How long a ClientRequestToken makes TransactWriteItems idempotent.
@@ -357,6 +359,12 @@ pub async fn transact_write_items(
         return Err(DynamoDbError::Validation(format!(
             "1 validation error detected: Value '[...]' at 'transactItems' failed to satisfy constraint: Member must have length less than or equal to {MAX_TRANSACT}"
         )));
+    }
+    let size: usize = serde_json::to_vec(&list).map_or(0, |v| v.len());
+    if size > MAX_TRANSACT_BYTES {
+        return Err(DynamoDbError::Validation(
+            "Transaction request size has exceeded the maximum allowed size of 4 MB".into(),
+        ));
     }
     let mut steps = Vec::new();
     let mut seen = HashSet::new();
