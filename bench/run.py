@@ -244,7 +244,38 @@ def main():
             of_limit = f"{r['rps'] / limit['rps'] * 100:.0f}%" if limit and limit["rps"] else ""
             print(f"| {n} | {r['rps']:.0f} | {r['p50']:.3f} | {r['p99']:.3f} | {r['errors']} | {vs} | {of_limit} |")
         print()
+    if "scale" in only:
+        scale(tmp, args)
     shutil.rmtree(tmp, ignore_errors=True)
+
+
+def scale(tmp, args, target_items=1_000_000):
+    """Query latency and RSS with 1,000 items in the table, then with 1,000,000."""
+    reset_data(tmp)
+    t = targets(tmp)[0]
+    t.start()
+    try:
+        wait_ready(t, time.perf_counter())
+        setup_tables(t.port)
+        small = load(t.port, "query", args.secs)
+        small_rss = t.rss_mib()
+        ddb = boto3.client("dynamodb", endpoint_url=f"http://127.0.0.1:{t.port}", region_name="us-east-1",
+                           aws_access_key_id="test", aws_secret_access_key="test")
+        started = time.perf_counter()
+        while ddb.describe_table(TableName="benchq")["Table"]["ItemCount"] < target_items:
+            load(t.port, "fill_q", 10)
+        fill_secs = time.perf_counter() - started
+        count = ddb.describe_table(TableName="benchq")["Table"]["ItemCount"]
+        big = load(t.port, "query", args.secs)
+        big_rss = t.rss_mib()
+    finally:
+        t.stop()
+    print("## Query (25 of 1,000 items in a partition) as the table grows\n")
+    print("| items in table | req/s | p50 (ms) | p99 (ms) | RSS (MiB) |")
+    print("|---:|---:|---:|---:|---:|")
+    print(f"| 1,000 | {small['rps']:.0f} | {small['p50']:.3f} | {small['p99']:.3f} | {small_rss:.1f} |")
+    print(f"| {count:,} | {big['rps']:.0f} | {big['p50']:.3f} | {big['p99']:.3f} | {big_rss:.1f} |")
+    print(f"\np50 ratio {big['p50'] / small['p50']:.2f}× (aim ≤ 2×); loaded {count - 1000:,} items in {fill_secs:.0f} s\n")
 
 
 if __name__ == "__main__":

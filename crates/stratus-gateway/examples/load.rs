@@ -83,6 +83,19 @@ fn make(workload: &str, rng: &mut impl Rng) -> Work {
                 format!(r#"{{"RequestItems":{{"bench":[{}]}}}}"#, reqs.join(",")),
             )
         }
+        "fill_q" => {
+            // Bulk load for the scale benchmark: other partitions of the Query table.
+            let reqs: Vec<String> = (0..25)
+                .map(|_| {
+                    format!(
+                        r#"{{"PutRequest":{{"Item":{{"pk":{{"S":"{}"}},"sk":{{"N":"{}"}},"pad":{{"S":"{pad}"}}}}}}}}"#,
+                        key(rng),
+                        rng.random_range(0..1_000_000)
+                    )
+                })
+                .collect();
+            ddb("BatchWriteItem", format!(r#"{{"RequestItems":{{"benchq":[{}]}}}}"#, reqs.join(",")))
+        }
         other => panic!("unknown workload {other}"),
     }
 }
