@@ -94,7 +94,10 @@ fn make(workload: &str, rng: &mut impl Rng) -> Work {
                     )
                 })
                 .collect();
-            ddb("BatchWriteItem", format!(r#"{{"RequestItems":{{"benchq":[{}]}}}}"#, reqs.join(",")))
+            ddb(
+                "BatchWriteItem",
+                format!(r#"{{"RequestItems":{{"benchq":[{}]}}}}"#, reqs.join(",")),
+            )
         }
         other => panic!("unknown workload {other}"),
     }

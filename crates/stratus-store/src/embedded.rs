@@ -82,7 +82,10 @@ fn open_conn(path: &Path, read_only: bool, fsync: bool) -> Result<Connection> {
     }
     conn.busy_timeout(std::time::Duration::from_secs(10))
         .map_err(engine_err)?;
-    conn.pragma_update(None, "cache_size", -16_000i64)
+    // Page caches are per connection (one writer, a checkpointer, up to 16 readers): keep them
+    // small so resident memory stays bounded however large the tables grow.
+    let cache_kib: i64 = if read_only { 2_000 } else { 8_000 };
+    conn.pragma_update(None, "cache_size", -cache_kib)
         .map_err(engine_err)?;
     Ok(conn)
 }
