@@ -370,13 +370,22 @@ async fn postgres_wakeups_cross_nodes() {
     let url = format!("{base}?stratus_schema=conf_nodes_{}", std::process::id());
     let a = Store::from_postgres(PostgresEngine::connect(&url, false).await.unwrap());
     let b = Store::from_postgres(PostgresEngine::connect(&url, false).await.unwrap());
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await; // LISTEN established
     let mut w = b.watch("cross");
-    a.commit(Txn::new().put("x", k("1"), k("1")).wake("cross"))
-        .await
-        .unwrap();
-    tokio::time::timeout(std::time::Duration::from_secs(10), w.changed())
-        .await
-        .expect("remote wake-up arrives");
+    // The other node's LISTEN connection comes up asynchronously: commit until a wake-up arrives.
+    let woke = async {
+        for _ in 0..50 {
+            a.commit(Txn::new().put("x", k("1"), k("1")).wake("cross"))
+                .await
+                .unwrap();
+            if tokio::time::timeout(std::time::Duration::from_millis(200), w.changed())
+                .await
+                .is_ok()
+            {
+                return true;
+            }
+        }
+        false
+    };
+    assert!(woke.await, "remote wake-up arrives");
     assert_eq!(b.get("x", b"1").await.unwrap(), Some(k("1")));
 }
