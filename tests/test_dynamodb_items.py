@@ -480,3 +480,13 @@ def test_partiql(table, stratus):
     assert code == "TransactionCanceledException"
     assert [r["Code"] for r in resp["CancellationReasons"]] == ["None", "ConditionalCheckFailed"]
     assert c.execute_statement(Statement="SELECT * FROM items WHERE pk = 'pt2'")["Items"] == []
+
+
+def test_item_collection_metrics_for_tables_with_lsis(table):
+    r = table.put_item(Item={"pk": "icm", "sk": 1}, ReturnItemCollectionMetrics="SIZE")
+    m = r["ItemCollectionMetrics"]
+    assert m["ItemCollectionKey"] == {"pk": "icm"} and len(m["SizeEstimateRangeGB"]) == 2
+    r = table.update_item(Key={"pk": "icm", "sk": 1}, UpdateExpression="SET a = :v", ExpressionAttributeValues={":v": 1},
+                          ReturnItemCollectionMetrics="SIZE")
+    assert r["ItemCollectionMetrics"]["ItemCollectionKey"] == {"pk": "icm"}
+    assert "ItemCollectionMetrics" not in table.put_item(Item={"pk": "icm", "sk": 2})

@@ -14,7 +14,8 @@ use stratus_dynamodb_expr::value::WireValue;
 use stratus_store::{StoreError, Txn};
 
 use super::common::{
-    Exprs, ItemReply, consumed, legacy_expected, legacy_projection, legacy_updates, no_mixing,
+    Exprs, ItemReply, collection_metrics, consumed, legacy_expected, legacy_projection, legacy_updates,
+    no_mixing,
 };
 use super::resolve_table_name;
 use crate::generated::*;
@@ -191,6 +192,11 @@ pub async fn put_item(
             &idx,
             false,
         ),
+        item_collection_metrics: collection_metrics(
+            input.return_item_collection_metrics.as_deref(),
+            &table,
+            &item,
+        ),
         ..Default::default()
     })
 }
@@ -275,6 +281,11 @@ pub async fn delete_item(
             items::write_units(size),
             &idx,
             false,
+        ),
+        item_collection_metrics: collection_metrics(
+            input.return_item_collection_metrics.as_deref(),
+            &table,
+            &key_item,
         ),
         ..Default::default()
     })
@@ -398,6 +409,11 @@ pub async fn update_item(
             items::write_units(size),
             &idx,
             false,
+        ),
+        item_collection_metrics: collection_metrics(
+            input.return_item_collection_metrics.as_deref(),
+            &table,
+            &key_item,
         ),
         ..Default::default()
     })
