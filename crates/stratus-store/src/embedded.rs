@@ -396,7 +396,19 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, wal: std::path::PathBu
             }
             continue;
         }
+        let mut poisoned = None;
         for job in &group {
+            // A transaction without preconditions cannot fail on its own: it needs no savepoint.
+            // If one fails anyway (an I/O error), the whole group is rolled back below.
+            if matches!(job, Job::Txn(t, _) if t.checks.is_empty()) {
+                let (out, failed) = run_job(&conn, job);
+                if failed {
+                    poisoned = out.as_ref().err().map(|e| e.to_string());
+                    break;
+                }
+                outcomes.push(out);
+                continue;
+            }
             let sp = conn.execute_batch("SAVEPOINT t");
             let (out, rollback) = match sp {
                 Ok(()) => run_job(&conn, job),
@@ -412,6 +424,13 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, wal: std::path::PathBu
                 Err(e) => Err(engine_err(e)),
             };
             outcomes.push(out);
+        }
+        if let Some(e) = poisoned {
+            let _ = conn.execute_batch("ROLLBACK");
+            for job in group {
+                finish(job, Err(StoreError::Engine(format!("write failed: {e}"))));
+            }
+            continue;
         }
         match conn.execute_batch("COMMIT") {
             Ok(()) => {
