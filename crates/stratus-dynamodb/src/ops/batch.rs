@@ -98,6 +98,19 @@ pub async fn batch_write_item(
             writes.push((t.clone(), key, item));
         }
     }
+    let wants_capacity = input
+        .return_consumed_capacity
+        .as_deref()
+        .is_some_and(|m| m != "NONE");
+    if !wants_capacity && writes.iter().all(|(t, _, _)| t.indexes.is_empty()) {
+        // No index to maintain and no old item to report: blind writes, one commit.
+        let txn = writes.iter().fold(Txn::new(), |txn, (t, key, new)| match new {
+            Some(item) => txn.put(&t.ns(), key.clone(), items::encode_item(item)),
+            None => txn.delete(&t.ns(), key.clone()),
+        });
+        db.commit_items(txn).await?;
+        return Ok(BatchWriteReply::default());
+    }
     let mut units: BTreeMap<String, f64> = BTreeMap::new();
     loop {
         let mut txn = Txn::new();
