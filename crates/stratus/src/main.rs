@@ -12,11 +12,6 @@ use stratus_core::{AccessKeyConfig, Clock, Config, Durability};
 use stratus_gateway::Gateway;
 use stratus_store::{Store, StoreOptions};
 
-/// mimalloc: measurably faster than glibc malloc for the many small, short-lived allocations of
-/// request handling (see docs/benchmarks.md).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(
     name = "stratus",
