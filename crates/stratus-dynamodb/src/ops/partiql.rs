@@ -38,6 +38,29 @@ fn parse(src: Option<&str>, p: Option<&Vec<WireValue>>) -> Result<Statement, Dyn
     partiql::parse(src.unwrap_or_default(), &params(p)?).map_err(|e| DynamoDbError::Validation(e.0))
 }
 
+/// Parses the statements of a batch or transaction: at most `max`, all reads or all writes.
+fn parse_all<'a>(
+    list: impl ExactSizeIterator<Item = (Option<&'a str>, Option<&'a Vec<WireValue>>)>,
+    max: usize,
+    member: &str,
+) -> Result<Vec<Statement>, DynamoDbError> {
+    if list.len() > max {
+        return Err(DynamoDbError::Validation(format!(
+            "1 validation error detected: Value at '{member}' failed to satisfy constraint: Member must have length less than or equal to {max}"
+        )));
+    }
+    let parsed = list
+        .map(|(st, params)| parse(st, params))
+        .collect::<Result<Vec<_>, _>>()?;
+    let reads = parsed.iter().filter(|s| s.is_read()).count();
+    if reads != 0 && reads != parsed.len() {
+        return Err(DynamoDbError::Validation(
+            "Mixing of read and write statements is not supported".into(),
+        ));
+    }
+    Ok(parsed)
+}
+
 async fn table(db: &DynamoDb, cx: &RequestContext, name: &str) -> Result<Arc<TableInfo>, DynamoDbError> {
     let name = resolve_table_name(cx, name)?;
     state::table_info(&db.store, &db.tables, cx, &name).await
@@ -298,21 +321,12 @@ pub async fn batch_execute_statement(
     input: BatchExecuteStatementInput,
 ) -> Result<BatchStatementReply, DynamoDbError> {
     let list = input.statements.unwrap_or_default();
-    if list.len() > 25 {
-        return Err(DynamoDbError::Validation(
-            "1 validation error detected: Value at 'statements' failed to satisfy constraint: Member must have length less than or equal to 25".into(),
-        ));
-    }
-    let mut parsed = Vec::new();
-    for req in &list {
-        parsed.push(parse(req.statement.as_deref(), req.parameters.as_ref())?);
-    }
-    let reads = parsed.iter().filter(|s| s.is_read()).count();
-    if reads != 0 && reads != parsed.len() {
-        return Err(DynamoDbError::Validation(
-            "Mixing of read and write statements is not supported".into(),
-        ));
-    }
+    let parsed = parse_all(
+        list.iter()
+            .map(|r| (r.statement.as_deref(), r.parameters.as_ref())),
+        25,
+        "statements",
+    )?;
     let mut responses = Vec::new();
     for (st, req) in parsed.into_iter().zip(&list) {
         let table_name = st.table().to_string();
@@ -374,21 +388,13 @@ pub async fn execute_transaction(
     input: ExecuteTransactionInput,
 ) -> Result<TransactionReply, DynamoDbError> {
     let list = input.transact_statements.clone().unwrap_or_default();
-    if list.len() > 100 {
-        return Err(DynamoDbError::Validation(
-            "1 validation error detected: Value at 'transactStatements' failed to satisfy constraint: Member must have length less than or equal to 100".into(),
-        ));
-    }
-    let mut parsed = Vec::new();
-    for req in &list {
-        parsed.push(parse(req.statement.as_deref(), req.parameters.as_ref())?);
-    }
+    let parsed = parse_all(
+        list.iter()
+            .map(|r| (r.statement.as_deref(), r.parameters.as_ref())),
+        100,
+        "transactStatements",
+    )?;
     let reads = parsed.iter().filter(|s| s.is_read()).count();
-    if reads != 0 && reads != parsed.len() {
-        return Err(DynamoDbError::Validation(
-            "Mixing of read and write statements is not supported".into(),
-        ));
-    }
     if reads > 0 {
         let mut responses = Vec::new();
         for st in &parsed {
