@@ -530,10 +530,9 @@ impl<'p, 'a> Parser<'p, 'a> {
             return Ok(c);
         }
         if let (Some(Tok::Ident(f)), Some(Tok::LParen)) = (self.peek().cloned(), self.toks.get(self.pos + 1))
+            && f != "size"
         {
-            if f != "size" {
-                return self.function();
-            }
+            return self.function();
         }
         let left = self.operand()?;
         match self.peek().cloned() {
@@ -558,13 +557,13 @@ impl<'p, 'a> Parser<'p, 'a> {
                 }
                 self.pos += 1;
                 let hi = self.operand()?;
-                if let (Operand::Value(a), Operand::Value(b)) = (&lo, &hi) {
-                    if crate::eval::compare(a, b) == Some(std::cmp::Ordering::Greater) {
-                        return Err(self.err(format!(
+                if let (Operand::Value(a), Operand::Value(b)) = (&lo, &hi)
+                    && crate::eval::compare(a, b) == Some(std::cmp::Ordering::Greater)
+                {
+                    return Err(self.err(format!(
                             "The BETWEEN operator requires upper bound to be greater than or equal to lower bound; lower bound operand: AttributeValue: {{{}:{}}}, upper bound operand: AttributeValue: {{{}:{}}}",
                             a.type_name(), crate::eval::scalar_text(a), b.type_name(), crate::eval::scalar_text(b)
                         )));
-                    }
                 }
                 Ok(Cond::Between(left, lo, hi))
             }

@@ -534,17 +534,16 @@ impl P<'_> {
     }
 
     fn set_operand(&mut self) -> Result<SetOperand, PartiqlError> {
-        if let Some(Tok::Ident(f)) = self.peek().cloned() {
-            if f.eq_ignore_ascii_case("list_append")
-                && matches!(self.toks.get(self.pos + 1), Some(Tok::Sym("(")))
-            {
-                self.pos += 2;
-                let a = self.set_operand()?;
-                self.expect_sym(",")?;
-                let b = self.set_operand()?;
-                self.expect_sym(")")?;
-                return Ok(SetOperand::ListAppend(Box::new(a), Box::new(b)));
-            }
+        if let Some(Tok::Ident(f)) = self.peek().cloned()
+            && f.eq_ignore_ascii_case("list_append")
+            && matches!(self.toks.get(self.pos + 1), Some(Tok::Sym("(")))
+        {
+            self.pos += 2;
+            let a = self.set_operand()?;
+            self.expect_sym(",")?;
+            let b = self.set_operand()?;
+            self.expect_sym(")")?;
+            return Ok(SetOperand::ListAppend(Box::new(a), Box::new(b)));
         }
         Ok(match self.operand()? {
             Operand::Path(p) => SetOperand::Path(p),

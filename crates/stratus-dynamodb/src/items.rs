@@ -345,10 +345,10 @@ pub fn stage_write(
             Some(item) => index_key(table, index, item, key)?,
             None => None,
         };
-        if let Some(k) = &old_key {
-            if new_key.as_ref() != Some(k) {
-                txn = txn.delete(&ins, k.clone());
-            }
+        if let Some(k) = &old_key
+            && new_key.as_ref() != Some(k)
+        {
+            txn = txn.delete(&ins, k.clone());
         }
         if let (Some(k), Some(item)) = (new_key, new) {
             txn = txn.put(&ins, k, encode_item(&project_for_index(table, index, item)));

@@ -75,10 +75,10 @@ const MAX_CACHED: usize = 10_000;
 impl RecordCache {
     fn decode(&self, key: &[u8], raw: &[u8]) -> Result<(Arc<TableRecord>, Arc<TableInfo>), DynamoDbError> {
         let mut records = self.records.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((cached_raw, rec, info)) = records.get(key) {
-            if cached_raw == raw {
-                return Ok((rec.clone(), info.clone()));
-            }
+        if let Some((cached_raw, rec, info)) = records.get(key)
+            && cached_raw == raw
+        {
+            return Ok((rec.clone(), info.clone()));
         }
         let rec = Arc::new(decode(raw)?);
         let info = Arc::new(TableInfo::from(&rec.description));
@@ -202,10 +202,10 @@ impl StatsCache {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(table_id)
+            && *w == writes
+            && at.elapsed() < STATS_MAX_AGE
         {
-            if *w == writes && at.elapsed() < STATS_MAX_AGE {
-                return Ok(*stats);
-            }
+            return Ok(*stats);
         }
         let stats = store.stats(&items_ns(table_id)).await?;
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
@@ -231,10 +231,11 @@ impl StatsCache {
             return Ok(rec);
         }
         let mut patched = self.patched.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((source, out)) = patched.get(rec.id()) {
-            if Arc::ptr_eq(source, &rec) && fresh(out) {
-                return Ok(out.clone());
-            }
+        if let Some((source, out)) = patched.get(rec.id())
+            && Arc::ptr_eq(source, &rec)
+            && fresh(out)
+        {
+            return Ok(out.clone());
         }
         let mut copy = TableRecord::clone(&rec);
         copy.description.item_count = Some(count as i64);

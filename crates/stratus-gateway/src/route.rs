@@ -60,10 +60,10 @@ impl Service {
 /// Identifies the service of a request that carries no parseable signature.
 pub fn identify(parts: &Parts) -> Option<Service> {
     let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok());
-    if let Some(t) = target {
-        if t.starts_with(stratus_dynamodb::generated::TARGET_PREFIX) {
-            return Some(Service::DynamoDb);
-        }
+    if let Some(t) = target
+        && t.starts_with(stratus_dynamodb::generated::TARGET_PREFIX)
+    {
+        return Some(Service::DynamoDb);
     }
     // The query protocol: an `Action` parameter (STS is the only query service so far).
     let query_action = parts.uri.query().is_some_and(|q| q.contains("Action="));

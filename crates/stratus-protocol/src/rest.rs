@@ -250,10 +250,10 @@ const HTTP_DATE: &[time::format_description::BorrowedFormatItem<'static>] = time
 impl RestScalar for Timestamp {
     fn parse_rest(s: &str, location: Location) -> Option<Self> {
         let s = s.trim();
-        if location == Location::Header {
-            if let Ok(t) = time::PrimitiveDateTime::parse(s, HTTP_DATE) {
-                return Some(Timestamp(t.assume_utc().unix_timestamp() as f64));
-            }
+        if location == Location::Header
+            && let Ok(t) = time::PrimitiveDateTime::parse(s, HTTP_DATE)
+        {
+            return Some(Timestamp(t.assume_utc().unix_timestamp() as f64));
         }
         if let Ok(t) = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339) {
             return Some(Timestamp(t.unix_timestamp_nanos() as f64 / 1e9));

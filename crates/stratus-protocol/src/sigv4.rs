@@ -124,10 +124,10 @@ pub fn parse(req: &RequestParts<'_>) -> Result<Option<Signature>, AuthError> {
     if let Some(auth) = header(req.headers, "authorization") {
         return parse_header(auth, req.headers).map(Some);
     }
-    if let Some(q) = req.query {
-        if q.contains("X-Amz-Algorithm=") || q.contains("X-Amz-Signature=") {
-            return parse_presigned(q, req.headers).map(Some);
-        }
+    if let Some(q) = req.query
+        && (q.contains("X-Amz-Algorithm=") || q.contains("X-Amz-Signature="))
+    {
+        return parse_presigned(q, req.headers).map(Some);
     }
     Ok(None)
 }

@@ -370,7 +370,7 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, wal: std::path::PathBu
     let mut groups: u64 = 0;
     while let Ok(first) = rx.recv() {
         groups += 1;
-        if groups % 64 == 0 && std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_RESTART_BYTES) {
+        if groups.is_multiple_of(64) && std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_RESTART_BYTES) {
             // Most frames are already copied by the background checkpointer; this copies the
             // rest and starts the WAL over.
             let res: rusqlite::Result<(i64, i64, i64)> =

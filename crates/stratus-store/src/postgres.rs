@@ -102,10 +102,10 @@ impl PostgresEngine {
     pub async fn connect(url: &str, fsync: bool) -> Result<Self> {
         let (url, schema) = split_schema(url);
         let mut config: tokio_postgres::Config = url.parse().map_err(engine_err)?;
-        if let Some(s) = &schema {
-            if !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-                return Err(StoreError::Engine(format!("invalid schema name '{s}'")));
-            }
+        if let Some(s) = &schema
+            && !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            return Err(StoreError::Engine(format!("invalid schema name '{s}'")));
         }
         // Without fsync a commit is acknowledged once PostgreSQL has it: a kill -9 of Stratus
         // loses nothing; only a crash of the database host may lose the last few commits.

@@ -49,14 +49,14 @@ impl Sts {
     pub async fn handle(&self, cx: &RequestContext, req: &ApiRequest<'_>) -> Result<ApiResponse, AwsError> {
         let params = QueryParams::parse(req.query, req.body);
         let action = params.action().unwrap_or_default().to_string();
-        if let Some(v) = params.get("Version") {
-            if v != generated::API_VERSION {
-                return Err(AwsError::new(
-                    "InvalidAction",
-                    400,
-                    format!("Could not find operation {action} for version {v}"),
-                ));
-            }
+        if let Some(v) = params.get("Version")
+            && v != generated::API_VERSION
+        {
+            return Err(AwsError::new(
+                "InvalidAction",
+                400,
+                format!("Could not find operation {action} for version {v}"),
+            ));
         }
         match action.as_str() {
             "GetCallerIdentity" => self.run(&action, cx, &params, ops::get_caller_identity).await,

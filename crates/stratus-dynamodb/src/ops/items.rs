@@ -166,13 +166,13 @@ pub async fn put_item(
     }
     let empty = Item::new();
     let (old, _) = write(&db, &table, &key, |old| {
-        if let Some(c) = &condition {
-            if !eval::eval(c, old.unwrap_or(&empty)) {
-                return Err(condition_failed(
-                    input.return_values_on_condition_check_failure.as_deref(),
-                    old,
-                ));
-            }
+        if let Some(c) = &condition
+            && !eval::eval(c, old.unwrap_or(&empty))
+        {
+            return Err(condition_failed(
+                input.return_values_on_condition_check_failure.as_deref(),
+                old,
+            ));
         }
         Ok(Some(item.clone()))
     })
@@ -256,13 +256,13 @@ pub async fn delete_item(
     )?;
     let empty = Item::new();
     let (old, _) = write(&db, &table, &key, |old| {
-        if let Some(c) = &condition {
-            if !eval::eval(c, old.unwrap_or(&empty)) {
-                return Err(condition_failed(
-                    input.return_values_on_condition_check_failure.as_deref(),
-                    old,
-                ));
-            }
+        if let Some(c) = &condition
+            && !eval::eval(c, old.unwrap_or(&empty))
+        {
+            return Err(condition_failed(
+                input.return_values_on_condition_check_failure.as_deref(),
+                old,
+            ));
         }
         Ok(None)
     })
@@ -363,13 +363,13 @@ pub async fn update_item(
     }
     let empty = Item::new();
     let (old, new) = write(&db, &table, &key, |old| {
-        if let Some(c) = &condition {
-            if !eval::eval(c, old.unwrap_or(&empty)) {
-                return Err(condition_failed(
-                    input.return_values_on_condition_check_failure.as_deref(),
-                    old,
-                ));
-            }
+        if let Some(c) = &condition
+            && !eval::eval(c, old.unwrap_or(&empty))
+        {
+            return Err(condition_failed(
+                input.return_values_on_condition_check_failure.as_deref(),
+                old,
+            ));
         }
         let mut item = old.cloned().unwrap_or_else(|| key_item.clone());
         eval::apply(&mut item, &update).map_err(|e| DynamoDbError::Validation(e.to_string()))?;

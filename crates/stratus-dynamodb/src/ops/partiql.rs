@@ -219,12 +219,12 @@ async fn write_statement(
         } => {
             let (key, _) = pinned_key(&t, &filter)?;
             for p in update.set.iter().map(|(p, _)| p).chain(update.remove.iter()) {
-                if let Some(a) = top_level(p) {
-                    if t.schema.names().any(|k| k == a) {
-                        return Err(DynamoDbError::invalid(format!(
-                            "Cannot update attribute {a}. This attribute is part of the key"
-                        )));
-                    }
+                if let Some(a) = top_level(p)
+                    && t.schema.names().any(|k| k == a)
+                {
+                    return Err(DynamoDbError::invalid(format!(
+                        "Cannot update attribute {a}. This attribute is part of the key"
+                    )));
                 }
             }
             let (old, new) = write(db, &t, &key, |old| {

@@ -345,10 +345,10 @@ pub(crate) async fn read(db: &DynamoDb, src: &Source<'_>, spec: ReadSpec<'_>) ->
                 start = Bound::Excluded(k.clone());
             }
             let item = items::decode_item(&v)?;
-            if let Some((seg, total)) = spec.segment {
-                if segment_of(src.table, &item, total) != seg {
-                    continue;
-                }
+            if let Some((seg, total)) = spec.segment
+                && segment_of(src.table, &item, total) != seg
+            {
+                continue;
             }
             page.scanned += 1;
             page.bytes += stratus_dynamodb_expr::value::item_size(&item);
@@ -392,14 +392,13 @@ fn select_and_project(
             select.unwrap_or_default()
         ))),
         Some("ALL_ATTRIBUTES") => {
-            if let Some(ix) = index {
-                if ix.global && ix.projection.projection_type.as_deref() != Some("ALL") {
+            if let Some(ix) = index
+                && ix.global && ix.projection.projection_type.as_deref() != Some("ALL") {
                     return Err(DynamoDbError::invalid(format!(
                         "Select type ALL_ATTRIBUTES is not supported for global secondary index {} because its projection type is not ALL",
                         ix.name
                     )));
                 }
-            }
             Ok((false, None))
         }
         Some("ALL_PROJECTED_ATTRIBUTES") if index.is_none() => Err(DynamoDbError::Validation(

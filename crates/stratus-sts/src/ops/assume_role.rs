@@ -42,12 +42,12 @@ pub async fn assume_role(
     let Some((account, role_name)) = parse_role_arn(&role_arn) else {
         return Err(StsError::Validation(format!("{role_arn} is invalid")));
     };
-    if let Some(policy) = &input.policy {
-        if serde_json::from_str::<serde_json::Value>(policy).map_or(true, |v| !v.is_object()) {
-            return Err(StsError::MalformedPolicyDocument(
-                "The policy is not in the valid JSON format.".into(),
-            ));
-        }
+    if let Some(policy) = &input.policy
+        && serde_json::from_str::<serde_json::Value>(policy).map_or(true, |v| !v.is_object())
+    {
+        return Err(StsError::MalformedPolicyDocument(
+            "The policy is not in the valid JSON format.".into(),
+        ));
     }
     if input
         .source_identity
