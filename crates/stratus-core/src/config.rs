@@ -86,11 +86,7 @@ impl AccessKeyConfig {
             self.account_id.clone()
         } else {
             // Stable per key, in the AIDA... form IAM users have.
-            let mut h: u64 = 0xcbf29ce484222325;
-            for b in self.arn().bytes() {
-                h = (h ^ b as u64).wrapping_mul(0x100000001b3);
-            }
-            format!("AIDA{:016X}", h)
+            format!("AIDA{:016X}", crate::ids::stable_hash(self.arn().as_bytes()))
         }
     }
 }

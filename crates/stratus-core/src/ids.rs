@@ -34,6 +34,14 @@ pub fn unique_id(prefix: &str) -> String {
     access_key_id(prefix)
 }
 
+/// A stable 64-bit hash (FNV-1a) for ids and fingerprints that must not change between runs
+/// or processes (std's hasher is randomly seeded).
+pub fn stable_hash(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf29ce484222325, |h, b| {
+        (h ^ *b as u64).wrapping_mul(0x100000001b3)
+    })
+}
+
 /// Formats epoch milliseconds as ISO 8601 with milliseconds, as XML protocols print timestamps.
 pub fn iso8601_ms(epoch_ms: i64) -> String {
     let t = time::OffsetDateTime::from_unix_timestamp_nanos(epoch_ms as i128 * 1_000_000)

@@ -350,16 +350,14 @@ pub struct TransactWriteReply {
     pub(crate) consumed_capacity: Option<Vec<ConsumedCapacity>>,
 }
 
-fn request_fingerprint(body: &TransactWriteItemsInput) -> String {
-    let mut h: u64 = 0xcbf29ce484222325;
-    // Through a JSON value: object keys come out sorted, whatever the maps' iteration order.
-    let canonical = serde_json::to_value(&body.transact_items)
-        .unwrap_or_default()
-        .to_string();
-    for b in canonical.bytes() {
-        h = (h ^ b as u64).wrapping_mul(0x100000001b3);
-    }
-    format!("{h:016x}")
+/// What makes two transaction requests "the same" for a ClientRequestToken. Through a JSON
+/// value: object keys come out sorted, whatever the maps' iteration order.
+pub(crate) fn request_fingerprint(kind: &str, body: &impl Serialize) -> String {
+    let canonical = serde_json::to_value(body).unwrap_or_default().to_string();
+    format!(
+        "{kind}-{:016x}",
+        stratus_core::ids::stable_hash(canonical.as_bytes())
+    )
 }
 
 pub async fn transact_write_items(
@@ -479,7 +477,7 @@ pub async fn transact_write_items(
             return_old_on_failure: on_failure.as_deref() == Some("ALL_OLD"),
         });
     }
-    let fingerprint = request_fingerprint(&input);
+    let fingerprint = request_fingerprint("transact", &input.transact_items);
     run_transaction(
         &db,
         &cx,

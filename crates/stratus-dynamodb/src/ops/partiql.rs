@@ -15,7 +15,7 @@ use stratus_dynamodb_expr::partiql::{self, Returning, Statement};
 use stratus_dynamodb_expr::value::WireValue;
 use stratus_dynamodb_expr::{AttributeValue, Item};
 
-use super::batch::{Action, Step, run_transaction};
+use super::batch::{Action, Step, request_fingerprint, run_transaction};
 use super::common::consumed;
 use super::items::write;
 use super::query::{ReadSpec, Source, key_range_eq, read};
@@ -461,16 +461,7 @@ pub async fn execute_transaction(
         steps.push(step);
     }
     let n = steps.len();
-    let fingerprint = {
-        let canonical = serde_json::to_value(&input.transact_statements)
-            .unwrap_or_default()
-            .to_string();
-        let mut h: u64 = 0xcbf29ce484222325;
-        for b in canonical.bytes() {
-            h = (h ^ b as u64).wrapping_mul(0x100000001b3);
-        }
-        format!("partiql-{h:016x}")
-    };
+    let fingerprint = request_fingerprint("partiql", &input.transact_statements);
     let reply = run_transaction(
         &db,
         &cx,

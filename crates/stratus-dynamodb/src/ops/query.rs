@@ -312,11 +312,7 @@ pub(crate) struct ReadSpec<'a> {
 
 fn segment_of(table: &TableInfo, item: &Item, total: u32) -> u32 {
     let h = item.get(&table.schema.hash.name).map(enc).unwrap_or_default();
-    let mut x: u64 = 0xcbf29ce484222325;
-    for b in h {
-        x = (x ^ b as u64).wrapping_mul(0x100000001b3);
-    }
-    (x % total as u64) as u32
+    (stratus_core::ids::stable_hash(&h) % total as u64) as u32
 }
 
 pub(crate) async fn read(db: &DynamoDb, src: &Source<'_>, spec: ReadSpec<'_>) -> Result<Page, DynamoDbError> {

@@ -20,10 +20,7 @@ fn parse_role_arn(arn: &str) -> Option<(&str, &str)> {
 
 /// A stable `AROA...` id for a role ARN.
 fn role_id(arn: &str) -> String {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in arn.bytes() {
-        h = (h ^ b as u64).wrapping_mul(0x100000001b3);
-    }
+    let h = stratus_core::ids::stable_hash(arn.as_bytes());
     const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
     let mut id = String::from("AROA");
     for i in 0..16 {
