@@ -133,27 +133,32 @@ impl TableInfo {
 }
 
 /// Converts wire values, with DynamoDB's messages for invalid ones.
-pub fn from_wire(map: &HashMap<String, WireValue>) -> Result<Item, DynamoDbError> {
+pub fn value_from_wire(w: &WireValue) -> Result<AttributeValue, DynamoDbError> {
+    AttributeValue::try_from(w).map_err(|e| DynamoDbError::Validation(e.to_string()))
+}
+
+/// A list of wire values (absent: empty).
+pub fn list_from_wire(list: Option<&Vec<WireValue>>) -> Result<Vec<AttributeValue>, DynamoDbError> {
+    list.into_iter().flatten().map(value_from_wire).collect()
+}
+
+/// An attribute map from the wire, into an item or any other map.
+pub fn map_from_wire<M: FromIterator<(String, AttributeValue)>>(
+    map: &HashMap<String, WireValue>,
+) -> Result<M, DynamoDbError> {
     map.iter()
-        .map(|(k, v)| {
-            let v = AttributeValue::try_from(v).map_err(|e| DynamoDbError::Validation(e.to_string()))?;
-            Ok((k.clone(), v))
-        })
+        .map(|(k, v)| Ok((k.clone(), value_from_wire(v)?)))
         .collect()
+}
+
+pub fn from_wire(map: &HashMap<String, WireValue>) -> Result<Item, DynamoDbError> {
+    map_from_wire(map)
 }
 
 pub fn values_from_wire(
     map: Option<&HashMap<String, WireValue>>,
 ) -> Result<HashMap<String, AttributeValue>, DynamoDbError> {
-    map.map(|m| {
-        m.iter()
-            .map(|(k, v)| {
-                let v = AttributeValue::try_from(v).map_err(|e| DynamoDbError::Validation(e.to_string()))?;
-                Ok((k.clone(), v))
-            })
-            .collect()
-    })
-    .unwrap_or_else(|| Ok(HashMap::new()))
+    map.map(map_from_wire).unwrap_or_else(|| Ok(HashMap::new()))
 }
 
 fn key_part(

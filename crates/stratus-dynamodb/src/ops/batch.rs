@@ -15,12 +15,11 @@ use stratus_dynamodb_expr::expr::{Cond, Kind};
 use stratus_store::{StoreError, Txn};
 
 use super::common::{Exprs, consumed, legacy_projection};
-use super::resolve_table_name;
+use super::table_info;
 use crate::generated::{
     BatchGetItemInput, BatchWriteItemInput, ConsumedCapacity, TransactGetItemsInput, TransactWriteItemsInput,
 };
 use crate::items::{self, TableInfo};
-use crate::state;
 use crate::{DynamoDb, DynamoDbError};
 
 const MAX_BATCH_WRITE: usize = 25;
@@ -33,11 +32,6 @@ const MAX_BATCH_GET_BYTES: usize = 16 * 1024 * 1024;
 /// How long a ClientRequestToken makes TransactWriteItems idempotent.
 const TOKEN_TTL_MS: i64 = 10 * 60 * 1000;
 const TOKENS: &str = "dynamodb:tokens";
-
-async fn table(db: &DynamoDb, cx: &RequestContext, name: &str) -> Result<Arc<TableInfo>, DynamoDbError> {
-    let name = resolve_table_name(cx, name)?;
-    state::table_info(&db.store, &db.tables, cx, &name).await
-}
 
 #[derive(Serialize, Default)]
 pub struct BatchWriteReply {
@@ -67,7 +61,7 @@ pub async fn batch_write_item(
     let mut names: Vec<&String> = requests.keys().collect();
     names.sort();
     for name in names {
-        let t = table(&db, &cx, name).await?;
+        let t = table_info(&db, &cx, name).await?;
         let mut seen = HashSet::new();
         for req in &requests[name] {
             let (key, item) = match (&req.put_request, &req.delete_request) {
@@ -184,7 +178,7 @@ pub async fn batch_get_item(
     let mut units: BTreeMap<String, f64> = BTreeMap::new();
     for name in names {
         let req = &requests[name];
-        let t = table(&db, &cx, name).await?;
+        let t = table_info(&db, &cx, name).await?;
         if req.projection_expression.is_some() && req.attributes_to_get.is_some() {
             super::common::no_mixing(&[("AttributesToGet", true)], &[("ProjectionExpression", true)])?;
         }
@@ -264,7 +258,7 @@ pub async fn transact_get_items(
                 "TransactItems can only contain Get".into(),
             ));
         };
-        let t = table(&db, &cx, get.table_name.as_deref().unwrap_or_default()).await?;
+        let t = table_info(&db, &cx, get.table_name.as_deref().unwrap_or_default()).await?;
         let key = items::request_key(
             &t.schema,
             &items::from_wire(get.key.as_ref().unwrap_or(&Default::default()))?,
@@ -428,7 +422,7 @@ pub async fn transact_write_items(
                 &u.return_values_on_condition_check_failure,
             )
         };
-        let t = table(&db, &cx, table_name.as_deref().unwrap_or_default()).await?;
+        let t = table_info(&db, &cx, table_name.as_deref().unwrap_or_default()).await?;
         let mut exprs = Exprs::new(names.as_ref(), values.as_ref())?;
         let update_src = w.update.as_ref().and_then(|u| u.update_expression.as_deref());
         if w.condition_check.is_some() && cond_src.is_none() {

@@ -14,7 +14,7 @@ use stratus_dynamodb_expr::{AttributeValue, Item};
 
 use crate::DynamoDbError;
 use crate::generated::{AttributeValueUpdate, Capacity, Condition, ConsumedCapacity, ExpectedAttributeValue};
-use crate::items::values_from_wire;
+use crate::items::{list_from_wire, value_from_wire, values_from_wire};
 
 /// A request's placeholders, kept for checking that every one was used.
 pub struct Exprs {
@@ -137,13 +137,6 @@ fn attr(name: &str) -> Path {
     Path(vec![Step::Attr(name.to_string())])
 }
 
-fn wire_values(list: Option<&Vec<WireValue>>) -> Result<Vec<AttributeValue>, DynamoDbError> {
-    list.iter()
-        .flat_map(|l| l.iter())
-        .map(|w| AttributeValue::try_from(w).map_err(|e| DynamoDbError::Validation(e.to_string())))
-        .collect()
-}
-
 /// One legacy comparison (`ComparisonOperator` + `AttributeValueList`) as a condition.
 fn legacy_comparison(name: &str, op: &str, args: Vec<AttributeValue>) -> Result<Cond, DynamoDbError> {
     let p = || Operand::Path(attr(name));
@@ -240,8 +233,8 @@ pub fn legacy_expected(
                 ));
             }
             let args = match &e.value {
-                Some(v) => wire_values(Some(&vec![v.clone()]))?,
-                None => wire_values(e.attribute_value_list.as_ref())?,
+                Some(v) => vec![value_from_wire(v)?],
+                None => list_from_wire(e.attribute_value_list.as_ref())?,
             };
             legacy_comparison(name, op, args)?
         } else {
@@ -255,7 +248,7 @@ pub fn legacy_expected(
                 (_, Some(v)) => Cond::Cmp(
                     Operand::Path(attr(name)),
                     CmpOp::Eq,
-                    Operand::Value(wire_values(Some(&vec![v.clone()]))?.remove(0)),
+                    Operand::Value(value_from_wire(v)?),
                 ),
                 (_, None) => {
                     return Err(DynamoDbError::Validation(format!(
@@ -283,7 +276,7 @@ pub fn legacy_conditions(
         conds.push(legacy_comparison(
             name,
             op,
-            wire_values(c.attribute_value_list.as_ref())?,
+            list_from_wire(c.attribute_value_list.as_ref())?,
         )?);
     }
     Ok(combine(conds, operator))
@@ -301,11 +294,7 @@ pub fn legacy_updates(updates: &HashMap<String, AttributeValueUpdate>) -> Result
     names.sort();
     for name in names {
         let a = &updates[name];
-        let value = a
-            .value
-            .as_ref()
-            .map(|v| AttributeValue::try_from(v).map_err(|e| DynamoDbError::Validation(e.to_string())))
-            .transpose()?;
+        let value = a.value.as_ref().map(value_from_wire).transpose()?;
         match (a.action.as_deref().unwrap_or("PUT"), value) {
             ("PUT", Some(v)) => u.set.push((attr(name), SetValue::Operand(SetOperand::Value(v)))),
             ("DELETE", None) => u.remove.push(attr(name)),

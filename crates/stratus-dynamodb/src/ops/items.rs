@@ -17,10 +17,9 @@ use super::common::{
     Exprs, ItemReply, collection_metrics, consumed, legacy_expected, legacy_projection, legacy_updates,
     no_mixing,
 };
-use super::resolve_table_name;
+use super::table_info;
 use crate::generated::*;
 use crate::items::{self, TableInfo};
-use crate::state;
 use crate::{DynamoDb, DynamoDbError};
 
 /// Write units of each index touched when `old` becomes `new`.
@@ -62,15 +61,6 @@ fn condition_failed(on_failure: Option<&str>, old: Option<&Item>) -> DynamoDbErr
     DynamoDbError::ConditionalCheckFailed {
         item: (on_failure == Some("ALL_OLD")).then(|| old.cloned()).flatten(),
     }
-}
-
-async fn table(
-    db: &DynamoDb,
-    cx: &RequestContext,
-    name: Option<&str>,
-) -> Result<std::sync::Arc<TableInfo>, DynamoDbError> {
-    let name = resolve_table_name(cx, name.unwrap_or_default())?;
-    state::table_info(&db.store, &db.tables, cx, &name).await
 }
 
 /// One optimistic write step: `decide` sees the current item and returns the new one (or
@@ -135,7 +125,7 @@ pub async fn put_item(
     cx: RequestContext,
     input: PutItemInput,
 ) -> Result<ItemReply, DynamoDbError> {
-    let table = table(&db, &cx, input.table_name.as_deref()).await?;
+    let table = table_info(&db, &cx, input.table_name.as_deref().unwrap_or_default()).await?;
     check_return_values(input.return_values.as_deref(), &["NONE", "ALL_OLD"])?;
     let condition = write_condition(
         input.condition_expression.as_deref(),
@@ -206,7 +196,7 @@ pub async fn get_item(
     cx: RequestContext,
     input: GetItemInput,
 ) -> Result<ItemReply, DynamoDbError> {
-    let table = table(&db, &cx, input.table_name.as_deref()).await?;
+    let table = table_info(&db, &cx, input.table_name.as_deref().unwrap_or_default()).await?;
     no_mixing(
         &[("AttributesToGet", input.attributes_to_get.is_some())],
         &[("ProjectionExpression", input.projection_expression.is_some())],
@@ -243,7 +233,7 @@ pub async fn delete_item(
     cx: RequestContext,
     input: DeleteItemInput,
 ) -> Result<ItemReply, DynamoDbError> {
-    let table = table(&db, &cx, input.table_name.as_deref()).await?;
+    let table = table_info(&db, &cx, input.table_name.as_deref().unwrap_or_default()).await?;
     check_return_values(input.return_values.as_deref(), &["NONE", "ALL_OLD"])?;
     let key_item = items::from_wire(input.key.as_ref().unwrap_or(&Default::default()))?;
     let key = items::request_key(&table.schema, &key_item)?;
@@ -312,7 +302,7 @@ pub async fn update_item(
     cx: RequestContext,
     input: UpdateItemInput,
 ) -> Result<ItemReply, DynamoDbError> {
-    let table = table(&db, &cx, input.table_name.as_deref()).await?;
+    let table = table_info(&db, &cx, input.table_name.as_deref().unwrap_or_default()).await?;
     no_mixing(
         &[
             ("AttributeUpdates", input.attribute_updates.is_some()),

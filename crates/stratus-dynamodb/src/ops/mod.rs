@@ -25,6 +25,16 @@ use stratus_protocol::validate::{Path, Violations};
 use crate::DynamoDbError;
 use crate::generated::check_table_name;
 
+/// The item-level view of the table a request names (by name or ARN).
+pub(crate) async fn table_info(
+    db: &crate::DynamoDb,
+    cx: &RequestContext,
+    name_or_arn: &str,
+) -> Result<std::sync::Arc<crate::items::TableInfo>, DynamoDbError> {
+    let name = resolve_table_name(cx, name_or_arn)?;
+    crate::state::table_info(&db.store, &db.tables, cx, &name).await
+}
+
 /// A `TableName` member may hold a name or a table ARN; returns the name.
 pub(crate) fn resolve_table_name(cx: &RequestContext, name_or_arn: &str) -> Result<String, DynamoDbError> {
     if let Some(rest) = name_or_arn.strip_prefix("arn:") {

@@ -4,38 +4,30 @@
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
-use std::sync::Arc;
 
 use base64::Engine as _;
 use serde::Serialize;
 use stratus_core::RequestContext;
+use stratus_dynamodb_expr::Item;
 use stratus_dynamodb_expr::eval;
 use stratus_dynamodb_expr::expr::{Cond, Path, Step as PathStep};
 use stratus_dynamodb_expr::partiql::{self, Returning, Statement};
 use stratus_dynamodb_expr::value::WireValue;
-use stratus_dynamodb_expr::{AttributeValue, Item};
 
 use super::batch::{Action, Step, request_fingerprint, run_transaction};
 use super::common::consumed;
 use super::items::write;
 use super::query::{ReadSpec, Source, key_range_eq, read};
-use super::resolve_table_name;
+use super::table_info;
 use crate::generated::{
     BatchExecuteStatementInput, ConsumedCapacity, ExecuteStatementInput, ExecuteTransactionInput,
 };
 use crate::items::{self, TableInfo};
-use crate::state;
 use crate::{DynamoDb, DynamoDbError};
 
-fn params(p: Option<&Vec<WireValue>>) -> Result<Vec<AttributeValue>, DynamoDbError> {
-    p.into_iter()
-        .flatten()
-        .map(|w| AttributeValue::try_from(w).map_err(|e| DynamoDbError::Validation(e.to_string())))
-        .collect()
-}
-
 fn parse(src: Option<&str>, p: Option<&Vec<WireValue>>) -> Result<Statement, DynamoDbError> {
-    partiql::parse(src.unwrap_or_default(), &params(p)?).map_err(|e| DynamoDbError::Validation(e.0))
+    partiql::parse(src.unwrap_or_default(), &items::list_from_wire(p)?)
+        .map_err(|e| DynamoDbError::Validation(e.0))
 }
 
 /// Parses the statements of a batch or transaction: at most `max`, all reads or all writes.
@@ -59,11 +51,6 @@ fn parse_all<'a>(
         ));
     }
     Ok(parsed)
-}
-
-async fn table(db: &DynamoDb, cx: &RequestContext, name: &str) -> Result<Arc<TableInfo>, DynamoDbError> {
-    let name = resolve_table_name(cx, name)?;
-    state::table_info(&db.store, &db.tables, cx, &name).await
 }
 
 /// The storage key a write statement's WHERE clause pins (it must name every key attribute).
@@ -120,7 +107,7 @@ async fn select(
     else {
         unreachable!("a SELECT")
     };
-    let t = table(db, cx, name).await?;
+    let t = table_info(db, cx, name).await?;
     let index = match index {
         Some(ix) => Some(t.index(ix).ok_or_else(|| {
             DynamoDbError::Validation(format!("The table does not have the specified index: {ix}"))
@@ -190,7 +177,7 @@ async fn write_statement(
     st: Statement,
     return_old_on_failure: bool,
 ) -> Result<Option<Item>, DynamoDbError> {
-    let t = table(db, cx, st.table()).await?;
+    let t = table_info(db, cx, st.table()).await?;
     let fail = |old: Option<&Item>| DynamoDbError::ConditionalCheckFailed {
         item: return_old_on_failure.then(|| old.cloned()).flatten(),
     };
@@ -412,7 +399,7 @@ pub async fn execute_transaction(
     let mut steps = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for (st, req) in parsed.into_iter().zip(&list) {
-        let t = table(&db, &cx, st.table()).await?;
+        let t = table_info(&db, &cx, st.table()).await?;
         let return_old_on_failure =
             req.return_values_on_condition_check_failure.as_deref() == Some("ALL_OLD");
         let step = match st {

@@ -15,10 +15,9 @@ use stratus_store::Scan as StoreScan;
 use stratus_store::keys::prefix_end;
 
 use super::common::{Exprs, consumed, legacy_conditions, legacy_projection, no_mixing};
-use super::resolve_table_name;
+use super::table_info;
 use crate::generated::*;
 use crate::items::{self, Index, KeySchema, TableInfo};
-use crate::state;
 use crate::{DynamoDb, DynamoDbError};
 
 /// Bytes read before a page ends, as on AWS.
@@ -433,8 +432,7 @@ fn resolve_index<'t>(
 }
 
 pub async fn query(db: DynamoDb, cx: RequestContext, input: QueryInput) -> Result<QueryReply, DynamoDbError> {
-    let name = resolve_table_name(&cx, input.table_name.as_deref().unwrap_or_default())?;
-    let table = state::table_info(&db.store, &db.tables, &cx, &name).await?;
+    let table = table_info(&db, &cx, input.table_name.as_deref().unwrap_or_default()).await?;
     let index = resolve_index(&table, input.index_name.as_deref(), input.consistent_read)?;
     no_mixing(
         &[
@@ -553,8 +551,7 @@ fn finish(
 }
 
 pub async fn scan(db: DynamoDb, cx: RequestContext, input: ScanInput) -> Result<QueryReply, DynamoDbError> {
-    let name = resolve_table_name(&cx, input.table_name.as_deref().unwrap_or_default())?;
-    let table = state::table_info(&db.store, &db.tables, &cx, &name).await?;
+    let table = table_info(&db, &cx, input.table_name.as_deref().unwrap_or_default()).await?;
     let index = resolve_index(&table, input.index_name.as_deref(), input.consistent_read)?;
     let segment = match (input.segment, input.total_segments) {
         (None, None) => None,
