@@ -47,6 +47,33 @@ fn index_write_units(
     out
 }
 
+/// The answer of a single-item write: the attributes asked for, consumed capacity (the larger
+/// of the old and new item, plus index writes) and item collection metrics.
+/// `reports` = (ReturnConsumedCapacity, ReturnItemCollectionMetrics).
+fn write_reply(
+    table: &TableInfo,
+    key: &[u8],
+    hash_source: &Item,
+    (old, new): (Option<&Item>, Option<&Item>),
+    attributes: Option<Item>,
+    (rcc, ricm): (Option<&str>, Option<&str>),
+) -> ItemReply {
+    let size = |i: Option<&Item>| i.map_or(0, stratus_dynamodb_expr::value::item_size);
+    let idx = index_write_units(table, key, old, new);
+    ItemReply {
+        attributes,
+        consumed_capacity: consumed(
+            rcc,
+            &table.name,
+            items::write_units(size(old).max(size(new))),
+            &idx,
+            false,
+        ),
+        item_collection_metrics: collection_metrics(ricm, table, hash_source),
+        ..Default::default()
+    }
+}
+
 fn check_return_values(rv: Option<&str>, allowed: &[&str]) -> Result<(), DynamoDbError> {
     match rv {
         None => Ok(()),
@@ -136,7 +163,7 @@ pub async fn put_item(
     )?;
     let item = items::from_wire(input.item.as_ref().unwrap_or(&Default::default()))?;
     let key = items::item_key(&table.schema, &item)?;
-    let size = items::check_size(&item)?;
+    items::check_size(&item)?;
     for index in &table.indexes {
         items::index_key(&table, index, &item, &key)?;
     }
@@ -167,28 +194,20 @@ pub async fn put_item(
         Ok(Some(item.clone()))
     })
     .await?;
-    let old_size = old.as_ref().map_or(0, stratus_dynamodb_expr::value::item_size);
-    let idx = index_write_units(&table, &key, old.as_ref(), Some(&item));
-    Ok(ItemReply {
-        attributes: if input.return_values.as_deref() == Some("ALL_OLD") {
-            old
-        } else {
-            None
-        },
-        consumed_capacity: consumed(
+    let attributes = old
+        .clone()
+        .filter(|_| input.return_values.as_deref() == Some("ALL_OLD"));
+    Ok(write_reply(
+        &table,
+        &key,
+        &item,
+        (old.as_ref(), Some(&item)),
+        attributes,
+        (
             input.return_consumed_capacity.as_deref(),
-            &table.name,
-            items::write_units(size.max(old_size)),
-            &idx,
-            false,
-        ),
-        item_collection_metrics: collection_metrics(
             input.return_item_collection_metrics.as_deref(),
-            &table,
-            &item,
         ),
-        ..Default::default()
-    })
+    ))
 }
 
 pub async fn get_item(
@@ -257,28 +276,20 @@ pub async fn delete_item(
         Ok(None)
     })
     .await?;
-    let size = old.as_ref().map_or(0, stratus_dynamodb_expr::value::item_size);
-    let idx = index_write_units(&table, &key, old.as_ref(), None);
-    Ok(ItemReply {
-        attributes: if input.return_values.as_deref() == Some("ALL_OLD") {
-            old
-        } else {
-            None
-        },
-        consumed_capacity: consumed(
+    let attributes = old
+        .clone()
+        .filter(|_| input.return_values.as_deref() == Some("ALL_OLD"));
+    Ok(write_reply(
+        &table,
+        &key,
+        &key_item,
+        (old.as_ref(), None),
+        attributes,
+        (
             input.return_consumed_capacity.as_deref(),
-            &table.name,
-            items::write_units(size),
-            &idx,
-            false,
-        ),
-        item_collection_metrics: collection_metrics(
             input.return_item_collection_metrics.as_deref(),
-            &table,
-            &key_item,
         ),
-        ..Default::default()
-    })
+    ))
 }
 
 /// Top-level attributes an update touches (what UPDATED_OLD / UPDATED_NEW return).
@@ -386,25 +397,15 @@ pub async fn update_item(
         _ => None,
     }
     .filter(|i| !i.is_empty());
-    let size = old
-        .as_ref()
-        .map_or(0, stratus_dynamodb_expr::value::item_size)
-        .max(new.as_ref().map_or(0, stratus_dynamodb_expr::value::item_size));
-    let idx = index_write_units(&table, &key, old.as_ref(), new.as_ref());
-    Ok(ItemReply {
+    Ok(write_reply(
+        &table,
+        &key,
+        &key_item,
+        (old.as_ref(), new.as_ref()),
         attributes,
-        consumed_capacity: consumed(
+        (
             input.return_consumed_capacity.as_deref(),
-            &table.name,
-            items::write_units(size),
-            &idx,
-            false,
-        ),
-        item_collection_metrics: collection_metrics(
             input.return_item_collection_metrics.as_deref(),
-            &table,
-            &key_item,
         ),
-        ..Default::default()
-    })
+    ))
 }
