@@ -3,13 +3,14 @@
 //! filters applied after the page is read (so Count and ScannedCount match AWS), projections,
 //! Select, secondary indexes and parallel Scan segments.
 
+use std::collections::HashMap;
 use std::ops::Bound;
 
 use serde::Serialize;
 use stratus_core::RequestContext;
 use stratus_dynamodb_expr::eval;
 use stratus_dynamodb_expr::expr::{CmpOp, Cond, Kind, Operand, Path, Step};
-use stratus_dynamodb_expr::value::encode_key_part;
+use stratus_dynamodb_expr::value::{WireValue, encode_key_part};
 use stratus_dynamodb_expr::{AttributeValue, Item};
 use stratus_store::Scan as StoreScan;
 use stratus_store::keys::prefix_end;
@@ -431,6 +432,55 @@ fn resolve_index<'t>(
     Ok(Some(index))
 }
 
+/// The expression and legacy parameters Query and Scan share.
+struct ReadRequest<'a> {
+    names: Option<&'a HashMap<String, String>>,
+    values: Option<&'a HashMap<String, WireValue>>,
+    key_condition: Option<&'a str>,
+    filter: Option<&'a str>,
+    projection: Option<&'a str>,
+    legacy_filter: Option<&'a HashMap<String, Condition>>,
+    conditional_operator: Option<&'a str>,
+    attributes_to_get: Option<&'a [String]>,
+    select: Option<&'a str>,
+    index: Option<&'a Index>,
+}
+
+/// What a read evaluates: key condition, filter (expression or legacy), and what it returns.
+struct ReadPlan {
+    key_condition: Option<Cond>,
+    filter: Option<Cond>,
+    count_only: bool,
+    projection: Option<Vec<Path>>,
+}
+
+impl ReadPlan {
+    fn new(r: ReadRequest<'_>) -> Result<ReadPlan, DynamoDbError> {
+        let mut exprs = Exprs::new(r.names, r.values)?;
+        let parsed = exprs.parse(
+            r.filter.map(|f| (f, Kind::Filter)),
+            None,
+            r.projection,
+            r.key_condition,
+        )?;
+        let filter = match (parsed.condition, r.legacy_filter) {
+            (Some(f), _) => Some(f),
+            (None, Some(q)) => legacy_conditions(q, r.conditional_operator)?,
+            _ => None,
+        };
+        let projection = parsed
+            .projection
+            .or_else(|| r.attributes_to_get.map(legacy_projection));
+        let (count_only, projection) = select_and_project(r.select, projection.as_ref(), r.index)?;
+        Ok(ReadPlan {
+            key_condition: parsed.key_condition,
+            filter,
+            count_only,
+            projection,
+        })
+    }
+}
+
 pub async fn query(db: DynamoDb, cx: RequestContext, input: QueryInput) -> Result<QueryReply, DynamoDbError> {
     let table = table_info(&db, &cx, input.table_name.as_deref().unwrap_or_default()).await?;
     let index = resolve_index(&table, input.index_name.as_deref(), input.consistent_read)?;
@@ -447,36 +497,30 @@ pub async fn query(db: DynamoDb, cx: RequestContext, input: QueryInput) -> Resul
             ("ProjectionExpression", input.projection_expression.is_some()),
         ],
     )?;
-    let mut exprs = Exprs::new(
-        input.expression_attribute_names.as_ref(),
-        input.expression_attribute_values.as_ref(),
-    )?;
-    let parsed = exprs.parse(
-        input.filter_expression.as_deref().map(|f| (f, Kind::Filter)),
-        None,
-        input.projection_expression.as_deref(),
-        input.key_condition_expression.as_deref(),
-    )?;
-    let key_cond = match (&parsed.key_condition, &input.key_conditions) {
-        (Some(k), _) => k.clone(),
-        (None, Some(k)) => legacy_conditions(k, None)?.ok_or_else(|| {
-            DynamoDbError::Validation("Either the KeyConditions or KeyConditionExpression parameter must be specified in the request.".into())
-        })?,
-        (None, None) => {
-            return Err(DynamoDbError::Validation(
-                "Either the KeyConditions or KeyConditionExpression parameter must be specified in the request.".into(),
-            ));
-        }
+    let plan = ReadPlan::new(ReadRequest {
+        names: input.expression_attribute_names.as_ref(),
+        values: input.expression_attribute_values.as_ref(),
+        key_condition: input.key_condition_expression.as_deref(),
+        filter: input.filter_expression.as_deref(),
+        projection: input.projection_expression.as_deref(),
+        legacy_filter: input.query_filter.as_ref(),
+        conditional_operator: input.conditional_operator.as_deref(),
+        attributes_to_get: input.attributes_to_get.as_deref(),
+        select: input.select.as_deref(),
+        index,
+    })?;
+    let missing_key = || {
+        DynamoDbError::Validation(
+            "Either the KeyConditions or KeyConditionExpression parameter must be specified in the request."
+                .into(),
+        )
     };
-    let filter = match (&parsed.condition, &input.query_filter) {
-        (Some(f), _) => Some(f.clone()),
-        (None, Some(q)) => legacy_conditions(q, input.conditional_operator.as_deref())?,
-        _ => None,
+    let key_cond = match (plan.key_condition, &input.key_conditions) {
+        (Some(k), _) => k,
+        (None, Some(k)) => legacy_conditions(k, None)?.ok_or_else(missing_key)?,
+        (None, None) => return Err(missing_key()),
     };
-    let projection = parsed
-        .projection
-        .or_else(|| input.attributes_to_get.as_deref().map(legacy_projection));
-    let (count_only, projection) = select_and_project(input.select.as_deref(), projection.as_ref(), index)?;
+    let (filter, count_only, projection) = (plan.filter, plan.count_only, plan.projection);
     let src = Source { table: &table, index };
     let (hash, sort) = analyze(&key_cond, src.schema())?;
     let (mut start, mut end) = key_range(&hash, sort.as_ref());
@@ -577,25 +621,19 @@ pub async fn scan(db: DynamoDb, cx: RequestContext, input: ScanInput) -> Result<
             ("ProjectionExpression", input.projection_expression.is_some()),
         ],
     )?;
-    let mut exprs = Exprs::new(
-        input.expression_attribute_names.as_ref(),
-        input.expression_attribute_values.as_ref(),
-    )?;
-    let parsed = exprs.parse(
-        input.filter_expression.as_deref().map(|f| (f, Kind::Filter)),
-        None,
-        input.projection_expression.as_deref(),
-        None,
-    )?;
-    let filter = match (&parsed.condition, &input.scan_filter) {
-        (Some(f), _) => Some(f.clone()),
-        (None, Some(q)) => legacy_conditions(q, input.conditional_operator.as_deref())?,
-        _ => None,
-    };
-    let projection = parsed
-        .projection
-        .or_else(|| input.attributes_to_get.as_deref().map(legacy_projection));
-    let (count_only, projection) = select_and_project(input.select.as_deref(), projection.as_ref(), index)?;
+    let plan = ReadPlan::new(ReadRequest {
+        names: input.expression_attribute_names.as_ref(),
+        values: input.expression_attribute_values.as_ref(),
+        key_condition: None,
+        filter: input.filter_expression.as_deref(),
+        projection: input.projection_expression.as_deref(),
+        legacy_filter: input.scan_filter.as_ref(),
+        conditional_operator: input.conditional_operator.as_deref(),
+        attributes_to_get: input.attributes_to_get.as_deref(),
+        select: input.select.as_deref(),
+        index,
+    })?;
+    let (filter, count_only, projection) = (plan.filter, plan.count_only, plan.projection);
     let src = Source { table: &table, index };
     let mut start = Bound::Unbounded;
     if let Some(pos) = start_key(&src, input.exclusive_start_key.as_ref())? {
