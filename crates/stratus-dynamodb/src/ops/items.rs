@@ -58,17 +58,21 @@ fn write_reply(
     attributes: Option<Item>,
     (rcc, ricm): (Option<&str>, Option<&str>),
 ) -> ItemReply {
-    let size = |i: Option<&Item>| i.map_or(0, stratus_dynamodb_expr::value::item_size);
-    let idx = index_write_units(table, key, old, new);
-    ItemReply {
-        attributes,
-        consumed_capacity: consumed(
+    // Sizes and index units are only worked out when the caller asked for them.
+    let consumed_capacity = rcc.filter(|m| *m != "NONE").and_then(|_| {
+        let size = |i: Option<&Item>| i.map_or(0, stratus_dynamodb_expr::value::item_size);
+        let idx = index_write_units(table, key, old, new);
+        consumed(
             rcc,
             &table.name,
             items::write_units(size(old).max(size(new))),
             &idx,
             false,
-        ),
+        )
+    });
+    ItemReply {
+        attributes,
+        consumed_capacity,
         item_collection_metrics: collection_metrics(ricm, table, hash_source),
         ..Default::default()
     }
