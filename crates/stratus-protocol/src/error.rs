@@ -218,6 +218,22 @@ impl AwsError {
         Self::new(code, status, message)
     }
 
+    fn error_response_xml(&self, namespace: Option<&str>, request_id: &str) -> String {
+        let mut w = crate::xml::XmlWriter::new();
+        match namespace {
+            Some(ns) => w.open_ns("ErrorResponse", ns),
+            None => w.open("ErrorResponse"),
+        }
+        w.open("Error");
+        w.leaf("Type", if self.status < 500 { "Sender" } else { "Receiver" });
+        w.leaf("Code", &self.code);
+        w.leaf("Message", &self.message);
+        w.close("Error");
+        w.leaf("RequestId", request_id);
+        w.close("ErrorResponse");
+        w.finish()
+    }
+
     /// Renders the error in `protocol`'s wire shape.
     pub fn render(&self, protocol: Protocol, request_id: &str) -> Response<Bytes> {
         let (content_type, body) = match protocol {
@@ -238,31 +254,10 @@ impl AwsError {
                 serde_json::json!({ "Type": if self.status < 500 { "User" } else { "Service" }, "message": self.message })
                     .to_string(),
             ),
-            Protocol::Query { xml_namespace } => {
-                let mut w = crate::xml::XmlWriter::new();
-                w.open_ns("ErrorResponse", xml_namespace);
-                w.open("Error");
-                w.leaf("Type", if self.status < 500 { "Sender" } else { "Receiver" });
-                w.leaf("Code", &self.code);
-                w.leaf("Message", &self.message);
-                w.close("Error");
-                w.leaf("RequestId", request_id);
-                w.close("ErrorResponse");
-                ("text/xml", w.finish())
-            }
-            Protocol::RestXml => {
-                // CloudFront's form (S3's own `<Error>` form is rendered by s3s).
-                let mut w = crate::xml::XmlWriter::new();
-                w.open("ErrorResponse");
-                w.open("Error");
-                w.leaf("Type", if self.status < 500 { "Sender" } else { "Receiver" });
-                w.leaf("Code", &self.code);
-                w.leaf("Message", &self.message);
-                w.close("Error");
-                w.leaf("RequestId", request_id);
-                w.close("ErrorResponse");
-                ("text/xml", w.finish())
-            }
+            // The query protocol's form; rest-xml services other than S3 (CloudFront) use the
+            // same one without a namespace (S3's own `<Error>` form is rendered by s3s).
+            Protocol::Query { xml_namespace } => ("text/xml", self.error_response_xml(Some(xml_namespace), request_id)),
+            Protocol::RestXml => ("text/xml", self.error_response_xml(None, request_id)),
         };
         let mut resp = Response::new(Bytes::from(body));
         *resp.status_mut() = StatusCode::from_u16(self.status).unwrap_or(StatusCode::BAD_REQUEST);
