@@ -40,6 +40,31 @@ SERVICES = {
         # Shapes the service validates by hand (a table name that is not an ARN).
         "extra_shapes": ["TableName"],
     },
+    "logs": {
+        "crate": "stratus-logs",
+        "operations": [
+            "CreateLogGroup", "CreateLogStream", "DeleteLogGroup", "DeleteLogStream",
+            "DescribeLogGroups", "DescribeLogStreams", "PutLogEvents", "GetLogEvents",
+            "FilterLogEvents", "PutRetentionPolicy", "DeleteRetentionPolicy",
+            "TagResource", "UntagResource", "ListTagsForResource",
+        ],
+        "extra_shapes": [],
+    },
+    "lambda-service": {
+        "model": "lambda",
+        "crate": "stratus-lambda",
+        "operations": [
+            "CreateFunction", "GetFunction", "GetFunctionConfiguration", "UpdateFunctionCode",
+            "UpdateFunctionConfiguration", "DeleteFunction", "ListFunctions", "GetAccountSettings",
+            "PublishVersion", "ListVersionsByFunction", "CreateAlias", "GetAlias", "UpdateAlias",
+            "DeleteAlias", "ListAliases", "AddPermission", "RemovePermission", "GetPolicy",
+            "TagResource", "UntagResource", "ListTags", "Invoke",
+            "PublishLayerVersion", "GetLayerVersion", "ListLayers", "ListLayerVersions",
+            "DeleteLayerVersion", "CreateFunctionUrlConfig", "GetFunctionUrlConfig",
+            "UpdateFunctionUrlConfig", "DeleteFunctionUrlConfig", "ListFunctionUrlConfigs",
+        ],
+        "extra_shapes": [],
+    },
     # Not served yet: generated for the protocol layer's golden wire tests of rest-json and
     # rest-xml, which these services will use.
     "lambda": {
@@ -93,11 +118,11 @@ class Gen:
     def __init__(self, service, spec):
         session = botocore.session.get_session()
         loader = session.get_component("data_loader")
-        self.model = loader.load_service_model(service, "service-2")
+        self.model = loader.load_service_model(spec.get("model", service), "service-2")
         self.shapes = self.model["shapes"]
         self.meta = self.model["metadata"]
         self.protocol = self.meta["protocol"]
-        self.service = service
+        self.service = spec.get("model", service)
         self.spec = spec
         self.ops = spec["operations"]
         self.overrides = spec.get("type_overrides", {})
@@ -608,11 +633,14 @@ class Gen:
                     self.gen_to_xml(n)
         if self.is_rest():
             outputs = set()
+            done = set()
             for op in self.ops:
                 o = self.model["operations"][op]
-                if "input" in o:
+                if "input" in o and o["input"]["shape"] not in done:
+                    done.add(o["input"]["shape"])
                     self.gen_from_rest(o["input"]["shape"], op)
-                if "output" in o:
+                if "output" in o and o["output"]["shape"] not in done:
+                    done.add(o["output"]["shape"])
                     self.gen_to_rest(o["output"]["shape"])
                     self.walk(o["output"]["shape"], outputs)
             if self.protocol == "rest-xml":

@@ -25,6 +25,8 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use stratus_core::{AccessKeyConfig, Clock, Config, RequestContext};
 use stratus_dynamodb::DynamoDb;
+use stratus_lambda::Lambda;
+use stratus_logs::Logs;
 use stratus_protocol::{ApiRequest, ApiResponse, AwsError, Protocol};
 use stratus_store::Store;
 use stratus_sts::Sts;
@@ -45,6 +47,8 @@ struct Inner {
     keys: HashMap<String, AccessKeyConfig>,
     sts: Sts,
     dynamodb: DynamoDb,
+    logs: Logs,
+    lambda: Lambda,
     signing_keys: auth::SigningKeys,
 }
 
@@ -62,6 +66,8 @@ impl Gateway {
             .collect();
         let sts = Sts::new(store.clone(), clock.clone());
         let dynamodb = DynamoDb::new(store.clone(), clock.clone());
+        let logs = Logs::new(store.clone(), clock.clone());
+        let lambda = Lambda::new(store.clone(), clock.clone());
         Gateway {
             inner: Arc::new(Inner {
                 config,
@@ -70,6 +76,8 @@ impl Gateway {
                 keys,
                 sts,
                 dynamodb,
+                logs,
+                lambda,
                 signing_keys: auth::SigningKeys::default(),
             }),
         }
@@ -211,6 +219,8 @@ impl Gateway {
         let result = match service {
             Service::Sts => self.inner.sts.handle(&cx, api).await,
             Service::DynamoDb => self.inner.dynamodb.handle(&cx, api).await,
+            Service::Logs => self.inner.logs.handle(&cx, api).await,
+            Service::Lambda => self.inner.lambda.handle(&cx, api).await,
         };
         match result {
             Ok(resp) => resp,

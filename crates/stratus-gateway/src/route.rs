@@ -9,11 +9,12 @@ use stratus_protocol::{ApiResponse, AwsError, Protocol};
 pub enum Service {
     Sts,
     DynamoDb,
+    Logs,
+    Lambda,
 }
 
 /// Signing names of AWS services Stratus will serve but does not yet.
 const PLANNED: &[&str] = &[
-    "lambda",
     "s3",
     "apigateway",
     "execute-api",
@@ -25,7 +26,6 @@ const PLANNED: &[&str] = &[
     "states",
     "cognito-idp",
     "cognito-identity",
-    "logs",
     "cloudfront",
     "monitoring",
     "iam",
@@ -36,6 +36,8 @@ impl Service {
         match name {
             "sts" => Some(Service::Sts),
             "dynamodb" => Some(Service::DynamoDb),
+            "logs" => Some(Service::Logs),
+            "lambda" => Some(Service::Lambda),
             _ => None,
         }
     }
@@ -44,6 +46,8 @@ impl Service {
         match self {
             Service::Sts => "sts",
             Service::DynamoDb => "dynamodb",
+            Service::Logs => "logs",
+            Service::Lambda => "lambda",
         }
     }
 
@@ -51,10 +55,12 @@ impl Service {
         match self {
             Service::Sts => stratus_sts::PROTOCOL,
             Service::DynamoDb => stratus_dynamodb::PROTOCOL,
+            Service::Logs => stratus_logs::PROTOCOL,
+            Service::Lambda => stratus_lambda::PROTOCOL,
         }
     }
 
-    pub const ALL: &[Service] = &[Service::Sts, Service::DynamoDb];
+    pub const ALL: &[Service] = &[Service::Sts, Service::DynamoDb, Service::Logs, Service::Lambda];
 }
 
 /// Identifies the service of a request that carries no parseable signature.
@@ -64,6 +70,36 @@ pub fn identify(parts: &Parts) -> Option<Service> {
         && t.starts_with(stratus_dynamodb::generated::TARGET_PREFIX)
     {
         return Some(Service::DynamoDb);
+    }
+    if let Some(t) = target
+        && t.starts_with(stratus_logs::generated::TARGET_PREFIX)
+    {
+        return Some(Service::Logs);
+    }
+    // Lambda's REST paths all start with a dated API version.
+    let path = parts.uri.path();
+    if [
+        "/2015-03-31/",
+        "/2016-08-19/",
+        "/2017-03-31/",
+        "/2017-10-31/",
+        "/2018-10-31/",
+        "/2019-09-25/",
+        "/2019-09-30/",
+        "/2020-04-22/",
+        "/2020-06-30/",
+        "/2021-07-20/",
+        "/2021-10-31/",
+        "/2022-07-20/",
+        "/2024-08-31/",
+        "/2025-09-09/",
+        "/2025-11-30/",
+        "/2025-12-01/",
+    ]
+    .iter()
+    .any(|p| path.starts_with(p))
+    {
+        return Some(Service::Lambda);
     }
     // The query protocol: an `Action` parameter (STS is the only query service so far).
     let query_action = parts.uri.query().is_some_and(|q| q.contains("Action="));

@@ -1,0 +1,1 @@
+//! Function sandboxes, instance pools and the Lambda Runtime API.
