@@ -113,6 +113,8 @@ pub struct Config {
     pub access_keys: Vec<AccessKeyConfig>,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Seconds an idle function instance stays warm before it is stopped.
+    pub function_idle_secs: u64,
 }
 
 impl Default for Config {
@@ -127,6 +129,7 @@ impl Default for Config {
             dev: false,
             access_keys: Vec::new(),
             max_body_bytes: 16 * 1024 * 1024,
+            function_idle_secs: 300,
         }
     }
 }

@@ -107,6 +107,28 @@ pub async fn handle(gw: &Gateway, parts: &Parts, body: &Bytes) -> Response<Bytes
             tracing::info!("state reset");
             reply(StatusCode::OK, json!({ "status": "reset" }))
         }
+        (Method::GET, p) if p.starts_with("/_stratus/lambda/code/") => {
+            // GetFunction's `Code.Location`: a link signed by the server, like a presigned URL.
+            let id = p
+                .trim_start_matches("/_stratus/lambda/code/")
+                .trim_end_matches(".zip");
+            let token = stratus_protocol::rest::query_pairs(parts.uri.query())
+                .into_iter()
+                .find(|(k, _)| k == "token")
+                .map(|(_, v)| v)
+                .unwrap_or_default();
+            match gw.inner.lambda.download(id, &token) {
+                Some(zip) => {
+                    let mut resp = Response::new(Bytes::from(zip));
+                    resp.headers_mut().insert(
+                        http::header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/zip"),
+                    );
+                    resp
+                }
+                None => reply(StatusCode::FORBIDDEN, json!({ "message": "Access Denied" })),
+            }
+        }
         _ => reply(
             StatusCode::NOT_FOUND,
             json!({ "message": format!("no such control endpoint: {} {path}", parts.method) }),

@@ -58,7 +58,8 @@ const MAX_CONNECTIONS: usize = 10_000;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 impl Gateway {
-    pub fn new(config: Config, store: Store, clock: Clock) -> Self {
+    /// `endpoint` is the address the server listens on (functions call back to it).
+    pub fn new(config: Config, store: Store, clock: Clock, endpoint: SocketAddr) -> std::io::Result<Self> {
         let keys = config
             .effective_access_keys()
             .into_iter()
@@ -67,8 +68,27 @@ impl Gateway {
         let sts = Sts::new(store.clone(), clock.clone());
         let dynamodb = DynamoDb::new(store.clone(), clock.clone());
         let logs = Logs::new(store.clone(), clock.clone());
-        let lambda = Lambda::new(store.clone(), clock.clone());
-        Gateway {
+        let endpoint_ip = if endpoint.ip().is_unspecified() {
+            std::net::IpAddr::from([127, 0, 0, 1])
+        } else {
+            endpoint.ip()
+        };
+        let lambda = Lambda::new(
+            store.clone(),
+            clock.clone(),
+            logs.clone(),
+            stratus_lambda::LambdaConfig {
+                data_dir: std::path::PathBuf::from(&config.data_dir),
+                endpoint_url: format!("http://{}", SocketAddr::new(endpoint_ip, endpoint.port())),
+                credentials: config
+                    .effective_access_keys()
+                    .into_iter()
+                    .map(|k| (k.account_id, k.access_key_id, k.secret_access_key))
+                    .collect(),
+                idle_timeout: Duration::from_secs(config.function_idle_secs),
+            },
+        )?;
+        Ok(Gateway {
             inner: Arc::new(Inner {
                 config,
                 clock,
@@ -80,7 +100,7 @@ impl Gateway {
                 lambda,
                 signing_keys: auth::SigningKeys::default(),
             }),
-        }
+        })
     }
 
     /// Serves connections from `listener` until `shutdown` resolves, then lets in-flight
@@ -123,17 +143,23 @@ impl Gateway {
         }
         drop(listener);
         tracing::info!("shutting down: waiting for in-flight requests");
+        self.inner.lambda.shutdown();
         tokio::select! {
             _ = graceful.shutdown() => tracing::info!("all connections closed"),
             _ = tokio::time::sleep(SHUTDOWN_GRACE) => tracing::warn!("grace period over; closing remaining connections"),
         }
+        self.inner.lambda.shutdown();
     }
 
     /// Handles one HTTP request end to end. Never fails: every error is an AWS-shaped answer.
     pub async fn handle(&self, req: Request<Incoming>, _peer: SocketAddr) -> Response<Full<Bytes>> {
         let request_id = stratus_core::ids::request_id();
         let (parts, body) = req.into_parts();
-        let max = self.inner.config.max_body_bytes;
+        let mut max = self.inner.config.max_body_bytes;
+        if route::is_lambda(&parts) {
+            // Function code is uploaded inline: Lambda's own limit applies.
+            max = max.max(stratus_lambda::MAX_REQUEST_BYTES);
+        }
         let body = match Limited::new(body, max).collect().await {
             Ok(b) => b.to_bytes(),
             Err(e) => {

@@ -114,6 +114,16 @@ pub fn identify(parts: &Parts) -> Option<Service> {
     None
 }
 
+/// Whether a request is for Lambda (by its signature's scope or its path).
+pub fn is_lambda(parts: &Parts) -> bool {
+    let scoped = parts
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("/lambda/aws4_request"));
+    scoped || identify(parts) == Some(Service::Lambda)
+}
+
 /// The answer for a request no service claims.
 pub fn unknown_service(name: &str, request_id: &str) -> ApiResponse {
     let protocol = Protocol::Json { version: "1.0" };

@@ -1,30 +1,168 @@
-//! AWS Lambda: functions, versions, aliases, layers, permissions and synchronous invocation.
-//! It speaks `restJson1`; code runs in `stratus-runtime` sandboxes.
+//! AWS Lambda: functions, versions, aliases, permissions, tags and invocation. It speaks
+//! `restJson1`; code runs in `stratus-runtime` sandboxes and function output goes to
+//! CloudWatch Logs (`/aws/lambda/NAME`).
 //!
 //! Depends on core, protocol, store, logs and runtime; never on the gateway.
 
+pub mod code;
+pub mod error;
 pub mod generated;
+mod invoke;
+mod ops;
+pub mod state;
+
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use stratus_core::{Clock, RequestContext};
+use stratus_logs::Logs;
+use stratus_protocol::rest::{self, FromRest, RestRequest, ToRest};
+use stratus_protocol::validate::Validate;
 use stratus_protocol::{ApiRequest, ApiResponse, AwsError, Protocol};
+use stratus_runtime::Runtime;
 use stratus_store::Store;
+
+pub use error::LambdaError;
 
 pub const PROTOCOL: Protocol = Protocol::RestJson;
 
+/// Largest CreateFunction / UpdateFunctionCode request (a 50 MB zip in base64 JSON), as AWS.
+pub const MAX_REQUEST_BYTES: usize = 69_905_067;
+
+/// What Lambda needs from the server's configuration.
+#[derive(Clone, Debug)]
+pub struct LambdaConfig {
+    /// The data directory (code is kept under `lambda/`).
+    pub data_dir: PathBuf,
+    /// `http://host:port` of this server, given to functions as `AWS_ENDPOINT_URL`.
+    pub endpoint_url: String,
+    /// Credentials handed to functions, by account id: `(access key, secret)`.
+    pub credentials: Vec<(String, String, String)>,
+    /// How long an idle instance stays warm.
+    pub idle_timeout: std::time::Duration,
+}
+
+/// The Lambda service value: shared by every request.
 #[derive(Clone)]
 pub struct Lambda {
-    #[allow(dead_code)]
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     store: Store,
-    #[allow(dead_code)]
     clock: Clock,
+    logs: Logs,
+    runtime: Runtime,
+    code: code::CodeStore,
+    config: LambdaConfig,
+    /// Signs `Code.Location` download links.
+    download_key: [u8; 32],
 }
 
 impl Lambda {
-    pub fn new(store: Store, clock: Clock) -> Self {
-        Self { store, clock }
+    pub fn new(store: Store, clock: Clock, logs: Logs, config: LambdaConfig) -> std::io::Result<Self> {
+        let data_dir = std::fs::canonicalize(&config.data_dir).unwrap_or_else(|_| config.data_dir.clone());
+        let root = data_dir.join("lambda");
+        let code = code::CodeStore::new(root.clone())?;
+        let launcher = std::env::current_exe()?;
+        let runtime = Runtime::new(stratus_runtime::RuntimeConfig {
+            work_dir: root,
+            hide: vec![data_dir],
+            launcher,
+            idle_timeout: config.idle_timeout,
+        })?;
+        let download_key: [u8; 32] = rand::random();
+        Ok(Self {
+            inner: Arc::new(Inner {
+                store,
+                clock,
+                logs,
+                runtime,
+                code,
+                config,
+                download_key,
+            }),
+        })
     }
 
-    pub async fn handle(&self, _cx: &RequestContext, _req: &ApiRequest<'_>) -> Result<ApiResponse, AwsError> {
-        Err(AwsError::not_implemented("Lambda"))
+    /// Stops every function instance (server shutdown).
+    pub fn shutdown(&self) {
+        self.inner.runtime.shutdown();
     }
+
+    /// The zip behind a `Code.Location` link, if the link is genuine.
+    pub fn download(&self, id: &str, token: &str) -> Option<Vec<u8>> {
+        if ops::download_token(&self.inner.download_key, id) != token {
+            return None;
+        }
+        let sha = base64_of_hex(id)?;
+        std::fs::read(self.inner.code.zip_path(&sha)).ok()
+    }
+
+    /// Decodes, validates and runs one request.
+    pub async fn handle(&self, cx: &RequestContext, req: &ApiRequest<'_>) -> Result<ApiResponse, AwsError> {
+        let query = rest::query_pairs(req.query);
+        let Some((route, labels)) =
+            rest::find_route(generated::ROUTES, req.method.as_str(), req.path, &query)
+        else {
+            return Err(AwsError::new(
+                "UnknownOperationException",
+                404,
+                format!("No Lambda operation matches {} {}", req.method, req.path),
+            ));
+        };
+        let r = RestRequest::new(req, labels);
+        let s = route.status;
+        match route.operation {
+            "CreateFunction" => self.run(cx, &r, s, ops::create_function).await,
+            "GetFunction" => self.run(cx, &r, s, ops::get_function).await,
+            "GetFunctionConfiguration" => self.run(cx, &r, s, ops::get_function_configuration).await,
+            "UpdateFunctionCode" => self.run(cx, &r, s, ops::update_function_code).await,
+            "UpdateFunctionConfiguration" => self.run(cx, &r, s, ops::update_function_configuration).await,
+            "DeleteFunction" => self.run(cx, &r, s, ops::delete_function).await,
+            "ListFunctions" => self.run(cx, &r, s, ops::list_functions).await,
+            "GetAccountSettings" => self.run(cx, &r, s, ops::get_account_settings).await,
+            "PublishVersion" => self.run(cx, &r, s, ops::publish_version).await,
+            "ListVersionsByFunction" => self.run(cx, &r, s, ops::list_versions_by_function).await,
+            "CreateAlias" => self.run(cx, &r, s, ops::create_alias).await,
+            "GetAlias" => self.run(cx, &r, s, ops::get_alias).await,
+            "UpdateAlias" => self.run(cx, &r, s, ops::update_alias).await,
+            "DeleteAlias" => self.run(cx, &r, s, ops::delete_alias).await,
+            "ListAliases" => self.run(cx, &r, s, ops::list_aliases).await,
+            "AddPermission" => self.run(cx, &r, s, ops::add_permission).await,
+            "RemovePermission" => self.run(cx, &r, s, ops::remove_permission).await,
+            "GetPolicy" => self.run(cx, &r, s, ops::get_policy).await,
+            "TagResource" => self.run(cx, &r, s, ops::tag_resource).await,
+            "UntagResource" => self.run(cx, &r, s, ops::untag_resource).await,
+            "ListTags" => self.run(cx, &r, s, ops::list_tags).await,
+            "Invoke" => self.run(cx, &r, s, invoke::invoke).await,
+            other => Err(AwsError::not_implemented(other)),
+        }
+    }
+
+    async fn run<I, O, F>(
+        &self,
+        cx: &RequestContext,
+        req: &RestRequest<'_>,
+        status: u16,
+        op: impl FnOnce(Lambda, RequestContext, I) -> F,
+    ) -> Result<ApiResponse, AwsError>
+    where
+        I: FromRest + Validate,
+        O: ToRest,
+        F: Future<Output = Result<O, LambdaError>>,
+    {
+        let input = I::from_rest(req)?;
+        if let Some(message) = input.violations() {
+            return Err(AwsError::validation(PROTOCOL, message));
+        }
+        let output = op(self.clone(), cx.clone(), input).await?;
+        Ok(output.to_rest(status))
+    }
+}
+
+fn base64_of_hex(id: &str) -> Option<String> {
+    use base64::Engine;
+    let raw = hex::decode(id).ok()?;
+    Some(base64::engine::general_purpose::STANDARD.encode(raw))
 }

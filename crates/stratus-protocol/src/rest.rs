@@ -477,3 +477,10 @@ mod tests {
         );
     }
 }
+
+/// Operations that answer with no members (only a status).
+impl ToRest for () {
+    fn to_rest(&self, status: u16) -> ApiResponse {
+        RestResponse::new(status).finish()
+    }
+}

@@ -163,13 +163,17 @@ async fn serve(args: ServeArgs) -> Result<()> {
         dev = config.dev,
         "stratus listening on http://{local}"
     );
-    let gateway = Gateway::new(config, store, Clock::new());
+    let gateway = Gateway::new(config, store, Clock::new(), local).context("starting services")?;
     gateway.serve(listener, shutdown_signal()).await;
     tracing::info!("stopped");
     Ok(())
 }
 
 fn main() -> Result<()> {
+    // Function sandboxes are started by re-executing this binary.
+    if std::env::args().nth(1).as_deref() == Some(stratus_runtime::sandbox::SUBCOMMAND) {
+        stratus_runtime::sandbox::launcher_main();
+    }
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match cli.command {

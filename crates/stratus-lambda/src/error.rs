@@ -1,0 +1,73 @@
+//! Errors Lambda answers with (codes, statuses and messages as AWS).
+
+use stratus_protocol::ServiceError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LambdaError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    InvalidParameter(String),
+    #[error("{0}")]
+    Validation(String),
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("{0}")]
+    InvalidRequestContent(String),
+    #[error("{0}")]
+    PreconditionFailed(String),
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("storage failure: {0}")]
+    Internal(String),
+}
+
+impl ServiceError for LambdaError {
+    fn code(&self) -> &str {
+        match self {
+            LambdaError::NotFound(_) => "ResourceNotFoundException",
+            LambdaError::Conflict(_) => "ResourceConflictException",
+            LambdaError::InvalidParameter(_) => "InvalidParameterValueException",
+            LambdaError::Validation(_) => "ValidationException",
+            LambdaError::TooLarge(_) => "RequestEntityTooLargeException",
+            LambdaError::InvalidRequestContent(_) => "InvalidRequestContentException",
+            LambdaError::PreconditionFailed(_) => "PreconditionFailedException",
+            LambdaError::Unsupported(_) => "UnsupportedMediaTypeException",
+            LambdaError::Internal(_) => "ServiceException",
+        }
+    }
+
+    fn status(&self) -> u16 {
+        match self {
+            LambdaError::NotFound(_) => 404,
+            LambdaError::Conflict(_) => 409,
+            LambdaError::TooLarge(_) => 413,
+            LambdaError::PreconditionFailed(_) => 412,
+            LambdaError::Unsupported(_) => 415,
+            LambdaError::Internal(_) => 500,
+            _ => 400,
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            LambdaError::Internal(_) => "An internal error occurred.".into(),
+            other => other.to_string(),
+        }
+    }
+}
+
+impl From<stratus_store::StoreError> for LambdaError {
+    fn from(e: stratus_store::StoreError) -> Self {
+        tracing::error!(error = %e, "lambda storage failure");
+        LambdaError::Internal(e.to_string())
+    }
+}
+
+impl From<LambdaError> for stratus_protocol::AwsError {
+    fn from(e: LambdaError) -> Self {
+        stratus_protocol::AwsError::from_service(&e, "")
+    }
+}

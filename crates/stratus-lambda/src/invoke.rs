@@ -1,0 +1,293 @@
+//! Invoke: resolve the qualifier (aliases pick a version by weight), run the event on an
+//! instance, write the function's output with START/END/REPORT lines to CloudWatch Logs, and
+//! answer as Lambda does (`X-Amz-Function-Error`, `X-Amz-Log-Result`, `X-Amz-Executed-Version`).
+
+use std::time::Duration;
+
+use base64::Engine;
+use bytes::Bytes;
+use stratus_core::RequestContext;
+use stratus_logs::LogEvent;
+use stratus_protocol::types::Blob;
+use stratus_runtime::{FunctionSpec, Invocation};
+
+use crate::generated::{InvocationRequest, InvocationResponse};
+use crate::ops::{function_arn, load, log_group, resolve, target};
+use crate::state::{self, Config, LayerRef};
+use crate::{Lambda, LambdaError};
+
+/// Largest synchronous request payload (6 MB, as AWS).
+pub const MAX_PAYLOAD: usize = 6 * 1024 * 1024;
+/// Size of the log tail returned with `LogType: Tail`.
+const TAIL_BYTES: usize = 4096;
+
+/// A published layer version, by ARN (layers are not served yet: none exist).
+pub(crate) async fn layer(_l: &Lambda, _arn: &str) -> Result<Option<LayerRef>, LambdaError> {
+    Ok(None)
+}
+
+pub async fn invoke(
+    l: Lambda,
+    cx: RequestContext,
+    i: InvocationRequest,
+) -> Result<InvocationResponse, LambdaError> {
+    let t = target(
+        i.function_name.as_deref().unwrap_or_default(),
+        i.qualifier.as_deref(),
+    )?;
+    let payload = i.payload.map(|b| b.0).unwrap_or_default();
+    if payload.len() > MAX_PAYLOAD {
+        return Err(LambdaError::TooLarge(format!(
+            "{} byte payload is too large for the RequestResponse invocation type (limit {MAX_PAYLOAD} bytes)",
+            payload.len()
+        )));
+    }
+    let payload = if payload.is_empty() {
+        b"{}".to_vec()
+    } else {
+        payload
+    };
+    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&payload) {
+        return Err(LambdaError::InvalidRequestContent(format!(
+            "Could not parse request body into json: Could not parse payload into json: {e}"
+        )));
+    }
+    let (f, _, fkey) = load(&l, &cx, &t.name).await?;
+    let mut qualifier = t.qualifier.clone();
+    // An alias with weights routes a share of calls to its additional version.
+    if let Some(q) = &qualifier
+        && q != "$LATEST"
+        && !q.chars().all(|c| c.is_ascii_digit())
+    {
+        let akey = state::alias_key(cx.account_id(), &cx.region, &t.name, q);
+        if let Some((a, _)) = state::get_alias(&l.inner.store, &akey).await? {
+            let roll: f64 = rand::random();
+            let mut acc = 0.0;
+            let mut chosen = a.function_version.clone();
+            for (v, w) in &a.weights {
+                acc += w;
+                if roll < acc {
+                    chosen = v.clone();
+                    break;
+                }
+            }
+            qualifier = Some(chosen);
+        }
+    }
+    let config = resolve(&l, &cx, &f, &fkey, qualifier.as_deref()).await?;
+    let invoked_arn = match &t.qualifier {
+        Some(q) => format!("{}:{q}", function_arn(&cx, &t.name)),
+        None => function_arn(&cx, &t.name),
+    };
+    match i.invocation_type.as_deref().unwrap_or("RequestResponse") {
+        "DryRun" => {
+            return Ok(InvocationResponse {
+                status_code: Some(204),
+                ..Default::default()
+            });
+        }
+        "Event" => {
+            // Queued for a background run; durable retries come with asynchronous invocation.
+            let request_id = uuid::Uuid::new_v4().to_string();
+            let spec = spec(&l, &cx, &config)?;
+            let inv = Invocation {
+                request_id,
+                payload: Bytes::from(payload),
+                invoked_arn,
+                client_context: None,
+                cognito_identity: None,
+            };
+            let (l2, cx2) = (l.clone(), cx.clone());
+            tokio::spawn(async move {
+                let _ = run(&l2, &cx2, &config, &spec, inv).await;
+            });
+            return Ok(InvocationResponse {
+                status_code: Some(202),
+                ..Default::default()
+            });
+        }
+        _ => {}
+    }
+    let client_context = match &i.client_context {
+        Some(c) => {
+            let raw = base64::engine::general_purpose::STANDARD.decode(c).map_err(|_| {
+                LambdaError::InvalidParameter(
+                    "Client context must be a valid Base64-encoded JSON object.".into(),
+                )
+            })?;
+            if !serde_json::from_slice::<serde_json::Value>(&raw).is_ok_and(|v| v.is_object()) {
+                return Err(LambdaError::InvalidParameter(
+                    "Client context must be a valid Base64-encoded JSON object.".into(),
+                ));
+            }
+            Some(String::from_utf8_lossy(&raw).into_owned())
+        }
+        None => None,
+    };
+    let spec = spec(&l, &cx, &config)?;
+    let inv = Invocation {
+        request_id: cx.request_id.clone(),
+        payload: Bytes::from(payload),
+        invoked_arn,
+        client_context,
+        cognito_identity: None,
+    };
+    let (result, log) = run(&l, &cx, &config, &spec, inv).await;
+    let tail = (i.log_type.as_deref() == Some("Tail")).then(|| {
+        let start = log.len().saturating_sub(TAIL_BYTES);
+        let mut start = start;
+        while !log.is_char_boundary(start) {
+            start += 1;
+        }
+        base64::engine::general_purpose::STANDARD.encode(&log.as_bytes()[start..])
+    });
+    let (payload, error) = match result {
+        Ok(body) => (body, None),
+        Err(body) => (body, Some("Unhandled".to_string())),
+    };
+    Ok(InvocationResponse {
+        status_code: Some(200),
+        function_error: error,
+        log_result: tail,
+        payload: Some(Blob(payload.to_vec())),
+        executed_version: Some(config.version.clone()),
+        durable_execution_arn: None,
+    })
+}
+
+/// How the runtime starts instances of one version's configuration.
+fn spec(l: &Lambda, cx: &RequestContext, c: &Config) -> Result<FunctionSpec, LambdaError> {
+    let code = &l.inner.code;
+    let layers: Vec<String> = c.layers.iter().map(|x| x.code_sha256.clone()).collect();
+    let layers_dir = code.merged_layers(&layers)?;
+    let mut env: Vec<(String, String)> = c.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let (key, secret) = l
+        .inner
+        .config
+        .credentials
+        .iter()
+        .find(|(acct, _, _)| acct == cx.account_id())
+        .map(|(_, k, s)| (k.clone(), s.clone()))
+        .unwrap_or_else(|| ("test".into(), "test".into()));
+    env.extend([
+        ("AWS_REGION".to_string(), cx.region.clone()),
+        ("AWS_DEFAULT_REGION".into(), cx.region.clone()),
+        ("AWS_LAMBDA_FUNCTION_NAME".into(), c.name.clone()),
+        ("AWS_LAMBDA_FUNCTION_VERSION".into(), c.version.clone()),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(), c.memory_mb.to_string()),
+        ("AWS_LAMBDA_INITIALIZATION_TYPE".into(), "on-demand".into()),
+        ("AWS_EXECUTION_ENV".into(), format!("AWS_Lambda_{}", c.runtime)),
+        ("AWS_ACCESS_KEY_ID".into(), key),
+        ("AWS_SECRET_ACCESS_KEY".into(), secret),
+        ("AWS_ENDPOINT_URL".into(), l.inner.config.endpoint_url.clone()),
+    ]);
+    Ok(FunctionSpec {
+        pool_key: format!(
+            "{}:{}:{}:{}",
+            function_arn(cx, &c.name),
+            c.version,
+            c.code_sha256,
+            c.revision_id
+        ),
+        function_name: c.name.clone(),
+        version: c.version.clone(),
+        runtime: c.runtime.clone(),
+        handler: c.handler.clone(),
+        memory_mb: c.memory_mb as u64,
+        timeout: Duration::from_secs(c.timeout as u64),
+        tmp_mb: c.tmp_mb as u64,
+        code_dir: code.dir(&c.code_sha256),
+        layers_dir,
+        env,
+        log_group: log_group(c),
+    })
+}
+
+/// Runs one event and writes its log; returns the result and the log text of this call.
+async fn run(
+    l: &Lambda,
+    cx: &RequestContext,
+    c: &Config,
+    spec: &FunctionSpec,
+    inv: Invocation,
+) -> (Result<Bytes, Bytes>, String) {
+    let rid = inv.request_id.clone();
+    let started_ms = l.inner.clock.now_ms();
+    let outcome = l.inner.runtime.invoke(spec, inv).await;
+    let mut events = Vec::new();
+    let mut text = String::new();
+    let mut push = |ts: i64, line: String| {
+        text.push_str(&line);
+        text.push('\n');
+        events.push(LogEvent {
+            timestamp: ts,
+            message: line,
+        });
+    };
+    let mut lines = outcome.lines.into_iter().peekable();
+    let start_ts = lines.peek().map_or(started_ms, |(ts, _)| (*ts).min(started_ms));
+    if let Some(init) = outcome.init_duration {
+        push(
+            start_ts,
+            format!(
+                "INIT_START Runtime Version: {}.stratus\tInit Duration: {:.2} ms",
+                c.runtime,
+                ms(init)
+            ),
+        );
+    }
+    push(start_ts, format!("START RequestId: {rid} Version: {}", c.version));
+    for (ts, line) in lines {
+        push(ts, line);
+    }
+    let end_ts = l.inner.clock.now_ms();
+    for line in outcome.platform_lines {
+        push(end_ts, line);
+    }
+    if let Err(body) = &outcome.result
+        && outcome.duration.is_zero()
+    {
+        // The call never reached the function: say why, as the platform does.
+        push(end_ts, String::from_utf8_lossy(body).into_owned());
+    }
+    push(end_ts, format!("END RequestId: {rid}"));
+    let duration = ms(outcome.duration);
+    let mut report = format!(
+        "REPORT RequestId: {rid}\tDuration: {duration:.2} ms\tBilled Duration: {} ms\tMemory Size: {} MB\tMax Memory Used: {} MB\t",
+        duration.ceil().max(1.0) as u64,
+        c.memory_mb,
+        outcome.max_memory_mb
+    );
+    if let Some(init) = outcome.init_duration {
+        report.push_str(&format!("Init Duration: {:.2} ms\t", ms(init)));
+    }
+    push(end_ts, report);
+    let group = log_group(c);
+    let stream = if outcome.log_stream.is_empty() {
+        format!(
+            "{}/[{}]{}",
+            date(end_ts),
+            c.version,
+            uuid::Uuid::new_v4().simple()
+        )
+    } else {
+        outcome.log_stream
+    };
+    let logs = l.inner.logs.clone();
+    let (account, region) = (cx.account_id().to_string(), cx.region.clone());
+    tokio::spawn(async move {
+        if let Err(e) = logs.append(&account, &region, &group, &stream, events).await {
+            tracing::warn!(error = %e.message, group, "could not write function logs");
+        }
+    });
+    (outcome.result, text)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn date(ms: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp(ms / 1000).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    format!("{:04}/{:02}/{:02}", t.year(), u8::from(t.month()), t.day())
+}
