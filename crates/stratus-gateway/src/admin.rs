@@ -104,6 +104,7 @@ pub async fn handle(gw: &Gateway, parts: &Parts, body: &Bytes) -> Response<Bytes
                 );
             }
             gw.inner.clock.reset();
+            gw.inner.lambda.shutdown();
             tracing::info!("state reset");
             reply(StatusCode::OK, json!({ "status": "reset" }))
         }

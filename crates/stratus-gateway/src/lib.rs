@@ -166,7 +166,15 @@ impl Gateway {
                 let protocol =
                     route::identify(&parts).map_or(Protocol::Json { version: "1.0" }, |s| s.protocol());
                 let err = if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
-                    AwsError::too_large(max)
+                    if route::is_lambda(&parts) {
+                        AwsError::new(
+                            "RequestEntityTooLargeException",
+                            413,
+                            format!("Request must be smaller than {max} bytes for the operation"),
+                        )
+                    } else {
+                        AwsError::too_large(max)
+                    }
                 } else {
                     AwsError::new(
                         "IncompleteBody",

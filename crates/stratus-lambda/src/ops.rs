@@ -265,6 +265,20 @@ fn check_runtime(runtime: &str) -> Result<(), LambdaError> {
     }
 }
 
+/// Largest MemorySize of an on-demand function (the model allows more for managed instances).
+const MAX_MEMORY_MB: i32 = 10_240;
+
+fn check_memory(m: Option<i32>) -> Result<(), LambdaError> {
+    if let Some(m) = m
+        && m > MAX_MEMORY_MB
+    {
+        return Err(LambdaError::InvalidParameter(format!(
+            "'MemorySize' value failed to satisfy constraint: Member must have value less than or equal to {MAX_MEMORY_MB}"
+        )));
+    }
+    Ok(())
+}
+
 fn check_timeout(t: Option<i32>) -> Result<(), LambdaError> {
     if let Some(t) = t
         && t > MAX_TIMEOUT
@@ -364,6 +378,7 @@ pub async fn create_function(
     check_runtime(&runtime)?;
     let handler = check_handler(&runtime, i.handler.as_deref())?;
     check_timeout(i.timeout)?;
+    check_memory(i.memory_size)?;
     let env: BTreeMap<String, String> = i
         .environment
         .as_ref()
@@ -589,6 +604,7 @@ pub async fn update_function_configuration(
     let (mut f, raw, key) = load(&l, &cx, &t.name).await?;
     check_revision(&f.latest.revision_id, i.revision_id.as_deref())?;
     check_timeout(i.timeout)?;
+    check_memory(i.memory_size)?;
     let c = &mut f.latest;
     if let Some(r) = &i.runtime {
         check_runtime(r)?;

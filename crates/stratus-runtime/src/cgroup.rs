@@ -17,8 +17,32 @@ pub enum Flavor {
     V2,
 }
 
-/// Which hierarchy this host offers, if we may write to it.
+/// Which hierarchy this host offers, if we may write to it. Empty groups left by a server
+/// that was killed are removed.
 pub fn detect() -> Option<Flavor> {
+    let flavor = probe()?;
+    let root = Path::new(ROOT);
+    let parents = match flavor {
+        Flavor::V2 => vec![root.join(GROUP)],
+        Flavor::V1 => ["memory", "pids", "cpu"]
+            .iter()
+            .map(|c| root.join(c).join(GROUP))
+            .collect(),
+    };
+    for parent in parents {
+        if let Ok(entries) = std::fs::read_dir(&parent) {
+            for e in entries.flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    // Fails (harmlessly) while the group still has processes.
+                    let _ = std::fs::remove_dir(e.path());
+                }
+            }
+        }
+    }
+    Some(flavor)
+}
+
+fn probe() -> Option<Flavor> {
     let root = Path::new(ROOT);
     if root.join("cgroup.controllers").exists() {
         let ok = std::fs::create_dir_all(root.join(GROUP)).is_ok();

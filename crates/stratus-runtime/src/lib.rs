@@ -503,6 +503,14 @@ impl Instance {
                 &format!("{prefix}Error: Runtime exited with error: signal: killed"),
             );
         }
+        if code == Some(sandbox::EXEC_FAILED) {
+            return error_json(
+                "Runtime.InvalidEntrypoint",
+                &format!(
+                    "{prefix}Error: fork/exec: the runtime could not be started (is the bootstrap executable?)"
+                ),
+            );
+        }
         let how = match code {
             Some(c) if c > 128 => format!("signal: {}", signal_name(c - 128)),
             Some(c) => format!("exit status {c}"),

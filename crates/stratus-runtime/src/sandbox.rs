@@ -29,6 +29,9 @@ pub const SPEC_VAR: &str = "STRATUS_SANDBOX_SPEC";
 /// The hidden subcommand the binary dispatches to [`launcher_main`].
 pub const SUBCOMMAND: &str = "__sandbox";
 
+/// The launcher's exit status when the runtime program cannot be executed.
+pub const EXEC_FAILED: i32 = 126;
+
 /// Where things appear inside the sandbox, as on AWS.
 pub const TASK_ROOT: &str = "/var/task";
 pub const RUNTIME_DIR: &str = "/var/runtime";
@@ -111,7 +114,7 @@ pub fn launcher_main() -> ! {
 
 fn fail(msg: &str) -> ! {
     eprintln!("stratus sandbox: {msg}");
-    std::process::exit(126)
+    std::process::exit(125)
 }
 
 fn open_path(p: &Path) -> nix::Result<OwnedFd> {
@@ -256,7 +259,10 @@ fn exec_runtime(spec: &SandboxSpec, isolated: bool) -> ! {
         fail("empty argv")
     };
     match execve(program, &argv, &env) {
-        Err(err) => fail(&format!("exec {}: {err}", spec.argv[0])),
+        Err(err) => {
+            eprintln!("stratus sandbox: exec {}: {err}", spec.argv[0]);
+            std::process::exit(EXEC_FAILED)
+        }
         Ok(never) => match never {},
     }
 }
