@@ -5,6 +5,8 @@ import io
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 import zipfile
 
@@ -480,3 +482,83 @@ def test_no_function_process_outlives_the_server(new_server, how):
     while time.monotonic() < deadline and any(_alive(p) for p in procs):
         time.sleep(0.05)
     assert not [p for p in procs if _alive(p)]
+
+
+def test_layers(stratus):
+    lam = stratus.client("lambda")
+    l1 = lam.publish_layer_version(LayerName="shared", Content={"ZipFile": zip_of({
+        "python/shared_lib.py": "WHO = 'layer one'\n", "data/a.txt": "from layer 1"})},
+        CompatibleRuntimes=["python3.12"], Description="first")
+    assert l1["Version"] == 1 and l1["LayerVersionArn"].endswith(":layer:shared:1")
+    l2 = lam.publish_layer_version(LayerName="shared", Content={"ZipFile": zip_of({
+        "data/a.txt": "from layer 2", "data/b.txt": "only in 2"})})
+    assert l2["Version"] == 2
+    got = lam.get_layer_version(LayerName="shared", VersionNumber=1)
+    assert got["Description"] == "first" and got["CompatibleRuntimes"] == ["python3.12"]
+    assert requests.get(got["Content"]["Location"], timeout=10).status_code == 200
+    assert [v["Version"] for v in lam.list_layer_versions(LayerName="shared")["LayerVersions"]] == [2, 1]
+    assert [v["Version"] for v in lam.list_layer_versions(
+        LayerName="shared", CompatibleRuntime="python3.12")["LayerVersions"]] == [1]
+    layers = lam.list_layers()["Layers"]
+    assert [(x["LayerName"], x["LatestMatchingVersion"]["Version"]) for x in layers] == [("shared", 2)]
+    code = ("import shared_lib\ndef handler(e, c):\n    return [shared_lib.WHO, open('/opt/data/a.txt').read(),"
+            " open('/opt/data/b.txt').read()]\n")
+    fn = create(lam, "layered", code=code, Layers=[l1["LayerVersionArn"], l2["LayerVersionArn"]])
+    assert [x["Arn"] for x in fn["Layers"]] == [l1["LayerVersionArn"], l2["LayerVersionArn"]]
+    # Unpacked under /opt in order: the later layer wins.
+    assert call(lam, "layered")[1] == ["layer one", "from layer 2", "only in 2"]
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        create(lam, "badlayer", Layers=[l1["LayerVersionArn"][:-1] + "9"])
+    assert code_of(e) == "InvalidParameterValueException"
+    lam.delete_layer_version(LayerName="shared", VersionNumber=1)
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        lam.get_layer_version(LayerName="shared", VersionNumber=1)
+    assert code_of(e) == "ResourceNotFoundException"
+    # Numbers are never reused, and functions keep the layer they were given.
+    assert lam.publish_layer_version(LayerName="shared", Content={"ZipFile": zip_of({"x": "y"})})["Version"] == 3
+    assert call(lam, "layered")[1][0] == "layer one"
+
+
+def test_function_url_configs(stratus):
+    lam = stratus.client("lambda")
+    create(lam, "web")
+    u = lam.create_function_url_config(FunctionName="web", AuthType="NONE",
+                                       Cors={"AllowOrigins": ["*"], "MaxAge": 60})
+    assert u["FunctionUrl"].startswith("http://") and "lambda-url" in u["FunctionUrl"]
+    assert u["AuthType"] == "NONE" and u["Cors"]["MaxAge"] == 60
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        lam.create_function_url_config(FunctionName="web", AuthType="NONE")
+    assert code_of(e) == "ResourceConflictException"
+    lam.update_function_url_config(FunctionName="web", AuthType="AWS_IAM")
+    assert lam.get_function_url_config(FunctionName="web")["AuthType"] == "AWS_IAM"
+    assert len(lam.list_function_url_configs(FunctionName="web")["FunctionUrlConfigs"]) == 1
+    lam.delete_function_url_config(FunctionName="web")
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        lam.get_function_url_config(FunctionName="web")
+    assert code_of(e) == "ResourceNotFoundException"
+
+
+def test_official_python_runtime_client(stratus, tmp_path):
+    """`awslambdaric` from PyPI, unchanged, started through AWS_LAMBDA_EXEC_WRAPPER."""
+    target = tmp_path / "pkg"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--target", str(target),
+                    "--only-binary=:all:", "awslambdaric"], check=True, capture_output=True, timeout=300)
+    files, modes = {}, {}
+    for path in target.rglob("*"):
+        if path.is_file() and "__pycache__" not in path.parts:
+            files[str(path.relative_to(target))] = path.read_bytes()
+    files["app.py"] = "def handler(event, context):\n    print('ric says hi')\n    return {'ric': event['x'], 'rid': context.aws_request_id}\n"
+    files["wrapper.sh"] = '#!/bin/sh\nexec "$1" -m awslambdaric "$_HANDLER"\n'
+    modes["wrapper.sh"] = 0o755
+    lam = stratus.client("lambda")
+    py = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    lam.create_function(FunctionName="ric", Runtime=py, Role=ROLE, Handler="app.handler", Timeout=30,
+                        Code={"ZipFile": zip_of(files, modes)},
+                        Environment={"Variables": {"AWS_LAMBDA_EXEC_WRAPPER": "/var/task/wrapper.sh"}})
+    r, out = call(lam, "ric", {"x": 42}, LogType="Tail")
+    assert "FunctionError" not in r, out
+    assert out == {"ric": 42, "rid": r["ResponseMetadata"]["RequestId"]}
+    assert "ric says hi" in base64.b64decode(r["LogResult"]).decode()
+    create(lam, "ric-err", code="def handler(e, c):\n    raise KeyError('k')\n")
+    r, out = call(lam, "ric", {"y": 1})
+    assert r["FunctionError"] == "Unhandled" and out["errorType"] == "KeyError"

@@ -13,18 +13,13 @@ use stratus_runtime::{FunctionSpec, Invocation};
 
 use crate::generated::{InvocationRequest, InvocationResponse};
 use crate::ops::{function_arn, load, log_group, resolve, target};
-use crate::state::{self, Config, LayerRef};
+use crate::state::{self, Config};
 use crate::{Lambda, LambdaError};
 
 /// Largest synchronous request payload (6 MB, as AWS).
 pub const MAX_PAYLOAD: usize = 6 * 1024 * 1024;
 /// Size of the log tail returned with `LogType: Tail`.
 const TAIL_BYTES: usize = 4096;
-
-/// A published layer version, by ARN (layers are not served yet: none exist).
-pub(crate) async fn layer(_l: &Lambda, _arn: &str) -> Result<Option<LayerRef>, LambdaError> {
-    Ok(None)
-}
 
 pub async fn invoke(
     l: Lambda,

@@ -8,6 +8,7 @@ pub mod code;
 pub mod error;
 pub mod generated;
 mod invoke;
+mod layers;
 mod ops;
 pub mod state;
 
@@ -99,6 +100,21 @@ impl Lambda {
         std::fs::read(self.inner.code.zip_path(&sha)).ok()
     }
 
+    /// A download link for a stored zip (GetFunction's `Code.Location`, a layer's content).
+    pub(crate) fn code_location(&self, sha256_b64: &str) -> String {
+        use base64::Engine;
+        let id = hex::encode(
+            base64::engine::general_purpose::STANDARD
+                .decode(sha256_b64)
+                .unwrap_or_default(),
+        );
+        let token = ops::download_token(&self.inner.download_key, &id);
+        format!(
+            "{}/_stratus/lambda/code/{id}.zip?token={token}",
+            self.inner.config.endpoint_url
+        )
+    }
+
     /// Decodes, validates and runs one request.
     pub async fn handle(&self, cx: &RequestContext, req: &ApiRequest<'_>) -> Result<ApiResponse, AwsError> {
         let query = rest::query_pairs(req.query);
@@ -136,6 +152,16 @@ impl Lambda {
             "UntagResource" => self.run(cx, &r, s, ops::untag_resource).await,
             "ListTags" => self.run(cx, &r, s, ops::list_tags).await,
             "Invoke" => self.run(cx, &r, s, invoke::invoke).await,
+            "PublishLayerVersion" => self.run(cx, &r, s, layers::publish_layer_version).await,
+            "GetLayerVersion" => self.run(cx, &r, s, layers::get_layer_version).await,
+            "ListLayers" => self.run(cx, &r, s, layers::list_layers).await,
+            "ListLayerVersions" => self.run(cx, &r, s, layers::list_layer_versions).await,
+            "DeleteLayerVersion" => self.run(cx, &r, s, layers::delete_layer_version).await,
+            "CreateFunctionUrlConfig" => self.run(cx, &r, s, layers::create_function_url_config).await,
+            "GetFunctionUrlConfig" => self.run(cx, &r, s, layers::get_function_url_config).await,
+            "UpdateFunctionUrlConfig" => self.run(cx, &r, s, layers::update_function_url_config).await,
+            "DeleteFunctionUrlConfig" => self.run(cx, &r, s, layers::delete_function_url_config).await,
+            "ListFunctionUrlConfigs" => self.run(cx, &r, s, layers::list_function_url_configs).await,
             other => Err(AwsError::not_implemented(other)),
         }
     }

@@ -216,7 +216,7 @@ pub(crate) fn log_group(c: &Config) -> String {
         .unwrap_or_else(|| format!("/aws/lambda/{}", c.name))
 }
 
-fn now_iso(l: &Lambda) -> String {
+pub(crate) fn now_iso(l: &Lambda) -> String {
     // Lambda's own format: 2026-11-29T12:00:00.000+0000
     let ms = l.inner.clock.now_ms();
     let t = time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
@@ -331,7 +331,7 @@ async fn check_layers(l: &Lambda, arns: &[String]) -> Result<Vec<state::LayerRef
     }
     let mut out = Vec::new();
     for arn in arns {
-        let Some(layer) = crate::invoke::layer(l, arn).await? else {
+        let Some(layer) = crate::layers::layer(l, arn).await? else {
             return Err(LambdaError::InvalidParameter(format!(
                 "Layer version {arn} does not exist."
             )));
@@ -484,19 +484,11 @@ pub async fn get_function(
     )?;
     let (f, _, fkey) = load(&l, &cx, &t.name).await?;
     let c = resolve(&l, &cx, &f, &fkey, t.qualifier.as_deref()).await?;
-    let id = hex::encode(
-        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &c.code_sha256)
-            .unwrap_or_default(),
-    );
-    let token = download_token(&l.inner.download_key, &id);
     Ok(GetFunctionResponse {
         configuration: Some(configuration(&cx, &c)),
         code: Some(FunctionCodeLocation {
             repository_type: Some("S3".into()),
-            location: Some(format!(
-                "{}/_stratus/lambda/code/{id}.zip?token={token}",
-                l.inner.config.endpoint_url
-            )),
+            location: Some(l.code_location(&c.code_sha256)),
             ..Default::default()
         }),
         tags: (!f.tags.is_empty()).then(|| f.tags.clone().into_iter().collect()),
@@ -722,7 +714,11 @@ pub async fn delete_function(
 }
 
 /// Pages through sorted items with an opaque marker (the last item's key).
-fn page<T>(items: Vec<(String, T)>, marker: Option<&str>, max: Option<i32>) -> (Vec<T>, Option<String>) {
+pub(crate) fn page<T>(
+    items: Vec<(String, T)>,
+    marker: Option<&str>,
+    max: Option<i32>,
+) -> (Vec<T>, Option<String>) {
     let max = max.unwrap_or(50).clamp(1, 10_000) as usize;
     let mut rest: Vec<(String, T)> = items
         .into_iter()

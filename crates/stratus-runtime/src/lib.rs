@@ -350,6 +350,13 @@ impl Runtime {
             }
             _ => vec![task_root.join("bootstrap").to_string_lossy().into_owned()],
         };
+        // A wrapper script runs first with the runtime's command as its arguments (as AWS).
+        let mut argv = argv;
+        if let Some((_, wrapper)) = spec.env.iter().find(|(k, _)| k == "AWS_LAMBDA_EXEC_WRAPPER")
+            && interpreters::language(&spec.runtime) != Some(Language::Provided)
+        {
+            argv.insert(0, wrapper.clone());
+        }
         let stream = log_stream_name(&spec.version, &id);
         let mut env = spec.env.clone();
         let tmp = if isolate {
