@@ -17,6 +17,7 @@ use stratus_protocol::sigv4;
 
 struct Work {
     service: &'static str,
+    path: &'static str,
     target: Option<String>,
     content_type: &'static str,
     body: Vec<u8>,
@@ -31,6 +32,7 @@ fn key(rng: &mut impl Rng) -> String {
 fn make(workload: &str, rng: &mut impl Rng) -> Work {
     let ddb = |op: &str, body: String| Work {
         service: "dynamodb",
+        path: "/",
         target: Some(format!("DynamoDB_20120810.{op}")),
         content_type: "application/x-amz-json-1.0",
         body: body.into_bytes(),
@@ -40,6 +42,7 @@ fn make(workload: &str, rng: &mut impl Rng) -> Work {
         "describe_table" => ddb("DescribeTable", r#"{"TableName":"bench"}"#.into()),
         "get_caller_identity" => Work {
             service: "sts",
+            path: "/",
             target: None,
             content_type: "application/x-www-form-urlencoded; charset=utf-8",
             body: b"Action=GetCallerIdentity&Version=2011-06-15".to_vec(),
@@ -99,6 +102,14 @@ fn make(workload: &str, rng: &mut impl Rng) -> Work {
                 format!(r#"{{"RequestItems":{{"benchq":[{}]}}}}"#, reqs.join(",")),
             )
         }
+        "invoke" => Work {
+            // Warm synchronous invocations of the Python echo function `bench-echo`.
+            service: "lambda",
+            path: "/2015-03-31/functions/bench-echo/invocations",
+            target: None,
+            content_type: "application/json",
+            body: format!(r#"{{"n":{}}}"#, rng.random_range(0..1_000_000)).into_bytes(),
+        },
         other => panic!("unknown workload {other}"),
     }
 }
@@ -112,7 +123,7 @@ fn request(host: &str, w: Work) -> Request<Full<Bytes>> {
     }
     sigv4::sign_headers(
         "POST",
-        "/",
+        w.path,
         None,
         &mut headers,
         &w.body,
@@ -124,7 +135,7 @@ fn request(host: &str, w: Work) -> Request<Full<Bytes>> {
     );
     let mut req = Request::builder()
         .method(Method::POST)
-        .uri("/")
+        .uri(w.path)
         .body(Full::new(Bytes::from(w.body)))
         .unwrap();
     *req.headers_mut() = headers;

@@ -268,12 +268,12 @@ async fn run(
     } else {
         outcome.log_stream
     };
-    let logs = l.inner.logs.clone();
-    let (account, region) = (cx.account_id().to_string(), cx.region.clone());
-    tokio::spawn(async move {
-        if let Err(e) = logs.append(&account, &region, &group, &stream, events).await {
-            tracing::warn!(error = %e.message, group, "could not write function logs");
-        }
+    l.ship_logs(crate::LogBatch {
+        account: cx.account_id().to_string(),
+        region: cx.region.clone(),
+        group,
+        stream,
+        events,
     });
     (outcome.result, text)
 }

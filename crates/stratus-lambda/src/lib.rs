@@ -52,12 +52,54 @@ pub struct Lambda {
 struct Inner {
     store: Store,
     clock: Clock,
-    logs: Logs,
     runtime: Runtime,
     code: code::CodeStore,
     config: LambdaConfig,
     /// Signs `Code.Location` download links.
     download_key: [u8; 32],
+    /// Function output on its way to CloudWatch Logs.
+    log_tx: tokio::sync::mpsc::UnboundedSender<LogBatch>,
+}
+
+/// One invocation's log lines for one stream.
+pub(crate) struct LogBatch {
+    pub account: String,
+    pub region: String,
+    pub group: String,
+    pub stream: String,
+    pub events: Vec<stratus_logs::LogEvent>,
+}
+
+/// Writes function output to CloudWatch Logs off the invocation path: whatever accumulated
+/// while the previous writes ran is merged per stream, so a busy function costs one store
+/// commit per stream and round instead of one per invocation.
+async fn ship_logs(logs: Logs, mut rx: tokio::sync::mpsc::UnboundedReceiver<LogBatch>) {
+    use std::collections::BTreeMap;
+    while let Some(first) = rx.recv().await {
+        let mut merged: BTreeMap<(String, String, String, String), Vec<stratus_logs::LogEvent>> =
+            BTreeMap::new();
+        let mut add = |b: LogBatch| {
+            merged
+                .entry((b.account, b.region, b.group, b.stream))
+                .or_default()
+                .extend(b.events);
+        };
+        add(first);
+        while let Ok(more) = rx.try_recv() {
+            add(more);
+        }
+        let writes = merged
+            .into_iter()
+            .map(|((account, region, group, stream), events)| {
+                let logs = logs.clone();
+                async move {
+                    if let Err(e) = logs.append(&account, &region, &group, &stream, events).await {
+                        tracing::warn!(error = %e.message, group, "could not write function logs");
+                    }
+                }
+            });
+        futures_util::future::join_all(writes).await;
+    }
 }
 
 impl Lambda {
@@ -73,17 +115,23 @@ impl Lambda {
             idle_timeout: config.idle_timeout,
         })?;
         let download_key: [u8; 32] = rand::random();
+        let (log_tx, log_rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(ship_logs(logs, log_rx));
         Ok(Self {
             inner: Arc::new(Inner {
                 store,
                 clock,
-                logs,
                 runtime,
                 code,
                 config,
                 download_key,
+                log_tx,
             }),
         })
+    }
+
+    pub(crate) fn ship_logs(&self, batch: LogBatch) {
+        let _ = self.inner.log_tx.send(batch);
     }
 
     /// Stops every function instance (server shutdown).
