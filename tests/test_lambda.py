@@ -562,3 +562,11 @@ def test_official_python_runtime_client(stratus, tmp_path):
     create(lam, "ric-err", code="def handler(e, c):\n    raise KeyError('k')\n")
     r, out = call(lam, "ric", {"y": 1})
     assert r["FunctionError"] == "Unhandled" and out["errorType"] == "KeyError"
+
+
+def test_init_phase_is_limited_to_ten_seconds(stratus):
+    lam = stratus.client("lambda")
+    create(lam, "slowinit", code="import time\ntime.sleep(30)\ndef handler(e, c):\n    return 1\n", Timeout=60)
+    r, out = call(lam, "slowinit")
+    assert r["FunctionError"] == "Unhandled" and out["errorType"] == "Sandbox.Timedout"
+    assert "Phase: init" in out["errorMessage"]
