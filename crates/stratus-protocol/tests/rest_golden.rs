@@ -7,7 +7,8 @@
 #[path = "generated/cloudfront.rs"]
 #[allow(clippy::all)]
 mod cloudfront;
-#[path = "generated/lambda.rs"]
+// Lambda's own generated code: it depends only on this crate, serde and regex.
+#[path = "../../stratus-lambda/src/generated.rs"]
 #[allow(clippy::all)]
 mod lambda;
 
