@@ -47,7 +47,7 @@ pub async fn invoke(
             "Could not parse request body into json: Could not parse payload into json: {e}"
         )));
     }
-    let (f, _, fkey) = load(&l, &cx, &t.name).await?;
+    let (f, _, _) = load(&l, &cx, &t.name).await?;
     let mut qualifier = t.qualifier.clone();
     // An alias with weights routes a share of calls to its additional version.
     if let Some(q) = &qualifier
@@ -69,7 +69,7 @@ pub async fn invoke(
             qualifier = Some(chosen);
         }
     }
-    let config = resolve(&l, &cx, &f, &fkey, qualifier.as_deref()).await?;
+    let config = resolve(&l, &cx, &f, qualifier.as_deref()).await?;
     let invoked_arn = match &t.qualifier {
         Some(q) => format!("{}:{q}", function_arn(&cx, &t.name)),
         None => function_arn(&cx, &t.name),
@@ -259,12 +259,7 @@ async fn run(
     push(end_ts, report);
     let group = log_group(c);
     let stream = if outcome.log_stream.is_empty() {
-        format!(
-            "{}/[{}]{}",
-            date(end_ts),
-            c.version,
-            uuid::Uuid::new_v4().simple()
-        )
+        stratus_runtime::log_stream_name(&c.version, &uuid::Uuid::new_v4().simple().to_string())
     } else {
         outcome.log_stream
     };
@@ -280,9 +275,4 @@ async fn run(
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
-}
-
-fn date(ms: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp(ms / 1000).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    format!("{:04}/{:02}/{:02}", t.year(), u8::from(t.month()), t.day())
 }

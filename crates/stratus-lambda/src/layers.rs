@@ -262,7 +262,7 @@ pub async fn list_layer_versions(
         )
     });
     // Newest first, as AWS lists them.
-    all.sort_by(|a, b| b.version.cmp(&a.version));
+    all.sort_by_key(|v| std::cmp::Reverse(v.version));
     let items = all
         .iter()
         .map(|v| (format!("{:010}", u64::MAX / 2 - v.version), v.list_item()))
@@ -360,7 +360,7 @@ async fn url_target(
                 "Function URLs can only be configured for an alias or $LATEST.".into(),
             ));
         }
-        resolve(l, cx, &f, &fkey, Some(&q)).await?;
+        resolve(l, cx, &f, Some(&q)).await?;
     }
     Ok((f, raw, fkey, q))
 }

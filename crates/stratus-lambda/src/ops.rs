@@ -128,7 +128,6 @@ pub(crate) async fn resolve(
     l: &Lambda,
     cx: &RequestContext,
     f: &Function,
-    fkey: &str,
     qualifier: Option<&str>,
 ) -> Result<Config, LambdaError> {
     let name = &f.latest.name;
@@ -148,9 +147,22 @@ pub(crate) async fn resolve(
             let (a, _) = state::get_alias(&l.inner.store, &akey)
                 .await?
                 .ok_or_else(|| not_found(cx, name, Some(alias)))?;
-            Box::pin(resolve(l, cx, f, fkey, Some(&a.function_version))).await
+            Box::pin(resolve(l, cx, f, Some(&a.function_version))).await
         }
     }
+}
+
+/// The function a request names and the configuration its qualifier selects.
+async fn named(
+    l: &Lambda,
+    cx: &RequestContext,
+    function_name: Option<&str>,
+    qualifier: Option<&str>,
+) -> Result<(Function, Config), LambdaError> {
+    let t = target(function_name.unwrap_or_default(), qualifier)?;
+    let (f, _, _) = load(l, cx, &t.name).await?;
+    let c = resolve(l, cx, &f, t.qualifier.as_deref()).await?;
+    Ok((f, c))
 }
 
 pub(crate) fn configuration(cx: &RequestContext, c: &Config) -> FunctionConfiguration {
@@ -478,12 +490,7 @@ pub async fn get_function(
     cx: RequestContext,
     i: GetFunctionRequest,
 ) -> Result<GetFunctionResponse, LambdaError> {
-    let t = target(
-        i.function_name.as_deref().unwrap_or_default(),
-        i.qualifier.as_deref(),
-    )?;
-    let (f, _, fkey) = load(&l, &cx, &t.name).await?;
-    let c = resolve(&l, &cx, &f, &fkey, t.qualifier.as_deref()).await?;
+    let (f, c) = named(&l, &cx, i.function_name.as_deref(), i.qualifier.as_deref()).await?;
     Ok(GetFunctionResponse {
         configuration: Some(configuration(&cx, &c)),
         code: Some(FunctionCodeLocation {
@@ -501,12 +508,7 @@ pub async fn get_function_configuration(
     cx: RequestContext,
     i: GetFunctionConfigurationRequest,
 ) -> Result<FunctionConfiguration, LambdaError> {
-    let t = target(
-        i.function_name.as_deref().unwrap_or_default(),
-        i.qualifier.as_deref(),
-    )?;
-    let (f, _, fkey) = load(&l, &cx, &t.name).await?;
-    let c = resolve(&l, &cx, &f, &fkey, t.qualifier.as_deref()).await?;
+    let (_, c) = named(&l, &cx, i.function_name.as_deref(), i.qualifier.as_deref()).await?;
     Ok(configuration(&cx, &c))
 }
 
@@ -1024,8 +1026,7 @@ pub async fn update_alias(
 
 pub async fn delete_alias(l: Lambda, cx: RequestContext, i: DeleteAliasRequest) -> Result<(), LambdaError> {
     let t = target(i.function_name.as_deref().unwrap_or_default(), None)?;
-    let (_, _, key) = load(&l, &cx, &t.name).await?;
-    let _ = key;
+    load(&l, &cx, &t.name).await?;
     let akey = state::alias_key(
         cx.account_id(),
         &cx.region,
@@ -1069,13 +1070,12 @@ async fn check_qualifier(
     l: &Lambda,
     cx: &RequestContext,
     f: &Function,
-    fkey: &str,
     q: Option<&str>,
 ) -> Result<String, LambdaError> {
     match q {
         None => Ok(String::new()),
         Some(q) => {
-            resolve(l, cx, f, fkey, Some(q)).await?;
+            resolve(l, cx, f, Some(q)).await?;
             Ok(q.to_string())
         }
     }
@@ -1092,7 +1092,7 @@ pub async fn add_permission(
     )?;
     let (mut f, raw, key) = load(&l, &cx, &t.name).await?;
     check_revision(&f.policy_revision, i.revision_id.as_deref())?;
-    let q = check_qualifier(&l, &cx, &f, &key, t.qualifier.as_deref()).await?;
+    let q = check_qualifier(&l, &cx, &f, t.qualifier.as_deref()).await?;
     let sid = i.statement_id.clone().unwrap_or_default();
     let statements = f.policies.entry(q.clone()).or_default();
     if statements.iter().any(|s| s["Sid"] == sid.as_str()) {
@@ -1159,7 +1159,7 @@ pub async fn remove_permission(
     )?;
     let (mut f, raw, key) = load(&l, &cx, &t.name).await?;
     check_revision(&f.policy_revision, i.revision_id.as_deref())?;
-    let q = check_qualifier(&l, &cx, &f, &key, t.qualifier.as_deref()).await?;
+    let q = check_qualifier(&l, &cx, &f, t.qualifier.as_deref()).await?;
     let sid = i.statement_id.clone().unwrap_or_default();
     let Some(statements) = f.policies.get_mut(&q) else {
         return Err(LambdaError::NotFound(
@@ -1189,8 +1189,8 @@ pub async fn get_policy(
         i.function_name.as_deref().unwrap_or_default(),
         i.qualifier.as_deref(),
     )?;
-    let (f, _, key) = load(&l, &cx, &t.name).await?;
-    let q = check_qualifier(&l, &cx, &f, &key, t.qualifier.as_deref()).await?;
+    let (f, _, _) = load(&l, &cx, &t.name).await?;
+    let q = check_qualifier(&l, &cx, &f, t.qualifier.as_deref()).await?;
     let Some(statements) = f.policies.get(&q).filter(|s| !s.is_empty()) else {
         return Err(LambdaError::NotFound(
             "The resource you requested does not exist.".into(),

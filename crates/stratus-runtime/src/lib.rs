@@ -202,7 +202,7 @@ impl Runtime {
                     if let Some(i) = &instance {
                         self.inner.live.lock().unwrap().remove(&i.id);
                     }
-                    return failure(instance, &inv, error);
+                    return failure(instance, error);
                 }
             },
         };
@@ -537,7 +537,7 @@ impl Drop for Instance {
     }
 }
 
-fn failure(instance: Option<Instance>, _inv: &Invocation, error: Bytes) -> Outcome {
+fn failure(instance: Option<Instance>, error: Bytes) -> Outcome {
     Outcome {
         result: Err(error),
         log_stream: instance.as_ref().map(|i| i.stream.clone()).unwrap_or_default(),
@@ -597,7 +597,7 @@ fn error_payload(body: Bytes, error_type: Option<String>) -> Bytes {
 }
 
 /// `2026/11/29/[$LATEST]0123456789abcdef0123456789abcdef`, as AWS names a function's streams.
-fn log_stream_name(version: &str, id: &str) -> String {
+pub fn log_stream_name(version: &str, id: &str) -> String {
     let date = time::OffsetDateTime::now_utc();
     format!(
         "{:04}/{:02}/{:02}/[{version}]{id}",
@@ -613,7 +613,8 @@ fn iso_now() -> String {
         .unwrap_or_default()
 }
 
-fn set_mode(p: &Path, mode: u32) {
+/// Sets a file's permission bits (code and bootstraps must be readable by instance uids).
+pub fn set_mode(p: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     let _ = std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode));
 }
