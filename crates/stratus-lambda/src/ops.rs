@@ -353,8 +353,9 @@ async fn check_layers(l: &Lambda, arns: &[String]) -> Result<Vec<state::LayerRef
     Ok(out)
 }
 
-fn check_total_size(l: &Lambda, code_sha: &str, layers: &[state::LayerRef]) -> Result<(), LambdaError> {
-    let total: u64 = l.inner.code.unzipped_size(code_sha)
+/// `code_unzipped`: the unpacked size of the function's own code, in bytes.
+fn check_total_size(l: &Lambda, code_unzipped: u64, layers: &[state::LayerRef]) -> Result<(), LambdaError> {
+    let total: u64 = code_unzipped
         + layers
             .iter()
             .map(|x| l.inner.code.unzipped_size(&x.code_sha256))
@@ -415,7 +416,7 @@ pub async fn create_function(
     };
     let package = l.inner.code.accept(&zip)?;
     let layers = check_layers(&l, i.layers.as_deref().unwrap_or_default()).await?;
-    check_total_size(&l, &package.sha256, &layers)?;
+    check_total_size(&l, package.unzipped, &layers)?;
     let latest = Config {
         name: name.clone(),
         version: LATEST.into(),
@@ -573,7 +574,7 @@ pub async fn update_function_code(
         ));
     };
     let package = l.inner.code.accept(&zip.0)?;
-    check_total_size(&l, &package.sha256, &f.latest.layers)?;
+    check_total_size(&l, package.unzipped, &f.latest.layers)?;
     if i.dry_run == Some(true) {
         let mut c = f.latest.clone();
         c.code_sha256 = package.sha256;
@@ -640,7 +641,7 @@ pub async fn update_function_configuration(
     }
     if let Some(layers) = &i.layers {
         let refs = check_layers(&l, layers).await?;
-        check_total_size(&l, &f.latest.code_sha256, &refs)?;
+        check_total_size(&l, l.inner.code.unzipped_size(&f.latest.code_sha256), &refs)?;
         f.latest.layers = refs;
     }
     let c = save_latest(&l, &cx, &key, &raw, f, false).await?;
