@@ -100,13 +100,7 @@ impl DynamoDb {
         O: Serialize,
         F: Future<Output = Result<O, DynamoDbError>>,
     {
-        let input: I = json::decode(body)?;
-        if let Some(message) = input.violations() {
-            return Err(AwsError::validation(PROTOCOL, message));
-        }
-        let output = op(self.clone(), cx.clone(), input)
-            .await
-            .map_err(AwsError::from)?;
-        Ok(json::encode(&output, "1.0", true))
+        let (this, cx) = (self.clone(), cx.clone());
+        json::serve(body, PROTOCOL, true, move |input| op(this, cx, input)).await
     }
 }

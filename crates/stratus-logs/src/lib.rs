@@ -109,14 +109,8 @@ impl Logs {
         O: Serialize,
         F: Future<Output = Result<O, LogsError>>,
     {
-        let input: I = json::decode(body)?;
-        if let Some(message) = input.violations() {
-            return Err(AwsError::validation(PROTOCOL, message));
-        }
-        let output = op(self.clone(), cx.clone(), input)
-            .await
-            .map_err(AwsError::from)?;
-        Ok(json::encode(&output, "1.1", false))
+        let (this, cx) = (self.clone(), cx.clone());
+        json::serve(body, PROTOCOL, false, move |input| op(this, cx, input)).await
     }
 }
 

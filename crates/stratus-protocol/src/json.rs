@@ -49,6 +49,32 @@ pub fn encode<T: Serialize>(output: &T, version: &'static str, crc32: bool) -> R
     resp
 }
 
+/// One operation end to end: decode the input, answer a validation error if the model's
+/// constraints fail, run `op`, encode its output.
+pub async fn serve<I, O, E, F>(
+    body: &[u8],
+    protocol: crate::Protocol,
+    crc32: bool,
+    op: impl FnOnce(I) -> F,
+) -> Result<Response<Bytes>, AwsError>
+where
+    I: DeserializeOwned + crate::validate::Validate,
+    O: Serialize,
+    E: Into<AwsError>,
+    F: Future<Output = Result<O, E>>,
+{
+    let input: I = decode(body)?;
+    if let Some(message) = input.violations() {
+        return Err(AwsError::validation(protocol, message));
+    }
+    let output = op(input).await.map_err(Into::into)?;
+    let version = match protocol {
+        crate::Protocol::Json { version } => version,
+        _ => "1.0",
+    };
+    Ok(encode(&output, version, crc32))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
