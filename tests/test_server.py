@@ -162,8 +162,9 @@ def test_unknown_services_and_paths(stratus):
     assert r.status_code == 501 and error_of(r)[0] == "NotImplemented"
     r = stratus.signed("madeup", body="{}")
     assert r.status_code == 400 and error_of(r)[0] == "UnknownService"
+    # An unsigned request no other service claims is S3's, which refuses anonymous listing.
     r = requests.get(stratus.url + "/")
-    assert r.status_code == 400
+    assert r.status_code == 403 and error_of(r)[0] == "AccessDenied"
     r = requests.get(stratus.url + "/_stratus/nothing")
     assert r.status_code == 404
 

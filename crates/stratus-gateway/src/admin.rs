@@ -105,6 +105,9 @@ pub async fn handle(gw: &Gateway, parts: &Parts, body: &Bytes) -> Response<Bytes
             }
             gw.inner.clock.reset();
             gw.inner.lambda.shutdown();
+            if let Err(e) = gw.inner.blobs.wipe().await {
+                tracing::warn!(error = %e, "could not remove every blob");
+            }
             tracing::info!("state reset");
             reply(StatusCode::OK, json!({ "status": "reset" }))
         }

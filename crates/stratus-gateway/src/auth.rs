@@ -99,3 +99,41 @@ impl SigningKeys {
         k
     }
 }
+
+/// Signing keys for S3, whose protocol layer checks signatures itself: configured keys and
+/// STS temporary credentials.
+pub struct Principals {
+    pub keys: std::collections::HashMap<String, stratus_core::AccessKeyConfig>,
+    pub sts: stratus_sts::Sts,
+}
+
+#[async_trait::async_trait]
+impl stratus_s3::Principals for Principals {
+    async fn lookup(&self, access_key_id: &str) -> Option<stratus_s3::Principal> {
+        if let Some(key) = self.keys.get(access_key_id) {
+            return Some(stratus_s3::Principal {
+                secret_access_key: key.secret_access_key.clone(),
+                session_token: None,
+                expires_ms: None,
+                identity: Identity {
+                    account_id: key.account_id.clone(),
+                    arn: key.arn(),
+                    user_id: key.user_id(),
+                    access_key_id: access_key_id.to_string(),
+                },
+            });
+        }
+        let temp = self.sts.temporary_credential(access_key_id).await.ok()??;
+        Some(stratus_s3::Principal {
+            secret_access_key: temp.secret_access_key,
+            session_token: Some(temp.session_token),
+            expires_ms: Some(temp.expires_ms),
+            identity: Identity {
+                account_id: temp.account_id,
+                arn: temp.arn,
+                user_id: temp.user_id,
+                access_key_id: temp.access_key_id,
+            },
+        })
+    }
+}

@@ -18,6 +18,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::FutureExt;
 use http::{HeaderValue, Request, Response};
+use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -28,7 +29,8 @@ use stratus_dynamodb::DynamoDb;
 use stratus_lambda::Lambda;
 use stratus_logs::Logs;
 use stratus_protocol::{ApiRequest, ApiResponse, AwsError, Protocol};
-use stratus_store::Store;
+use stratus_s3::S3;
+use stratus_store::{Blobs, Store};
 use stratus_sts::Sts;
 use tokio::net::TcpListener;
 
@@ -49,8 +51,13 @@ struct Inner {
     dynamodb: DynamoDb,
     logs: Logs,
     lambda: Lambda,
+    s3: S3,
+    blobs: Blobs,
     signing_keys: auth::SigningKeys,
 }
+
+/// Response bodies: buffered for most services, streamed for S3 objects.
+pub type Body = UnsyncBoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
 
 /// Most connections served at once; more wait in the kernel's accept queue.
 const MAX_CONNECTIONS: usize = 10_000;
@@ -60,7 +67,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 impl Gateway {
     /// `endpoint` is the address the server listens on (functions call back to it).
     pub fn new(config: Config, store: Store, clock: Clock, endpoint: SocketAddr) -> std::io::Result<Self> {
-        let keys = config
+        let keys: HashMap<String, AccessKeyConfig> = config
             .effective_access_keys()
             .into_iter()
             .map(|k| (k.access_key_id.clone(), k))
@@ -88,6 +95,15 @@ impl Gateway {
                 idle_timeout: Duration::from_secs(config.function_idle_secs),
             },
         )?;
+        let blobs = Blobs::open(
+            &std::path::Path::new(&config.data_dir).join("blobs"),
+            config.durability == stratus_core::Durability::Fsync,
+        )?;
+        let principals = Arc::new(auth::Principals {
+            keys: keys.clone(),
+            sts: sts.clone(),
+        });
+        let s3 = S3::new(store.clone(), blobs.clone(), clock.clone(), principals);
         Ok(Gateway {
             inner: Arc::new(Inner {
                 config,
@@ -98,6 +114,8 @@ impl Gateway {
                 dynamodb,
                 logs,
                 lambda,
+                s3,
+                blobs,
                 signing_keys: auth::SigningKeys::default(),
             }),
         })
@@ -152,9 +170,29 @@ impl Gateway {
     }
 
     /// Handles one HTTP request end to end. Never fails: every error is an AWS-shaped answer.
-    pub async fn handle(&self, req: Request<Incoming>, _peer: SocketAddr) -> Response<Full<Bytes>> {
+    pub async fn handle(&self, req: Request<Incoming>, _peer: SocketAddr) -> Response<Body> {
         let request_id = stratus_core::ids::request_id();
         let (parts, body) = req.into_parts();
+        if !is_admin(parts.uri.path()) && route::is_s3(&parts) {
+            // S3 bodies stream both ways: they are never buffered here.
+            let req = Request::from_parts(parts, s3s::Body::from(body));
+            let resp = match std::panic::AssertUnwindSafe(self.inner.s3.handle(req, &request_id))
+                .catch_unwind()
+                .await
+            {
+                Ok(resp) => resp,
+                Err(_) => {
+                    tracing::error!(request_id, "S3 request handler panicked");
+                    let resp = AwsError::internal(&request_id).render(Protocol::RestXml, &request_id);
+                    return finish(resp, &request_id);
+                }
+            };
+            let (mut parts, body) = resp.into_parts();
+            if let Ok(v) = HeaderValue::from_str(&request_id) {
+                parts.headers.insert("x-amzn-requestid", v);
+            }
+            return Response::from_parts(parts, body.boxed_unsync());
+        }
         let mut max = self.inner.config.max_body_bytes;
         if route::is_lambda(&parts) {
             // Function code is uploaded inline: Lambda's own limit applies.
@@ -186,7 +224,7 @@ impl Gateway {
             }
         };
         let path = parts.uri.path();
-        if path.starts_with("/_stratus/") || path.starts_with("/moto-api/") {
+        if is_admin(path) {
             let resp = admin::handle(self, &parts, &body).await;
             return finish(resp, &request_id);
         }
@@ -276,10 +314,15 @@ impl Gateway {
     }
 }
 
-fn finish(resp: ApiResponse, request_id: &str) -> Response<Full<Bytes>> {
+/// The control plane's paths (Stratus's own and moto's, which moto-based suites call).
+fn is_admin(path: &str) -> bool {
+    path.starts_with("/_stratus/") || path.starts_with("/moto-api/")
+}
+
+fn finish(resp: ApiResponse, request_id: &str) -> Response<Body> {
     let (mut parts, body) = resp.into_parts();
     if let Ok(v) = HeaderValue::from_str(request_id) {
         parts.headers.insert("x-amzn-requestid", v);
     }
-    Response::from_parts(parts, Full::new(body))
+    Response::from_parts(parts, Full::new(body).map_err(|never| match never {}).boxed_unsync())
 }

@@ -114,6 +114,37 @@ pub fn identify(parts: &Parts) -> Option<Service> {
     None
 }
 
+/// Whether a request is for S3: signed for it (SigV4 header or presigned query, or SigV2),
+/// addressed to a virtual-hosted bucket, or unsigned and claimed by no other service (S3 is
+/// the one service that answers anonymous requests).
+pub fn is_s3(parts: &Parts) -> bool {
+    if let Some(auth) = parts.headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        if auth.starts_with("AWS4-HMAC-SHA256") {
+            return auth.contains("/s3/aws4_request");
+        }
+        return auth.starts_with("AWS ");
+    }
+    if let Some(q) = parts.uri.query() {
+        if q.contains("X-Amz-Credential=") {
+            return q.contains("%2Fs3%2Faws4_request") || q.contains("/s3/aws4_request");
+        }
+        if q.contains("AWSAccessKeyId=") {
+            return true;
+        }
+    }
+    let host = parts
+        .headers
+        .get(http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| parts.uri.host())
+        .unwrap_or("");
+    let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+    if host.ends_with(".s3.localhost") || host == "s3.localhost" {
+        return true;
+    }
+    identify(parts).is_none()
+}
+
 /// Whether a request is for Lambda (by its signature's scope or its path).
 pub fn is_lambda(parts: &Parts) -> bool {
     let scoped = parts

@@ -7,6 +7,7 @@
 //! on the embedded engine, one round trip on PostgreSQL). This crate depends on no other
 //! Stratus crate.
 
+pub mod blob;
 mod embedded;
 pub mod keys;
 mod notify;
@@ -15,6 +16,7 @@ mod postgres;
 use std::ops::Bound;
 use std::sync::Arc;
 
+pub use blob::{BlobWriter, Blobs};
 pub use embedded::EmbeddedEngine;
 pub use notify::Watcher;
 pub use postgres::PostgresEngine;

@@ -1,0 +1,374 @@
+//! Who may do what: signing keys for the protocol layer's signature check, then one
+//! authorization decision per request — the bucket owner's account, the bucket policy, canned
+//! ACLs — made before the operation runs. Virtual-hosted bucket names are parsed here too.
+
+use std::sync::Arc;
+
+use s3s::access::{S3Access, S3AccessContext};
+use s3s::auth::{S3Auth, SecretKey};
+use s3s::host::{S3Host, VirtualHost};
+use s3s::{S3Result, s3_error};
+use serde_json::Value;
+use stratus_core::{Clock, Identity};
+use stratus_store::Store;
+
+use crate::Caller;
+use crate::model::{BUCKETS, BucketRecord, OBJECTS, ObjectRecord, object_key};
+
+/// A signing key and whom it stands for.
+#[derive(Clone, Debug)]
+pub struct Principal {
+    pub secret_access_key: String,
+    /// Temporary credentials must present their session token and expire.
+    pub session_token: Option<String>,
+    pub expires_ms: Option<i64>,
+    pub identity: Identity,
+}
+
+/// Resolves access key ids (configured keys and STS temporary credentials).
+#[async_trait::async_trait]
+pub trait Principals: Send + Sync + 'static {
+    async fn lookup(&self, access_key_id: &str) -> Option<Principal>;
+}
+
+pub struct Auth {
+    pub principals: Arc<dyn Principals>,
+}
+
+#[async_trait::async_trait]
+impl S3Auth for Auth {
+    async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
+        match self.principals.lookup(access_key).await {
+            Some(p) => Ok(SecretKey::from(p.secret_access_key)),
+            None => Err(s3_error!(
+                InvalidAccessKeyId,
+                "The AWS Access Key Id you provided does not exist in our records."
+            )),
+        }
+    }
+}
+
+pub struct Access {
+    pub principals: Arc<dyn Principals>,
+    pub store: Store,
+    pub clock: Clock,
+}
+
+#[async_trait::async_trait]
+impl S3Access for Access {
+    async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
+        let identity = match cx.credentials() {
+            Some(creds) => Some(self.identify(&creds.access_key.clone(), cx).await?),
+            None => None,
+        };
+        cx.extensions_mut().insert(Caller(identity.clone()));
+        let op = cx.s3_op().name();
+        let Some(bucket) = cx.s3_path().get_bucket_name().map(str::to_string) else {
+            // ListBuckets and other account-level calls.
+            return match identity {
+                Some(_) => Ok(()),
+                None => Err(access_denied()),
+            };
+        };
+        let key = cx.s3_path().get_object_key().map(str::to_string);
+        if op == "CreateBucket" {
+            return match identity {
+                Some(_) => Ok(()),
+                None => Err(access_denied()),
+            };
+        }
+        let raw = self
+            .store
+            .get(BUCKETS, bucket.as_bytes())
+            .await
+            .map_err(|e| s3s::S3Error::internal_error(e))?;
+        let Some(record) = raw.and_then(|r| serde_json::from_slice::<BucketRecord>(&r).ok()) else {
+            return Ok(()); // the operation answers NoSuchBucket
+        };
+        let action = iam_action(op);
+        let decision = decide(&record, identity.as_ref(), action, key.as_deref());
+        match decision {
+            Decision::Allow => Ok(()),
+            Decision::Deny => Err(access_denied()),
+            Decision::Undecided => {
+                // An object's own canned ACL may still grant reading it.
+                if matches!(action, "s3:GetObject")
+                    && let Some(key) = &key
+                    && let Ok(Some(raw)) = self.store.get(OBJECTS, &object_key(&bucket, key)).await
+                    && let Some(obj) = ObjectRecord::decode(&raw)
+                    && acl_grants(obj.acl.as_deref(), identity.as_ref(), action)
+                {
+                    return Ok(());
+                }
+                Err(access_denied())
+            }
+        }
+    }
+}
+
+impl Access {
+    /// The identity behind a validly signed request, after the checks only temporary
+    /// credentials need.
+    async fn identify(&self, access_key: &str, cx: &S3AccessContext<'_>) -> S3Result<Identity> {
+        let Some(p) = self.principals.lookup(access_key).await else {
+            return Err(s3_error!(InvalidAccessKeyId));
+        };
+        if let Some(expected) = &p.session_token {
+            let presented = cx
+                .headers()
+                .get("x-amz-security-token")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+                .or_else(|| {
+                    cx.uri().query().and_then(|q| {
+                        form_urlencoded::parse(q.as_bytes())
+                            .find(|(k, _)| k == "X-Amz-Security-Token")
+                            .map(|(_, v)| v.into_owned())
+                    })
+                });
+            if presented.as_deref() != Some(expected.as_str()) {
+                return Err(s3_error!(
+                    InvalidToken,
+                    "The provided token is malformed or otherwise invalid."
+                ));
+            }
+        }
+        if let Some(exp) = p.expires_ms
+            && self.clock.now_ms() >= exp
+        {
+            return Err(s3_error!(ExpiredToken, "The provided token has expired."));
+        }
+        Ok(p.identity)
+    }
+}
+
+pub fn access_denied() -> s3s::S3Error {
+    s3_error!(AccessDenied, "Access Denied")
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Decision {
+    Allow,
+    Deny,
+    Undecided,
+}
+
+/// The bucket-level decision: an explicit Deny in the policy wins; then the owner's account,
+/// an Allow in the policy, or the bucket's canned ACL allow.
+pub fn decide(bucket: &BucketRecord, caller: Option<&Identity>, action: &str, key: Option<&str>) -> Decision {
+    let resource = match key {
+        Some(k) => format!("arn:aws:s3:::{}/{}", bucket.name, k),
+        None => format!("arn:aws:s3:::{}", bucket.name),
+    };
+    let policy = bucket
+        .policy
+        .as_deref()
+        .and_then(|p| serde_json::from_str::<Value>(p).ok());
+    if let Some(policy) = &policy
+        && policy_matches(policy, "Deny", caller, action, &resource)
+    {
+        return Decision::Deny;
+    }
+    if caller.is_some_and(|c| c.account_id == bucket.account) {
+        return Decision::Allow;
+    }
+    if let Some(policy) = &policy
+        && policy_matches(policy, "Allow", caller, action, &resource)
+    {
+        return Decision::Allow;
+    }
+    if acl_grants(bucket.acl.as_deref(), caller, action) {
+        return Decision::Allow;
+    }
+    Decision::Undecided
+}
+
+/// What a canned ACL lets others do.
+fn acl_grants(acl: Option<&str>, caller: Option<&Identity>, action: &str) -> bool {
+    let read = matches!(action, "s3:GetObject" | "s3:ListBucket");
+    let write = matches!(action, "s3:PutObject" | "s3:DeleteObject");
+    match acl {
+        Some("public-read") => read,
+        Some("public-read-write") => read || write,
+        Some("authenticated-read") => read && caller.is_some(),
+        _ => false,
+    }
+}
+
+fn as_list(v: Option<&Value>) -> Vec<&str> {
+    match v {
+        Some(Value::String(s)) => vec![s.as_str()],
+        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn policy_matches(policy: &Value, effect: &str, caller: Option<&Identity>, action: &str, resource: &str) -> bool {
+    let statements: Vec<&Value> = match policy.get("Statement") {
+        Some(Value::Array(a)) => a.iter().collect(),
+        Some(s @ Value::Object(_)) => vec![s],
+        _ => return false,
+    };
+    statements.into_iter().any(|st| {
+        st.get("Effect").and_then(Value::as_str) == Some(effect)
+            // Conditions are not evaluated: a conditional Allow never grants, a conditional
+            // Deny always applies.
+            && (effect == "Deny" || st.get("Condition").is_none())
+            && principal_matches(st.get("Principal"), caller)
+            && as_list(st.get("Action")).iter().any(|a| glob(&a.to_ascii_lowercase(), &action.to_ascii_lowercase()))
+            && as_list(st.get("Resource")).iter().any(|r| glob(r, resource))
+    })
+}
+
+fn principal_matches(principal: Option<&Value>, caller: Option<&Identity>) -> bool {
+    let aws = match principal {
+        Some(Value::String(s)) if s == "*" => return true,
+        Some(Value::Object(o)) => as_list(o.get("AWS")),
+        _ => return false,
+    };
+    aws.iter().any(|p| {
+        *p == "*"
+            || caller.is_some_and(|c| {
+                *p == c.account_id || *p == format!("arn:aws:iam::{}:root", c.account_id) || *p == c.arn
+            })
+    })
+}
+
+/// IAM-style wildcard match: `*` any run, `?` any one character.
+fn glob(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+/// The IAM action an S3 operation is authorized as.
+pub fn iam_action(op: &str) -> &'static str {
+    match op {
+        "GetObject" | "HeadObject" | "GetObjectAttributes" => "s3:GetObject",
+        "PutObject" | "CopyObject" | "CreateMultipartUpload" | "UploadPart" | "UploadPartCopy"
+        | "CompleteMultipartUpload" | "PostObject" => "s3:PutObject",
+        "DeleteObject" | "DeleteObjects" => "s3:DeleteObject",
+        "ListObjects" | "ListObjectsV2" | "HeadBucket" => "s3:ListBucket",
+        "ListObjectVersions" => "s3:ListBucketVersions",
+        "ListMultipartUploads" => "s3:ListBucketMultipartUploads",
+        "ListParts" => "s3:ListMultipartUploadParts",
+        "AbortMultipartUpload" => "s3:AbortMultipartUpload",
+        "DeleteBucket" => "s3:DeleteBucket",
+        "GetBucketLocation" => "s3:GetBucketLocation",
+        "GetObjectTagging" => "s3:GetObjectTagging",
+        "PutObjectTagging" => "s3:PutObjectTagging",
+        "DeleteObjectTagging" => "s3:DeleteObjectTagging",
+        "GetObjectAcl" => "s3:GetObjectAcl",
+        "PutObjectAcl" => "s3:PutObjectAcl",
+        "GetBucketPolicy" => "s3:GetBucketPolicy",
+        "PutBucketPolicy" => "s3:PutBucketPolicy",
+        "DeleteBucketPolicy" => "s3:DeleteBucketPolicy",
+        "GetBucketAcl" => "s3:GetBucketAcl",
+        "PutBucketAcl" => "s3:PutBucketAcl",
+        "GetBucketVersioning" => "s3:GetBucketVersioning",
+        "PutBucketVersioning" => "s3:PutBucketVersioning",
+        "GetBucketTagging" => "s3:GetBucketTagging",
+        "PutBucketTagging" | "DeleteBucketTagging" => "s3:PutBucketTagging",
+        "GetBucketCors" => "s3:GetBucketCORS",
+        "PutBucketCors" | "DeleteBucketCors" => "s3:PutBucketCORS",
+        "GetBucketWebsite" => "s3:GetBucketWebsite",
+        "PutBucketWebsite" => "s3:PutBucketWebsite",
+        "DeleteBucketWebsite" => "s3:DeleteBucketWebsite",
+        "GetBucketLifecycleConfiguration" => "s3:GetLifecycleConfiguration",
+        "PutBucketLifecycleConfiguration" | "DeleteBucketLifecycle" => "s3:PutLifecycleConfiguration",
+        "GetBucketNotificationConfiguration" => "s3:GetBucketNotification",
+        "PutBucketNotificationConfiguration" => "s3:PutBucketNotification",
+        _ => "s3:*Unlisted",
+    }
+}
+
+/// Virtual-hosted buckets: `{bucket}.s3.localhost[:port]`; every other host is path style.
+pub struct Hosts;
+
+impl S3Host for Hosts {
+    fn parse_host_header<'a>(&'a self, host: &'a str) -> S3Result<VirtualHost<'a>> {
+        let name = host.rsplit_once(':').map_or(host, |(h, _)| h);
+        if let Some(bucket) = name.strip_suffix(".s3.localhost")
+            && !bucket.is_empty()
+        {
+            return Ok(VirtualHost::new(host).with_bucket(bucket));
+        }
+        Ok(VirtualHost::new(host))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(account: &str) -> Identity {
+        Identity {
+            account_id: account.into(),
+            arn: format!("arn:aws:iam::{account}:user/u"),
+            user_id: "AIDA".into(),
+            access_key_id: "AKIA".into(),
+        }
+    }
+
+    fn bucket(policy: Option<&str>, acl: Option<&str>) -> BucketRecord {
+        BucketRecord {
+            name: "b".into(),
+            account: "111111111111".into(),
+            region: "us-east-1".into(),
+            created_ms: 0,
+            versioning: None,
+            acl: acl.map(Into::into),
+            policy: policy.map(Into::into),
+            configs: Default::default(),
+        }
+    }
+
+    #[test]
+    fn owner_allowed_others_not_unless_granted() {
+        let b = bucket(None, None);
+        assert_eq!(decide(&b, Some(&id("111111111111")), "s3:GetObject", Some("k")), Decision::Allow);
+        assert_eq!(decide(&b, Some(&id("222222222222")), "s3:GetObject", Some("k")), Decision::Undecided);
+        assert_eq!(decide(&b, None, "s3:GetObject", Some("k")), Decision::Undecided);
+        let public = bucket(None, Some("public-read"));
+        assert_eq!(decide(&public, None, "s3:GetObject", Some("k")), Decision::Allow);
+        assert_eq!(decide(&public, None, "s3:PutObject", Some("k")), Decision::Undecided);
+    }
+
+    #[test]
+    fn policies_allow_and_deny_by_action_resource_and_principal() {
+        let p = r#"{"Statement":[
+            {"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/pub/*"},
+            {"Effect":"Allow","Principal":{"AWS":["222222222222"]},"Action":["s3:*"],"Resource":["arn:aws:s3:::b","arn:aws:s3:::b/*"]},
+            {"Effect":"Deny","Principal":"*","Action":"s3:DeleteObject","Resource":"arn:aws:s3:::b/locked/*"}]}"#;
+        let b = bucket(Some(p), None);
+        assert_eq!(decide(&b, None, "s3:GetObject", Some("pub/x")), Decision::Allow);
+        assert_eq!(decide(&b, None, "s3:GetObject", Some("priv/x")), Decision::Undecided);
+        assert_eq!(decide(&b, Some(&id("222222222222")), "s3:PutObject", Some("a")), Decision::Allow);
+        assert_eq!(decide(&b, Some(&id("333333333333")), "s3:PutObject", Some("a")), Decision::Undecided);
+        assert_eq!(decide(&b, Some(&id("111111111111")), "s3:DeleteObject", Some("locked/a")), Decision::Deny);
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob("arn:aws:s3:::b/*", "arn:aws:s3:::b/x/y"));
+        assert!(!glob("arn:aws:s3:::b/*", "arn:aws:s3:::bb/x"));
+        assert!(glob("s3:get*", "s3:getobject"));
+        assert!(glob("a?c", "abc"));
+    }
+}

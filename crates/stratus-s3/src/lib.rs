@@ -1,0 +1,187 @@
+//! Amazon S3: buckets and objects with streaming bodies, multipart uploads, versioning,
+//! checksums, conditional requests, presigned URLs and access control.
+//!
+//! The wire protocol (routing, XML, SigV4 in all of S3's variants, aws-chunked bodies) is the
+//! `s3s` crate's; this crate is the storage behind it. Object metadata (and bodies up to
+//! [`INLINE_MAX`]) lives in the store; larger bodies stream to the blob store, never whole in
+//! memory. Authorization (owner, bucket policy, canned ACL) happens once per request in
+//! [`access`], before any operation runs.
+
+mod access;
+mod backend;
+mod body;
+mod buckets;
+mod list;
+mod model;
+mod multipart;
+mod objects;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response};
+use http_body_util::BodyExt;
+use s3s::service::{S3Service, S3ServiceBuilder};
+use stratus_core::{Clock, Identity};
+use stratus_store::{Blobs, Store};
+
+pub use access::{Principal, Principals};
+
+/// Bodies up to this size are kept inside the object's record: one store write per PUT.
+pub const INLINE_MAX: usize = 64 * 1024;
+
+/// The S3 service. Cheap to clone.
+#[derive(Clone)]
+pub struct S3 {
+    service: Arc<S3Service>,
+}
+
+impl S3 {
+    pub fn new(store: Store, blobs: Blobs, clock: Clock, principals: Arc<dyn Principals>) -> S3 {
+        let backend = backend::Backend::new(store.clone(), blobs, clock.clone());
+        let mut builder = S3ServiceBuilder::new(backend);
+        builder.set_auth(access::Auth {
+            principals: principals.clone(),
+        });
+        builder.set_access(access::Access {
+            principals,
+            store,
+            clock,
+        });
+        builder.set_host(access::Hosts);
+        let service = Arc::new(builder.build());
+        S3 { service }
+    }
+
+    /// Serves one S3 request. `request_id` goes into the answer's headers and error bodies.
+    pub async fn handle(&self, req: Request<s3s::Body>, request_id: &str) -> Response<s3s::Body> {
+        let target = Target::of(&req);
+        let mut resp = match self.service.call(req).await {
+            Ok(resp) => resp,
+            Err(e) => {
+                tracing::error!(request_id, error = ?e, "S3 request failed inside the protocol layer");
+                let mut err = s3s::S3Error::with_message(
+                    s3s::S3ErrorCode::InternalError,
+                    "We encountered an internal error. Please try again.",
+                );
+                err.set_request_id(request_id);
+                err.to_http_response()
+                    .unwrap_or_else(|_| Response::new(s3s::Body::empty()))
+            }
+        };
+        if resp.status().is_client_error() || resp.status().is_server_error() {
+            resp = complete_error(resp, request_id, &target).await;
+        }
+        if let Ok(v) = HeaderValue::from_str(request_id) {
+            resp.headers_mut().insert("x-amz-request-id", v.clone());
+            resp.headers_mut().insert("x-amz-id-2", v);
+        }
+        resp
+    }
+}
+
+/// The caller of a request, as [`access`] established it.
+#[derive(Clone, Debug)]
+pub(crate) struct Caller(pub Option<Identity>);
+
+/// The bucket and key a request names, for the elements S3 adds to its error answers.
+#[derive(Default)]
+struct Target {
+    bucket: Option<String>,
+    key: Option<String>,
+}
+
+impl Target {
+    fn of(req: &Request<s3s::Body>) -> Target {
+        let host = req
+            .headers()
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("");
+        let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+        let path = req.uri().path().trim_start_matches('/');
+        let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
+        let (bucket, key) = match host.strip_suffix(".s3.localhost") {
+            Some(b) => (Some(b.to_string()), Some(path)),
+            None => match path.split_once('/') {
+                Some((b, k)) => (Some(decode(b)), Some(k)),
+                None => ((!path.is_empty()).then(|| decode(path)), None),
+            },
+        };
+        Target {
+            bucket,
+            key: key.filter(|k| !k.is_empty()).map(decode),
+        }
+    }
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// Gives an error answer the message AWS writes for its code (the protocol layer leaves some
+/// empty), the bucket or key it concerns, and the request id.
+async fn complete_error(resp: Response<s3s::Body>, request_id: &str, target: &Target) -> Response<s3s::Body> {
+    let (parts, body) = resp.into_parts();
+    let Ok(collected) = body.collect().await else {
+        return Response::from_parts(parts, s3s::Body::empty());
+    };
+    let bytes = collected.to_bytes();
+    let text = String::from_utf8_lossy(&bytes);
+    if !text.contains("<Error>") {
+        return Response::from_parts(parts, s3s::Body::from(bytes));
+    }
+    let code = text
+        .split_once("<Code>")
+        .and_then(|(_, rest)| rest.split_once("</Code>"))
+        .map(|(c, _)| c.to_string())
+        .unwrap_or_default();
+    let mut out = text.to_string();
+    if !out.contains("<Message>")
+        && let Some(msg) = default_message(&code)
+    {
+        out = out.replacen("</Code>", &format!("</Code><Message>{msg}</Message>"), 1);
+    }
+    let extra = match code.as_str() {
+        "NoSuchBucket" | "BucketNotEmpty" | "BucketAlreadyExists" | "BucketAlreadyOwnedByYou" | "NoSuchBucketPolicy"
+        | "InvalidBucketName" | "NoSuchTagSet" | "NoSuchCORSConfiguration" | "NoSuchWebsiteConfiguration"
+        | "NoSuchLifecycleConfiguration" => target.bucket.as_ref().map(|b| format!("<BucketName>{}</BucketName>", xml_escape(b))),
+        "NoSuchKey" => target.key.as_ref().map(|k| format!("<Key>{}</Key>", xml_escape(k))),
+        _ => None,
+    };
+    if let Some(extra) = extra {
+        out = out.replacen("</Error>", &format!("{extra}</Error>"), 1);
+    }
+    if !out.contains("<RequestId>") {
+        out = out.replacen("</Error>", &format!("<RequestId>{request_id}</RequestId></Error>"), 1);
+    }
+    let mut parts = parts;
+    parts.headers.remove(http::header::CONTENT_LENGTH);
+    Response::from_parts(parts, s3s::Body::from(Bytes::from(out)))
+}
+
+/// AWS's messages for the errors the protocol layer raises without one.
+fn default_message(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "AccessDenied" => "Access Denied",
+        "InvalidBucketName" => "The specified bucket is not valid.",
+        "NoSuchBucket" => "The specified bucket does not exist",
+        "NoSuchKey" => "The specified key does not exist.",
+        "MalformedXML" => {
+            "The XML you provided was not well-formed or did not validate against our published schema"
+        }
+        "InvalidArgument" => "Invalid Argument",
+        "InvalidRequest" => "Invalid Request",
+        "MethodNotAllowed" => "The specified method is not allowed against this resource.",
+        "NotImplemented" => "A header you provided implies functionality that is not implemented",
+        "SignatureDoesNotMatch" => {
+            "The request signature we calculated does not match the signature you provided. Check your key and signing method."
+        }
+        "InvalidAccessKeyId" => "The AWS Access Key Id you provided does not exist in our records.",
+        "MissingContentLength" => "You must provide the Content-Length HTTP header.",
+        "EntityTooLarge" => "Your proposed upload exceeds the maximum allowed size",
+        "InvalidDigest" => "The Content-MD5 you specified was invalid.",
+        "InvalidRange" => "The requested range is not satisfiable",
+        _ => return None,
+    })
+}
