@@ -324,5 +324,8 @@ fn finish(resp: ApiResponse, request_id: &str) -> Response<Body> {
     if let Ok(v) = HeaderValue::from_str(request_id) {
         parts.headers.insert("x-amzn-requestid", v);
     }
-    Response::from_parts(parts, Full::new(body).map_err(|never| match never {}).boxed_unsync())
+    Response::from_parts(
+        parts,
+        Full::new(body).map_err(|never| match never {}).boxed_unsync(),
+    )
 }

@@ -118,7 +118,11 @@ pub fn identify(parts: &Parts) -> Option<Service> {
 /// addressed to a virtual-hosted bucket, or unsigned and claimed by no other service (S3 is
 /// the one service that answers anonymous requests).
 pub fn is_s3(parts: &Parts) -> bool {
-    if let Some(auth) = parts.headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+    if let Some(auth) = parts
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
         if auth.starts_with("AWS4-HMAC-SHA256") {
             return auth.contains("/s3/aws4_request");
         }

@@ -93,6 +93,7 @@ impl S3Access for Access {
             Decision::Undecided => {
                 // An object's own canned ACL may still grant reading it.
                 if matches!(action, "s3:GetObject")
+                    && crate::buckets::public_access_block(&record).ignore_public_acls != Some(true)
                     && let Some(key) = &key
                     && let Ok(Some(raw)) = self.store.get(OBJECTS, &object_key(&bucket, key)).await
                     && let Some(obj) = ObjectRecord::decode(&raw)
@@ -172,12 +173,15 @@ pub fn decide(bucket: &BucketRecord, caller: Option<&Identity>, action: &str, ke
     if caller.is_some_and(|c| c.account_id == bucket.account) {
         return Decision::Allow;
     }
+    let block = crate::buckets::public_access_block(bucket);
     if let Some(policy) = &policy
         && policy_matches(policy, "Allow", caller, action, &resource)
+        // RestrictPublicBuckets: a public policy no longer opens the bucket to outsiders.
+        && !(block.restrict_public_buckets == Some(true) && crate::buckets::is_public_policy(policy))
     {
         return Decision::Allow;
     }
-    if acl_grants(bucket.acl.as_deref(), caller, action) {
+    if block.ignore_public_acls != Some(true) && acl_grants(bucket.acl.as_deref(), caller, action) {
         return Decision::Allow;
     }
     Decision::Undecided
@@ -203,7 +207,13 @@ fn as_list(v: Option<&Value>) -> Vec<&str> {
     }
 }
 
-fn policy_matches(policy: &Value, effect: &str, caller: Option<&Identity>, action: &str, resource: &str) -> bool {
+fn policy_matches(
+    policy: &Value,
+    effect: &str,
+    caller: Option<&Identity>,
+    action: &str,
+    resource: &str,
+) -> bool {
     let statements: Vec<&Value> = match policy.get("Statement") {
         Some(Value::Array(a)) => a.iter().collect(),
         Some(s @ Value::Object(_)) => vec![s],
@@ -261,8 +271,13 @@ fn glob(pattern: &str, text: &str) -> bool {
 pub fn iam_action(op: &str) -> &'static str {
     match op {
         "GetObject" | "HeadObject" | "GetObjectAttributes" => "s3:GetObject",
-        "PutObject" | "CopyObject" | "CreateMultipartUpload" | "UploadPart" | "UploadPartCopy"
-        | "CompleteMultipartUpload" | "PostObject" => "s3:PutObject",
+        "PutObject"
+        | "CopyObject"
+        | "CreateMultipartUpload"
+        | "UploadPart"
+        | "UploadPartCopy"
+        | "CompleteMultipartUpload"
+        | "PostObject" => "s3:PutObject",
         "DeleteObject" | "DeleteObjects" => "s3:DeleteObject",
         "ListObjects" | "ListObjectsV2" | "HeadBucket" => "s3:ListBucket",
         "ListObjectVersions" => "s3:ListBucketVersions",
@@ -293,6 +308,10 @@ pub fn iam_action(op: &str) -> &'static str {
         "GetBucketLifecycleConfiguration" => "s3:GetLifecycleConfiguration",
         "PutBucketLifecycleConfiguration" | "DeleteBucketLifecycle" => "s3:PutLifecycleConfiguration",
         "GetBucketNotificationConfiguration" => "s3:GetBucketNotification",
+        "GetPublicAccessBlock" => "s3:GetBucketPublicAccessBlock",
+        "PutPublicAccessBlock" | "DeletePublicAccessBlock" => "s3:PutBucketPublicAccessBlock",
+        "GetBucketOwnershipControls" => "s3:GetBucketOwnershipControls",
+        "PutBucketOwnershipControls" | "DeleteBucketOwnershipControls" => "s3:PutBucketOwnershipControls",
         "PutBucketNotificationConfiguration" => "s3:PutBucketNotification",
         _ => "s3:*Unlisted",
     }
@@ -342,12 +361,21 @@ mod tests {
     #[test]
     fn owner_allowed_others_not_unless_granted() {
         let b = bucket(None, None);
-        assert_eq!(decide(&b, Some(&id("111111111111")), "s3:GetObject", Some("k")), Decision::Allow);
-        assert_eq!(decide(&b, Some(&id("222222222222")), "s3:GetObject", Some("k")), Decision::Undecided);
+        assert_eq!(
+            decide(&b, Some(&id("111111111111")), "s3:GetObject", Some("k")),
+            Decision::Allow
+        );
+        assert_eq!(
+            decide(&b, Some(&id("222222222222")), "s3:GetObject", Some("k")),
+            Decision::Undecided
+        );
         assert_eq!(decide(&b, None, "s3:GetObject", Some("k")), Decision::Undecided);
         let public = bucket(None, Some("public-read"));
         assert_eq!(decide(&public, None, "s3:GetObject", Some("k")), Decision::Allow);
-        assert_eq!(decide(&public, None, "s3:PutObject", Some("k")), Decision::Undecided);
+        assert_eq!(
+            decide(&public, None, "s3:PutObject", Some("k")),
+            Decision::Undecided
+        );
     }
 
     #[test]
@@ -358,10 +386,22 @@ mod tests {
             {"Effect":"Deny","Principal":"*","Action":"s3:DeleteObject","Resource":"arn:aws:s3:::b/locked/*"}]}"#;
         let b = bucket(Some(p), None);
         assert_eq!(decide(&b, None, "s3:GetObject", Some("pub/x")), Decision::Allow);
-        assert_eq!(decide(&b, None, "s3:GetObject", Some("priv/x")), Decision::Undecided);
-        assert_eq!(decide(&b, Some(&id("222222222222")), "s3:PutObject", Some("a")), Decision::Allow);
-        assert_eq!(decide(&b, Some(&id("333333333333")), "s3:PutObject", Some("a")), Decision::Undecided);
-        assert_eq!(decide(&b, Some(&id("111111111111")), "s3:DeleteObject", Some("locked/a")), Decision::Deny);
+        assert_eq!(
+            decide(&b, None, "s3:GetObject", Some("priv/x")),
+            Decision::Undecided
+        );
+        assert_eq!(
+            decide(&b, Some(&id("222222222222")), "s3:PutObject", Some("a")),
+            Decision::Allow
+        );
+        assert_eq!(
+            decide(&b, Some(&id("333333333333")), "s3:PutObject", Some("a")),
+            Decision::Undecided
+        );
+        assert_eq!(
+            decide(&b, Some(&id("111111111111")), "s3:DeleteObject", Some("locked/a")),
+            Decision::Deny
+        );
     }
 
     #[test]

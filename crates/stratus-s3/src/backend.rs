@@ -75,7 +75,11 @@ impl Backend {
             change(&mut rec)?;
             let txn = stratus_store::Txn::new()
                 .equals(BUCKETS, name.as_bytes(), raw)
-                .put(BUCKETS, name.as_bytes(), serde_json::to_vec(&rec).map_err(internal)?);
+                .put(
+                    BUCKETS,
+                    name.as_bytes(),
+                    serde_json::to_vec(&rec).map_err(internal)?,
+                );
             match self.store.commit(txn).await {
                 Ok(()) => return Ok(rec),
                 Err(StoreError::ConditionFailed { .. }) => continue,
@@ -148,6 +152,12 @@ forward! {
     delete_bucket_policy: DeleteBucketPolicyInput => DeleteBucketPolicyOutput,
     get_bucket_acl: GetBucketAclInput => GetBucketAclOutput,
     put_bucket_acl: PutBucketAclInput => PutBucketAclOutput,
+    get_public_access_block: GetPublicAccessBlockInput => GetPublicAccessBlockOutput,
+    put_public_access_block: PutPublicAccessBlockInput => PutPublicAccessBlockOutput,
+    delete_public_access_block: DeletePublicAccessBlockInput => DeletePublicAccessBlockOutput,
+    get_bucket_ownership_controls: GetBucketOwnershipControlsInput => GetBucketOwnershipControlsOutput,
+    put_bucket_ownership_controls: PutBucketOwnershipControlsInput => PutBucketOwnershipControlsOutput,
+    delete_bucket_ownership_controls: DeleteBucketOwnershipControlsInput => DeleteBucketOwnershipControlsOutput,
     get_bucket_tagging: GetBucketTaggingInput => GetBucketTaggingOutput,
     put_bucket_tagging: PutBucketTaggingInput => PutBucketTaggingOutput,
     delete_bucket_tagging: DeleteBucketTaggingInput => DeleteBucketTaggingOutput,

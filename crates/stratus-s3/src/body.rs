@@ -32,7 +32,10 @@ impl Ingested {
 
 pub fn internal(e: impl std::fmt::Display) -> S3Error {
     tracing::error!(error = %e, "S3 storage failure");
-    s3_error!(InternalError, "We encountered an internal error. Please try again.")
+    s3_error!(
+        InternalError,
+        "We encountered an internal error. Please try again."
+    )
 }
 
 fn hasher_for(algorithms: &[String]) -> s3s::checksum::ChecksumHasher {
@@ -68,16 +71,7 @@ pub async fn ingest(
     }
     if let Some(mut body) = body {
         while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| {
-                // Signature and chunk-encoding failures surface as the S3 error they carry.
-                match e.downcast::<S3Error>() {
-                    Ok(err) => *err,
-                    Err(e) => s3_error!(
-                        IncompleteBody,
-                        "You did not provide the number of bytes specified by the Content-Length HTTP header: {e}"
-                    ),
-                }
-            })?;
+            let chunk = chunk.map_err(body_error)?;
             md5.update(&chunk);
             hasher.update(&chunk);
             size += chunk.len() as u64;
@@ -105,6 +99,39 @@ pub async fn ingest(
         md5: md5.finalize(),
         checksums: hasher.finalize(),
     })
+}
+
+/// The S3 error for a request body the protocol layer refused while streaming it.
+fn body_error(e: s3s::StdError) -> S3Error {
+    let e = match e.downcast::<S3Error>() {
+        Ok(err) => return *err,
+        Err(e) => e,
+    };
+    // The protocol layer's stream errors are not public types: tell them by their text.
+    let text = e.to_string();
+    if text.contains("Sha256Mismatch") {
+        let mut err = S3Error::with_message(
+            s3s::S3ErrorCode::Custom("XAmzContentSHA256Mismatch".into()),
+            "The provided 'x-amz-content-sha256' header does not match what was computed.",
+        );
+        err.set_status_code(http::StatusCode::BAD_REQUEST);
+        err
+    } else if text.contains("SignatureMismatch") {
+        s3_error!(
+            SignatureDoesNotMatch,
+            "The request signature we calculated does not match the signature you provided. Check your key and signing method."
+        )
+    } else if text.contains("FormatError") || text.contains("TooLarge") || text.contains("TooMany") {
+        s3_error!(
+            InvalidRequest,
+            "The aws-chunked encoding of the request body is not valid."
+        )
+    } else {
+        s3_error!(
+            IncompleteBody,
+            "You did not provide the number of bytes specified by the Content-Length HTTP header"
+        )
+    }
 }
 
 pub fn checksum_value<'a>(c: &'a Checksum, algorithm: &str) -> Option<&'a String> {

@@ -61,14 +61,76 @@ pub fn tags_in(tags: &[Tag], max: usize) -> S3Result<Vec<(String, String)>> {
             return Err(s3_error!(InvalidTag, "The TagKey you have provided is invalid"));
         }
         if v.chars().count() > 256 {
-            return Err(s3_error!(InvalidTag, "The TagValue you have provided is too long, max 256"));
+            return Err(s3_error!(
+                InvalidTag,
+                "The TagValue you have provided is too long, max 256"
+            ));
         }
         if out.iter().any(|(x, _)| *x == k) {
-            return Err(s3_error!(InvalidTag, "Cannot provide multiple Tags with the same key"));
+            return Err(s3_error!(
+                InvalidTag,
+                "Cannot provide multiple Tags with the same key"
+            ));
         }
         out.push((k, v));
     }
     Ok(out)
+}
+
+/// Names of the configurations kept in [`BucketRecord::configs`].
+pub const OWNERSHIP: &str = "ownership";
+pub const PUBLIC_ACCESS_BLOCK: &str = "public_access_block";
+
+/// The bucket's Block Public Access settings (all off when none is configured).
+pub fn public_access_block(rec: &BucketRecord) -> PublicAccessBlockConfiguration {
+    get_config(rec, PUBLIC_ACCESS_BLOCK).unwrap_or_default()
+}
+
+/// The bucket's object ownership setting (`ObjectWriter` when none is configured).
+fn object_ownership(rec: &BucketRecord) -> String {
+    get_config::<String>(rec, OWNERSHIP).unwrap_or_else(|| "ObjectWriter".into())
+}
+
+fn is_public_acl(acl: &str) -> bool {
+    matches!(acl, "public-read" | "public-read-write" | "authenticated-read")
+}
+
+/// Whether a canned ACL may be applied: ACLs must be enabled (not BucketOwnerEnforced), and
+/// public ones not blocked.
+pub fn check_acl_allowed(rec: &BucketRecord, acl: &str) -> S3Result<()> {
+    if object_ownership(rec) == "BucketOwnerEnforced"
+        && !matches!(acl, "private" | "bucket-owner-full-control")
+    {
+        return Err(s3_error!(
+            AccessControlListNotSupported,
+            "The bucket does not allow ACLs"
+        ));
+    }
+    if is_public_acl(acl) && public_access_block(rec).block_public_acls == Some(true) {
+        return Err(s3_error!(AccessDenied, "Access Denied"));
+    }
+    Ok(())
+}
+
+/// Whether a policy grants anything to everyone (Principal `*`).
+pub fn is_public_policy(policy: &serde_json::Value) -> bool {
+    let statements: Vec<&serde_json::Value> = match policy.get("Statement") {
+        Some(serde_json::Value::Array(a)) => a.iter().collect(),
+        Some(s) => vec![s],
+        None => return false,
+    };
+    statements.iter().any(|st| {
+        st.get("Effect").and_then(|e| e.as_str()) == Some("Allow")
+            && match st.get("Principal") {
+                Some(serde_json::Value::String(p)) => p == "*",
+                Some(serde_json::Value::Object(o)) => match o.get("AWS") {
+                    Some(serde_json::Value::String(p)) => p == "*",
+                    Some(serde_json::Value::Array(a)) => a.iter().any(|p| p.as_str() == Some("*")),
+                    _ => false,
+                },
+                _ => false,
+            }
+    })
 }
 
 fn get_config<T: DeserializeOwned>(rec: &BucketRecord, name: &str) -> Option<T> {
@@ -93,21 +155,31 @@ impl Backend {
         Ok(())
     }
 
-    pub async fn create_bucket(&self, req: S3Request<CreateBucketInput>) -> S3Result<S3Response<CreateBucketOutput>> {
+    pub async fn create_bucket(
+        &self,
+        req: S3Request<CreateBucketInput>,
+    ) -> S3Result<S3Response<CreateBucketOutput>> {
         let who = caller(&req)?;
         let input = req.input;
         let name = input.bucket;
         if !valid_bucket_name(&name) {
             return Err(s3_error!(InvalidBucketName, "The specified bucket is not valid."));
         }
-        let signed_region = req.region.as_ref().map_or("us-east-1", |r| r.as_str()).to_string();
+        let signed_region = req
+            .region
+            .as_ref()
+            .map_or("us-east-1", |r| r.as_str())
+            .to_string();
         let region = input
             .create_bucket_configuration
             .and_then(|c| c.location_constraint)
             .map(|l| l.as_str().to_string())
             .filter(|l| !l.is_empty());
         if region.as_deref() == Some("us-east-1") {
-            return Err(s3_error!(InvalidLocationConstraint, "The specified location-constraint is not valid"));
+            return Err(s3_error!(
+                InvalidLocationConstraint,
+                "The specified location-constraint is not valid"
+            ));
         }
         if let Some(r) = &region
             && signed_region != "us-east-1"
@@ -125,13 +197,37 @@ impl Backend {
             region: region.clone(),
             created_ms: self.clock.now_ms(),
             versioning: None,
-            acl: input.acl.map(|a| a.as_str().to_string()),
+            acl: None,
             policy: None,
             configs: Default::default(),
         };
-        let txn = Txn::new()
-            .absent(BUCKETS, name.as_bytes())
-            .put(BUCKETS, name.as_bytes(), serde_json::to_vec(&rec).map_err(internal)?);
+        let mut rec = rec;
+        // New buckets block public access and disable ACLs, as S3 has done since April 2023.
+        let ownership = input
+            .object_ownership
+            .map(|o| o.as_str().to_string())
+            .unwrap_or_else(|| "BucketOwnerEnforced".into());
+        rec.configs
+            .insert(OWNERSHIP.into(), serde_json::Value::String(ownership));
+        rec.configs.insert(
+            PUBLIC_ACCESS_BLOCK.into(),
+            serde_json::to_value(PublicAccessBlockConfiguration {
+                block_public_acls: Some(true),
+                ignore_public_acls: Some(true),
+                block_public_policy: Some(true),
+                restrict_public_buckets: Some(true),
+            })
+            .map_err(internal)?,
+        );
+        if let Some(acl) = input.acl {
+            check_acl_allowed(&rec, acl.as_str())?;
+            rec.acl = Some(acl.as_str().to_string());
+        }
+        let txn = Txn::new().absent(BUCKETS, name.as_bytes()).put(
+            BUCKETS,
+            name.as_bytes(),
+            serde_json::to_vec(&rec).map_err(internal)?,
+        );
         match self.store.commit(txn).await {
             Ok(()) => {}
             Err(StoreError::ConditionFailed { .. }) => {
@@ -157,7 +253,10 @@ impl Backend {
         }))
     }
 
-    pub async fn delete_bucket(&self, req: S3Request<DeleteBucketInput>) -> S3Result<S3Response<DeleteBucketOutput>> {
+    pub async fn delete_bucket(
+        &self,
+        req: S3Request<DeleteBucketInput>,
+    ) -> S3Result<S3Response<DeleteBucketOutput>> {
         let name = req.input.bucket;
         let (_, raw) = self.bucket_raw(&name).await?;
         let prefix = object_prefix(&name, "");
@@ -172,7 +271,10 @@ impl Backend {
             .await
             .map_err(internal)?;
         if !objects.is_empty() || !versions.is_empty() {
-            return Err(s3_error!(BucketNotEmpty, "The bucket you tried to delete is not empty"));
+            return Err(s3_error!(
+                BucketNotEmpty,
+                "The bucket you tried to delete is not empty"
+            ));
         }
         // Uploads still in progress go with the bucket.
         let uploads = self
@@ -202,14 +304,22 @@ impl Backend {
         }
         match self.store.commit(txn).await {
             Ok(()) => {}
-            Err(StoreError::ConditionFailed { .. }) => return Err(s3_error!(OperationAborted, "A conflicting conditional operation is currently in progress against this resource. Please try again.")),
+            Err(StoreError::ConditionFailed { .. }) => {
+                return Err(s3_error!(
+                    OperationAborted,
+                    "A conflicting conditional operation is currently in progress against this resource. Please try again."
+                ));
+            }
             Err(e) => return Err(internal(e)),
         }
         release(&self.blobs, blobs).await;
         Ok(S3Response::new(DeleteBucketOutput {}))
     }
 
-    pub async fn head_bucket(&self, req: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {
+    pub async fn head_bucket(
+        &self,
+        req: S3Request<HeadBucketInput>,
+    ) -> S3Result<S3Response<HeadBucketOutput>> {
         let rec = self.bucket(&req.input.bucket).await?;
         Ok(S3Response::new(HeadBucketOutput {
             bucket_region: Some(rec.region),
@@ -217,7 +327,10 @@ impl Backend {
         }))
     }
 
-    pub async fn list_buckets(&self, req: S3Request<ListBucketsInput>) -> S3Result<S3Response<ListBucketsOutput>> {
+    pub async fn list_buckets(
+        &self,
+        req: S3Request<ListBucketsInput>,
+    ) -> S3Result<S3Response<ListBucketsOutput>> {
         let who = caller(&req)?;
         let input = req.input;
         let max = input.max_buckets.unwrap_or(10_000).clamp(1, 10_000) as usize;
@@ -229,9 +342,14 @@ impl Backend {
         let mut buckets = Vec::new();
         let mut next = None;
         for (_, v) in rows {
-            let Ok(rec) = serde_json::from_slice::<BucketRecord>(&v) else { continue };
+            let Ok(rec) = serde_json::from_slice::<BucketRecord>(&v) else {
+                continue;
+            };
             if rec.account != who.account_id
-                || input.prefix.as_ref().is_some_and(|p| !rec.name.starts_with(p.as_str()))
+                || input
+                    .prefix
+                    .as_ref()
+                    .is_some_and(|p| !rec.name.starts_with(p.as_str()))
                 || input.bucket_region.as_ref().is_some_and(|r| *r != rec.region)
             {
                 continue;
@@ -259,7 +377,8 @@ impl Backend {
         req: S3Request<GetBucketLocationInput>,
     ) -> S3Result<S3Response<GetBucketLocationOutput>> {
         let rec = self.bucket(&req.input.bucket).await?;
-        let location_constraint = (rec.region != "us-east-1").then(|| BucketLocationConstraint::from(rec.region));
+        let location_constraint =
+            (rec.region != "us-east-1").then(|| BucketLocationConstraint::from(rec.region));
         Ok(S3Response::new(GetBucketLocationOutput { location_constraint }))
     }
 
@@ -311,7 +430,8 @@ impl Backend {
             let last = last.clone();
             let mut txn = Txn::new();
             for (k, v) in &rows {
-                let (Some(key), Some(rec)) = (crate::model::decode_object_key(k), ObjectRecord::decode(v)) else {
+                let (Some(key), Some(rec)) = (crate::model::decode_object_key(k), ObjectRecord::decode(v))
+                else {
                     continue;
                 };
                 txn = txn.put(VERSIONS, version_key(bucket, &key, self.next_seq()), rec.encode());
@@ -349,7 +469,11 @@ impl Backend {
                 "Policies must be valid JSON and the first byte must be '{{'"
             ));
         }
+        let public = parsed.as_ref().is_some_and(is_public_policy);
         self.update_bucket(&req.input.bucket, |rec| {
+            if public && public_access_block(rec).block_public_policy == Some(true) {
+                return Err(s3_error!(AccessDenied, "Access Denied"));
+            }
             rec.policy = Some(policy.clone());
             Ok(())
         })
@@ -369,7 +493,10 @@ impl Backend {
         Ok(S3Response::new(DeleteBucketPolicyOutput {}))
     }
 
-    pub async fn get_bucket_acl(&self, req: S3Request<GetBucketAclInput>) -> S3Result<S3Response<GetBucketAclOutput>> {
+    pub async fn get_bucket_acl(
+        &self,
+        req: S3Request<GetBucketAclInput>,
+    ) -> S3Result<S3Response<GetBucketAclOutput>> {
         let rec = self.bucket(&req.input.bucket).await?;
         Ok(S3Response::new(GetBucketAclOutput {
             grants: Some(grants(&rec.account, rec.acl.as_deref())),
@@ -377,14 +504,126 @@ impl Backend {
         }))
     }
 
-    pub async fn put_bucket_acl(&self, req: S3Request<PutBucketAclInput>) -> S3Result<S3Response<PutBucketAclOutput>> {
-        let acl = canned_from(req.input.acl.map(|a| a.as_str().to_string()), req.input.access_control_policy.as_ref())?;
+    pub async fn put_bucket_acl(
+        &self,
+        req: S3Request<PutBucketAclInput>,
+    ) -> S3Result<S3Response<PutBucketAclOutput>> {
+        let acl = canned_from(
+            req.input.acl.map(|a| a.as_str().to_string()),
+            req.input.access_control_policy.as_ref(),
+        )?;
         self.update_bucket(&req.input.bucket, |rec| {
+            if let Some(a) = &acl {
+                check_acl_allowed(rec, a)?;
+            }
             rec.acl = acl.clone();
             Ok(())
         })
         .await?;
         Ok(S3Response::new(PutBucketAclOutput {}))
+    }
+
+    pub async fn get_public_access_block(
+        &self,
+        req: S3Request<GetPublicAccessBlockInput>,
+    ) -> S3Result<S3Response<GetPublicAccessBlockOutput>> {
+        let rec = self.bucket(&req.input.bucket).await?;
+        match get_config::<PublicAccessBlockConfiguration>(&rec, PUBLIC_ACCESS_BLOCK) {
+            Some(c) => Ok(S3Response::new(GetPublicAccessBlockOutput {
+                public_access_block_configuration: Some(PublicAccessBlockConfiguration {
+                    block_public_acls: Some(c.block_public_acls.unwrap_or(false)),
+                    ignore_public_acls: Some(c.ignore_public_acls.unwrap_or(false)),
+                    block_public_policy: Some(c.block_public_policy.unwrap_or(false)),
+                    restrict_public_buckets: Some(c.restrict_public_buckets.unwrap_or(false)),
+                }),
+            })),
+            None => {
+                let mut err = s3s::S3Error::with_message(
+                    s3s::S3ErrorCode::Custom("NoSuchPublicAccessBlockConfiguration".into()),
+                    "The public access block configuration was not found",
+                );
+                err.set_status_code(http::StatusCode::NOT_FOUND);
+                Err(err)
+            }
+        }
+    }
+
+    pub async fn put_public_access_block(
+        &self,
+        req: S3Request<PutPublicAccessBlockInput>,
+    ) -> S3Result<S3Response<PutPublicAccessBlockOutput>> {
+        let c = req.input.public_access_block_configuration;
+        self.set_config(&req.input.bucket, PUBLIC_ACCESS_BLOCK, Some(&c))
+            .await?;
+        Ok(S3Response::new(PutPublicAccessBlockOutput {}))
+    }
+
+    pub async fn delete_public_access_block(
+        &self,
+        req: S3Request<DeletePublicAccessBlockInput>,
+    ) -> S3Result<S3Response<DeletePublicAccessBlockOutput>> {
+        self.set_config::<()>(&req.input.bucket, PUBLIC_ACCESS_BLOCK, None)
+            .await?;
+        Ok(S3Response::new(DeletePublicAccessBlockOutput {}))
+    }
+
+    pub async fn get_bucket_ownership_controls(
+        &self,
+        req: S3Request<GetBucketOwnershipControlsInput>,
+    ) -> S3Result<S3Response<GetBucketOwnershipControlsOutput>> {
+        let rec = self.bucket(&req.input.bucket).await?;
+        match get_config::<String>(&rec, OWNERSHIP) {
+            Some(o) => Ok(S3Response::new(GetBucketOwnershipControlsOutput {
+                ownership_controls: Some(OwnershipControls {
+                    rules: vec![OwnershipControlsRule {
+                        object_ownership: ObjectOwnership::from(o),
+                    }],
+                }),
+            })),
+            None => Err(s3_error!(
+                OwnershipControlsNotFoundError,
+                "The bucket ownership controls were not found"
+            )),
+        }
+    }
+
+    pub async fn put_bucket_ownership_controls(
+        &self,
+        req: S3Request<PutBucketOwnershipControlsInput>,
+    ) -> S3Result<S3Response<PutBucketOwnershipControlsOutput>> {
+        let c = req.input.ownership_controls;
+        if c.rules.len() != 1 {
+            return Err(s3_error!(MalformedXML));
+        }
+        let value = c.rules[0].object_ownership.as_str().to_string();
+        if !matches!(
+            value.as_str(),
+            "BucketOwnerEnforced" | "BucketOwnerPreferred" | "ObjectWriter"
+        ) {
+            return Err(s3_error!(MalformedXML));
+        }
+        self.update_bucket(&req.input.bucket, |rec| {
+            // ACLs cannot be disabled while the bucket has a non-private one.
+            if value == "BucketOwnerEnforced" && rec.acl.as_deref().is_some_and(|a| a != "private") {
+                return Err(s3_error!(
+                    InvalidBucketAclWithObjectOwnership,
+                    "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting"
+                ));
+            }
+            rec.configs
+                .insert(OWNERSHIP.into(), serde_json::Value::String(value.clone()));
+            Ok(())
+        })
+        .await?;
+        Ok(S3Response::new(PutBucketOwnershipControlsOutput {}))
+    }
+
+    pub async fn delete_bucket_ownership_controls(
+        &self,
+        req: S3Request<DeleteBucketOwnershipControlsInput>,
+    ) -> S3Result<S3Response<DeleteBucketOwnershipControlsOutput>> {
+        self.set_config::<()>(&req.input.bucket, OWNERSHIP, None).await?;
+        Ok(S3Response::new(DeleteBucketOwnershipControlsOutput {}))
     }
 
     pub async fn get_bucket_tagging(
@@ -417,17 +656,26 @@ impl Backend {
         Ok(S3Response::new(DeleteBucketTaggingOutput {}))
     }
 
-    pub async fn get_bucket_cors(&self, req: S3Request<GetBucketCorsInput>) -> S3Result<S3Response<GetBucketCorsOutput>> {
+    pub async fn get_bucket_cors(
+        &self,
+        req: S3Request<GetBucketCorsInput>,
+    ) -> S3Result<S3Response<GetBucketCorsOutput>> {
         let rec = self.bucket(&req.input.bucket).await?;
         match get_config::<CORSConfiguration>(&rec, "cors") {
             Some(c) => Ok(S3Response::new(GetBucketCorsOutput {
                 cors_rules: Some(c.cors_rules),
             })),
-            None => Err(s3_error!(NoSuchCORSConfiguration, "The CORS configuration does not exist")),
+            None => Err(s3_error!(
+                NoSuchCORSConfiguration,
+                "The CORS configuration does not exist"
+            )),
         }
     }
 
-    pub async fn put_bucket_cors(&self, req: S3Request<PutBucketCorsInput>) -> S3Result<S3Response<PutBucketCorsOutput>> {
+    pub async fn put_bucket_cors(
+        &self,
+        req: S3Request<PutBucketCorsInput>,
+    ) -> S3Result<S3Response<PutBucketCorsOutput>> {
         let cors = req.input.cors_configuration;
         if cors.cors_rules.is_empty() || cors.cors_rules.len() > 100 {
             return Err(s3_error!(MalformedXML));
@@ -456,7 +704,10 @@ impl Backend {
                 redirect_all_requests_to: w.redirect_all_requests_to,
                 routing_rules: w.routing_rules,
             })),
-            None => Err(s3_error!(NoSuchWebsiteConfiguration, "The specified bucket does not have a website configuration")),
+            None => Err(s3_error!(
+                NoSuchWebsiteConfiguration,
+                "The specified bucket does not have a website configuration"
+            )),
         }
     }
 
@@ -471,13 +722,21 @@ impl Backend {
                 "A value for IndexDocument Suffix must be provided if RedirectAllRequestsTo is empty"
             ));
         }
-        if w.redirect_all_requests_to.is_some() && (w.index_document.is_some() || w.error_document.is_some() || w.routing_rules.is_some()) {
-            return Err(s3_error!(InvalidRequest, "RedirectAllRequestsTo cannot be provided in conjunction with other Routing Rules."));
+        if w.redirect_all_requests_to.is_some()
+            && (w.index_document.is_some() || w.error_document.is_some() || w.routing_rules.is_some())
+        {
+            return Err(s3_error!(
+                InvalidRequest,
+                "RedirectAllRequestsTo cannot be provided in conjunction with other Routing Rules."
+            ));
         }
         if let Some(index) = &w.index_document
             && (index.suffix.is_empty() || index.suffix.contains('/'))
         {
-            return Err(s3_error!(InvalidArgument, "The IndexDocument Suffix is not well formed"));
+            return Err(s3_error!(
+                InvalidArgument,
+                "The IndexDocument Suffix is not well formed"
+            ));
         }
         self.set_config(&req.input.bucket, "website", Some(&w)).await?;
         Ok(S3Response::new(PutBucketWebsiteOutput {}))
@@ -501,7 +760,10 @@ impl Backend {
                 rules: Some(l.rules),
                 ..Default::default()
             })),
-            None => Err(s3_error!(NoSuchLifecycleConfiguration, "The lifecycle configuration does not exist")),
+            None => Err(s3_error!(
+                NoSuchLifecycleConfiguration,
+                "The lifecycle configuration does not exist"
+            )),
         }
     }
 
@@ -523,7 +785,8 @@ impl Backend {
         &self,
         req: S3Request<DeleteBucketLifecycleInput>,
     ) -> S3Result<S3Response<DeleteBucketLifecycleOutput>> {
-        self.set_config::<()>(&req.input.bucket, "lifecycle", None).await?;
+        self.set_config::<()>(&req.input.bucket, "lifecycle", None)
+            .await?;
         Ok(S3Response::new(DeleteBucketLifecycleOutput {}))
     }
 
@@ -556,7 +819,8 @@ impl Backend {
         for c in n.topic_configurations.iter_mut().flatten() {
             c.id.get_or_insert_with(|| uuid::Uuid::new_v4().to_string());
         }
-        self.set_config(&req.input.bucket, "notification", Some(&n)).await?;
+        self.set_config(&req.input.bucket, "notification", Some(&n))
+            .await?;
         Ok(S3Response::new(PutBucketNotificationConfigurationOutput {}))
     }
 }
@@ -618,7 +882,10 @@ pub fn canned_from(canned: Option<String>, policy: Option<&AccessControlPolicy>)
         return Ok(Some(c));
     }
     let Some(policy) = policy else {
-        return Err(s3_error!(MissingSecurityHeader, "Your request was missing a required header"));
+        return Err(s3_error!(
+            MissingSecurityHeader,
+            "Your request was missing a required header"
+        ));
     };
     let mut read = false;
     let mut write = false;
@@ -643,4 +910,3 @@ pub fn canned_from(canned: Option<String>, policy: Option<&AccessControlPolicy>)
         .to_string(),
     ))
 }
-

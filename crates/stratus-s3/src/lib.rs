@@ -54,8 +54,9 @@ impl S3 {
     }
 
     /// Serves one S3 request. `request_id` goes into the answer's headers and error bodies.
-    pub async fn handle(&self, req: Request<s3s::Body>, request_id: &str) -> Response<s3s::Body> {
+    pub async fn handle(&self, mut req: Request<s3s::Body>, request_id: &str) -> Response<s3s::Body> {
         let target = Target::of(&req);
+        normalize_presigned_signature(&mut req);
         let mut resp = match self.service.call(req).await {
             Ok(resp) => resp,
             Err(e) => {
@@ -84,6 +85,38 @@ impl S3 {
 #[derive(Clone, Debug)]
 pub(crate) struct Caller(pub Option<Identity>);
 
+/// A presigned signature is lowercase hex; the protocol layer refuses other text as a malformed
+/// URL, where S3 answers SignatureDoesNotMatch. Lowercasing it (it is not part of what is
+/// signed) lets a forged signature fail the way S3's does.
+fn normalize_presigned_signature(req: &mut Request<s3s::Body>) {
+    let Some(query) = req.uri().query() else { return };
+    let Some(start) = query.find("X-Amz-Signature=") else {
+        return;
+    };
+    let value_start = start + "X-Amz-Signature=".len();
+    let value_end = query[value_start..]
+        .find('&')
+        .map_or(query.len(), |i| value_start + i);
+    let value = &query[value_start..value_end];
+    if !value.bytes().any(|b| b.is_ascii_uppercase()) {
+        return;
+    }
+    let fixed = format!(
+        "{}{}{}",
+        &query[..value_start],
+        value.to_ascii_lowercase(),
+        &query[value_end..]
+    );
+    let path_and_query = format!("{}?{}", req.uri().path(), fixed);
+    let mut parts = req.uri().clone().into_parts();
+    if let Ok(pq) = path_and_query.parse() {
+        parts.path_and_query = Some(pq);
+        if let Ok(uri) = http::Uri::from_parts(parts) {
+            *req.uri_mut() = uri;
+        }
+    }
+}
+
 /// The bucket and key a request names, for the elements S3 adds to its error answers.
 #[derive(Default)]
 struct Target {
@@ -100,7 +133,11 @@ impl Target {
             .unwrap_or("");
         let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
         let path = req.uri().path().trim_start_matches('/');
-        let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
         let (bucket, key) = match host.strip_suffix(".s3.localhost") {
             Some(b) => (Some(b.to_string()), Some(path)),
             None => match path.split_once('/') {
@@ -143,17 +180,34 @@ async fn complete_error(resp: Response<s3s::Body>, request_id: &str, target: &Ta
         out = out.replacen("</Code>", &format!("</Code><Message>{msg}</Message>"), 1);
     }
     let extra = match code.as_str() {
-        "NoSuchBucket" | "BucketNotEmpty" | "BucketAlreadyExists" | "BucketAlreadyOwnedByYou" | "NoSuchBucketPolicy"
-        | "InvalidBucketName" | "NoSuchTagSet" | "NoSuchCORSConfiguration" | "NoSuchWebsiteConfiguration"
-        | "NoSuchLifecycleConfiguration" => target.bucket.as_ref().map(|b| format!("<BucketName>{}</BucketName>", xml_escape(b))),
-        "NoSuchKey" => target.key.as_ref().map(|k| format!("<Key>{}</Key>", xml_escape(k))),
+        "NoSuchBucket"
+        | "BucketNotEmpty"
+        | "BucketAlreadyExists"
+        | "BucketAlreadyOwnedByYou"
+        | "NoSuchBucketPolicy"
+        | "InvalidBucketName"
+        | "NoSuchTagSet"
+        | "NoSuchCORSConfiguration"
+        | "NoSuchWebsiteConfiguration"
+        | "NoSuchLifecycleConfiguration" => target
+            .bucket
+            .as_ref()
+            .map(|b| format!("<BucketName>{}</BucketName>", xml_escape(b))),
+        "NoSuchKey" => target
+            .key
+            .as_ref()
+            .map(|k| format!("<Key>{}</Key>", xml_escape(k))),
         _ => None,
     };
     if let Some(extra) = extra {
         out = out.replacen("</Error>", &format!("{extra}</Error>"), 1);
     }
     if !out.contains("<RequestId>") {
-        out = out.replacen("</Error>", &format!("<RequestId>{request_id}</RequestId></Error>"), 1);
+        out = out.replacen(
+            "</Error>",
+            &format!("<RequestId>{request_id}</RequestId></Error>"),
+            1,
+        );
     }
     let mut parts = parts;
     parts.headers.remove(http::header::CONTENT_LENGTH);

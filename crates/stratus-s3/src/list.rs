@@ -12,7 +12,9 @@ use stratus_store::keys::prefix_end;
 
 use crate::backend::{Backend, owner, timestamp};
 use crate::body::internal;
-use crate::model::{OBJECTS, ObjectRecord, VERSIONS, decode_object_key, object_key, object_prefix, version_seq};
+use crate::model::{
+    OBJECTS, ObjectRecord, VERSIONS, decode_object_key, object_key, object_prefix, version_seq,
+};
 use crate::objects::etag_of;
 
 /// One entry of a listing, in key order.
@@ -97,29 +99,44 @@ impl Backend {
             let mut last = None;
             for (k, v) in rows {
                 last = Some(k.clone());
-                let Some(key) = decode_object_key(&k) else { continue };
+                let Some(key) = decode_object_key(&k) else {
+                    continue;
+                };
                 if let Some(d) = delimiter
                     && let Some(i) = key[prefix.len()..].find(d)
                 {
                     let cp = key[..prefix.len() + i + d.len()].to_string();
                     if entries.len() == max {
-                        return Ok(Listing { entries, truncated: true });
+                        return Ok(Listing {
+                            entries,
+                            truncated: true,
+                        });
                     }
                     // Everything under the prefix is rolled into it: continue past it.
                     from = match prefix_end(&object_prefix(bucket, &cp)) {
                         Some(e) => Bound::Included(e),
-                        None => return Ok(Listing { entries, truncated: false }),
+                        None => {
+                            return Ok(Listing {
+                                entries,
+                                truncated: false,
+                            });
+                        }
                     };
                     entries.push(Entry::Prefix(cp));
                     jumped = true;
                     break;
                 }
-                let Some(rec) = ObjectRecord::decode(&v) else { continue };
+                let Some(rec) = ObjectRecord::decode(&v) else {
+                    continue;
+                };
                 if !include(&key, &k, &rec) {
                     continue;
                 }
                 if entries.len() == max {
-                    return Ok(Listing { entries, truncated: true });
+                    return Ok(Listing {
+                        entries,
+                        truncated: true,
+                    });
                 }
                 entries.push(Entry::Object(key, rec));
             }
@@ -128,7 +145,12 @@ impl Backend {
             }
             match last {
                 Some(k) if !exhausted => from = Bound::Excluded(k),
-                _ => return Ok(Listing { entries, truncated: false }),
+                _ => {
+                    return Ok(Listing {
+                        entries,
+                        truncated: false,
+                    });
+                }
             }
         }
     }
@@ -152,7 +174,10 @@ impl Backend {
         }
     }
 
-    pub async fn list_objects(&self, req: S3Request<ListObjectsInput>) -> S3Result<S3Response<ListObjectsOutput>> {
+    pub async fn list_objects(
+        &self,
+        req: S3Request<ListObjectsInput>,
+    ) -> S3Result<S3Response<ListObjectsOutput>> {
         let input = req.input;
         self.bucket(&input.bucket).await?;
         let prefix = input.prefix.clone().unwrap_or_default();
@@ -162,9 +187,15 @@ impl Backend {
             None => Bound::Unbounded,
         };
         let listing = self
-            .walk(OBJECTS, &input.bucket, &prefix, input.delimiter.as_deref(), start, max, |_, _, r| {
-                !r.delete_marker
-            })
+            .walk(
+                OBJECTS,
+                &input.bucket,
+                &prefix,
+                input.delimiter.as_deref(),
+                start,
+                max,
+                |_, _, r| !r.delete_marker,
+            )
             .await?;
         let url = input.encoding_type.as_ref().is_some_and(|e| e.as_str() == "url");
         // NextMarker is only returned with a delimiter (without one, the last key is the marker).
@@ -201,7 +232,10 @@ impl Backend {
         (contents, prefixes)
     }
 
-    pub async fn list_objects_v2(&self, req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
+    pub async fn list_objects_v2(
+        &self,
+        req: S3Request<ListObjectsV2Input>,
+    ) -> S3Result<S3Response<ListObjectsV2Output>> {
         let input = req.input;
         self.bucket(&input.bucket).await?;
         let prefix = input.prefix.clone().unwrap_or_default();
@@ -212,7 +246,9 @@ impl Backend {
                     .decode(t)
                     .ok()
                     .and_then(|b| String::from_utf8(b).ok())
-                    .ok_or_else(|| s3_error!(InvalidArgument, "The continuation token provided is incorrect"))?,
+                    .ok_or_else(|| {
+                        s3_error!(InvalidArgument, "The continuation token provided is incorrect")
+                    })?,
             ),
             None => input.start_after.clone().filter(|s| !s.is_empty()),
         };
@@ -221,14 +257,25 @@ impl Backend {
             None => Bound::Unbounded,
         };
         let listing = self
-            .walk(OBJECTS, &input.bucket, &prefix, input.delimiter.as_deref(), start, max, |_, _, r| {
-                !r.delete_marker
-            })
+            .walk(
+                OBJECTS,
+                &input.bucket,
+                &prefix,
+                input.delimiter.as_deref(),
+                start,
+                max,
+                |_, _, r| !r.delete_marker,
+            )
             .await?;
         let url = input.encoding_type.as_ref().is_some_and(|e| e.as_str() == "url");
         let next = listing
             .truncated
-            .then(|| listing.entries.last().map(|e| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(e.marker())))
+            .then(|| {
+                listing
+                    .entries
+                    .last()
+                    .map(|e| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(e.marker()))
+            })
             .flatten();
         let count = listing.entries.len();
         let (contents, prefixes) = self.split(listing.entries, url, input.fetch_owner.unwrap_or(false));
@@ -291,12 +338,20 @@ impl Backend {
         };
         let mut latest = Vec::new();
         let listing = self
-            .walk(ns, &bucket.name, &prefix, input.delimiter.as_deref(), start, max, |key, _, _| {
-                let first = previous.as_deref() != Some(key);
-                previous = Some(key.to_string());
-                latest.push(first);
-                true
-            })
+            .walk(
+                ns,
+                &bucket.name,
+                &prefix,
+                input.delimiter.as_deref(),
+                start,
+                max,
+                |key, _, _| {
+                    let first = previous.as_deref() != Some(key);
+                    previous = Some(key.to_string());
+                    latest.push(first);
+                    true
+                },
+            )
             .await?;
         let url = input.encoding_type.as_ref().is_some_and(|e| e.as_str() == "url");
         let mut versions = Vec::new();
@@ -355,7 +410,11 @@ impl Backend {
             version_id_marker: Some(input.version_id_marker.unwrap_or_default()),
             max_keys: Some(max as i32),
             is_truncated: Some(listing.truncated),
-            next_key_marker: listing.truncated.then_some(next_key).flatten().map(|k| enc(url, k)),
+            next_key_marker: listing
+                .truncated
+                .then_some(next_key)
+                .flatten()
+                .map(|k| enc(url, k)),
             next_version_id_marker: listing.truncated.then_some(next_version).flatten(),
             versions: (!versions.is_empty()).then_some(versions),
             delete_markers: (!markers.is_empty()).then_some(markers),

@@ -10,8 +10,8 @@ use stratus_store::{Scan, StoreError, Txn};
 use crate::backend::{Backend, owner, owner_of, timestamp};
 use crate::body::{self, checksum_value, internal, release, set_checksum};
 use crate::model::{
-    BodyRef, ObjectRecord, PARTS, PartRecord, UPLOADS, UploadRecord, decode_object_key, object_key, object_prefix,
-    part_key, part_prefix, upload_key,
+    BodyRef, ObjectRecord, PARTS, PartRecord, UPLOADS, UploadRecord, decode_object_key, object_key,
+    object_prefix, part_key, part_prefix, upload_key,
 };
 use crate::objects::{Standard, chosen_algorithm, parse_tagging, verify_body};
 
@@ -72,12 +72,24 @@ impl Backend {
         if input.key.len() > 1024 {
             return Err(s3_error!(KeyTooLongError, "Your key is too long"));
         }
-        let algorithm = input.checksum_algorithm.as_ref().map(|a| a.as_str().to_ascii_uppercase());
+        let algorithm = input
+            .checksum_algorithm
+            .as_ref()
+            .map(|a| a.as_str().to_ascii_uppercase());
         let checksum_type = input
             .checksum_type
             .as_ref()
             .map(|t| t.as_str().to_string())
-            .or_else(|| algorithm.as_ref().map(|a| if a == "CRC64NVME" { "FULL_OBJECT" } else { "COMPOSITE" }.to_string()));
+            .or_else(|| {
+                algorithm.as_ref().map(|a| {
+                    if a == "CRC64NVME" {
+                        "FULL_OBJECT"
+                    } else {
+                        "COMPOSITE"
+                    }
+                    .to_string()
+                })
+            });
         let upload_id = uuid::Uuid::new_v4().simple().to_string();
         let rec = UploadRecord {
             upload_id: upload_id.clone(),
@@ -87,7 +99,7 @@ impl Backend {
                 content_type: Some(input.content_type.unwrap_or_else(|| "binary/octet-stream".into())),
                 cache_control: input.cache_control,
                 content_disposition: input.content_disposition,
-                content_encoding: input.content_encoding,
+                content_encoding: crate::objects::stored_encoding(input.content_encoding),
                 content_language: input.content_language,
                 expires: input.expires,
                 website_redirect_location: input.website_redirect_location,
@@ -98,7 +110,10 @@ impl Backend {
             checksum_type: checksum_type.clone(),
             tags: parse_tagging(input.tagging.as_deref())?,
             acl: input.acl.map(|a| a.as_str().to_string()),
-            storage_class: input.storage_class.map(|s| s.as_str().to_string()).filter(|s| s != "STANDARD"),
+            storage_class: input
+                .storage_class
+                .map(|s| s.as_str().to_string())
+                .filter(|s| s != "STANDARD"),
         };
         let txn = Txn::new().put(
             UPLOADS,
@@ -118,7 +133,14 @@ impl Backend {
 
     /// Records a part whose body is already in a blob; replaces an earlier part of the same
     /// number. The upload must still exist when the part is recorded.
-    async fn record_part(&self, bucket: &str, key: &str, upload_id: &str, number: u32, part: PartRecord) -> S3Result<()> {
+    async fn record_part(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        number: u32,
+        part: PartRecord,
+    ) -> S3Result<()> {
         let pkey = part_key(upload_id, number);
         let old = self.store.get(PARTS, &pkey).await.map_err(internal)?;
         let txn = Txn::new()
@@ -144,7 +166,10 @@ impl Backend {
         }
     }
 
-    pub async fn upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
+    pub async fn upload_part(
+        &self,
+        req: S3Request<UploadPartInput>,
+    ) -> S3Result<S3Response<UploadPartOutput>> {
         let trailers = req.trailing_headers.clone();
         let headers = req.headers.clone();
         let input = req.input;
@@ -152,7 +177,10 @@ impl Backend {
         let number = check_part_number(input.part_number)?;
         let upload = self.upload(&input.bucket, &input.key, &input.upload_id).await?;
         if input.content_length.unwrap_or(0) as u64 > MAX_PART {
-            return Err(s3_error!(EntityTooLarge, "Your proposed upload exceeds the maximum allowed size"));
+            return Err(s3_error!(
+                EntityTooLarge,
+                "Your proposed upload exceeds the maximum allowed size"
+            ));
         }
         let given = Checksum {
             checksum_crc32: input.checksum_crc32.clone(),
@@ -197,7 +225,10 @@ impl Backend {
             && len as u64 != ingested.size
         {
             self.blobs.delete(&blob).await;
-            return Err(s3_error!(IncompleteBody, "You did not provide the number of bytes specified by the Content-Length HTTP header"));
+            return Err(s3_error!(
+                IncompleteBody,
+                "You did not provide the number of bytes specified by the Content-Length HTTP header"
+            ));
         }
         let part = PartRecord {
             etag: ingested.etag(),
@@ -207,7 +238,8 @@ impl Backend {
             checksum: checksum.clone(),
         };
         let etag = part.etag.clone();
-        self.record_part(&input.bucket, &input.key, &input.upload_id, number, part).await?;
+        self.record_part(&input.bucket, &input.key, &input.upload_id, number, part)
+            .await?;
         let mut out = UploadPartOutput {
             e_tag: Some(ETag::Strong(etag)),
             ..Default::default()
@@ -224,7 +256,10 @@ impl Backend {
         Ok(S3Response::new(out))
     }
 
-    pub async fn upload_part_copy(&self, req: S3Request<UploadPartCopyInput>) -> S3Result<S3Response<UploadPartCopyOutput>> {
+    pub async fn upload_part_copy(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
         let caller = req.extensions.get::<crate::Caller>().and_then(|c| c.0.clone());
         let input = req.input;
         self.bucket(&input.bucket).await?;
@@ -236,7 +271,10 @@ impl Backend {
             version_id: src_version,
         } = &input.copy_source
         else {
-            return Err(s3_error!(NotImplemented, "Copying from an access point is not supported"));
+            return Err(s3_error!(
+                NotImplemented,
+                "Copying from an access point is not supported"
+            ));
         };
         let source_bucket = self.bucket(src_bucket).await?;
         if crate::access::decide(&source_bucket, caller.as_ref(), "s3:GetObject", Some(src_key))
@@ -244,7 +282,9 @@ impl Backend {
         {
             return Err(crate::access::access_denied());
         }
-        let src = self.read_object(&source_bucket, src_key, src_version.as_deref()).await?;
+        let src = self
+            .read_object(&source_bucket, src_key, src_version.as_deref())
+            .await?;
         crate::objects::check_read_conditions(
             &src,
             input.copy_source_if_match.as_ref(),
@@ -254,7 +294,10 @@ impl Backend {
         )
         .map_err(|e| {
             if *e.code() == s3s::S3ErrorCode::NotModified {
-                s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold")
+                s3_error!(
+                    PreconditionFailed,
+                    "At least one of the pre-conditions you specified did not hold"
+                )
             } else {
                 e
             }
@@ -298,7 +341,8 @@ impl Backend {
             checksum,
         };
         let etag = part.etag.clone();
-        self.record_part(&input.bucket, &input.key, &input.upload_id, number, part).await?;
+        self.record_part(&input.bucket, &input.key, &input.upload_id, number, part)
+            .await?;
         Ok(S3Response::new(UploadPartCopyOutput {
             copy_part_result: Some(CopyPartResult {
                 e_tag: Some(ETag::Strong(etag)),
@@ -340,7 +384,8 @@ impl Backend {
                 "The XML you provided was not well-formed or did not validate against our published schema"
             ));
         }
-        let stored: std::collections::BTreeMap<u32, PartRecord> = self.parts(&upload.upload_id).await?.into_iter().collect();
+        let stored: std::collections::BTreeMap<u32, PartRecord> =
+            self.parts(&upload.upload_id).await?.into_iter().collect();
         let mut chosen = Vec::new();
         let mut previous = 0i32;
         for p in &requested {
@@ -389,7 +434,11 @@ impl Backend {
                 let mut raw = Vec::new();
                 for (_, p) in &chosen {
                     let value = p.checksum.as_ref().map(|(_, v)| v.as_str()).unwrap_or("");
-                    raw.extend(base64::engine::general_purpose::STANDARD.decode(value).unwrap_or_default());
+                    raw.extend(
+                        base64::engine::general_purpose::STANDARD
+                            .decode(value)
+                            .unwrap_or_default(),
+                    );
                 }
                 digest(alg, &raw).map(|v| (alg.clone(), format!("{v}-{}", chosen.len())))
             }
@@ -439,7 +488,13 @@ impl Backend {
             Err(e) => return Err(internal(e)),
         }
         let rec = match self
-            .write_object(&bucket, &input.key, rec, input.if_match.as_ref(), input.if_none_match.as_ref())
+            .write_object(
+                &bucket,
+                &input.key,
+                rec,
+                input.if_match.as_ref(),
+                input.if_none_match.as_ref(),
+            )
             .await
         {
             Ok(r) => r,
@@ -447,7 +502,11 @@ impl Backend {
                 // Put the upload back so the client may retry or abort.
                 let mut txn = Txn::new().put(UPLOADS, ukey, serde_json::to_vec(&upload).map_err(internal)?);
                 for (n, p) in &stored {
-                    txn = txn.put(PARTS, part_key(&upload.upload_id, *n), serde_json::to_vec(p).map_err(internal)?);
+                    txn = txn.put(
+                        PARTS,
+                        part_key(&upload.upload_id, *n),
+                        serde_json::to_vec(p).map_err(internal)?,
+                    );
                 }
                 self.store.commit(txn).await.map_err(internal)?;
                 return Err(e);
@@ -456,7 +515,10 @@ impl Backend {
         let used: std::collections::HashSet<u32> = chosen.iter().map(|(n, _)| *n).collect();
         release(
             &self.blobs,
-            stored.into_iter().filter(|(n, _)| !used.contains(n)).map(|(_, p)| p.blob),
+            stored
+                .into_iter()
+                .filter(|(n, _)| !used.contains(n))
+                .map(|(_, p)| p.blob),
         )
         .await;
         let mut out = CompleteMultipartUploadOutput {
@@ -550,7 +612,9 @@ impl Backend {
                 display_name: Some(upload.owner.clone()),
             }),
             owner: Some(owner(&upload.owner)),
-            storage_class: Some(StorageClass::from(upload.storage_class.unwrap_or_else(|| "STANDARD".into()))),
+            storage_class: Some(StorageClass::from(
+                upload.storage_class.unwrap_or_else(|| "STANDARD".into()),
+            )),
             checksum_algorithm: upload.checksum_algorithm.map(ChecksumAlgorithm::from),
             checksum_type: upload.checksum_type.map(ChecksumType::from),
             ..Default::default()
@@ -578,11 +642,16 @@ impl Backend {
                 },
             };
         }
-        let rows = self.store.scan(UPLOADS, &scan.limit(max + 1)).await.map_err(internal)?;
+        let rows = self
+            .store
+            .scan(UPLOADS, &scan.limit(max + 1))
+            .await
+            .map_err(internal)?;
         let truncated = rows.len() > max;
         let mut uploads = Vec::new();
         for (k, v) in rows.into_iter().take(max) {
-            let (Some(key), Ok(u)) = (decode_object_key(&k), serde_json::from_slice::<UploadRecord>(&v)) else {
+            let (Some(key), Ok(u)) = (decode_object_key(&k), serde_json::from_slice::<UploadRecord>(&v))
+            else {
                 continue;
             };
             uploads.push(MultipartUpload {
@@ -594,7 +663,9 @@ impl Backend {
                     display_name: Some(u.owner.clone()),
                 }),
                 owner: Some(owner(&u.owner)),
-                storage_class: Some(StorageClass::from(u.storage_class.unwrap_or_else(|| "STANDARD".into()))),
+                storage_class: Some(StorageClass::from(
+                    u.storage_class.unwrap_or_else(|| "STANDARD".into()),
+                )),
                 checksum_algorithm: u.checksum_algorithm.map(ChecksumAlgorithm::from),
                 checksum_type: u.checksum_type.map(ChecksumType::from),
             });

@@ -28,7 +28,10 @@ pub fn no_such_key() -> S3Error {
 }
 
 fn precondition_failed() -> S3Error {
-    s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold")
+    s3_error!(
+        PreconditionFailed,
+        "At least one of the pre-conditions you specified did not hold"
+    )
 }
 
 fn with_headers(mut err: S3Error, pairs: &[(&'static str, String)]) -> S3Error {
@@ -40,6 +43,17 @@ fn with_headers(mut err: S3Error, pairs: &[(&'static str, String)]) -> S3Error {
     }
     err.set_headers(h);
     err
+}
+
+/// Content-Encoding as S3 stores it: without the `aws-chunked` transfer coding.
+pub fn stored_encoding(e: Option<String>) -> Option<String> {
+    let e = e?;
+    let kept: Vec<&str> = e
+        .split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty() && !c.eq_ignore_ascii_case("aws-chunked"))
+        .collect();
+    (!kept.is_empty()).then(|| kept.join(","))
 }
 
 pub fn etag_of(rec: &ObjectRecord) -> ETag {
@@ -139,14 +153,20 @@ pub fn chosen_algorithm(
     }
     if let Some(trailer) = headers.get("x-amz-trailer").and_then(|v| v.to_str().ok()) {
         let t = trailer.trim().to_ascii_lowercase();
-        if let Some(a) = ALGORITHMS.iter().find(|a| t == format!("x-amz-checksum-{}", a.to_ascii_lowercase())) {
+        if let Some(a) = ALGORITHMS
+            .iter()
+            .find(|a| t == format!("x-amz-checksum-{}", a.to_ascii_lowercase()))
+        {
             return Ok(Some(a.to_string()));
         }
     }
     if let Some(a) = algorithm {
         let a = a.as_str().to_ascii_uppercase();
         if !ALGORITHMS.contains(&a.as_str()) {
-            return Err(s3_error!(InvalidRequest, "Checksum algorithm provided is unsupported. Please try again with any of the valid types: [CRC32, CRC32C, CRC64NVME, SHA1, SHA256]"));
+            return Err(s3_error!(
+                InvalidRequest,
+                "Checksum algorithm provided is unsupported. Please try again with any of the valid types: [CRC32, CRC32C, CRC64NVME, SHA1, SHA256]"
+            ));
         }
         return Ok(Some(a));
     }
@@ -169,7 +189,10 @@ pub fn verify_body(
             .filter(|d| d.len() == 16)
             .ok_or_else(|| s3_error!(InvalidDigest, "The Content-MD5 you specified was invalid."))?;
         if decoded != ingested.md5 {
-            return Err(s3_error!(BadDigest, "The Content-MD5 you specified did not match what we received."));
+            return Err(s3_error!(
+                BadDigest,
+                "The Content-MD5 you specified did not match what we received."
+            ));
         }
     }
     let Some(alg) = algorithm else { return Ok(None) };
@@ -177,13 +200,19 @@ pub fn verify_body(
         .cloned()
         .ok_or_else(|| internal("checksum was not computed"))?;
     let header = format!("x-amz-checksum-{}", alg.to_ascii_lowercase());
-    let expected = checksum_value(given, alg)
-        .cloned()
-        .or_else(|| trailers.and_then(|t| t.read(|h| h.get(&header).and_then(|v| v.to_str().ok()).map(str::to_string)).flatten()));
+    let expected = checksum_value(given, alg).cloned().or_else(|| {
+        trailers.and_then(|t| {
+            t.read(|h| h.get(&header).and_then(|v| v.to_str().ok()).map(str::to_string))
+                .flatten()
+        })
+    });
     if let Some(expected) = expected
         && expected != computed
     {
-        return Err(s3_error!(BadDigest, "The {alg} you specified did not match the calculated checksum."));
+        return Err(s3_error!(
+            BadDigest,
+            "The {alg} you specified did not match the calculated checksum."
+        ));
     }
     Ok(Some((alg.to_string(), computed)))
 }
@@ -262,7 +291,9 @@ impl Backend {
     ) -> S3Result<Option<(Vec<u8>, Vec<u8>, ObjectRecord)>> {
         match id {
             Some(id) => {
-                let Some(seq) = version_seq(id) else { return Ok(None) };
+                let Some(seq) = version_seq(id) else {
+                    return Ok(None);
+                };
                 let vkey = version_key(bucket, key, seq);
                 let Some(raw) = self.store.get(VERSIONS, &vkey).await.map_err(internal)? else {
                     return Ok(None);
@@ -294,7 +325,12 @@ impl Backend {
     }
 
     /// The object a read names: the latest version, or the one `version` asks for.
-    pub async fn read_object(&self, bucket: &BucketRecord, key: &str, version: Option<&str>) -> S3Result<ObjectRecord> {
+    pub async fn read_object(
+        &self,
+        bucket: &BucketRecord,
+        key: &str,
+        version: Option<&str>,
+    ) -> S3Result<ObjectRecord> {
         let rec = match version {
             None => {
                 let raw = self
@@ -307,7 +343,10 @@ impl Backend {
                 if rec.delete_marker {
                     return Err(with_headers(
                         no_such_key(),
-                        &[("x-amz-delete-marker", "true".into()), ("x-amz-version-id", rec.version_label())],
+                        &[
+                            ("x-amz-delete-marker", "true".into()),
+                            ("x-amz-version-id", rec.version_label()),
+                        ],
                     ));
                 }
                 return Ok(rec);
@@ -329,8 +368,14 @@ impl Backend {
         };
         if rec.delete_marker {
             return Err(with_headers(
-                s3_error!(MethodNotAllowed, "The specified method is not allowed against this resource."),
-                &[("x-amz-delete-marker", "true".into()), ("x-amz-version-id", rec.version_label())],
+                s3_error!(
+                    MethodNotAllowed,
+                    "The specified method is not allowed against this resource."
+                ),
+                &[
+                    ("x-amz-delete-marker", "true".into()),
+                    ("x-amz-version-id", rec.version_label()),
+                ],
             ));
         }
         Ok(rec)
@@ -346,7 +391,10 @@ impl Backend {
             return Err(s3_error!(KeyTooLongError, "Your key is too long"));
         }
         if input.content_length.unwrap_or(0) > MAX_PUT {
-            return Err(s3_error!(EntityTooLarge, "Your proposed upload exceeds the maximum allowed size"));
+            return Err(s3_error!(
+                EntityTooLarge,
+                "Your proposed upload exceeds the maximum allowed size"
+            ));
         }
         let given = Checksum {
             checksum_crc32: input.checksum_crc32.clone(),
@@ -360,6 +408,9 @@ impl Backend {
         // Objects uploaded without a checksum get a CRC64NVME one, as S3 does.
         let algorithm = chosen.clone().unwrap_or_else(|| "CRC64NVME".into());
         let tags = parse_tagging(input.tagging.as_deref())?;
+        if let Some(a) = &input.acl {
+            crate::buckets::check_acl_allowed(&bucket, a.as_str())?;
+        }
         let ingested = body::ingest(&self.blobs, input.body, std::slice::from_ref(&algorithm), false).await?;
         if let Some(len) = input.content_length
             && len as u64 != ingested.size
@@ -387,7 +438,7 @@ impl Backend {
             content_type: Some(input.content_type.unwrap_or_else(|| "binary/octet-stream".into())),
             cache_control: input.cache_control,
             content_disposition: input.content_disposition,
-            content_encoding: input.content_encoding,
+            content_encoding: stored_encoding(input.content_encoding),
             content_language: input.content_language,
             expires: input.expires,
             website_redirect_location: input.website_redirect_location,
@@ -405,14 +456,23 @@ impl Backend {
             parts: None,
             tags,
             acl: input.acl.map(|a| a.as_str().to_string()),
-            storage_class: input.storage_class.map(|s| s.as_str().to_string()).filter(|s| s != "STANDARD"),
+            storage_class: input
+                .storage_class
+                .map(|s| s.as_str().to_string())
+                .filter(|s| s != "STANDARD"),
             owner,
             body: ingested.body.clone(),
             inline: ingested.inline.clone(),
         };
         let blobs = ingested_blobs(&ingested);
         let rec = match self
-            .write_object(&bucket, &input.key, rec, input.if_match.as_ref(), input.if_none_match.as_ref())
+            .write_object(
+                &bucket,
+                &input.key,
+                rec,
+                input.if_match.as_ref(),
+                input.if_none_match.as_ref(),
+            )
             .await
         {
             Ok(r) => r,
@@ -443,7 +503,9 @@ impl Backend {
     pub async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
         let input = req.input;
         let bucket = self.bucket(&input.bucket).await?;
-        let rec = self.read_object(&bucket, &input.key, input.version_id.as_deref()).await?;
+        let rec = self
+            .read_object(&bucket, &input.key, input.version_id.as_deref())
+            .await?;
         check_read_conditions(
             &rec,
             input.if_match.as_ref(),
@@ -463,13 +525,21 @@ impl Backend {
             content_range,
             e_tag: Some(etag_of(&rec)),
             last_modified: Some(timestamp(rec.last_modified_ms)),
-            content_type: input.response_content_type.or_else(|| header(&rec, "content-type")),
-            cache_control: input.response_cache_control.or_else(|| header(&rec, "cache-control")),
+            content_type: input
+                .response_content_type
+                .or_else(|| header(&rec, "content-type")),
+            cache_control: input
+                .response_cache_control
+                .or_else(|| header(&rec, "cache-control")),
             content_disposition: input
                 .response_content_disposition
                 .or_else(|| header(&rec, "content-disposition")),
-            content_encoding: input.response_content_encoding.or_else(|| header(&rec, "content-encoding")),
-            content_language: input.response_content_language.or_else(|| header(&rec, "content-language")),
+            content_encoding: input
+                .response_content_encoding
+                .or_else(|| header(&rec, "content-encoding")),
+            content_language: input
+                .response_content_language
+                .or_else(|| header(&rec, "content-language")),
             expires: input.response_expires.or_else(|| expires(&rec)),
             website_redirect_location: header(&rec, "website-redirect-location"),
             metadata: (!rec.metadata.is_empty()).then(|| rec.metadata.clone().into_iter().collect()),
@@ -492,10 +562,15 @@ impl Backend {
         Ok(S3Response::new(out))
     }
 
-    pub async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
+    pub async fn head_object(
+        &self,
+        req: S3Request<HeadObjectInput>,
+    ) -> S3Result<S3Response<HeadObjectOutput>> {
         let input = req.input;
         let bucket = self.bucket(&input.bucket).await?;
-        let rec = self.read_object(&bucket, &input.key, input.version_id.as_deref()).await?;
+        let rec = self
+            .read_object(&bucket, &input.key, input.version_id.as_deref())
+            .await?;
         check_read_conditions(
             &rec,
             input.if_match.as_ref(),
@@ -511,13 +586,21 @@ impl Backend {
             content_range: range.map(|(s, l)| format!("bytes {}-{}/{}", s, s + l - 1, rec.size)),
             e_tag: Some(etag_of(&rec)),
             last_modified: Some(timestamp(rec.last_modified_ms)),
-            content_type: input.response_content_type.or_else(|| header(&rec, "content-type")),
-            cache_control: input.response_cache_control.or_else(|| header(&rec, "cache-control")),
+            content_type: input
+                .response_content_type
+                .or_else(|| header(&rec, "content-type")),
+            cache_control: input
+                .response_cache_control
+                .or_else(|| header(&rec, "cache-control")),
             content_disposition: input
                 .response_content_disposition
                 .or_else(|| header(&rec, "content-disposition")),
-            content_encoding: input.response_content_encoding.or_else(|| header(&rec, "content-encoding")),
-            content_language: input.response_content_language.or_else(|| header(&rec, "content-language")),
+            content_encoding: input
+                .response_content_encoding
+                .or_else(|| header(&rec, "content-encoding")),
+            content_language: input
+                .response_content_language
+                .or_else(|| header(&rec, "content-language")),
             expires: input.response_expires.or_else(|| expires(&rec)),
             website_redirect_location: header(&rec, "website-redirect-location"),
             metadata: (!rec.metadata.is_empty()).then(|| rec.metadata.clone().into_iter().collect()),
@@ -540,13 +623,20 @@ impl Backend {
     }
 
     /// Deletes a key (or one of its versions); returns (delete marker involved, version id).
-    async fn delete_one(&self, bucket: &BucketRecord, key: &str, version: Option<&str>) -> S3Result<(bool, Option<String>)> {
+    async fn delete_one(
+        &self,
+        bucket: &BucketRecord,
+        key: &str,
+        version: Option<&str>,
+    ) -> S3Result<(bool, Option<String>)> {
         let okey = object_key(&bucket.name, key);
         match (bucket.versioning.as_deref(), version) {
             (None, None | Some("null")) => {
                 let old = self.store.get(OBJECTS, &okey).await.map_err(internal)?;
                 if let Some(raw) = old {
-                    let txn = Txn::new().equals(OBJECTS, okey.clone(), raw.clone()).delete(OBJECTS, okey.clone());
+                    let txn = Txn::new()
+                        .equals(OBJECTS, okey.clone(), raw.clone())
+                        .delete(OBJECTS, okey.clone());
                     match self.store.commit(txn).await {
                         Ok(()) => {
                             if let Some(rec) = ObjectRecord::decode(&raw) {
@@ -584,7 +674,9 @@ impl Backend {
                     };
                     let cur_raw = self.store.get(OBJECTS, &okey).await.map_err(internal)?;
                     let cur = cur_raw.as_deref().and_then(ObjectRecord::decode);
-                    let mut txn = Txn::new().equals(VERSIONS, vkey.clone(), vraw).delete(VERSIONS, vkey.clone());
+                    let mut txn = Txn::new()
+                        .equals(VERSIONS, vkey.clone(), vraw)
+                        .delete(VERSIONS, vkey.clone());
                     txn = match &cur_raw {
                         Some(raw) => txn.equals(OBJECTS, okey.clone(), raw.clone()),
                         None => txn.absent(OBJECTS, okey.clone()),
@@ -617,7 +709,10 @@ impl Backend {
         }
     }
 
-    pub async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
+    pub async fn delete_object(
+        &self,
+        req: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
         let input = req.input;
         let bucket = self.bucket(&input.bucket).await?;
         if let Some(cond) = &input.if_match {
@@ -626,7 +721,9 @@ impl Backend {
                 return Err(precondition_failed());
             }
         }
-        let (marker, version) = self.delete_one(&bucket, &input.key, input.version_id.as_deref()).await?;
+        let (marker, version) = self
+            .delete_one(&bucket, &input.key, input.version_id.as_deref())
+            .await?;
         Ok(S3Response::new(DeleteObjectOutput {
             delete_marker: marker.then_some(true),
             version_id: version,
@@ -634,7 +731,10 @@ impl Backend {
         }))
     }
 
-    pub async fn delete_objects(&self, req: S3Request<DeleteObjectsInput>) -> S3Result<S3Response<DeleteObjectsOutput>> {
+    pub async fn delete_objects(
+        &self,
+        req: S3Request<DeleteObjectsInput>,
+    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
         let input = req.input;
         let bucket = self.bucket(&input.bucket).await?;
         if input.delete.objects.len() > 1000 {
@@ -644,7 +744,10 @@ impl Backend {
         let mut deleted = Vec::new();
         let mut errors = Vec::new();
         for obj in input.delete.objects {
-            match self.delete_one(&bucket, &obj.key, obj.version_id.as_deref()).await {
+            match self
+                .delete_one(&bucket, &obj.key, obj.version_id.as_deref())
+                .await
+            {
                 Ok((marker, version)) => {
                     if !quiet {
                         let (version_id, delete_marker_version_id) = match (&obj.version_id, marker) {
@@ -675,7 +778,10 @@ impl Backend {
         }))
     }
 
-    pub async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
+    pub async fn copy_object(
+        &self,
+        req: S3Request<CopyObjectInput>,
+    ) -> S3Result<S3Response<CopyObjectOutput>> {
         let caller = req.extensions.get::<crate::Caller>().and_then(|c| c.0.clone());
         let input = req.input;
         let CopySource::Bucket {
@@ -684,7 +790,10 @@ impl Backend {
             version_id: src_version,
         } = &input.copy_source
         else {
-            return Err(s3_error!(NotImplemented, "Copying from an access point is not supported"));
+            return Err(s3_error!(
+                NotImplemented,
+                "Copying from an access point is not supported"
+            ));
         };
         let dest = self.bucket(&input.bucket).await?;
         let source_bucket = self.bucket(src_bucket).await?;
@@ -693,7 +802,9 @@ impl Backend {
         {
             return Err(crate::access::access_denied());
         }
-        let src = self.read_object(&source_bucket, src_key, src_version.as_deref()).await?;
+        let src = self
+            .read_object(&source_bucket, src_key, src_version.as_deref())
+            .await?;
         check_read_conditions(
             &src,
             input.copy_source_if_match.as_ref(),
@@ -701,11 +812,28 @@ impl Backend {
             input.copy_source_if_modified_since.as_ref(),
             input.copy_source_if_unmodified_since.as_ref(),
         )
-        .map_err(|e| if *e.code() == s3s::S3ErrorCode::NotModified { precondition_failed() } else { e })?;
-        let replace = input.metadata_directive.as_ref().is_some_and(|d| d.as_str() == "REPLACE");
-        let replace_tags = input.tagging_directive.as_ref().is_some_and(|d| d.as_str() == "REPLACE");
+        .map_err(|e| {
+            if *e.code() == s3s::S3ErrorCode::NotModified {
+                precondition_failed()
+            } else {
+                e
+            }
+        })?;
+        let replace = input
+            .metadata_directive
+            .as_ref()
+            .is_some_and(|d| d.as_str() == "REPLACE");
+        let replace_tags = input
+            .tagging_directive
+            .as_ref()
+            .is_some_and(|d| d.as_str() == "REPLACE");
         let same = **src_bucket == *input.bucket && **src_key == *input.key;
-        if same && !replace && input.storage_class.is_none() && input.website_redirect_location.is_none() && src_version.is_none() {
+        if same
+            && !replace
+            && input.storage_class.is_none()
+            && input.website_redirect_location.is_none()
+            && src_version.is_none()
+        {
             return Err(s3_error!(
                 InvalidRequest,
                 "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
@@ -731,7 +859,10 @@ impl Backend {
                 expires: input.expires,
                 website_redirect_location: input.website_redirect_location,
             };
-            (standard.into_map(), input.metadata.unwrap_or_default().into_iter().collect())
+            (
+                standard.into_map(),
+                input.metadata.unwrap_or_default().into_iter().collect(),
+            )
         } else {
             (src.headers.clone(), src.metadata.clone())
         };
@@ -753,7 +884,10 @@ impl Backend {
             parts: src.parts,
             tags,
             acl: input.acl.map(|a| a.as_str().to_string()),
-            storage_class: input.storage_class.map(|s| s.as_str().to_string()).filter(|s| s != "STANDARD"),
+            storage_class: input
+                .storage_class
+                .map(|s| s.as_str().to_string())
+                .filter(|s| s != "STANDARD"),
             owner: caller.map_or_else(|| dest.account.clone(), |c| c.account_id),
             body: body.clone(),
             inline: src.inline.clone(),
@@ -809,12 +943,18 @@ impl Backend {
                     .find_version(&bucket.name, key, target.version_id.as_deref())
                     .await?
             {
-                txn = txn.equals(VERSIONS, vkey.clone(), vraw).put(VERSIONS, vkey, updated.encode());
+                txn = txn
+                    .equals(VERSIONS, vkey.clone(), vraw)
+                    .put(VERSIONS, vkey, updated.encode());
             }
             if let (Some(raw), Some(cur)) = (&cur_raw, &cur)
                 && cur.version_id == target.version_id
             {
-                txn = txn.equals(OBJECTS, okey.clone(), raw.clone()).put(OBJECTS, okey.clone(), updated.encode());
+                txn = txn.equals(OBJECTS, okey.clone(), raw.clone()).put(
+                    OBJECTS,
+                    okey.clone(),
+                    updated.encode(),
+                );
             }
             match self.store.commit(txn).await {
                 Ok(()) => return Ok(updated),
@@ -830,7 +970,9 @@ impl Backend {
     ) -> S3Result<S3Response<GetObjectTaggingOutput>> {
         let input = req.input;
         let bucket = self.bucket(&input.bucket).await?;
-        let rec = self.read_object(&bucket, &input.key, input.version_id.as_deref()).await?;
+        let rec = self
+            .read_object(&bucket, &input.key, input.version_id.as_deref())
+            .await?;
         Ok(S3Response::new(GetObjectTaggingOutput {
             tag_set: tag_set(&rec.tags),
             version_id: rec.version_id,
@@ -845,7 +987,9 @@ impl Backend {
         let bucket = self.bucket(&input.bucket).await?;
         let tags = tags_in(&input.tagging.tag_set, 10)?;
         let rec = self
-            .update_version(&bucket, &input.key, input.version_id.as_deref(), |r| r.tags = tags.clone())
+            .update_version(&bucket, &input.key, input.version_id.as_deref(), |r| {
+                r.tags = tags.clone()
+            })
             .await?;
         Ok(S3Response::new(PutObjectTaggingOutput {
             version_id: rec.version_id,
@@ -859,17 +1003,24 @@ impl Backend {
         let input = req.input;
         let bucket = self.bucket(&input.bucket).await?;
         let rec = self
-            .update_version(&bucket, &input.key, input.version_id.as_deref(), |r| r.tags.clear())
+            .update_version(&bucket, &input.key, input.version_id.as_deref(), |r| {
+                r.tags.clear()
+            })
             .await?;
         Ok(S3Response::new(DeleteObjectTaggingOutput {
             version_id: rec.version_id,
         }))
     }
 
-    pub async fn get_object_acl(&self, req: S3Request<GetObjectAclInput>) -> S3Result<S3Response<GetObjectAclOutput>> {
+    pub async fn get_object_acl(
+        &self,
+        req: S3Request<GetObjectAclInput>,
+    ) -> S3Result<S3Response<GetObjectAclOutput>> {
         let input = req.input;
         let bucket = self.bucket(&input.bucket).await?;
-        let rec = self.read_object(&bucket, &input.key, input.version_id.as_deref()).await?;
+        let rec = self
+            .read_object(&bucket, &input.key, input.version_id.as_deref())
+            .await?;
         Ok(S3Response::new(GetObjectAclOutput {
             grants: Some(grants(&rec.owner, rec.acl.as_deref())),
             owner: Some(owner(&rec.owner)),
@@ -877,12 +1028,23 @@ impl Backend {
         }))
     }
 
-    pub async fn put_object_acl(&self, req: S3Request<PutObjectAclInput>) -> S3Result<S3Response<PutObjectAclOutput>> {
+    pub async fn put_object_acl(
+        &self,
+        req: S3Request<PutObjectAclInput>,
+    ) -> S3Result<S3Response<PutObjectAclOutput>> {
         let input = req.input;
         let bucket = self.bucket(&input.bucket).await?;
-        let acl = canned_from(input.acl.map(|a| a.as_str().to_string()), input.access_control_policy.as_ref())?;
-        self.update_version(&bucket, &input.key, input.version_id.as_deref(), |r| r.acl = acl.clone())
-            .await?;
+        let acl = canned_from(
+            input.acl.map(|a| a.as_str().to_string()),
+            input.access_control_policy.as_ref(),
+        )?;
+        if let Some(a) = &acl {
+            crate::buckets::check_acl_allowed(&bucket, a)?;
+        }
+        self.update_version(&bucket, &input.key, input.version_id.as_deref(), |r| {
+            r.acl = acl.clone()
+        })
+        .await?;
         Ok(S3Response::new(PutObjectAclOutput::default()))
     }
 }
@@ -941,7 +1103,11 @@ pub fn check_read_conditions(
 
 /// The byte range a read asks for (`None` = everything) and the part count when a part was
 /// asked for.
-fn read_range(rec: &ObjectRecord, range: Option<&Range>, part: Option<i32>) -> S3Result<(Option<(u64, u64)>, Option<i32>)> {
+fn read_range(
+    rec: &ObjectRecord,
+    range: Option<&Range>,
+    part: Option<i32>,
+) -> S3Result<(Option<(u64, u64)>, Option<i32>)> {
     if let Some(n) = part {
         let pieces: Vec<u64> = match &rec.body {
             BodyRef::Blobs(b) if rec.parts.is_some() => b.iter().map(|(_, s)| *s).collect(),
@@ -962,7 +1128,9 @@ fn read_range(rec: &ObjectRecord, range: Option<&Range>, part: Option<i32>) -> S
         }
         return Ok((Some((start, pieces[n as usize - 1])), count));
     }
-    let Some(range) = range else { return Ok((None, None)) };
+    let Some(range) = range else {
+        return Ok((None, None));
+    };
     match range.check(rec.size) {
         Ok(r) => Ok((Some((r.start, r.end - r.start)), None)),
         Err(_) => Err(with_headers(
