@@ -570,3 +570,29 @@ def test_init_phase_is_limited_to_ten_seconds(stratus):
     r, out = call(lam, "slowinit")
     assert r["FunctionError"] == "Unhandled" and out["errorType"] == "Sandbox.Timedout"
     assert "Phase: init" in out["errorMessage"]
+
+
+def test_code_from_s3(stratus):
+    """CreateFunction, UpdateFunctionCode and PublishLayerVersion take code from S3Bucket/S3Key."""
+    s3 = stratus.client("s3")
+    lam = stratus.client("lambda")
+    s3.create_bucket(Bucket="code")
+    s3.put_object(Bucket="code", Key="v1.zip", Body=zip_of({"app.py": "def handler(e, c):\n    return 'v1'\n"}))
+    s3.put_object(Bucket="code", Key="v2.zip", Body=zip_of({"app.py": "def handler(e, c):\n    return 'v2'\n"}))
+    lam.create_function(FunctionName="froms3", Runtime="python3.12", Role=ROLE, Handler="app.handler",
+                        Code={"S3Bucket": "code", "S3Key": "v1.zip"})
+    assert json.loads(lam.invoke(FunctionName="froms3")["Payload"].read()) == "v1"
+    lam.update_function_code(FunctionName="froms3", S3Bucket="code", S3Key="v2.zip")
+    lam.get_waiter("function_updated_v2").wait(FunctionName="froms3")
+    assert json.loads(lam.invoke(FunctionName="froms3")["Payload"].read()) == "v2"
+    layer = lam.publish_layer_version(LayerName="fromS3", Content={"S3Bucket": "code", "S3Key": "v1.zip"})
+    assert layer["Version"] == 1 and layer["Content"]["CodeSize"] > 0
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        lam.create_function(FunctionName="missing", Runtime="python3.12", Role=ROLE, Handler="app.handler",
+                            Code={"S3Bucket": "code", "S3Key": "nope.zip"})
+    assert code_of(e) == "InvalidParameterValueException"
+    assert "S3 Error Code: NoSuchKey" in e.value.response["Error"]["Message"]
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        lam.create_function(FunctionName="missing", Runtime="python3.12", Role=ROLE, Handler="app.handler",
+                            Code={"S3Bucket": "no-such-bucket-here", "S3Key": "v1.zip"})
+    assert "S3 Error Code: NoSuchBucket" in e.value.response["Error"]["Message"]

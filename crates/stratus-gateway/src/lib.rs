@@ -80,6 +80,15 @@ impl Gateway {
         } else {
             endpoint.ip()
         };
+        let blobs = Blobs::open(
+            &std::path::Path::new(&config.data_dir).join("blobs"),
+            config.durability == stratus_core::Durability::Fsync,
+        )?;
+        let principals = Arc::new(auth::Principals {
+            keys: keys.clone(),
+            sts: sts.clone(),
+        });
+        let s3 = S3::new(store.clone(), blobs.clone(), clock.clone(), principals);
         let lambda = Lambda::new(
             store.clone(),
             clock.clone(),
@@ -93,17 +102,15 @@ impl Gateway {
                     .map(|k| (k.account_id, k.access_key_id, k.secret_access_key))
                     .collect(),
                 idle_timeout: Duration::from_secs(config.function_idle_secs),
+                code_from_s3: Some({
+                    let s3 = s3.clone();
+                    Arc::new(move |account, bucket, key, version| {
+                        let s3 = s3.clone();
+                        Box::pin(async move { s3.fetch(&account, &bucket, &key, version.as_deref()).await })
+                    })
+                }),
             },
         )?;
-        let blobs = Blobs::open(
-            &std::path::Path::new(&config.data_dir).join("blobs"),
-            config.durability == stratus_core::Durability::Fsync,
-        )?;
-        let principals = Arc::new(auth::Principals {
-            keys: keys.clone(),
-            sts: sts.clone(),
-        });
-        let s3 = S3::new(store.clone(), blobs.clone(), clock.clone(), principals);
         Ok(Gateway {
             inner: Arc::new(Inner {
                 config,

@@ -119,12 +119,17 @@ pub async fn publish_layer_version(
     i: PublishLayerVersionRequest,
 ) -> Result<PublishLayerVersionResponse, LambdaError> {
     let name = layer_name(i.layer_name.as_deref().unwrap_or_default());
-    let Some(zip) = i.content.as_ref().and_then(|c| c.zip_file.as_ref()) else {
-        return Err(LambdaError::InvalidParameter(
-            "Layer content from S3 needs the S3 service, which this Stratus build does not have yet: upload the zip with ZipFile.".into(),
-        ));
-    };
-    let package = l.inner.code.accept(&zip.0)?;
+    let content = i.content.clone().unwrap_or_default();
+    let zip = crate::ops::code_bytes(
+        &l,
+        &cx,
+        content.zip_file.as_ref().map(|z| &z.0),
+        content.s3_bucket.as_deref(),
+        content.s3_key.as_deref(),
+        content.s3_object_version.as_deref(),
+    )
+    .await?;
+    let package = l.inner.code.accept(&zip)?;
     let head_key = format!("{}/{}/{name}", cx.account_id(), cx.region);
     loop {
         let head = l.inner.store.get(HEADS, head_key.as_bytes()).await?;

@@ -30,8 +30,22 @@ pub const PROTOCOL: Protocol = Protocol::RestJson;
 /// Largest CreateFunction / UpdateFunctionCode request (a 50 MB zip in base64 JSON), as AWS.
 pub const MAX_REQUEST_BYTES: usize = 69_905_067;
 
+/// Reads a code package from S3 for an account: `(account, bucket, key, version)` → the bytes,
+/// or the S3 error code and message.
+pub type CodeFetcher = Arc<
+    dyn Fn(
+            String,
+            String,
+            String,
+            Option<String>,
+        )
+            -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<u8>, (String, String)>> + Send>>
+        + Send
+        + Sync,
+>;
+
 /// What Lambda needs from the server's configuration.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct LambdaConfig {
     /// The data directory (code is kept under `lambda/`).
     pub data_dir: PathBuf,
@@ -41,6 +55,8 @@ pub struct LambdaConfig {
     pub credentials: Vec<(String, String, String)>,
     /// How long an idle instance stays warm.
     pub idle_timeout: std::time::Duration,
+    /// Where `S3Bucket`/`S3Key` code comes from.
+    pub code_from_s3: Option<CodeFetcher>,
 }
 
 /// The Lambda service value: shared by every request.

@@ -371,6 +371,43 @@ fn check_total_size(l: &Lambda, code_unzipped: u64, layers: &[state::LayerRef]) 
 
 // ---- functions ----------------------------------------------------------------------------
 
+/// A code package given inline (`ZipFile`) or by S3 location, read with the caller's account.
+pub(crate) async fn code_bytes(
+    l: &Lambda,
+    cx: &RequestContext,
+    zip: Option<&Vec<u8>>,
+    bucket: Option<&str>,
+    key: Option<&str>,
+    version: Option<&str>,
+) -> Result<Vec<u8>, LambdaError> {
+    match (zip, bucket, key) {
+        (Some(z), None, None) => Ok(z.clone()),
+        (None, Some(bucket), Some(key)) => {
+            let Some(fetch) = &l.inner.config.code_from_s3 else {
+                return Err(LambdaError::InvalidParameter("Code from S3 is not available on this server.".into()));
+            };
+            fetch(
+                cx.account_id().to_string(),
+                bucket.to_string(),
+                key.to_string(),
+                version.map(str::to_string),
+            )
+            .await
+            .map_err(|(code, message)| {
+                LambdaError::InvalidParameter(format!(
+                    "Error occurred while GetObject. S3 Error Code: {code}. S3 Error Message: {message}"
+                ))
+            })
+        }
+        (None, None, None) => Err(LambdaError::InvalidParameter(
+            "Please provide a source for function code.".into(),
+        )),
+        _ => Err(LambdaError::InvalidParameter(
+            "Please do not provide other FunctionCode parameters when providing a ZipFile, and give both S3Bucket and S3Key otherwise.".into(),
+        )),
+    }
+}
+
 pub async fn create_function(
     l: Lambda,
     cx: RequestContext,
@@ -401,19 +438,15 @@ pub async fn create_function(
         .collect();
     check_env(&env)?;
     let code = i.code.unwrap_or_default();
-    let zip = match (&code.zip_file, &code.s3_bucket) {
-        (Some(z), _) => z.0.clone(),
-        (None, Some(_)) => {
-            return Err(LambdaError::InvalidParameter(
-                "Code from S3 (S3Bucket/S3Key) needs the S3 service, which this Stratus build does not have yet: upload the zip with ZipFile.".into(),
-            ));
-        }
-        _ => {
-            return Err(LambdaError::InvalidParameter(
-                "Please provide a source for function code.".into(),
-            ));
-        }
-    };
+    let zip = code_bytes(
+        &l,
+        &cx,
+        code.zip_file.as_ref().map(|z| &z.0),
+        code.s3_bucket.as_deref(),
+        code.s3_key.as_deref(),
+        code.s3_object_version.as_deref(),
+    )
+    .await?;
     let package = l.inner.code.accept(&zip)?;
     let layers = check_layers(&l, i.layers.as_deref().unwrap_or_default()).await?;
     check_total_size(&l, package.unzipped, &layers)?;
@@ -568,12 +601,16 @@ pub async fn update_function_code(
     let t = target(i.function_name.as_deref().unwrap_or_default(), None)?;
     let (mut f, raw, key) = load(&l, &cx, &t.name).await?;
     check_revision(&f.latest.revision_id, i.revision_id.as_deref())?;
-    let Some(zip) = &i.zip_file else {
-        return Err(LambdaError::InvalidParameter(
-            "Please provide a source for function code.".into(),
-        ));
-    };
-    let package = l.inner.code.accept(&zip.0)?;
+    let zip = code_bytes(
+        &l,
+        &cx,
+        i.zip_file.as_ref().map(|z| &z.0),
+        i.s3_bucket.as_deref(),
+        i.s3_key.as_deref(),
+        i.s3_object_version.as_deref(),
+    )
+    .await?;
+    let package = l.inner.code.accept(&zip)?;
     check_total_size(&l, package.unzipped, &f.latest.layers)?;
     if i.dry_run == Some(true) {
         let mut c = f.latest.clone();

@@ -34,12 +34,13 @@ pub const INLINE_MAX: usize = 64 * 1024;
 #[derive(Clone)]
 pub struct S3 {
     service: Arc<S3Service>,
+    backend: backend::Backend,
 }
 
 impl S3 {
     pub fn new(store: Store, blobs: Blobs, clock: Clock, principals: Arc<dyn Principals>) -> S3 {
         let backend = backend::Backend::new(store.clone(), blobs, clock.clone());
-        let mut builder = S3ServiceBuilder::new(backend);
+        let mut builder = S3ServiceBuilder::new(backend.clone());
         builder.set_auth(access::Auth {
             principals: principals.clone(),
         });
@@ -50,7 +51,44 @@ impl S3 {
         });
         builder.set_host(access::Hosts);
         let service = Arc::new(builder.build());
-        S3 { service }
+        S3 { service, backend }
+    }
+
+    /// Reads a whole object on behalf of `account` (Lambda code packages): the bytes, or the
+    /// S3 error code and message a GetObject would have given.
+    pub async fn fetch(
+        &self,
+        account: &str,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+    ) -> Result<Vec<u8>, (String, String)> {
+        let fail = |e: s3s::S3Error| {
+            (
+                e.code().as_str().to_string(),
+                e.message().unwrap_or_default().to_string(),
+            )
+        };
+        let b = self.backend.bucket(bucket).await.map_err(fail)?;
+        let caller = Identity {
+            account_id: account.to_string(),
+            arn: format!("arn:aws:iam::{account}:root"),
+            user_id: account.to_string(),
+            access_key_id: String::new(),
+        };
+        if access::decide(&b, Some(&caller), "s3:GetObject", Some(key)) != access::Decision::Allow {
+            return Err(fail(access::access_denied()));
+        }
+        let rec = self.backend.read_object(&b, key, version).await.map_err(fail)?;
+        let stream = body::open(&self.backend.blobs, &rec, 0, rec.size)
+            .await
+            .map_err(fail)?;
+        let mut out = Vec::with_capacity(rec.size as usize);
+        let mut stream = std::pin::pin!(stream);
+        while let Some(chunk) = futures_util::StreamExt::next(&mut stream).await {
+            out.extend_from_slice(&chunk.map_err(|e| ("InternalError".to_string(), e.to_string()))?);
+        }
+        Ok(out)
     }
 
     /// Serves one S3 request. `request_id` goes into the answer's headers and error bodies.
