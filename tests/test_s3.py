@@ -1101,3 +1101,89 @@ def test_acknowledged_objects_survive_kill_9_mid_upload(new_server):
         assert got["Body"].read() == attempted[key], f"{key} is present with partial or wrong content"
     for key in set(attempted) - set(present):
         assert client_error(c.head_object, Bucket="crash", Key=key)[2] == 404
+
+
+def website_get(stratus, bucket, path, method="GET"):
+    """A request to the bucket's website endpoint (Host-based, as S3 serves websites)."""
+    host = f"{bucket}.s3-website.localhost:{stratus.port}"
+    return requests.request(method, f"{stratus.url}{path}", headers={"Host": host}, allow_redirects=False,
+                            timeout=10)
+
+
+def test_static_website_hosting(stratus):
+    """Index documents, folder redirects, error documents, routing rules and redirect-all."""
+    s3 = stratus.client("s3")
+    make_bucket(s3, "site")
+    s3.delete_public_access_block(Bucket="site")
+    s3.put_bucket_policy(Bucket="site", Policy=public_read_policy("site"))
+    for key, body in {"index.html": b"<h1>home</h1>", "docs/index.html": b"<h1>docs</h1>",
+                      "about.html": b"<p>about</p>", "404.html": b"<p>lost</p>"}.items():
+        s3.put_object(Bucket="site", Key=key, Body=body, ContentType="text/html")
+    # Before a website configuration exists the endpoint says so.
+    r = website_get(stratus, "site", "/")
+    assert r.status_code == 404 and b"NoSuchWebsiteConfiguration" in r.content
+    s3.put_bucket_website(Bucket="site", WebsiteConfiguration={
+        "IndexDocument": {"Suffix": "index.html"}, "ErrorDocument": {"Key": "404.html"},
+        "RoutingRules": [{"Condition": {"KeyPrefixEquals": "old/"},
+                          "Redirect": {"ReplaceKeyPrefixWith": "docs/", "HttpRedirectCode": "301"}}]})
+    assert s3.get_bucket_website(Bucket="site")["IndexDocument"] == {"Suffix": "index.html"}
+    r = website_get(stratus, "site", "/")
+    assert (r.status_code, r.content, r.headers["Content-Type"]) == (200, b"<h1>home</h1>", "text/html")
+    assert website_get(stratus, "site", "/docs/").content == b"<h1>docs</h1>"
+    r = website_get(stratus, "site", "/docs")
+    assert r.status_code == 302 and r.headers["Location"] == "/docs/"
+    assert website_get(stratus, "site", "/about.html").content == b"<p>about</p>"
+    r = website_get(stratus, "site", "/missing.html")
+    assert (r.status_code, r.content) == (404, b"<p>lost</p>")
+    r = website_get(stratus, "site", "/old/page.html")
+    assert r.status_code == 301 and r.headers["Location"].endswith("/docs/page.html")
+    r = website_get(stratus, "site", "/about.html", method="HEAD")
+    assert r.status_code == 200 and r.content == b""
+    assert website_get(stratus, "site", "/", method="DELETE").status_code == 405
+    # Objects the public cannot read are 403 there, even when they exist.
+    s3.delete_bucket_policy(Bucket="site")
+    assert website_get(stratus, "site", "/about.html").status_code == 403
+    # Redirect-all sends every path to another host.
+    make_bucket(s3, "moved")
+    s3.put_bucket_website(Bucket="moved", WebsiteConfiguration={
+        "RedirectAllRequestsTo": {"HostName": "example.com", "Protocol": "https"}})
+    r = website_get(stratus, "moved", "/a/b")
+    assert r.status_code == 301 and r.headers["Location"] == "https://example.com/a/b"
+    assert website_get(stratus, "nowhere", "/").status_code == 404
+    s3.delete_bucket_website(Bucket="site")
+    assert client_error(s3.get_bucket_website, Bucket="site")[::2] == ("NoSuchWebsiteConfiguration", 404)
+
+
+def test_cors_configuration_and_preflight(stratus):
+    """CORS rules are stored, answer preflights, and add headers to actual requests."""
+    s3 = stratus.client("s3")
+    make_bucket(s3, "web")
+    s3.put_object(Bucket="web", Key="data.json", Body=b"{}")
+    url = f"{stratus.url}/web/data.json"
+    preflight = {"Origin": "https://app.example.com", "Access-Control-Request-Method": "PUT",
+                 "Access-Control-Request-Headers": "content-type"}
+    r = requests.options(url, headers=preflight, timeout=10)
+    assert r.status_code == 403 and b"CORS is not enabled" in r.content
+    assert client_error(s3.get_bucket_cors, Bucket="web")[::2] == ("NoSuchCORSConfiguration", 404)
+    s3.put_bucket_cors(Bucket="web", CORSConfiguration={"CORSRules": [
+        {"AllowedOrigins": ["https://*.example.com"], "AllowedMethods": ["GET", "PUT"],
+         "AllowedHeaders": ["Content-Type"], "ExposeHeaders": ["ETag"], "MaxAgeSeconds": 600}]})
+    assert s3.get_bucket_cors(Bucket="web")["CORSRules"][0]["MaxAgeSeconds"] == 600
+    r = requests.options(url, headers=preflight, timeout=10)
+    assert r.status_code == 200
+    assert r.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+    assert "PUT" in r.headers["Access-Control-Allow-Methods"]
+    assert r.headers["Access-Control-Max-Age"] == "600"
+    assert r.headers["Access-Control-Allow-Headers"] == "content-type"
+    # Another origin, method or header is refused.
+    for bad in ({"Origin": "https://evil.test"}, {"Access-Control-Request-Method": "DELETE"},
+                {"Access-Control-Request-Headers": "x-secret"}):
+        r = requests.options(url, headers={**preflight, **bad}, timeout=10)
+        assert r.status_code == 403, bad
+    # Actual requests from an allowed origin carry the CORS headers.
+    presigned = s3.generate_presigned_url("get_object", Params={"Bucket": "web", "Key": "data.json"})
+    r = requests.get(presigned, headers={"Origin": "https://app.example.com"}, timeout=10)
+    assert r.status_code == 200 and r.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+    assert r.headers["Access-Control-Expose-Headers"] == "ETag"
+    s3.delete_bucket_cors(Bucket="web")
+    assert client_error(s3.get_bucket_cors, Bucket="web")[::2] == ("NoSuchCORSConfiguration", 404)

@@ -118,6 +118,14 @@ pub fn identify(parts: &Parts) -> Option<Service> {
 /// addressed to a virtual-hosted bucket, or unsigned and claimed by no other service (S3 is
 /// the one service that answers anonymous requests).
 pub fn is_s3(parts: &Parts) -> bool {
+    let website = parts
+        .headers
+        .get(http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|h| stratus_s3::website_bucket(h).is_some());
+    if website {
+        return true;
+    }
     if let Some(auth) = parts
         .headers
         .get(http::header::AUTHORIZATION)
@@ -143,7 +151,7 @@ pub fn is_s3(parts: &Parts) -> bool {
         .or_else(|| parts.uri.host())
         .unwrap_or("");
     let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
-    if host.ends_with(".s3.localhost") || host == "s3.localhost" {
+    if host.ends_with(".s3.localhost") || host == "s3.localhost" || host.ends_with(".s3-website.localhost") {
         return true;
     }
     identify(parts).is_none()

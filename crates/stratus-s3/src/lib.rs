@@ -15,6 +15,7 @@ mod list;
 mod model;
 mod multipart;
 mod objects;
+mod website;
 
 use std::sync::Arc;
 
@@ -92,9 +93,39 @@ impl S3 {
     }
 
     /// Serves one S3 request. `request_id` goes into the answer's headers and error bodies.
-    pub async fn handle(&self, mut req: Request<s3s::Body>, request_id: &str) -> Response<s3s::Body> {
+    pub async fn handle(&self, req: Request<s3s::Body>, request_id: &str) -> Response<s3s::Body> {
+        let host = req
+            .headers()
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let mut resp = if let Some(bucket) = website_bucket(&host) {
+            self.backend.website(bucket, &req, request_id).await
+        } else {
+            self.api(req, request_id).await
+        };
+        if let Ok(v) = HeaderValue::from_str(request_id) {
+            resp.headers_mut().insert("x-amz-request-id", v.clone());
+            resp.headers_mut().insert("x-amz-id-2", v);
+        }
+        resp
+    }
+
+    async fn api(&self, mut req: Request<s3s::Body>, request_id: &str) -> Response<s3s::Body> {
         let target = Target::of(&req);
         normalize_presigned_signature(&mut req);
+        let origin = req
+            .headers()
+            .get(http::header::ORIGIN)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_string);
+        if req.method() == http::Method::OPTIONS {
+            return self
+                .preflight(&req, target.bucket.as_deref(), origin.as_deref(), request_id)
+                .await;
+        }
+        let method = req.method().as_str().to_string();
         let mut resp = match self.service.call(req).await {
             Ok(resp) => resp,
             Err(e) => {
@@ -111,12 +142,91 @@ impl S3 {
         if resp.status().is_client_error() || resp.status().is_server_error() {
             resp = complete_error(resp, request_id, &target).await;
         }
-        if let Ok(v) = HeaderValue::from_str(request_id) {
-            resp.headers_mut().insert("x-amz-request-id", v.clone());
-            resp.headers_mut().insert("x-amz-id-2", v);
+        if let (Some(origin), Some(bucket)) = (&origin, &target.bucket)
+            && let Some(rule) = self.backend.cors_rule(bucket, origin, &method, &[]).await
+        {
+            website::cors_headers(resp.headers_mut(), &rule, origin, false);
         }
         resp
     }
+
+    /// Answers a CORS preflight from the bucket's CORS rules.
+    async fn preflight(
+        &self,
+        req: &Request<s3s::Body>,
+        bucket: Option<&str>,
+        origin: Option<&str>,
+        request_id: &str,
+    ) -> Response<s3s::Body> {
+        let method = req
+            .headers()
+            .get("access-control-request-method")
+            .and_then(|h| h.to_str().ok());
+        let error = |status: u16, code: &str, message: &str| {
+            let xml = format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message><RequestId>{request_id}</RequestId></Error>"
+            );
+            let mut resp = Response::new(s3s::Body::from(xml));
+            *resp.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::FORBIDDEN);
+            resp.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/xml"),
+            );
+            resp
+        };
+        let (Some(bucket), Some(origin), Some(method)) = (bucket, origin, method) else {
+            return error(
+                400,
+                "BadRequest",
+                "Insufficient information. Origin request header needed.",
+            );
+        };
+        let headers: Vec<String> = req
+            .headers()
+            .get("access-control-request-headers")
+            .and_then(|h| h.to_str().ok())
+            .map(|h| {
+                h.split(',')
+                    .map(|x| x.trim().to_ascii_lowercase())
+                    .filter(|x| !x.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let Ok(rec) = self.backend.bucket(bucket).await else {
+            return error(404, "NoSuchBucket", "The specified bucket does not exist");
+        };
+        if !rec.configs.contains_key("cors") {
+            return error(
+                403,
+                "AccessForbidden",
+                "CORSResponse: CORS is not enabled for this bucket.",
+            );
+        }
+        match self.backend.cors_rule(bucket, origin, method, &headers).await {
+            Some(rule) => {
+                let mut resp = Response::new(s3s::Body::empty());
+                website::cors_headers(resp.headers_mut(), &rule, origin, true);
+                if !headers.is_empty()
+                    && let Ok(v) = HeaderValue::from_str(&headers.join(", "))
+                {
+                    resp.headers_mut().insert("access-control-allow-headers", v);
+                }
+                resp
+            }
+            None => error(
+                403,
+                "AccessForbidden",
+                "CORSResponse: This CORS request is not allowed. This is usually because the evalution of Origin, request method / Access-Control-Request-Method or Access-Control-Request-Headers are not whitelisted by the resource's CORS spec.",
+            ),
+        }
+    }
+}
+
+/// The bucket a website endpoint host names: `{bucket}.s3-website.localhost[:port]`.
+pub fn website_bucket(host: &str) -> Option<&str> {
+    let name = host.rsplit_once(':').map_or(host, |(h, _)| h);
+    name.strip_suffix(".s3-website.localhost")
+        .filter(|b| !b.is_empty())
 }
 
 /// The caller of a request, as [`access`] established it.
