@@ -11,6 +11,7 @@ mod access;
 mod backend;
 mod body;
 mod buckets;
+mod lifecycle;
 mod list;
 mod model;
 mod multipart;
@@ -52,6 +53,9 @@ impl S3 {
         });
         builder.set_host(access::Hosts);
         let service = Arc::new(builder.build());
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(backend.clone().lifecycle_loop());
+        }
         S3 { service, backend }
     }
 

@@ -623,7 +623,7 @@ impl Backend {
     }
 
     /// Deletes a key (or one of its versions); returns (delete marker involved, version id).
-    async fn delete_one(
+    pub(crate) async fn delete_one(
         &self,
         bucket: &BucketRecord,
         key: &str,
