@@ -2,7 +2,8 @@
 //! its own random key, over persistent HTTP/1.1 connections.
 //!
 //! `cargo run --release -p stratus-gateway --example load -- URL WORKLOAD CONNS SECS`
-//! Workloads: describe_table, get_caller_identity, put_item, get_item, query, batch_write.
+//! Workloads: describe_table, get_caller_identity, put_item, get_item, query, batch_write,
+//! invoke, s3_put, s3_get, s3_get_1m, file_1m.
 //! Prints one JSON line: requests/s, p50/p99 latency (ms), errors.
 
 use std::sync::Arc;
@@ -16,8 +17,9 @@ use rand::Rng;
 use stratus_protocol::sigv4;
 
 struct Work {
+    method: Method,
     service: &'static str,
-    path: &'static str,
+    path: String,
     target: Option<String>,
     content_type: &'static str,
     body: Vec<u8>,
@@ -31,8 +33,9 @@ fn key(rng: &mut impl Rng) -> String {
 
 fn make(workload: &str, rng: &mut impl Rng) -> Work {
     let ddb = |op: &str, body: String| Work {
+        method: Method::POST,
         service: "dynamodb",
-        path: "/",
+        path: "/".into(),
         target: Some(format!("DynamoDB_20120810.{op}")),
         content_type: "application/x-amz-json-1.0",
         body: body.into_bytes(),
@@ -41,8 +44,9 @@ fn make(workload: &str, rng: &mut impl Rng) -> Work {
     match workload {
         "describe_table" => ddb("DescribeTable", r#"{"TableName":"bench"}"#.into()),
         "get_caller_identity" => Work {
+            method: Method::POST,
             service: "sts",
-            path: "/",
+            path: "/".into(),
             target: None,
             content_type: "application/x-www-form-urlencoded; charset=utf-8",
             body: b"Action=GetCallerIdentity&Version=2011-06-15".to_vec(),
@@ -104,11 +108,38 @@ fn make(workload: &str, rng: &mut impl Rng) -> Work {
         }
         "invoke" => Work {
             // Warm synchronous invocations of the Python echo function `bench-echo`.
+            method: Method::POST,
             service: "lambda",
-            path: "/2015-03-31/functions/bench-echo/invocations",
+            path: "/2015-03-31/functions/bench-echo/invocations".into(),
             target: None,
             content_type: "application/json",
             body: format!(r#"{{"n":{}}}"#, rng.random_range(0..1_000_000)).into_bytes(),
+        },
+        // S3 (bucket `bench`): 1 KiB PUTs under new keys, GETs of seeded 1 KiB objects and of
+        // a 1 MiB object; `file_1m` is the same GET for a plain file server.
+        "s3_put" => Work {
+            method: Method::PUT,
+            service: "s3",
+            path: format!("/bench/{}", key(rng)),
+            target: None,
+            content_type: "application/octet-stream",
+            body: vec![b'x'; 1024],
+        },
+        "s3_get" => Work {
+            method: Method::GET,
+            service: "s3",
+            path: format!("/bench/seed{}", rng.random_range(0..1000)),
+            target: None,
+            content_type: "application/octet-stream",
+            body: Vec::new(),
+        },
+        "s3_get_1m" | "file_1m" => Work {
+            method: Method::GET,
+            service: "s3",
+            path: if workload == "file_1m" { "/big".into() } else { "/bench/big".into() },
+            target: None,
+            content_type: "application/octet-stream",
+            body: Vec::new(),
         },
         other => panic!("unknown workload {other}"),
     }
@@ -121,9 +152,12 @@ fn request(host: &str, w: Work) -> Request<Full<Bytes>> {
     if let Some(t) = &w.target {
         headers.insert("x-amz-target", t.parse().unwrap());
     }
+    if w.service == "s3" {
+        headers.insert("x-amz-content-sha256", sigv4::sha256_hex(&w.body).parse().unwrap());
+    }
     sigv4::sign_headers(
-        "POST",
-        w.path,
+        w.method.as_str(),
+        &w.path,
         None,
         &mut headers,
         &w.body,
@@ -134,8 +168,8 @@ fn request(host: &str, w: Work) -> Request<Full<Bytes>> {
         SystemTime::now(),
     );
     let mut req = Request::builder()
-        .method(Method::POST)
-        .uri(w.path)
+        .method(w.method.clone())
+        .uri(w.path.as_str())
         .body(Full::new(Bytes::from(w.body)))
         .unwrap();
     *req.headers_mut() = headers;
