@@ -136,7 +136,11 @@ fn make(workload: &str, rng: &mut impl Rng) -> Work {
         "s3_get_1m" | "file_1m" => Work {
             method: Method::GET,
             service: "s3",
-            path: if workload == "file_1m" { "/big".into() } else { "/bench/big".into() },
+            path: if workload == "file_1m" {
+                "/big".into()
+            } else {
+                "/bench/big".into()
+            },
             target: None,
             content_type: "application/octet-stream",
             body: Vec::new(),
@@ -153,7 +157,10 @@ fn request(host: &str, w: Work) -> Request<Full<Bytes>> {
         headers.insert("x-amz-target", t.parse().unwrap());
     }
     if w.service == "s3" {
-        headers.insert("x-amz-content-sha256", sigv4::sha256_hex(&w.body).parse().unwrap());
+        headers.insert(
+            "x-amz-content-sha256",
+            sigv4::sha256_hex(&w.body).parse().unwrap(),
+        );
     }
     sigv4::sign_headers(
         w.method.as_str(),

@@ -11,6 +11,32 @@ use stratus_store::Blobs;
 use crate::INLINE_MAX;
 use crate::model::{BodyRef, ObjectRecord};
 
+/// A [`Checksum`] from any S3 shape with the five checksum fields.
+macro_rules! checksums_of {
+    ($shape:expr) => {
+        s3s::dto::Checksum {
+            checksum_crc32: $shape.checksum_crc32.clone(),
+            checksum_crc32c: $shape.checksum_crc32c.clone(),
+            checksum_sha1: $shape.checksum_sha1.clone(),
+            checksum_sha256: $shape.checksum_sha256.clone(),
+            checksum_crc64nvme: $shape.checksum_crc64nvme.clone(),
+            ..Default::default()
+        }
+    };
+}
+
+/// Sets the five checksum fields of an S3 output shape from a [`Checksum`].
+macro_rules! set_checksums {
+    ($out:expr, $checksum:expr) => {{
+        let c: s3s::dto::Checksum = $checksum;
+        $out.checksum_crc32 = c.checksum_crc32;
+        $out.checksum_crc32c = c.checksum_crc32c;
+        $out.checksum_sha1 = c.checksum_sha1;
+        $out.checksum_sha256 = c.checksum_sha256;
+        $out.checksum_crc64nvme = c.checksum_crc64nvme;
+    }};
+}
+
 /// The checksum algorithms S3 supports, as the header suffixes name them.
 pub const ALGORITHMS: [&str; 5] = ["CRC32", "CRC32C", "SHA1", "SHA256", "CRC64NVME"];
 
@@ -143,6 +169,13 @@ pub fn checksum_value<'a>(c: &'a Checksum, algorithm: &str) -> Option<&'a String
         "CRC64NVME" => c.checksum_crc64nvme.as_ref(),
         _ => None,
     }
+}
+
+/// A [`Checksum`] holding one algorithm's value.
+pub fn one_checksum(algorithm: &str, value: String) -> Checksum {
+    let mut c = Checksum::default();
+    set_checksum(&mut c, algorithm, value);
+    c
 }
 
 pub fn set_checksum(c: &mut Checksum, algorithm: &str, value: String) {

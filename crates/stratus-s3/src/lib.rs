@@ -7,9 +7,10 @@
 //! memory. Authorization (owner, bucket policy, canned ACL) happens once per request in
 //! [`access`], before any operation runs.
 
+#[macro_use]
+mod body;
 mod access;
 mod backend;
-mod body;
 mod buckets;
 mod lifecycle;
 mod list;

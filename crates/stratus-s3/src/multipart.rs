@@ -182,14 +182,7 @@ impl Backend {
                 "Your proposed upload exceeds the maximum allowed size"
             ));
         }
-        let given = Checksum {
-            checksum_crc32: input.checksum_crc32.clone(),
-            checksum_crc32c: input.checksum_crc32c.clone(),
-            checksum_sha1: input.checksum_sha1.clone(),
-            checksum_sha256: input.checksum_sha256.clone(),
-            checksum_crc64nvme: input.checksum_crc64nvme.clone(),
-            ..Default::default()
-        };
+        let given = checksums_of!(input);
         let chosen = chosen_algorithm(input.checksum_algorithm.as_ref(), &given, &headers)?;
         if let (Some(want), Some(got)) = (&upload.checksum_algorithm, &chosen)
             && want != got
@@ -245,13 +238,7 @@ impl Backend {
             ..Default::default()
         };
         if let Some((alg, value)) = checksum {
-            let mut c = Checksum::default();
-            set_checksum(&mut c, &alg, value);
-            out.checksum_crc32 = c.checksum_crc32;
-            out.checksum_crc32c = c.checksum_crc32c;
-            out.checksum_sha1 = c.checksum_sha1;
-            out.checksum_sha256 = c.checksum_sha256;
-            out.checksum_crc64nvme = c.checksum_crc64nvme;
+            set_checksums!(out, crate::body::one_checksum(&alg, value.clone()));
         }
         Ok(S3Response::new(out))
     }
@@ -444,14 +431,7 @@ impl Backend {
             }
             (Some(alg), _) => {
                 // A full-object checksum is the client's to state at completion.
-                let given = Checksum {
-                    checksum_crc32: input.checksum_crc32.clone(),
-                    checksum_crc32c: input.checksum_crc32c.clone(),
-                    checksum_sha1: input.checksum_sha1.clone(),
-                    checksum_sha256: input.checksum_sha256.clone(),
-                    checksum_crc64nvme: input.checksum_crc64nvme.clone(),
-                    ..Default::default()
-                };
+                let given = checksums_of!(input);
                 checksum_value(&given, alg).map(|v| (alg.clone(), v.clone()))
             }
             _ => None,
@@ -530,13 +510,7 @@ impl Backend {
             ..Default::default()
         };
         if let Some((alg, value)) = &rec.checksum {
-            let mut c = Checksum::default();
-            set_checksum(&mut c, alg, value.clone());
-            out.checksum_crc32 = c.checksum_crc32;
-            out.checksum_crc32c = c.checksum_crc32c;
-            out.checksum_sha1 = c.checksum_sha1;
-            out.checksum_sha256 = c.checksum_sha256;
-            out.checksum_crc64nvme = c.checksum_crc64nvme;
+            set_checksums!(out, crate::body::one_checksum(&alg, value.clone()));
             out.checksum_type = rec.checksum_type.clone().map(ChecksumType::from);
         }
         Ok(S3Response::new(out))

@@ -217,6 +217,47 @@ pub fn verify_body(
     Ok(Some((alg.to_string(), computed)))
 }
 
+/// The fields GetObject and HeadObject answer alike, with the `response-*` overrides.
+macro_rules! object_output {
+    ($shape:ident, $rec:expr, $input:expr, $range:expr, $parts:expr) => {{
+        let rec = &$rec;
+        $shape {
+            accept_ranges: Some("bytes".into()),
+            content_length: Some($range.map_or(rec.size, |(_, l)| l) as i64),
+            content_range: $range.map(|(s, l)| format!("bytes {}-{}/{}", s, s + l - 1, rec.size)),
+            e_tag: Some(etag_of(rec)),
+            last_modified: Some(timestamp(rec.last_modified_ms)),
+            content_type: $input
+                .response_content_type
+                .clone()
+                .or_else(|| header(rec, "content-type")),
+            cache_control: $input
+                .response_cache_control
+                .clone()
+                .or_else(|| header(rec, "cache-control")),
+            content_disposition: $input
+                .response_content_disposition
+                .clone()
+                .or_else(|| header(rec, "content-disposition")),
+            content_encoding: $input
+                .response_content_encoding
+                .clone()
+                .or_else(|| header(rec, "content-encoding")),
+            content_language: $input
+                .response_content_language
+                .clone()
+                .or_else(|| header(rec, "content-language")),
+            expires: $input.response_expires.clone().or_else(|| expires(rec)),
+            website_redirect_location: header(rec, "website-redirect-location"),
+            metadata: (!rec.metadata.is_empty()).then(|| rec.metadata.clone().into_iter().collect()),
+            version_id: rec.version_id.clone(),
+            storage_class: rec.storage_class.clone().map(StorageClass::from),
+            parts_count: $parts,
+            ..Default::default()
+        }
+    }};
+}
+
 impl Backend {
     /// Makes `rec` the latest version of `key`, honouring conditional-write headers, and
     /// returns it with its version id.
@@ -396,14 +437,7 @@ impl Backend {
                 "Your proposed upload exceeds the maximum allowed size"
             ));
         }
-        let given = Checksum {
-            checksum_crc32: input.checksum_crc32.clone(),
-            checksum_crc32c: input.checksum_crc32c.clone(),
-            checksum_sha1: input.checksum_sha1.clone(),
-            checksum_sha256: input.checksum_sha256.clone(),
-            checksum_crc64nvme: input.checksum_crc64nvme.clone(),
-            ..Default::default()
-        };
+        let given = checksums_of!(input);
         let chosen = chosen_algorithm(input.checksum_algorithm.as_ref(), &given, &headers)?;
         // Objects uploaded without a checksum get a CRC64NVME one, as S3 does.
         let algorithm = chosen.clone().unwrap_or_else(|| "CRC64NVME".into());
@@ -488,13 +522,7 @@ impl Backend {
             ..Default::default()
         };
         if let Some((alg, value)) = &rec.checksum {
-            let mut c = Checksum::default();
-            set_checksum(&mut c, alg, value.clone());
-            out.checksum_crc32 = c.checksum_crc32;
-            out.checksum_crc32c = c.checksum_crc32c;
-            out.checksum_sha1 = c.checksum_sha1;
-            out.checksum_sha256 = c.checksum_sha256;
-            out.checksum_crc64nvme = c.checksum_crc64nvme;
+            set_checksums!(out, crate::body::one_checksum(alg, value.clone()));
             out.checksum_type = Some(ChecksumType::from_static(ChecksumType::FULL_OBJECT));
         }
         Ok(S3Response::new(out))
@@ -515,47 +543,14 @@ impl Backend {
         )?;
         let (range, parts_count) = read_range(&rec, input.range.as_ref(), input.part_number)?;
         let (start, len) = range.unwrap_or((0, rec.size));
-        let content_range = range.map(|(s, l)| format!("bytes {}-{}/{}", s, s + l - 1, rec.size));
         let whole = range.is_none();
         let stream = body::open(&self.blobs, &rec, start, len).await?;
-        let mut out = GetObjectOutput {
-            body: Some(stream),
-            accept_ranges: Some("bytes".into()),
-            content_length: Some(len as i64),
-            content_range,
-            e_tag: Some(etag_of(&rec)),
-            last_modified: Some(timestamp(rec.last_modified_ms)),
-            content_type: input
-                .response_content_type
-                .or_else(|| header(&rec, "content-type")),
-            cache_control: input
-                .response_cache_control
-                .or_else(|| header(&rec, "cache-control")),
-            content_disposition: input
-                .response_content_disposition
-                .or_else(|| header(&rec, "content-disposition")),
-            content_encoding: input
-                .response_content_encoding
-                .or_else(|| header(&rec, "content-encoding")),
-            content_language: input
-                .response_content_language
-                .or_else(|| header(&rec, "content-language")),
-            expires: input.response_expires.or_else(|| expires(&rec)),
-            website_redirect_location: header(&rec, "website-redirect-location"),
-            metadata: (!rec.metadata.is_empty()).then(|| rec.metadata.clone().into_iter().collect()),
-            version_id: rec.version_id.clone(),
-            tag_count: (!rec.tags.is_empty()).then_some(rec.tags.len() as i32),
-            storage_class: rec.storage_class.clone().map(StorageClass::from),
-            parts_count,
-            ..Default::default()
-        };
+        let mut out = object_output!(GetObjectOutput, rec, input, range, parts_count);
+        out.body = Some(stream);
+        out.tag_count = (!rec.tags.is_empty()).then_some(rec.tags.len() as i32);
         if whole && input.checksum_mode.is_some_and(|m| m.as_str() == "ENABLED") {
             set_output_checksum(&rec, |c, t| {
-                out.checksum_crc32 = c.checksum_crc32;
-                out.checksum_crc32c = c.checksum_crc32c;
-                out.checksum_sha1 = c.checksum_sha1;
-                out.checksum_sha256 = c.checksum_sha256;
-                out.checksum_crc64nvme = c.checksum_crc64nvme;
+                set_checksums!(out, c);
                 out.checksum_type = t;
             });
         }
@@ -579,43 +574,10 @@ impl Backend {
             input.if_unmodified_since.as_ref(),
         )?;
         let (range, parts_count) = read_range(&rec, input.range.as_ref(), input.part_number)?;
-        let len = range.map_or(rec.size, |(_, l)| l);
-        let mut out = HeadObjectOutput {
-            accept_ranges: Some("bytes".into()),
-            content_length: Some(len as i64),
-            content_range: range.map(|(s, l)| format!("bytes {}-{}/{}", s, s + l - 1, rec.size)),
-            e_tag: Some(etag_of(&rec)),
-            last_modified: Some(timestamp(rec.last_modified_ms)),
-            content_type: input
-                .response_content_type
-                .or_else(|| header(&rec, "content-type")),
-            cache_control: input
-                .response_cache_control
-                .or_else(|| header(&rec, "cache-control")),
-            content_disposition: input
-                .response_content_disposition
-                .or_else(|| header(&rec, "content-disposition")),
-            content_encoding: input
-                .response_content_encoding
-                .or_else(|| header(&rec, "content-encoding")),
-            content_language: input
-                .response_content_language
-                .or_else(|| header(&rec, "content-language")),
-            expires: input.response_expires.or_else(|| expires(&rec)),
-            website_redirect_location: header(&rec, "website-redirect-location"),
-            metadata: (!rec.metadata.is_empty()).then(|| rec.metadata.clone().into_iter().collect()),
-            version_id: rec.version_id.clone(),
-            storage_class: rec.storage_class.clone().map(StorageClass::from),
-            parts_count,
-            ..Default::default()
-        };
+        let mut out = object_output!(HeadObjectOutput, rec, input, range, parts_count);
         if range.is_none() && input.checksum_mode.is_some_and(|m| m.as_str() == "ENABLED") {
             set_output_checksum(&rec, |c, t| {
-                out.checksum_crc32 = c.checksum_crc32;
-                out.checksum_crc32c = c.checksum_crc32c;
-                out.checksum_sha1 = c.checksum_sha1;
-                out.checksum_sha256 = c.checksum_sha256;
-                out.checksum_crc64nvme = c.checksum_crc64nvme;
+                set_checksums!(out, c);
                 out.checksum_type = t;
             });
         }
@@ -907,11 +869,7 @@ impl Backend {
             ..Default::default()
         };
         set_output_checksum(&rec, |c, t| {
-            result.checksum_crc32 = c.checksum_crc32;
-            result.checksum_crc32c = c.checksum_crc32c;
-            result.checksum_sha1 = c.checksum_sha1;
-            result.checksum_sha256 = c.checksum_sha256;
-            result.checksum_crc64nvme = c.checksum_crc64nvme;
+            set_checksums!(result, c);
             result.checksum_type = t;
         });
         Ok(S3Response::new(CopyObjectOutput {
