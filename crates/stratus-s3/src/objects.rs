@@ -217,6 +217,26 @@ pub fn verify_body(
     Ok(Some((alg.to_string(), computed)))
 }
 
+/// The object a GetObject or HeadObject names, after its conditions, with the byte range and
+/// part count asked for.
+macro_rules! read_checked {
+    ($backend:expr, $input:expr) => {{
+        let bucket = $backend.bucket(&$input.bucket).await?;
+        let rec = $backend
+            .read_object(&bucket, &$input.key, $input.version_id.as_deref())
+            .await?;
+        check_read_conditions(
+            &rec,
+            $input.if_match.as_ref(),
+            $input.if_none_match.as_ref(),
+            $input.if_modified_since.as_ref(),
+            $input.if_unmodified_since.as_ref(),
+        )?;
+        let (range, parts) = read_range(&rec, $input.range.as_ref(), $input.part_number)?;
+        (rec, range, parts)
+    }};
+}
+
 /// The fields GetObject and HeadObject answer alike, with the `response-*` overrides.
 macro_rules! object_output {
     ($shape:ident, $rec:expr, $input:expr, $range:expr, $parts:expr) => {{
@@ -530,18 +550,7 @@ impl Backend {
 
     pub async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
         let input = req.input;
-        let bucket = self.bucket(&input.bucket).await?;
-        let rec = self
-            .read_object(&bucket, &input.key, input.version_id.as_deref())
-            .await?;
-        check_read_conditions(
-            &rec,
-            input.if_match.as_ref(),
-            input.if_none_match.as_ref(),
-            input.if_modified_since.as_ref(),
-            input.if_unmodified_since.as_ref(),
-        )?;
-        let (range, parts_count) = read_range(&rec, input.range.as_ref(), input.part_number)?;
+        let (rec, range, parts_count) = read_checked!(self, input);
         let (start, len) = range.unwrap_or((0, rec.size));
         let whole = range.is_none();
         let stream = body::open(&self.blobs, &rec, start, len).await?;
@@ -562,18 +571,7 @@ impl Backend {
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         let input = req.input;
-        let bucket = self.bucket(&input.bucket).await?;
-        let rec = self
-            .read_object(&bucket, &input.key, input.version_id.as_deref())
-            .await?;
-        check_read_conditions(
-            &rec,
-            input.if_match.as_ref(),
-            input.if_none_match.as_ref(),
-            input.if_modified_since.as_ref(),
-            input.if_unmodified_since.as_ref(),
-        )?;
-        let (range, parts_count) = read_range(&rec, input.range.as_ref(), input.part_number)?;
+        let (rec, range, parts_count) = read_checked!(self, input);
         let mut out = object_output!(HeadObjectOutput, rec, input, range, parts_count);
         if range.is_none() && input.checksum_mode.is_some_and(|m| m.as_str() == "ENABLED") {
             set_output_checksum(&rec, |c, t| {
