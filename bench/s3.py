@@ -71,6 +71,9 @@ def nginx(tmp):
     """nginx serving a 1 MiB file from local disk; returns (proc, port)."""
     root = tmp / "nginx"
     root.mkdir(exist_ok=True)
+    # nginx's workers must be able to read the file.
+    os.chmod(tmp, 0o755)
+    os.chmod(root, 0o755)
     (root / "big").write_bytes(os.urandom(1 << 20))
     port = free_port()
     conf = root / "nginx.conf"
