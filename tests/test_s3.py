@@ -1232,3 +1232,28 @@ def _exists(s3, key, bucket="life"):
         return True
     except botocore.exceptions.ClientError:
         return False
+
+
+@pytest.mark.parametrize("signature", ["sigv2", "sigv4"])
+def test_browser_post_upload_with_signed_policy(stratus, signature):
+    """An HTML form POST carrying a signed policy uploads; a forged or violated policy does not."""
+    s3 = stratus.client("s3")
+    make_bucket(s3, "forms")
+    post = presigner(stratus, signature).generate_presigned_post(
+        "forms", "uploads/note.txt", Fields={"Content-Type": "text/plain"},
+        Conditions=[{"Content-Type": "text/plain"}, ["starts-with", "$key", "uploads/"],
+                    ["content-length-range", 1, 1024]], ExpiresIn=300)
+    r = requests.post(post["url"], data=post["fields"], files={"file": ("note.txt", b"hello form")}, timeout=10)
+    assert r.status_code == 204, r.text
+    got = s3.get_object(Bucket="forms", Key="uploads/note.txt")
+    assert got["Body"].read() == b"hello form" and got["ContentType"] == "text/plain"
+    # A body over the policy's size range is refused.
+    r = requests.post(post["url"], data=post["fields"], files={"file": ("big.txt", b"x" * 2000)}, timeout=10)
+    assert r.status_code in (400, 403), r.text
+    # A tampered policy does not match its signature.
+    fields = dict(post["fields"])
+    sig_field = "signature" if "signature" in fields else "x-amz-signature"
+    fields[sig_field] = fields[sig_field][:-2] + ("AA" if not fields[sig_field].endswith("AA") else "BB")
+    r = requests.post(post["url"], data=fields, files={"file": ("x.txt", b"x")}, timeout=10)
+    assert r.status_code == 403 and error_of(r)[0] == "SignatureDoesNotMatch"
+    assert _exists(s3, "uploads/x.txt", bucket="forms") is False

@@ -173,6 +173,7 @@ forward! {
     get_bucket_notification_configuration: GetBucketNotificationConfigurationInput => GetBucketNotificationConfigurationOutput,
     put_bucket_notification_configuration: PutBucketNotificationConfigurationInput => PutBucketNotificationConfigurationOutput,
     put_object: PutObjectInput => PutObjectOutput,
+    post_object: PostObjectInput => PostObjectOutput,
     get_object: GetObjectInput => GetObjectOutput,
     head_object: HeadObjectInput => HeadObjectOutput,
     delete_object: DeleteObjectInput => DeleteObjectOutput,

@@ -548,6 +548,71 @@ impl Backend {
         Ok(S3Response::new(out))
     }
 
+    /// Browser uploads (HTML form POST with a signed policy, verified by the protocol layer):
+    /// stored exactly as a PutObject of the same fields.
+    pub async fn post_object(
+        &self,
+        req: S3Request<PostObjectInput>,
+    ) -> S3Result<S3Response<PostObjectOutput>> {
+        let put = req.map_input(|i| PutObjectInput {
+            acl: i.acl,
+            body: i.body,
+            bucket: i.bucket,
+            bucket_key_enabled: i.bucket_key_enabled,
+            cache_control: i.cache_control,
+            checksum_algorithm: i.checksum_algorithm,
+            checksum_crc32: i.checksum_crc32,
+            checksum_crc32c: i.checksum_crc32c,
+            checksum_crc64nvme: i.checksum_crc64nvme,
+            checksum_sha1: i.checksum_sha1,
+            checksum_sha256: i.checksum_sha256,
+            content_disposition: i.content_disposition,
+            content_encoding: i.content_encoding,
+            content_language: i.content_language,
+            content_length: i.content_length,
+            content_md5: i.content_md5,
+            content_type: i.content_type,
+            expected_bucket_owner: i.expected_bucket_owner,
+            expires: i.expires,
+            grant_full_control: i.grant_full_control,
+            grant_read: i.grant_read,
+            grant_read_acp: i.grant_read_acp,
+            grant_write_acp: i.grant_write_acp,
+            if_match: i.if_match,
+            if_none_match: i.if_none_match,
+            key: i.key,
+            metadata: i.metadata,
+            object_lock_legal_hold_status: i.object_lock_legal_hold_status,
+            object_lock_mode: i.object_lock_mode,
+            object_lock_retain_until_date: i.object_lock_retain_until_date,
+            request_payer: i.request_payer,
+            sse_customer_algorithm: i.sse_customer_algorithm,
+            sse_customer_key: i.sse_customer_key,
+            sse_customer_key_md5: i.sse_customer_key_md5,
+            ssekms_encryption_context: i.ssekms_encryption_context,
+            ssekms_key_id: i.ssekms_key_id,
+            server_side_encryption: i.server_side_encryption,
+            storage_class: i.storage_class,
+            tagging: i.tagging,
+            website_redirect_location: i.website_redirect_location,
+            write_offset_bytes: i.write_offset_bytes,
+        });
+        let out = self.put_object(put).await?;
+        let o = out.output;
+        Ok(S3Response::new(PostObjectOutput {
+            e_tag: o.e_tag,
+            version_id: o.version_id,
+            size: o.size,
+            checksum_crc32: o.checksum_crc32,
+            checksum_crc32c: o.checksum_crc32c,
+            checksum_sha1: o.checksum_sha1,
+            checksum_sha256: o.checksum_sha256,
+            checksum_crc64nvme: o.checksum_crc64nvme,
+            checksum_type: o.checksum_type,
+            ..Default::default()
+        }))
+    }
+
     pub async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
         let input = req.input;
         let (rec, range, parts_count) = read_checked!(self, input);
