@@ -87,6 +87,8 @@ impl S3Access for Access {
         };
         let action = iam_action(op);
         let decision = decide(&record, identity.as_ref(), action, key.as_deref());
+        cx.extensions_mut()
+            .insert(crate::backend::CheckedBucket(record.clone()));
         match decision {
             Decision::Allow => Ok(()),
             Decision::Deny => Err(access_denied()),

@@ -14,6 +14,10 @@ use crate::Caller;
 use crate::body::internal;
 use crate::model::{BUCKETS, BucketRecord};
 
+/// The bucket record read by the access check, kept for the operation of the same request.
+#[derive(Clone)]
+pub struct CheckedBucket(pub BucketRecord);
+
 #[derive(Clone)]
 pub struct Backend {
     pub store: Store,
@@ -46,6 +50,17 @@ impl Backend {
                 Err(seen) => last = seen,
             }
         }
+    }
+
+    /// The bucket a request names: the record the access check already read for it, or a
+    /// fresh read.
+    pub async fn bucket_for(&self, extensions: &http::Extensions, name: &str) -> S3Result<BucketRecord> {
+        if let Some(CheckedBucket(b)) = extensions.get::<CheckedBucket>()
+            && b.name == name
+        {
+            return Ok(b.clone());
+        }
+        self.bucket(name).await
     }
 
     pub async fn bucket(&self, name: &str) -> S3Result<BucketRecord> {

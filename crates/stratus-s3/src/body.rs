@@ -54,6 +54,14 @@ impl Ingested {
     pub fn etag(&self) -> String {
         hex::encode(self.md5)
     }
+
+    /// The one blob a multipart part is written to.
+    pub fn part_blob(&self) -> S3Result<String> {
+        match &self.body {
+            BodyRef::Blobs(b) if b.len() == 1 => Ok(b[0].0.clone()),
+            _ => Err(internal("part was not written to one blob")),
+        }
+    }
 }
 
 pub fn internal(e: impl std::fmt::Display) -> S3Error {

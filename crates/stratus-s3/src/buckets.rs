@@ -320,7 +320,7 @@ impl Backend {
         &self,
         req: S3Request<HeadBucketInput>,
     ) -> S3Result<S3Response<HeadBucketOutput>> {
-        let rec = self.bucket(&req.input.bucket).await?;
+        let rec = self.bucket_for(&req.extensions, &req.input.bucket).await?;
         Ok(S3Response::new(HeadBucketOutput {
             bucket_region: Some(rec.region),
             ..Default::default()
@@ -376,7 +376,7 @@ impl Backend {
         &self,
         req: S3Request<GetBucketLocationInput>,
     ) -> S3Result<S3Response<GetBucketLocationOutput>> {
-        let rec = self.bucket(&req.input.bucket).await?;
+        let rec = self.bucket_for(&req.extensions, &req.input.bucket).await?;
         let location_constraint =
             (rec.region != "us-east-1").then(|| BucketLocationConstraint::from(rec.region));
         Ok(S3Response::new(GetBucketLocationOutput { location_constraint }))
@@ -386,7 +386,7 @@ impl Backend {
         &self,
         req: S3Request<GetBucketVersioningInput>,
     ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
-        let rec = self.bucket(&req.input.bucket).await?;
+        let rec = self.bucket_for(&req.extensions, &req.input.bucket).await?;
         Ok(S3Response::new(GetBucketVersioningOutput {
             status: rec.versioning.map(BucketVersioningStatus::from),
             mfa_delete: None,
@@ -446,7 +446,7 @@ impl Backend {
         &self,
         req: S3Request<GetBucketPolicyInput>,
     ) -> S3Result<S3Response<GetBucketPolicyOutput>> {
-        let rec = self.bucket(&req.input.bucket).await?;
+        let rec = self.bucket_for(&req.extensions, &req.input.bucket).await?;
         match rec.policy {
             Some(policy) => Ok(S3Response::new(GetBucketPolicyOutput { policy: Some(policy) })),
             None => Err(s3_error!(NoSuchBucketPolicy, "The bucket policy does not exist")),
@@ -497,7 +497,7 @@ impl Backend {
         &self,
         req: S3Request<GetBucketAclInput>,
     ) -> S3Result<S3Response<GetBucketAclOutput>> {
-        let rec = self.bucket(&req.input.bucket).await?;
+        let rec = self.bucket_for(&req.extensions, &req.input.bucket).await?;
         Ok(S3Response::new(GetBucketAclOutput {
             grants: Some(grants(&rec.account, rec.acl.as_deref())),
             owner: Some(owner(&rec.account)),
@@ -527,7 +527,7 @@ impl Backend {
         &self,
         req: S3Request<GetPublicAccessBlockInput>,
     ) -> S3Result<S3Response<GetPublicAccessBlockOutput>> {
-        let rec = self.bucket(&req.input.bucket).await?;
+        let rec = self.bucket_for(&req.extensions, &req.input.bucket).await?;
         match get_config::<PublicAccessBlockConfiguration>(&rec, PUBLIC_ACCESS_BLOCK) {
             Some(c) => Ok(S3Response::new(GetPublicAccessBlockOutput {
                 public_access_block_configuration: Some(PublicAccessBlockConfiguration {
@@ -571,7 +571,7 @@ impl Backend {
         &self,
         req: S3Request<GetBucketOwnershipControlsInput>,
     ) -> S3Result<S3Response<GetBucketOwnershipControlsOutput>> {
-        let rec = self.bucket(&req.input.bucket).await?;
+        let rec = self.bucket_for(&req.extensions, &req.input.bucket).await?;
         match get_config::<String>(&rec, OWNERSHIP) {
             Some(o) => Ok(S3Response::new(GetBucketOwnershipControlsOutput {
                 ownership_controls: Some(OwnershipControls {
@@ -630,7 +630,7 @@ impl Backend {
         &self,
         req: S3Request<GetBucketTaggingInput>,
     ) -> S3Result<S3Response<GetBucketTaggingOutput>> {
-        let rec = self.bucket(&req.input.bucket).await?;
+        let rec = self.bucket_for(&req.extensions, &req.input.bucket).await?;
         match get_config::<Vec<(String, String)>>(&rec, "tagging") {
             Some(tags) if !tags.is_empty() => Ok(S3Response::new(GetBucketTaggingOutput {
                 tag_set: tag_set(&tags),
@@ -660,7 +660,7 @@ impl Backend {
         &self,
         req: S3Request<GetBucketCorsInput>,
     ) -> S3Result<S3Response<GetBucketCorsOutput>> {
-        let rec = self.bucket(&req.input.bucket).await?;
+        let rec = self.bucket_for(&req.extensions, &req.input.bucket).await?;
         match get_config::<CORSConfiguration>(&rec, "cors") {
             Some(c) => Ok(S3Response::new(GetBucketCorsOutput {
                 cors_rules: Some(c.cors_rules),
@@ -696,7 +696,7 @@ impl Backend {
         &self,
         req: S3Request<GetBucketWebsiteInput>,
     ) -> S3Result<S3Response<GetBucketWebsiteOutput>> {
-        let rec = self.bucket(&req.input.bucket).await?;
+        let rec = self.bucket_for(&req.extensions, &req.input.bucket).await?;
         match get_config::<WebsiteConfiguration>(&rec, "website") {
             Some(w) => Ok(S3Response::new(GetBucketWebsiteOutput {
                 error_document: w.error_document,
@@ -754,7 +754,7 @@ impl Backend {
         &self,
         req: S3Request<GetBucketLifecycleConfigurationInput>,
     ) -> S3Result<S3Response<GetBucketLifecycleConfigurationOutput>> {
-        let rec = self.bucket(&req.input.bucket).await?;
+        let rec = self.bucket_for(&req.extensions, &req.input.bucket).await?;
         match get_config::<BucketLifecycleConfiguration>(&rec, "lifecycle") {
             Some(l) => Ok(S3Response::new(GetBucketLifecycleConfigurationOutput {
                 rules: Some(l.rules),
@@ -794,7 +794,7 @@ impl Backend {
         &self,
         req: S3Request<GetBucketNotificationConfigurationInput>,
     ) -> S3Result<S3Response<GetBucketNotificationConfigurationOutput>> {
-        let rec = self.bucket(&req.input.bucket).await?;
+        let rec = self.bucket_for(&req.extensions, &req.input.bucket).await?;
         let n = get_config::<NotificationConfiguration>(&rec, "notification").unwrap_or_default();
         Ok(S3Response::new(GetBucketNotificationConfigurationOutput {
             event_bridge_configuration: n.event_bridge_configuration,

@@ -15,8 +15,10 @@ mod buckets;
 mod lifecycle;
 mod list;
 mod model;
-mod multipart;
+// Declared before the modules that use its macros.
+#[macro_use]
 mod objects;
+mod multipart;
 mod website;
 
 use std::sync::Arc;

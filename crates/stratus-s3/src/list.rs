@@ -179,7 +179,7 @@ impl Backend {
         req: S3Request<ListObjectsInput>,
     ) -> S3Result<S3Response<ListObjectsOutput>> {
         let input = req.input;
-        self.bucket(&input.bucket).await?;
+        self.bucket_for(&req.extensions, &input.bucket).await?;
         let prefix = input.prefix.clone().unwrap_or_default();
         let max = max_keys(input.max_keys)?;
         let start = match input.marker.as_deref().filter(|m| !m.is_empty()) {
@@ -237,7 +237,7 @@ impl Backend {
         req: S3Request<ListObjectsV2Input>,
     ) -> S3Result<S3Response<ListObjectsV2Output>> {
         let input = req.input;
-        self.bucket(&input.bucket).await?;
+        self.bucket_for(&req.extensions, &input.bucket).await?;
         let prefix = input.prefix.clone().unwrap_or_default();
         let max = max_keys(input.max_keys)?;
         let marker = match &input.continuation_token {
@@ -301,7 +301,7 @@ impl Backend {
         req: S3Request<ListObjectVersionsInput>,
     ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
         let input = req.input;
-        let bucket = self.bucket(&input.bucket).await?;
+        let bucket = self.bucket_for(&req.extensions, &input.bucket).await?;
         let prefix = input.prefix.clone().unwrap_or_default();
         let max = max_keys(input.max_keys)?;
         let ns = if bucket.versioned() { VERSIONS } else { OBJECTS };

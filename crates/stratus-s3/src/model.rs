@@ -53,6 +53,15 @@ pub enum BodyRef {
     Blobs(Vec<(String, u64)>),
 }
 
+impl BodyRef {
+    pub fn blob_ids(&self) -> Vec<String> {
+        match self {
+            BodyRef::Inline => Vec::new(),
+            BodyRef::Blobs(b) => b.iter().map(|(id, _)| id.clone()).collect(),
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct ObjectRecord {
     /// Version id; `None` is the `null` version.
@@ -109,10 +118,7 @@ impl ObjectRecord {
     }
 
     pub fn blob_ids(&self) -> Vec<String> {
-        match &self.body {
-            BodyRef::Inline => Vec::new(),
-            BodyRef::Blobs(b) => b.iter().map(|(id, _)| id.clone()).collect(),
-        }
+        self.body.blob_ids()
     }
 
     pub fn version_label(&self) -> String {

@@ -13,7 +13,7 @@ use crate::model::{
     BodyRef, ObjectRecord, PARTS, PartRecord, UPLOADS, UploadRecord, decode_object_key, object_key,
     object_prefix, part_key, part_prefix, upload_key,
 };
-use crate::objects::{Standard, chosen_algorithm, parse_tagging, verify_body};
+use crate::objects::{chosen_algorithm, parse_tagging, verify_body};
 
 /// Smallest part but the last.
 const MIN_PART: u64 = 5 * 1024 * 1024;
@@ -66,7 +66,7 @@ impl Backend {
         &self,
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
-        let bucket = self.bucket(&req.input.bucket).await?;
+        let bucket = self.bucket_for(&req.extensions, &req.input.bucket).await?;
         let owner = owner_of(&req, &bucket);
         let input = req.input;
         if input.key.len() > 1024 {
@@ -95,16 +95,7 @@ impl Backend {
             upload_id: upload_id.clone(),
             initiated_ms: self.clock.now_ms(),
             owner,
-            headers: Standard {
-                content_type: Some(input.content_type.unwrap_or_else(|| "binary/octet-stream".into())),
-                cache_control: input.cache_control,
-                content_disposition: input.content_disposition,
-                content_encoding: crate::objects::stored_encoding(input.content_encoding),
-                content_language: input.content_language,
-                expires: input.expires,
-                website_redirect_location: input.website_redirect_location,
-            }
-            .into_map(),
+            headers: stored_headers!(input),
             metadata: input.metadata.unwrap_or_default().into_iter().collect(),
             checksum_algorithm: algorithm.clone(),
             checksum_type: checksum_type.clone(),
@@ -173,7 +164,7 @@ impl Backend {
         let trailers = req.trailing_headers.clone();
         let headers = req.headers.clone();
         let input = req.input;
-        self.bucket(&input.bucket).await?;
+        self.bucket_for(&req.extensions, &input.bucket).await?;
         let number = check_part_number(input.part_number)?;
         let upload = self.upload(&input.bucket, &input.key, &input.upload_id).await?;
         if input.content_length.unwrap_or(0) as u64 > MAX_PART {
@@ -197,10 +188,7 @@ impl Backend {
         let algorithm = chosen.or(upload.checksum_algorithm.clone());
         let algorithms: Vec<String> = algorithm.iter().cloned().collect();
         let ingested = body::ingest(&self.blobs, input.body, &algorithms, true).await?;
-        let blob = match &ingested.body {
-            BodyRef::Blobs(b) => b[0].0.clone(),
-            BodyRef::Inline => return Err(internal("part was not written to a blob")),
-        };
+        let blob = ingested.part_blob()?;
         let checksum = match verify_body(
             &ingested,
             input.content_md5.as_deref(),
@@ -249,46 +237,10 @@ impl Backend {
     ) -> S3Result<S3Response<UploadPartCopyOutput>> {
         let caller = req.extensions.get::<crate::Caller>().and_then(|c| c.0.clone());
         let input = req.input;
-        self.bucket(&input.bucket).await?;
+        self.bucket_for(&req.extensions, &input.bucket).await?;
         let number = check_part_number(input.part_number)?;
         let upload = self.upload(&input.bucket, &input.key, &input.upload_id).await?;
-        let CopySource::Bucket {
-            bucket: src_bucket,
-            key: src_key,
-            version_id: src_version,
-        } = &input.copy_source
-        else {
-            return Err(s3_error!(
-                NotImplemented,
-                "Copying from an access point is not supported"
-            ));
-        };
-        let source_bucket = self.bucket(src_bucket).await?;
-        if crate::access::decide(&source_bucket, caller.as_ref(), "s3:GetObject", Some(src_key))
-            != crate::access::Decision::Allow
-        {
-            return Err(crate::access::access_denied());
-        }
-        let src = self
-            .read_object(&source_bucket, src_key, src_version.as_deref())
-            .await?;
-        crate::objects::check_read_conditions(
-            &src,
-            input.copy_source_if_match.as_ref(),
-            input.copy_source_if_none_match.as_ref(),
-            input.copy_source_if_modified_since.as_ref(),
-            input.copy_source_if_unmodified_since.as_ref(),
-        )
-        .map_err(|e| {
-            if *e.code() == s3s::S3ErrorCode::NotModified {
-                s3_error!(
-                    PreconditionFailed,
-                    "At least one of the pre-conditions you specified did not hold"
-                )
-            } else {
-                e
-            }
-        })?;
+        let src = copy_source!(self, caller, input).await?;
         let (start, len) = match input.copy_source_range.as_deref() {
             None => (0, src.size),
             Some(r) => {
@@ -311,10 +263,7 @@ impl Backend {
         let stream = body::open(&self.blobs, &src, start, len).await?;
         let algorithms: Vec<String> = upload.checksum_algorithm.iter().cloned().collect();
         let ingested = body::ingest(&self.blobs, Some(stream), &algorithms, true).await?;
-        let blob = match &ingested.body {
-            BodyRef::Blobs(b) => b[0].0.clone(),
-            BodyRef::Inline => return Err(internal("part was not written to a blob")),
-        };
+        let blob = ingested.part_blob()?;
         let checksum = upload
             .checksum_algorithm
             .as_ref()
@@ -362,7 +311,7 @@ impl Backend {
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let input = req.input;
-        let bucket = self.bucket(&input.bucket).await?;
+        let bucket = self.bucket_for(&req.extensions, &input.bucket).await?;
         let upload = self.upload(&bucket.name, &input.key, &input.upload_id).await?;
         let requested = input.multipart_upload.and_then(|m| m.parts).unwrap_or_default();
         if requested.is_empty() {
@@ -521,7 +470,7 @@ impl Backend {
         req: S3Request<AbortMultipartUploadInput>,
     ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
         let input = req.input;
-        self.bucket(&input.bucket).await?;
+        self.bucket_for(&req.extensions, &input.bucket).await?;
         let upload = self.upload(&input.bucket, &input.key, &input.upload_id).await?;
         let parts = self.parts(&upload.upload_id).await?;
         let txn = Txn::new()
@@ -539,7 +488,7 @@ impl Backend {
 
     pub async fn list_parts(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
         let input = req.input;
-        self.bucket(&input.bucket).await?;
+        self.bucket_for(&req.extensions, &input.bucket).await?;
         let upload = self.upload(&input.bucket, &input.key, &input.upload_id).await?;
         let max = input.max_parts.unwrap_or(1000).clamp(0, 1000) as usize;
         let marker = input.part_number_marker.unwrap_or(0).max(0) as u32;
@@ -600,7 +549,7 @@ impl Backend {
         req: S3Request<ListMultipartUploadsInput>,
     ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
         let input = req.input;
-        self.bucket(&input.bucket).await?;
+        self.bucket_for(&req.extensions, &input.bucket).await?;
         let prefix = input.prefix.clone().unwrap_or_default();
         let max = input.max_uploads.unwrap_or(1000).clamp(0, 1000) as usize;
         let mut scan = Scan::prefix(&object_prefix(&input.bucket, &prefix));

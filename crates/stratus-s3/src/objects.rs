@@ -71,38 +71,42 @@ fn secs(t: &Timestamp) -> i64 {
     time::OffsetDateTime::from(t.clone()).unix_timestamp()
 }
 
-/// The standard headers an object keeps, by their HTTP names.
-pub struct Standard {
-    pub content_type: Option<String>,
-    pub cache_control: Option<String>,
-    pub content_disposition: Option<String>,
-    pub content_encoding: Option<String>,
-    pub content_language: Option<String>,
-    pub expires: Option<Timestamp>,
-    pub website_redirect_location: Option<String>,
+/// The standard headers an object keeps (by their HTTP names), from any S3 input shape that
+/// spells them alike: Content-Type defaults as S3's does, the `aws-chunked` coding is dropped.
+macro_rules! stored_headers {
+    ($input:expr) => {
+        $crate::objects::standard_headers([
+            (
+                "content-type",
+                Some(
+                    $input
+                        .content_type
+                        .unwrap_or_else(|| "binary/octet-stream".into()),
+                ),
+            ),
+            ("cache-control", $input.cache_control),
+            ("content-disposition", $input.content_disposition),
+            (
+                "content-encoding",
+                $crate::objects::stored_encoding($input.content_encoding),
+            ),
+            ("content-language", $input.content_language),
+            (
+                "expires-ms",
+                $input
+                    .expires
+                    .map(|e| (time::OffsetDateTime::from(e).unix_timestamp() * 1000).to_string()),
+            ),
+            ("website-redirect-location", $input.website_redirect_location),
+        ])
+    };
 }
 
-impl Standard {
-    pub fn into_map(self) -> BTreeMap<String, String> {
-        let mut m = BTreeMap::new();
-        let mut put = |k: &str, v: Option<String>| {
-            if let Some(v) = v {
-                m.insert(k.to_string(), v);
-            }
-        };
-        put("content-type", self.content_type);
-        put("cache-control", self.cache_control);
-        put("content-disposition", self.content_disposition);
-        put("content-encoding", self.content_encoding);
-        put("content-language", self.content_language);
-        put(
-            "expires-ms",
-            self.expires
-                .map(|e| (time::OffsetDateTime::from(e).unix_timestamp() * 1000).to_string()),
-        );
-        put("website-redirect-location", self.website_redirect_location);
-        m
-    }
+pub fn standard_headers(pairs: [(&str, Option<String>); 7]) -> BTreeMap<String, String> {
+    pairs
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k.to_string(), v)))
+        .collect()
 }
 
 fn header(rec: &ObjectRecord, name: &str) -> Option<String> {
@@ -220,8 +224,8 @@ pub fn verify_body(
 /// The object a GetObject or HeadObject names, after its conditions, with the byte range and
 /// part count asked for.
 macro_rules! read_checked {
-    ($backend:expr, $input:expr) => {{
-        let bucket = $backend.bucket(&$input.bucket).await?;
+    ($backend:expr, $req:expr, $input:expr) => {{
+        let bucket = $backend.bucket_for(&$req.extensions, &$input.bucket).await?;
         let rec = $backend
             .read_object(&bucket, &$input.key, $input.version_id.as_deref())
             .await?;
@@ -235,6 +239,36 @@ macro_rules! read_checked {
         let (range, parts) = read_range(&rec, $input.range.as_ref(), $input.part_number)?;
         (rec, range, parts)
     }};
+}
+
+/// The source object of a CopyObject or UploadPartCopy (inputs that spell the copy-source
+/// fields alike), read for `caller` after its copy-source conditions.
+macro_rules! copy_source {
+    ($backend:expr, $caller:expr, $input:expr) => {
+        $backend.copy_source(
+            $caller.as_ref(),
+            &$input.copy_source,
+            $input.copy_source_if_match.as_ref(),
+            $input.copy_source_if_none_match.as_ref(),
+            $input.copy_source_if_modified_since.as_ref(),
+            $input.copy_source_if_unmodified_since.as_ref(),
+        )
+    };
+}
+
+/// Bucket, key and version of a copy source.
+pub fn source_of(source: &CopySource) -> S3Result<(&str, &str, Option<&str>)> {
+    match source {
+        CopySource::Bucket {
+            bucket,
+            key,
+            version_id,
+        } => Ok((bucket, key, version_id.as_deref())),
+        _ => Err(s3_error!(
+            NotImplemented,
+            "Copying from an access point is not supported"
+        )),
+    }
 }
 
 /// The fields GetObject and HeadObject answer alike, with the `response-*` overrides.
@@ -279,6 +313,42 @@ macro_rules! object_output {
 }
 
 impl Backend {
+    /// A copy source the caller may read, whose conditions hold (a would-be 304 is a 412 for
+    /// copies, as on S3).
+    pub async fn copy_source(
+        &self,
+        caller: Option<&stratus_core::Identity>,
+        source: &CopySource,
+        if_match: Option<&ETagCondition>,
+        if_none_match: Option<&ETagCondition>,
+        if_modified_since: Option<&Timestamp>,
+        if_unmodified_since: Option<&Timestamp>,
+    ) -> S3Result<ObjectRecord> {
+        let (bucket, key, version) = source_of(source)?;
+        let source_bucket = self.bucket(bucket).await?;
+        if crate::access::decide(&source_bucket, caller, "s3:GetObject", Some(key))
+            != crate::access::Decision::Allow
+        {
+            return Err(crate::access::access_denied());
+        }
+        let src = self.read_object(&source_bucket, key, version).await?;
+        check_read_conditions(
+            &src,
+            if_match,
+            if_none_match,
+            if_modified_since,
+            if_unmodified_since,
+        )
+        .map_err(|e| {
+            if *e.code() == s3s::S3ErrorCode::NotModified {
+                precondition_failed()
+            } else {
+                e
+            }
+        })?;
+        Ok(src)
+    }
+
     /// Makes `rec` the latest version of `key`, honouring conditional-write headers, and
     /// returns it with its version id.
     pub async fn write_object(
@@ -443,7 +513,7 @@ impl Backend {
     }
 
     pub async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
-        let bucket = self.bucket(&req.input.bucket).await?;
+        let bucket = self.bucket_for(&req.extensions, &req.input.bucket).await?;
         let owner = owner_of(&req, &bucket);
         let trailers = req.trailing_headers.clone();
         let headers = req.headers.clone();
@@ -469,7 +539,7 @@ impl Backend {
         if let Some(len) = input.content_length
             && len as u64 != ingested.size
         {
-            release(&self.blobs, ingested_blobs(&ingested)).await;
+            release(&self.blobs, ingested.body.blob_ids()).await;
             return Err(s3_error!(
                 IncompleteBody,
                 "You did not provide the number of bytes specified by the Content-Length HTTP header"
@@ -484,18 +554,9 @@ impl Backend {
         ) {
             Ok(c) => c,
             Err(e) => {
-                release(&self.blobs, ingested_blobs(&ingested)).await;
+                release(&self.blobs, ingested.body.blob_ids()).await;
                 return Err(e);
             }
-        };
-        let standard = Standard {
-            content_type: Some(input.content_type.unwrap_or_else(|| "binary/octet-stream".into())),
-            cache_control: input.cache_control,
-            content_disposition: input.content_disposition,
-            content_encoding: stored_encoding(input.content_encoding),
-            content_language: input.content_language,
-            expires: input.expires,
-            website_redirect_location: input.website_redirect_location,
         };
         let rec = ObjectRecord {
             version_id: None,
@@ -503,7 +564,7 @@ impl Backend {
             size: ingested.size,
             etag: ingested.etag(),
             last_modified_ms: self.clock.now_ms(),
-            headers: standard.into_map(),
+            headers: stored_headers!(input),
             metadata: input.metadata.unwrap_or_default().into_iter().collect(),
             checksum,
             checksum_type: Some("FULL_OBJECT".into()),
@@ -518,7 +579,7 @@ impl Backend {
             body: ingested.body.clone(),
             inline: ingested.inline.clone(),
         };
-        let blobs = ingested_blobs(&ingested);
+        let blobs = ingested.body.blob_ids();
         let rec = match self
             .write_object(
                 &bucket,
@@ -615,7 +676,7 @@ impl Backend {
 
     pub async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
         let input = req.input;
-        let (rec, range, parts_count) = read_checked!(self, input);
+        let (rec, range, parts_count) = read_checked!(self, req, input);
         let (start, len) = range.unwrap_or((0, rec.size));
         let whole = range.is_none();
         let stream = body::open(&self.blobs, &rec, start, len).await?;
@@ -636,7 +697,7 @@ impl Backend {
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         let input = req.input;
-        let (rec, range, parts_count) = read_checked!(self, input);
+        let (rec, range, parts_count) = read_checked!(self, req, input);
         let mut out = object_output!(HeadObjectOutput, rec, input, range, parts_count);
         if range.is_none() && input.checksum_mode.is_some_and(|m| m.as_str() == "ENABLED") {
             set_output_checksum(&rec, |c, t| {
@@ -739,7 +800,7 @@ impl Backend {
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
         let input = req.input;
-        let bucket = self.bucket(&input.bucket).await?;
+        let bucket = self.bucket_for(&req.extensions, &input.bucket).await?;
         if let Some(cond) = &input.if_match {
             let cur = self.read_object(&bucket, &input.key, None).await?;
             if !etag_matches(cond, &cur.etag) {
@@ -761,7 +822,7 @@ impl Backend {
         req: S3Request<DeleteObjectsInput>,
     ) -> S3Result<S3Response<DeleteObjectsOutput>> {
         let input = req.input;
-        let bucket = self.bucket(&input.bucket).await?;
+        let bucket = self.bucket_for(&req.extensions, &input.bucket).await?;
         if input.delete.objects.len() > 1000 {
             return Err(s3_error!(MalformedXML));
         }
@@ -809,41 +870,9 @@ impl Backend {
     ) -> S3Result<S3Response<CopyObjectOutput>> {
         let caller = req.extensions.get::<crate::Caller>().and_then(|c| c.0.clone());
         let input = req.input;
-        let CopySource::Bucket {
-            bucket: src_bucket,
-            key: src_key,
-            version_id: src_version,
-        } = &input.copy_source
-        else {
-            return Err(s3_error!(
-                NotImplemented,
-                "Copying from an access point is not supported"
-            ));
-        };
-        let dest = self.bucket(&input.bucket).await?;
-        let source_bucket = self.bucket(src_bucket).await?;
-        if crate::access::decide(&source_bucket, caller.as_ref(), "s3:GetObject", Some(src_key))
-            != crate::access::Decision::Allow
-        {
-            return Err(crate::access::access_denied());
-        }
-        let src = self
-            .read_object(&source_bucket, src_key, src_version.as_deref())
-            .await?;
-        check_read_conditions(
-            &src,
-            input.copy_source_if_match.as_ref(),
-            input.copy_source_if_none_match.as_ref(),
-            input.copy_source_if_modified_since.as_ref(),
-            input.copy_source_if_unmodified_since.as_ref(),
-        )
-        .map_err(|e| {
-            if *e.code() == s3s::S3ErrorCode::NotModified {
-                precondition_failed()
-            } else {
-                e
-            }
-        })?;
+        let dest = self.bucket_for(&req.extensions, &input.bucket).await?;
+        let src = copy_source!(self, caller, input).await?;
+        let (src_bucket, src_key, src_version) = source_of(&input.copy_source)?;
         let replace = input
             .metadata_directive
             .as_ref()
@@ -852,7 +881,7 @@ impl Backend {
             .tagging_directive
             .as_ref()
             .is_some_and(|d| d.as_str() == "REPLACE");
-        let same = **src_bucket == *input.bucket && **src_key == *input.key;
+        let same = src_bucket == input.bucket && src_key == input.key;
         if same
             && !replace
             && input.storage_class.is_none()
@@ -875,17 +904,8 @@ impl Backend {
             }
         };
         let (headers, metadata) = if replace {
-            let standard = Standard {
-                content_type: Some(input.content_type.unwrap_or_else(|| "binary/octet-stream".into())),
-                cache_control: input.cache_control,
-                content_disposition: input.content_disposition,
-                content_encoding: input.content_encoding,
-                content_language: input.content_language,
-                expires: input.expires,
-                website_redirect_location: input.website_redirect_location,
-            };
             (
-                standard.into_map(),
+                stored_headers!(input),
                 input.metadata.unwrap_or_default().into_iter().collect(),
             )
         } else {
@@ -990,7 +1010,7 @@ impl Backend {
         req: S3Request<GetObjectTaggingInput>,
     ) -> S3Result<S3Response<GetObjectTaggingOutput>> {
         let input = req.input;
-        let bucket = self.bucket(&input.bucket).await?;
+        let bucket = self.bucket_for(&req.extensions, &input.bucket).await?;
         let rec = self
             .read_object(&bucket, &input.key, input.version_id.as_deref())
             .await?;
@@ -1005,7 +1025,7 @@ impl Backend {
         req: S3Request<PutObjectTaggingInput>,
     ) -> S3Result<S3Response<PutObjectTaggingOutput>> {
         let input = req.input;
-        let bucket = self.bucket(&input.bucket).await?;
+        let bucket = self.bucket_for(&req.extensions, &input.bucket).await?;
         let tags = tags_in(&input.tagging.tag_set, 10)?;
         let rec = self
             .update_version(&bucket, &input.key, input.version_id.as_deref(), |r| {
@@ -1022,7 +1042,7 @@ impl Backend {
         req: S3Request<DeleteObjectTaggingInput>,
     ) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
         let input = req.input;
-        let bucket = self.bucket(&input.bucket).await?;
+        let bucket = self.bucket_for(&req.extensions, &input.bucket).await?;
         let rec = self
             .update_version(&bucket, &input.key, input.version_id.as_deref(), |r| {
                 r.tags.clear()
@@ -1038,7 +1058,7 @@ impl Backend {
         req: S3Request<GetObjectAclInput>,
     ) -> S3Result<S3Response<GetObjectAclOutput>> {
         let input = req.input;
-        let bucket = self.bucket(&input.bucket).await?;
+        let bucket = self.bucket_for(&req.extensions, &input.bucket).await?;
         let rec = self
             .read_object(&bucket, &input.key, input.version_id.as_deref())
             .await?;
@@ -1054,7 +1074,7 @@ impl Backend {
         req: S3Request<PutObjectAclInput>,
     ) -> S3Result<S3Response<PutObjectAclOutput>> {
         let input = req.input;
-        let bucket = self.bucket(&input.bucket).await?;
+        let bucket = self.bucket_for(&req.extensions, &input.bucket).await?;
         let acl = canned_from(
             input.acl.map(|a| a.as_str().to_string()),
             input.access_control_policy.as_ref(),
@@ -1067,13 +1087,6 @@ impl Backend {
         })
         .await?;
         Ok(S3Response::new(PutObjectAclOutput::default()))
-    }
-}
-
-fn ingested_blobs(i: &body::Ingested) -> Vec<String> {
-    match &i.body {
-        BodyRef::Inline => Vec::new(),
-        BodyRef::Blobs(b) => b.iter().map(|(id, _)| id.clone()).collect(),
     }
 }
 
