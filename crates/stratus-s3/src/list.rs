@@ -155,6 +155,26 @@ impl Backend {
         }
     }
 
+    /// The current objects (no delete markers) of a ListObjects/ListObjectsV2 page, after
+    /// `marker` when given.
+    async fn live_objects(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        delimiter: Option<&str>,
+        marker: Option<&str>,
+        max: usize,
+    ) -> S3Result<Listing> {
+        let start = match marker.filter(|m| !m.is_empty()) {
+            Some(m) => resume_from(bucket, prefix, delimiter, m),
+            None => Bound::Unbounded,
+        };
+        self.walk(OBJECTS, bucket, prefix, delimiter, start, max, |_, _, r| {
+            !r.delete_marker
+        })
+        .await
+    }
+
     fn object_entry(&self, key: String, rec: &ObjectRecord, url: bool, with_owner: bool) -> Object {
         Object {
             key: Some(enc(url, key)),
@@ -182,19 +202,13 @@ impl Backend {
         self.bucket_for(&req.extensions, &input.bucket).await?;
         let prefix = input.prefix.clone().unwrap_or_default();
         let max = max_keys(input.max_keys)?;
-        let start = match input.marker.as_deref().filter(|m| !m.is_empty()) {
-            Some(m) => resume_from(&input.bucket, &prefix, input.delimiter.as_deref(), m),
-            None => Bound::Unbounded,
-        };
         let listing = self
-            .walk(
-                OBJECTS,
+            .live_objects(
                 &input.bucket,
                 &prefix,
                 input.delimiter.as_deref(),
-                start,
+                input.marker.as_deref(),
                 max,
-                |_, _, r| !r.delete_marker,
             )
             .await?;
         let url = input.encoding_type.as_ref().is_some_and(|e| e.as_str() == "url");
@@ -252,19 +266,13 @@ impl Backend {
             ),
             None => input.start_after.clone().filter(|s| !s.is_empty()),
         };
-        let start = match &marker {
-            Some(m) => resume_from(&input.bucket, &prefix, input.delimiter.as_deref(), m),
-            None => Bound::Unbounded,
-        };
         let listing = self
-            .walk(
-                OBJECTS,
+            .live_objects(
                 &input.bucket,
                 &prefix,
                 input.delimiter.as_deref(),
-                start,
+                marker.as_deref(),
                 max,
-                |_, _, r| !r.delete_marker,
             )
             .await?;
         let url = input.encoding_type.as_ref().is_some_and(|e| e.as_str() == "url");
