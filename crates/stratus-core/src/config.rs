@@ -115,6 +115,41 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Seconds an idle function instance stays warm before it is stopped.
     pub function_idle_secs: u64,
+    /// Concurrent function executions allowed per account and region (AWS's default: 1000).
+    pub lambda_concurrency: u32,
+    /// The price table `stratus cost` applies.
+    pub lambda_prices: LambdaPrices,
+}
+
+/// Lambda prices and the monthly free tier; the defaults are AWS's published x86 prices.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LambdaPrices {
+    /// USD per million requests.
+    pub per_million_requests: f64,
+    /// USD per GB-second of on-demand duration.
+    pub per_gb_second: f64,
+    /// USD per GB-second that provisioned concurrency is kept ready.
+    pub provisioned_per_gb_second: f64,
+    /// USD per GB-second of duration served by provisioned concurrency.
+    pub provisioned_duration_per_gb_second: f64,
+    /// Requests free each month.
+    pub free_requests: u64,
+    /// On-demand GB-seconds free each month.
+    pub free_gb_seconds: f64,
+}
+
+impl Default for LambdaPrices {
+    fn default() -> Self {
+        Self {
+            per_million_requests: 0.20,
+            per_gb_second: 0.0000166667,
+            provisioned_per_gb_second: 0.0000041667,
+            provisioned_duration_per_gb_second: 0.0000097222,
+            free_requests: 1_000_000,
+            free_gb_seconds: 400_000.0,
+        }
+    }
 }
 
 impl Default for Config {
@@ -130,6 +165,8 @@ impl Default for Config {
             access_keys: Vec::new(),
             max_body_bytes: 16 * 1024 * 1024,
             function_idle_secs: 300,
+            lambda_concurrency: 1000,
+            lambda_prices: LambdaPrices::default(),
         }
     }
 }

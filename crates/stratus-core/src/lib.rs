@@ -9,5 +9,5 @@ pub mod context;
 pub mod ids;
 
 pub use clock::Clock;
-pub use config::{AccessKeyConfig, Config, Durability};
+pub use config::{AccessKeyConfig, Config, Durability, LambdaPrices};
 pub use context::{Identity, RequestContext};

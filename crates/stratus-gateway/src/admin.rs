@@ -104,12 +104,39 @@ pub async fn handle(gw: &Gateway, parts: &Parts, body: &Bytes) -> Response<Bytes
                 );
             }
             gw.inner.clock.reset();
-            gw.inner.lambda.shutdown();
+            gw.inner.lambda.reset();
             if let Err(e) = gw.inner.blobs.wipe().await {
                 tracing::warn!(error = %e, "could not remove every blob");
             }
             tracing::info!("state reset");
             reply(StatusCode::OK, json!({ "status": "reset" }))
+        }
+        (
+            Method::GET,
+            "/_stratus/lambda/metrics" | "/_stratus/lambda/cost" | "/_stratus/lambda/failed-events",
+        ) => {
+            // Usage data belongs to an account: the request must be signed by one of its keys.
+            let protocol = stratus_protocol::Protocol::RestJson;
+            let (identity, region) =
+                match crate::auth::authenticate(gw, crate::auth::parse(parts), parts, body, protocol).await {
+                    Ok(id) => id,
+                    Err(e) => return e.render(protocol, ""),
+                };
+            let function = stratus_protocol::rest::query_pairs(parts.uri.query())
+                .into_iter()
+                .find(|(k, _)| k == "function")
+                .map(|(_, v)| v);
+            let lambda = &gw.inner.lambda;
+            let account = &identity.account_id;
+            let result = match path {
+                "/_stratus/lambda/metrics" => lambda.metrics(account, &region, function.as_deref()).await,
+                "/_stratus/lambda/cost" => lambda.cost(account, &region).await,
+                _ => lambda.failed_events(account, &region, function.as_deref()).await,
+            };
+            match result {
+                Ok(v) => reply(StatusCode::OK, v),
+                Err(e) => e.render(protocol, ""),
+            }
         }
         (Method::GET, p) if p.starts_with("/_stratus/lambda/code/") => {
             // GetFunction's `Code.Location`: a link signed by the server, like a presigned URL.

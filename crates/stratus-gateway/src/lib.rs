@@ -102,6 +102,8 @@ impl Gateway {
                     .map(|k| (k.account_id, k.access_key_id, k.secret_access_key))
                     .collect(),
                 idle_timeout: Duration::from_secs(config.function_idle_secs),
+                concurrency_limit: config.lambda_concurrency,
+                prices: config.lambda_prices.clone(),
                 code_from_s3: Some({
                     let s3 = s3.clone();
                     Arc::new(move |account, bucket, key, version| {

@@ -20,6 +20,11 @@ pub enum LambdaError {
     PreconditionFailed(String),
     #[error("{0}")]
     Unsupported(String),
+    #[error("{0}")]
+    ProvisionedNotFound(String),
+    /// Over a concurrency limit; the reason is AWS's `Reason` member.
+    #[error("Rate Exceeded.")]
+    TooManyRequests(&'static str),
     #[error("storage failure: {0}")]
     Internal(String),
 }
@@ -35,17 +40,20 @@ impl ServiceError for LambdaError {
             LambdaError::InvalidRequestContent(_) => "InvalidRequestContentException",
             LambdaError::PreconditionFailed(_) => "PreconditionFailedException",
             LambdaError::Unsupported(_) => "UnsupportedMediaTypeException",
+            LambdaError::TooManyRequests(_) => "TooManyRequestsException",
+            LambdaError::ProvisionedNotFound(_) => "ProvisionedConcurrencyConfigNotFoundException",
             LambdaError::Internal(_) => "ServiceException",
         }
     }
 
     fn status(&self) -> u16 {
         match self {
-            LambdaError::NotFound(_) => 404,
+            LambdaError::NotFound(_) | LambdaError::ProvisionedNotFound(_) => 404,
             LambdaError::Conflict(_) => 409,
             LambdaError::TooLarge(_) => 413,
             LambdaError::PreconditionFailed(_) => 412,
             LambdaError::Unsupported(_) => 415,
+            LambdaError::TooManyRequests(_) => 429,
             LambdaError::Internal(_) => 500,
             _ => 400,
         }
@@ -68,6 +76,12 @@ impl From<stratus_store::StoreError> for LambdaError {
 
 impl From<LambdaError> for stratus_protocol::AwsError {
     fn from(e: LambdaError) -> Self {
-        stratus_protocol::AwsError::from_service(&e, "")
+        let mut err = stratus_protocol::AwsError::from_service(&e, "");
+        if let LambdaError::TooManyRequests(reason) = e {
+            let mut extra = serde_json::Map::new();
+            extra.insert("Reason".into(), reason.into());
+            err.extra = Some(extra);
+        }
+        err
     }
 }

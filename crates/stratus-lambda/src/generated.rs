@@ -636,50 +636,56 @@ static RE_4: LazyLock<Regex> = LazyLock::new(|| {
         r#"arn:(aws[a-zA-Z-]*)?:lambda:[a-z]{2}((-gov)|(-iso(b?)))?-[a-z]+-\d{1}:\d{12}:code-signing-config:csc-[a-z0-9]{17}"#,
     )
 });
-static RE_5: LazyLock<Regex> = LazyLock::new(|| anchored(r#"[a-zA-Z0-9-_]+"#));
-static RE_6: LazyLock<Regex> = LazyLock::new(|| anchored(r#"[a-zA-Z]([a-zA-Z0-9_])+"#));
-static RE_7: LazyLock<Regex> = LazyLock::new(|| anchored(r#"[a-zA-Z0-9._\-]+"#));
-static RE_8: LazyLock<Regex> = LazyLock::new(|| {
+static RE_5: LazyLock<Regex> = LazyLock::new(|| {
+    anchored(
+        r#"$|kafka://([^.]([a-zA-Z0-9\-_.]{0,248}))|arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:([a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1})?:(\d{12})?:(.*)"#,
+    )
+});
+static RE_6: LazyLock<Regex> = LazyLock::new(|| anchored(r#"[a-zA-Z0-9-_]+"#));
+static RE_7: LazyLock<Regex> = LazyLock::new(|| anchored(r#"[a-zA-Z]([a-zA-Z0-9_])+"#));
+static RE_8: LazyLock<Regex> = LazyLock::new(|| anchored(r#"[a-zA-Z0-9._\-]+"#));
+static RE_9: LazyLock<Regex> = LazyLock::new(|| {
     anchored(
         r#"arn:aws[a-zA-Z-]*:elasticfilesystem:[a-z]{2}((-gov)|(-iso(b?)))?-[a-z]+-\d{1}:\d{12}:access-point/fsap-[a-f0-9]{17}$|^arn:aws[-a-z]*:s3files:[0-9a-z-:]+:file-system/fs-[0-9a-f]{17,40}/access-point/fsap-[0-9a-f]{17,40}"#,
     )
 });
-static RE_9: LazyLock<Regex> = LazyLock::new(|| {
+static RE_10: LazyLock<Regex> = LazyLock::new(|| {
     anchored(
         r#"(arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:)?(\d{12}:)?(function:)?([a-zA-Z0-9-_]+)(:(\$LATEST|[a-zA-Z0-9-_]+))?"#,
     )
 });
-static RE_10: LazyLock<Regex> = LazyLock::new(|| anchored(r#"[^\s]+"#));
-static RE_11: LazyLock<Regex> = LazyLock::new(|| anchored(r#".*"#));
-static RE_12: LazyLock<Regex> = LazyLock::new(|| anchored(r#"(arn:(aws[a-zA-Z-]*)?:[a-z0-9-.]+:.*)|()"#));
-static RE_13: LazyLock<Regex> = LazyLock::new(|| {
+static RE_11: LazyLock<Regex> = LazyLock::new(|| anchored(r#"[^\s]+"#));
+static RE_12: LazyLock<Regex> = LazyLock::new(|| anchored(r#".*"#));
+static RE_13: LazyLock<Regex> = LazyLock::new(|| anchored(r#"(arn:(aws[a-zA-Z-]*)?:[a-z0-9-.]+:.*)|()"#));
+static RE_14: LazyLock<Regex> = LazyLock::new(|| {
     anchored(r#"(arn:[a-zA-Z0-9-]+:lambda:[a-zA-Z0-9-]+:\d{12}:layer:[a-zA-Z0-9-_]+)|[a-zA-Z0-9-_]+"#)
 });
-static RE_14: LazyLock<Regex> = LazyLock::new(|| {
+static RE_15: LazyLock<Regex> = LazyLock::new(|| {
     anchored(r#"arn:[a-zA-Z0-9-]+:lambda:[a-zA-Z0-9-]+:\d{12}:layer:[a-zA-Z0-9-_]+:[0-9]+"#)
 });
-static RE_15: LazyLock<Regex> = LazyLock::new(|| anchored(r#"/mnt/[a-zA-Z0-9-_.]+"#));
-static RE_16: LazyLock<Regex> = LazyLock::new(|| anchored(r#"[\.\-_/#A-Za-z0-9]+"#));
-static RE_17: LazyLock<Regex> = LazyLock::new(|| anchored(r#"ALL|[a-z]{2}(-gov)?-[a-z]+-\d{1}"#));
-static RE_18: LazyLock<Regex> = LazyLock::new(|| {
+static RE_16: LazyLock<Regex> = LazyLock::new(|| anchored(r#"/mnt/[a-zA-Z0-9-_.]+"#));
+static RE_17: LazyLock<Regex> = LazyLock::new(|| anchored(r#"[\.\-_/#A-Za-z0-9]+"#));
+static RE_18: LazyLock<Regex> = LazyLock::new(|| anchored(r#"ALL|[a-z]{2}(-gov)?-[a-z]+-\d{1}"#));
+static RE_19: LazyLock<Regex> = LazyLock::new(|| {
     anchored(
         r#"(arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:)?(\d{12}:)?(function:)?([a-zA-Z0-9-_\.]+)(:(\$LATEST(\.PUBLISHED)?|[a-zA-Z0-9-_]+))?"#,
     )
 });
-static RE_19: LazyLock<Regex> = LazyLock::new(|| anchored(r#"([a-zA-Z0-9-_.]+)"#));
-static RE_20: LazyLock<Regex> = LazyLock::new(|| anchored(r#"\$(LATEST(\.PUBLISHED)?)|[a-zA-Z0-9-_$]+"#));
-static RE_21: LazyLock<Regex> = LazyLock::new(|| anchored(r#"o-[a-z0-9]{10,32}"#));
-static RE_22: LazyLock<Regex> =
+static RE_20: LazyLock<Regex> = LazyLock::new(|| anchored(r#"([a-zA-Z0-9-_.]+)"#));
+static RE_21: LazyLock<Regex> = LazyLock::new(|| anchored(r#"\$(LATEST(\.PUBLISHED)?)|[a-zA-Z0-9-_$]+"#));
+static RE_22: LazyLock<Regex> = LazyLock::new(|| anchored(r#"o-[a-z0-9]{10,32}"#));
+static RE_23: LazyLock<Regex> = LazyLock::new(|| anchored(r#"(|[a-zA-Z0-9$_-]+)"#));
+static RE_24: LazyLock<Regex> =
     LazyLock::new(|| anchored(r#"arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+"#));
-static RE_23: LazyLock<Regex> = LazyLock::new(|| anchored(r#"\d{12}"#));
-static RE_24: LazyLock<Regex> = LazyLock::new(|| anchored(r#"([a-zA-Z0-9-_]+)"#));
-static RE_25: LazyLock<Regex> = LazyLock::new(|| {
+static RE_25: LazyLock<Regex> = LazyLock::new(|| anchored(r#"\d{12}"#));
+static RE_26: LazyLock<Regex> = LazyLock::new(|| anchored(r#"([a-zA-Z0-9-_]+)"#));
+static RE_27: LazyLock<Regex> = LazyLock::new(|| {
     anchored(
         r#"arn:(aws[a-zA-Z-]*):lambda:[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:\d{12}:(function:[a-zA-Z0-9-_]+(:(\$LATEST|[a-zA-Z0-9-_]+))?|code-signing-config:csc-[a-z0-9]{17}|event-source-mapping:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|capacity-provider:[a-zA-Z0-9-_]+)"#,
     )
 });
-static RE_26: LazyLock<Regex> = LazyLock::new(|| anchored(r#"[a-zA-Z0-9\._:\/=+\-@ ]+"#));
-static RE_27: LazyLock<Regex> = LazyLock::new(|| anchored(r#"(\$LATEST(\.PUBLISHED)?|[0-9]+)"#));
+static RE_28: LazyLock<Regex> = LazyLock::new(|| anchored(r#"[a-zA-Z0-9\._:\/=+\-@ ]+"#));
+static RE_29: LazyLock<Regex> = LazyLock::new(|| anchored(r#"(\$LATEST(\.PUBLISHED)?|[0-9]+)"#));
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct AccountLimit {
@@ -947,6 +953,20 @@ pub struct DeleteAliasRequest {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeleteFunctionConcurrencyRequest {
+    #[serde(skip)]
+    pub function_name: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeleteFunctionEventInvokeConfigRequest {
+    #[serde(skip)]
+    pub function_name: Option<String>,
+    #[serde(skip)]
+    pub qualifier: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct DeleteFunctionRequest {
     #[serde(skip)]
     pub function_name: Option<String>,
@@ -974,6 +994,22 @@ pub struct DeleteLayerVersionRequest {
     pub layer_name: Option<String>,
     #[serde(skip)]
     pub version_number: Option<i64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeleteProvisionedConcurrencyConfigRequest {
+    #[serde(skip)]
+    pub function_name: Option<String>,
+    #[serde(skip)]
+    pub qualifier: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DestinationConfig {
+    #[serde(rename = "OnSuccess", default, skip_serializing_if = "Option::is_none")]
+    pub on_success: Option<OnSuccess>,
+    #[serde(rename = "OnFailure", default, skip_serializing_if = "Option::is_none")]
+    pub on_failure: Option<OnFailure>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -1167,6 +1203,32 @@ pub struct FunctionConfiguration {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FunctionEventInvokeConfig {
+    #[serde(rename = "LastModified", default, skip_serializing_if = "Option::is_none")]
+    pub last_modified: Option<Timestamp>,
+    #[serde(rename = "FunctionArn", default, skip_serializing_if = "Option::is_none")]
+    pub function_arn: Option<String>,
+    #[serde(
+        rename = "MaximumRetryAttempts",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub maximum_retry_attempts: Option<i32>,
+    #[serde(
+        rename = "MaximumEventAgeInSeconds",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub maximum_event_age_in_seconds: Option<i32>,
+    #[serde(
+        rename = "DestinationConfig",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub destination_config: Option<DestinationConfig>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct FunctionUrlConfig {
     #[serde(rename = "FunctionUrl", default, skip_serializing_if = "Option::is_none")]
     pub function_url: Option<String>,
@@ -1204,7 +1266,31 @@ pub struct GetAliasRequest {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct GetFunctionConcurrencyRequest {
+    #[serde(skip)]
+    pub function_name: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct GetFunctionConcurrencyResponse {
+    #[serde(
+        rename = "ReservedConcurrentExecutions",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub reserved_concurrent_executions: Option<i32>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct GetFunctionConfigurationRequest {
+    #[serde(skip)]
+    pub function_name: Option<String>,
+    #[serde(skip)]
+    pub qualifier: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct GetFunctionEventInvokeConfigRequest {
     #[serde(skip)]
     pub function_name: Option<String>,
     #[serde(skip)]
@@ -1314,6 +1400,42 @@ pub struct GetPolicyResponse {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct GetProvisionedConcurrencyConfigRequest {
+    #[serde(skip)]
+    pub function_name: Option<String>,
+    #[serde(skip)]
+    pub qualifier: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct GetProvisionedConcurrencyConfigResponse {
+    #[serde(
+        rename = "RequestedProvisionedConcurrentExecutions",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub requested_provisioned_concurrent_executions: Option<i32>,
+    #[serde(
+        rename = "AvailableProvisionedConcurrentExecutions",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub available_provisioned_concurrent_executions: Option<i32>,
+    #[serde(
+        rename = "AllocatedProvisionedConcurrentExecutions",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub allocated_provisioned_concurrent_executions: Option<i32>,
+    #[serde(rename = "Status", default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(rename = "StatusReason", default, skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
+    #[serde(rename = "LastModified", default, skip_serializing_if = "Option::is_none")]
+    pub last_modified: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ImageConfig {
     #[serde(rename = "EntryPoint", default, skip_serializing_if = "Option::is_none")]
     pub entry_point: Option<Vec<String>>,
@@ -1373,6 +1495,20 @@ pub struct InvocationResponse {
     pub executed_version: Option<String>,
     #[serde(skip)]
     pub durable_execution_arn: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct InvokeAsyncRequest {
+    #[serde(skip)]
+    pub function_name: Option<String>,
+    #[serde(skip)]
+    pub invoke_args: Option<Blob>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct InvokeAsyncResponse {
+    #[serde(skip)]
+    pub status: Option<i32>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -1504,6 +1640,28 @@ pub struct ListAliasesResponse {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ListFunctionEventInvokeConfigsRequest {
+    #[serde(skip)]
+    pub function_name: Option<String>,
+    #[serde(skip)]
+    pub marker: Option<String>,
+    #[serde(skip)]
+    pub max_items: Option<i32>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ListFunctionEventInvokeConfigsResponse {
+    #[serde(
+        rename = "FunctionEventInvokeConfigs",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub function_event_invoke_configs: Option<Vec<FunctionEventInvokeConfig>>,
+    #[serde(rename = "NextMarker", default, skip_serializing_if = "Option::is_none")]
+    pub next_marker: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ListFunctionUrlConfigsRequest {
     #[serde(skip)]
     pub function_name: Option<String>,
@@ -1588,6 +1746,28 @@ pub struct ListLayersResponse {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ListProvisionedConcurrencyConfigsRequest {
+    #[serde(skip)]
+    pub function_name: Option<String>,
+    #[serde(skip)]
+    pub marker: Option<String>,
+    #[serde(skip)]
+    pub max_items: Option<i32>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ListProvisionedConcurrencyConfigsResponse {
+    #[serde(
+        rename = "ProvisionedConcurrencyConfigs",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub provisioned_concurrency_configs: Option<Vec<ProvisionedConcurrencyConfigListItem>>,
+    #[serde(rename = "NextMarker", default, skip_serializing_if = "Option::is_none")]
+    pub next_marker: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ListTagsRequest {
     #[serde(skip)]
     pub resource: Option<String>,
@@ -1631,6 +1811,48 @@ pub struct LoggingConfig {
     pub system_log_level: Option<String>,
     #[serde(rename = "LogGroup", default, skip_serializing_if = "Option::is_none")]
     pub log_group: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct OnFailure {
+    #[serde(rename = "Destination", default, skip_serializing_if = "Option::is_none")]
+    pub destination: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct OnSuccess {
+    #[serde(rename = "Destination", default, skip_serializing_if = "Option::is_none")]
+    pub destination: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProvisionedConcurrencyConfigListItem {
+    #[serde(rename = "FunctionArn", default, skip_serializing_if = "Option::is_none")]
+    pub function_arn: Option<String>,
+    #[serde(
+        rename = "RequestedProvisionedConcurrentExecutions",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub requested_provisioned_concurrent_executions: Option<i32>,
+    #[serde(
+        rename = "AvailableProvisionedConcurrentExecutions",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub available_provisioned_concurrent_executions: Option<i32>,
+    #[serde(
+        rename = "AllocatedProvisionedConcurrentExecutions",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub allocated_provisioned_concurrent_executions: Option<i32>,
+    #[serde(rename = "Status", default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(rename = "StatusReason", default, skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
+    #[serde(rename = "LastModified", default, skip_serializing_if = "Option::is_none")]
+    pub last_modified: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -1699,6 +1921,86 @@ pub struct PublishVersionRequest {
     pub revision_id: Option<String>,
     #[serde(rename = "PublishTo", default, skip_serializing_if = "Option::is_none")]
     pub publish_to: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PutFunctionConcurrencyRequest {
+    #[serde(skip)]
+    pub function_name: Option<String>,
+    #[serde(
+        rename = "ReservedConcurrentExecutions",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub reserved_concurrent_executions: Option<i32>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PutFunctionEventInvokeConfigRequest {
+    #[serde(skip)]
+    pub function_name: Option<String>,
+    #[serde(skip)]
+    pub qualifier: Option<String>,
+    #[serde(
+        rename = "MaximumRetryAttempts",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub maximum_retry_attempts: Option<i32>,
+    #[serde(
+        rename = "MaximumEventAgeInSeconds",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub maximum_event_age_in_seconds: Option<i32>,
+    #[serde(
+        rename = "DestinationConfig",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub destination_config: Option<DestinationConfig>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PutProvisionedConcurrencyConfigRequest {
+    #[serde(skip)]
+    pub function_name: Option<String>,
+    #[serde(skip)]
+    pub qualifier: Option<String>,
+    #[serde(
+        rename = "ProvisionedConcurrentExecutions",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub provisioned_concurrent_executions: Option<i32>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PutProvisionedConcurrencyConfigResponse {
+    #[serde(
+        rename = "RequestedProvisionedConcurrentExecutions",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub requested_provisioned_concurrent_executions: Option<i32>,
+    #[serde(
+        rename = "AvailableProvisionedConcurrentExecutions",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub available_provisioned_concurrent_executions: Option<i32>,
+    #[serde(
+        rename = "AllocatedProvisionedConcurrentExecutions",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub allocated_provisioned_concurrent_executions: Option<i32>,
+    #[serde(rename = "Status", default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(rename = "StatusReason", default, skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
+    #[serde(rename = "LastModified", default, skip_serializing_if = "Option::is_none")]
+    pub last_modified: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -1893,6 +2195,32 @@ pub struct UpdateFunctionConfigurationRequest {
     pub capacity_provider_config: Option<CapacityProviderConfig>,
     #[serde(rename = "DurableConfig", default, skip_serializing_if = "Option::is_none")]
     pub durable_config: Option<DurableConfig>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct UpdateFunctionEventInvokeConfigRequest {
+    #[serde(skip)]
+    pub function_name: Option<String>,
+    #[serde(skip)]
+    pub qualifier: Option<String>,
+    #[serde(
+        rename = "MaximumRetryAttempts",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub maximum_retry_attempts: Option<i32>,
+    #[serde(
+        rename = "MaximumEventAgeInSeconds",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub maximum_event_age_in_seconds: Option<i32>,
+    #[serde(
+        rename = "DestinationConfig",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub destination_config: Option<DestinationConfig>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -2389,6 +2717,46 @@ impl Validate for DeleteAliasRequest {
     }
 }
 
+pub fn check_delete_function_concurrency_request(
+    x: &DeleteFunctionConcurrencyRequest,
+    p: &Path<'_>,
+    v: &mut Violations,
+) {
+    x.validate(p, v);
+}
+
+impl Validate for DeleteFunctionConcurrencyRequest {
+    fn validate(&self, path: &Path<'_>, v: &mut Violations) {
+        let p = path.field("FunctionName");
+        match &self.function_name {
+            None => v.null(&p),
+            Some(x) => check_function_name(x.as_str(), &p, v),
+        }
+    }
+}
+
+pub fn check_delete_function_event_invoke_config_request(
+    x: &DeleteFunctionEventInvokeConfigRequest,
+    p: &Path<'_>,
+    v: &mut Violations,
+) {
+    x.validate(p, v);
+}
+
+impl Validate for DeleteFunctionEventInvokeConfigRequest {
+    fn validate(&self, path: &Path<'_>, v: &mut Violations) {
+        let p = path.field("FunctionName");
+        match &self.function_name {
+            None => v.null(&p),
+            Some(x) => check_namespaced_function_name(x.as_str(), &p, v),
+        }
+        let p = path.field("Qualifier");
+        if let Some(x) = &self.qualifier {
+            check_numeric_latest_published_or_alias_qualifier(x.as_str(), &p, v);
+        }
+    }
+}
+
 pub fn check_delete_function_request(x: &DeleteFunctionRequest, p: &Path<'_>, v: &mut Violations) {
     x.validate(p, v);
 }
@@ -2447,8 +2815,53 @@ impl Validate for DeleteLayerVersionRequest {
     }
 }
 
+pub fn check_delete_provisioned_concurrency_config_request(
+    x: &DeleteProvisionedConcurrencyConfigRequest,
+    p: &Path<'_>,
+    v: &mut Violations,
+) {
+    x.validate(p, v);
+}
+
+impl Validate for DeleteProvisionedConcurrencyConfigRequest {
+    fn validate(&self, path: &Path<'_>, v: &mut Violations) {
+        let p = path.field("FunctionName");
+        match &self.function_name {
+            None => v.null(&p),
+            Some(x) => check_function_name(x.as_str(), &p, v),
+        }
+        let p = path.field("Qualifier");
+        match &self.qualifier {
+            None => v.null(&p),
+            Some(x) => check_qualifier(x.as_str(), &p, v),
+        }
+    }
+}
+
 pub fn check_description(x: &str, p: &Path<'_>, v: &mut Violations) {
     v.str_len(p, x, Some(0), Some(256));
+}
+
+pub fn check_destination_arn(x: &str, p: &Path<'_>, v: &mut Violations) {
+    v.str_len(p, x, Some(0), Some(350));
+    v.pattern(p, x, &RE_5, r#"$|kafka://([^.]([a-zA-Z0-9\-_.]{0,248}))|arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:([a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1})?:(\d{12})?:(.*)"#);
+}
+
+pub fn check_destination_config(x: &DestinationConfig, p: &Path<'_>, v: &mut Violations) {
+    x.validate(p, v);
+}
+
+impl Validate for DestinationConfig {
+    fn validate(&self, path: &Path<'_>, v: &mut Violations) {
+        let p = path.field("OnSuccess");
+        if let Some(x) = &self.on_success {
+            check_on_success(x, &p, v);
+        }
+        let p = path.field("OnFailure");
+        if let Some(x) = &self.on_failure {
+            check_on_failure(x, &p, v);
+        }
+    }
 }
 
 pub fn check_durable_config(x: &DurableConfig, p: &Path<'_>, v: &mut Violations) {
@@ -2470,7 +2883,7 @@ impl Validate for DurableConfig {
 
 pub fn check_durable_execution_name(x: &str, p: &Path<'_>, v: &mut Violations) {
     v.str_len(p, x, Some(1), Some(64));
-    v.pattern(p, x, &RE_5, r#"[a-zA-Z0-9-_]+"#);
+    v.pattern(p, x, &RE_6, r#"[a-zA-Z0-9-_]+"#);
 }
 
 pub fn check_environment(x: &Environment, p: &Path<'_>, v: &mut Violations) {
@@ -2487,7 +2900,7 @@ impl Validate for Environment {
 }
 
 pub fn check_environment_variable_name(x: &str, p: &Path<'_>, v: &mut Violations) {
-    v.pattern(p, x, &RE_6, r#"[a-zA-Z]([a-zA-Z0-9_])+"#);
+    v.pattern(p, x, &RE_7, r#"[a-zA-Z]([a-zA-Z0-9_])+"#);
 }
 
 pub fn check_environment_variables(x: &HashMap<String, String>, p: &Path<'_>, v: &mut Violations) {
@@ -2517,7 +2930,7 @@ pub fn check_ephemeral_storage_size(x: i32, p: &Path<'_>, v: &mut Violations) {
 
 pub fn check_event_source_token(x: &str, p: &Path<'_>, v: &mut Violations) {
     v.str_len(p, x, Some(0), Some(256));
-    v.pattern(p, x, &RE_7, r#"[a-zA-Z0-9._\-]+"#);
+    v.pattern(p, x, &RE_8, r#"[a-zA-Z0-9._\-]+"#);
 }
 
 pub fn check_execution_environment_memory_gi_b_per_v_cpu(x: f64, p: &Path<'_>, v: &mut Violations) {
@@ -2530,7 +2943,7 @@ pub fn check_execution_timeout(x: i32, p: &Path<'_>, v: &mut Violations) {
 
 pub fn check_file_system_arn(x: &str, p: &Path<'_>, v: &mut Violations) {
     v.str_len(p, x, Some(0), Some(256));
-    v.pattern(p, x, &RE_8, r#"arn:aws[a-zA-Z-]*:elasticfilesystem:[a-z]{2}((-gov)|(-iso(b?)))?-[a-z]+-\d{1}:\d{12}:access-point/fsap-[a-f0-9]{17}$|^arn:aws[-a-z]*:s3files:[0-9a-z-:]+:file-system/fs-[0-9a-f]{17,40}/access-point/fsap-[0-9a-f]{17,40}"#);
+    v.pattern(p, x, &RE_9, r#"arn:aws[a-zA-Z-]*:elasticfilesystem:[a-z]{2}((-gov)|(-iso(b?)))?-[a-z]+-\d{1}:\d{12}:access-point/fsap-[a-f0-9]{17}$|^arn:aws[-a-z]*:s3files:[0-9a-z-:]+:file-system/fs-[0-9a-f]{17,40}/access-point/fsap-[0-9a-f]{17,40}"#);
 }
 
 pub fn check_file_system_config(x: &FileSystemConfig, p: &Path<'_>, v: &mut Violations) {
@@ -2591,7 +3004,7 @@ impl Validate for FunctionCode {
 
 pub fn check_function_name(x: &str, p: &Path<'_>, v: &mut Violations) {
     v.str_len(p, x, Some(1), Some(140));
-    v.pattern(p, x, &RE_9, r#"(arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:)?(\d{12}:)?(function:)?([a-zA-Z0-9-_]+)(:(\$LATEST|[a-zA-Z0-9-_]+))?"#);
+    v.pattern(p, x, &RE_10, r#"(arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:)?(\d{12}:)?(function:)?([a-zA-Z0-9-_]+)(:(\$LATEST|[a-zA-Z0-9-_]+))?"#);
 }
 
 pub fn check_function_url_auth_type(x: &str, p: &Path<'_>, v: &mut Violations) {
@@ -2639,6 +3052,24 @@ impl Validate for GetAliasRequest {
     }
 }
 
+pub fn check_get_function_concurrency_request(
+    x: &GetFunctionConcurrencyRequest,
+    p: &Path<'_>,
+    v: &mut Violations,
+) {
+    x.validate(p, v);
+}
+
+impl Validate for GetFunctionConcurrencyRequest {
+    fn validate(&self, path: &Path<'_>, v: &mut Violations) {
+        let p = path.field("FunctionName");
+        match &self.function_name {
+            None => v.null(&p),
+            Some(x) => check_function_name(x.as_str(), &p, v),
+        }
+    }
+}
+
 pub fn check_get_function_configuration_request(
     x: &GetFunctionConfigurationRequest,
     p: &Path<'_>,
@@ -2648,6 +3079,28 @@ pub fn check_get_function_configuration_request(
 }
 
 impl Validate for GetFunctionConfigurationRequest {
+    fn validate(&self, path: &Path<'_>, v: &mut Violations) {
+        let p = path.field("FunctionName");
+        match &self.function_name {
+            None => v.null(&p),
+            Some(x) => check_namespaced_function_name(x.as_str(), &p, v),
+        }
+        let p = path.field("Qualifier");
+        if let Some(x) = &self.qualifier {
+            check_numeric_latest_published_or_alias_qualifier(x.as_str(), &p, v);
+        }
+    }
+}
+
+pub fn check_get_function_event_invoke_config_request(
+    x: &GetFunctionEventInvokeConfigRequest,
+    p: &Path<'_>,
+    v: &mut Violations,
+) {
+    x.validate(p, v);
+}
+
+impl Validate for GetFunctionEventInvokeConfigRequest {
     fn validate(&self, path: &Path<'_>, v: &mut Violations) {
         let p = path.field("FunctionName");
         match &self.function_name {
@@ -2737,14 +3190,37 @@ impl Validate for GetPolicyRequest {
     }
 }
 
+pub fn check_get_provisioned_concurrency_config_request(
+    x: &GetProvisionedConcurrencyConfigRequest,
+    p: &Path<'_>,
+    v: &mut Violations,
+) {
+    x.validate(p, v);
+}
+
+impl Validate for GetProvisionedConcurrencyConfigRequest {
+    fn validate(&self, path: &Path<'_>, v: &mut Violations) {
+        let p = path.field("FunctionName");
+        match &self.function_name {
+            None => v.null(&p),
+            Some(x) => check_function_name(x.as_str(), &p, v),
+        }
+        let p = path.field("Qualifier");
+        match &self.qualifier {
+            None => v.null(&p),
+            Some(x) => check_qualifier(x.as_str(), &p, v),
+        }
+    }
+}
+
 pub fn check_handler(x: &str, p: &Path<'_>, v: &mut Violations) {
     v.str_len(p, x, Some(0), Some(128));
-    v.pattern(p, x, &RE_10, r#"[^\s]+"#);
+    v.pattern(p, x, &RE_11, r#"[^\s]+"#);
 }
 
 pub fn check_header(x: &str, p: &Path<'_>, v: &mut Violations) {
     v.str_len(p, x, Some(0), Some(1024));
-    v.pattern(p, x, &RE_11, r#".*"#);
+    v.pattern(p, x, &RE_12, r#".*"#);
 }
 
 pub fn check_headers_list(x: &Vec<String>, p: &Path<'_>, v: &mut Violations) {
@@ -2818,12 +3294,30 @@ pub fn check_invocation_type(x: &str, p: &Path<'_>, v: &mut Violations) {
     v.one_of(p, x, &["Event", "RequestResponse", "DryRun"]);
 }
 
+pub fn check_invoke_async_request(x: &InvokeAsyncRequest, p: &Path<'_>, v: &mut Violations) {
+    x.validate(p, v);
+}
+
+impl Validate for InvokeAsyncRequest {
+    fn validate(&self, path: &Path<'_>, v: &mut Violations) {
+        let p = path.field("FunctionName");
+        match &self.function_name {
+            None => v.null(&p),
+            Some(x) => check_namespaced_function_name(x.as_str(), &p, v),
+        }
+        let p = path.field("InvokeArgs");
+        if self.invoke_args.is_none() {
+            v.null(&p);
+        }
+    }
+}
+
 pub fn check_invoke_mode(x: &str, p: &Path<'_>, v: &mut Violations) {
     v.one_of(p, x, &["BUFFERED", "RESPONSE_STREAM"]);
 }
 
 pub fn check_kms_key_arn(x: &str, p: &Path<'_>, v: &mut Violations) {
-    v.pattern(p, x, &RE_12, r#"(arn:(aws[a-zA-Z-]*)?:[a-z0-9-.]+:.*)|()"#);
+    v.pattern(p, x, &RE_13, r#"(arn:(aws[a-zA-Z-]*)?:[a-z0-9-.]+:.*)|()"#);
 }
 
 pub fn check_lambda_managed_instances_capacity_provider_config(
@@ -2864,7 +3358,7 @@ pub fn check_layer_name(x: &str, p: &Path<'_>, v: &mut Violations) {
     v.pattern(
         p,
         x,
-        &RE_13,
+        &RE_14,
         r#"(arn:[a-zA-Z0-9-]+:lambda:[a-zA-Z0-9-]+:\d{12}:layer:[a-zA-Z0-9-_]+)|[a-zA-Z0-9-_]+"#,
     );
 }
@@ -2874,7 +3368,7 @@ pub fn check_layer_version_arn(x: &str, p: &Path<'_>, v: &mut Violations) {
     v.pattern(
         p,
         x,
-        &RE_14,
+        &RE_15,
         r#"arn:[a-zA-Z0-9-]+:lambda:[a-zA-Z0-9-]+:\d{12}:layer:[a-zA-Z0-9-_]+:[0-9]+"#,
     );
 }
@@ -2922,6 +3416,28 @@ impl Validate for ListAliasesRequest {
         let p = path.field("MaxItems");
         if let Some(x) = &self.max_items {
             check_max_list_items(*x, &p, v);
+        }
+    }
+}
+
+pub fn check_list_function_event_invoke_configs_request(
+    x: &ListFunctionEventInvokeConfigsRequest,
+    p: &Path<'_>,
+    v: &mut Violations,
+) {
+    x.validate(p, v);
+}
+
+impl Validate for ListFunctionEventInvokeConfigsRequest {
+    fn validate(&self, path: &Path<'_>, v: &mut Violations) {
+        let p = path.field("FunctionName");
+        match &self.function_name {
+            None => v.null(&p),
+            Some(x) => check_namespaced_function_name(x.as_str(), &p, v),
+        }
+        let p = path.field("MaxItems");
+        if let Some(x) = &self.max_items {
+            check_max_function_event_invoke_config_list_items(*x, &p, v);
         }
     }
 }
@@ -3016,6 +3532,28 @@ impl Validate for ListLayersRequest {
     }
 }
 
+pub fn check_list_provisioned_concurrency_configs_request(
+    x: &ListProvisionedConcurrencyConfigsRequest,
+    p: &Path<'_>,
+    v: &mut Violations,
+) {
+    x.validate(p, v);
+}
+
+impl Validate for ListProvisionedConcurrencyConfigsRequest {
+    fn validate(&self, path: &Path<'_>, v: &mut Violations) {
+        let p = path.field("FunctionName");
+        match &self.function_name {
+            None => v.null(&p),
+            Some(x) => check_function_name(x.as_str(), &p, v),
+        }
+        let p = path.field("MaxItems");
+        if let Some(x) = &self.max_items {
+            check_max_provisioned_concurrency_config_list_items(*x, &p, v);
+        }
+    }
+}
+
 pub fn check_list_tags_request(x: &ListTagsRequest, p: &Path<'_>, v: &mut Violations) {
     x.validate(p, v);
 }
@@ -3054,7 +3592,7 @@ impl Validate for ListVersionsByFunctionRequest {
 
 pub fn check_local_mount_path(x: &str, p: &Path<'_>, v: &mut Violations) {
     v.str_len(p, x, Some(0), Some(160));
-    v.pattern(p, x, &RE_15, r#"/mnt/[a-zA-Z0-9-_.]+"#);
+    v.pattern(p, x, &RE_16, r#"/mnt/[a-zA-Z0-9-_.]+"#);
 }
 
 pub fn check_log_format(x: &str, p: &Path<'_>, v: &mut Violations) {
@@ -3063,7 +3601,7 @@ pub fn check_log_format(x: &str, p: &Path<'_>, v: &mut Violations) {
 
 pub fn check_log_group(x: &str, p: &Path<'_>, v: &mut Violations) {
     v.str_len(p, x, Some(1), Some(512));
-    v.pattern(p, x, &RE_16, r#"[\.\-_/#A-Za-z0-9]+"#);
+    v.pattern(p, x, &RE_17, r#"[\.\-_/#A-Za-z0-9]+"#);
 }
 
 pub fn check_log_type(x: &str, p: &Path<'_>, v: &mut Violations) {
@@ -3096,11 +3634,15 @@ impl Validate for LoggingConfig {
 }
 
 pub fn check_master_region(x: &str, p: &Path<'_>, v: &mut Violations) {
-    v.pattern(p, x, &RE_17, r#"ALL|[a-z]{2}(-gov)?-[a-z]+-\d{1}"#);
+    v.pattern(p, x, &RE_18, r#"ALL|[a-z]{2}(-gov)?-[a-z]+-\d{1}"#);
 }
 
 pub fn check_max_age(x: i32, p: &Path<'_>, v: &mut Violations) {
     v.range(p, x as f64, Some(0.0_f64), Some(86400.0_f64));
+}
+
+pub fn check_max_function_event_invoke_config_list_items(x: i32, p: &Path<'_>, v: &mut Violations) {
+    v.range(p, x as f64, Some(1.0_f64), Some(50.0_f64));
 }
 
 pub fn check_max_items(x: i32, p: &Path<'_>, v: &mut Violations) {
@@ -3115,33 +3657,71 @@ pub fn check_max_list_items(x: i32, p: &Path<'_>, v: &mut Violations) {
     v.range(p, x as f64, Some(1.0_f64), Some(10000.0_f64));
 }
 
+pub fn check_max_provisioned_concurrency_config_list_items(x: i32, p: &Path<'_>, v: &mut Violations) {
+    v.range(p, x as f64, Some(1.0_f64), Some(50.0_f64));
+}
+
+pub fn check_maximum_event_age_in_seconds(x: i32, p: &Path<'_>, v: &mut Violations) {
+    v.range(p, x as f64, Some(60.0_f64), Some(21600.0_f64));
+}
+
+pub fn check_maximum_retry_attempts(x: i32, p: &Path<'_>, v: &mut Violations) {
+    v.range(p, x as f64, Some(0.0_f64), Some(2.0_f64));
+}
+
 pub fn check_memory_size(x: i32, p: &Path<'_>, v: &mut Violations) {
     v.range(p, x as f64, Some(128.0_f64), Some(32768.0_f64));
 }
 
 pub fn check_method(x: &str, p: &Path<'_>, v: &mut Violations) {
     v.str_len(p, x, Some(0), Some(6));
-    v.pattern(p, x, &RE_11, r#".*"#);
+    v.pattern(p, x, &RE_12, r#".*"#);
 }
 
 pub fn check_namespaced_function_name(x: &str, p: &Path<'_>, v: &mut Violations) {
     v.str_len(p, x, Some(1), Some(256));
-    v.pattern(p, x, &RE_18, r#"(arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:)?(\d{12}:)?(function:)?([a-zA-Z0-9-_\.]+)(:(\$LATEST(\.PUBLISHED)?|[a-zA-Z0-9-_]+))?"#);
+    v.pattern(p, x, &RE_19, r#"(arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:)?(\d{12}:)?(function:)?([a-zA-Z0-9-_\.]+)(:(\$LATEST(\.PUBLISHED)?|[a-zA-Z0-9-_]+))?"#);
 }
 
 pub fn check_namespaced_statement_id(x: &str, p: &Path<'_>, v: &mut Violations) {
     v.str_len(p, x, Some(1), Some(100));
-    v.pattern(p, x, &RE_19, r#"([a-zA-Z0-9-_.]+)"#);
+    v.pattern(p, x, &RE_20, r#"([a-zA-Z0-9-_.]+)"#);
 }
 
 pub fn check_numeric_latest_published_or_alias_qualifier(x: &str, p: &Path<'_>, v: &mut Violations) {
     v.str_len(p, x, Some(1), Some(128));
-    v.pattern(p, x, &RE_20, r#"\$(LATEST(\.PUBLISHED)?)|[a-zA-Z0-9-_$]+"#);
+    v.pattern(p, x, &RE_21, r#"\$(LATEST(\.PUBLISHED)?)|[a-zA-Z0-9-_$]+"#);
+}
+
+pub fn check_on_failure(x: &OnFailure, p: &Path<'_>, v: &mut Violations) {
+    x.validate(p, v);
+}
+
+impl Validate for OnFailure {
+    fn validate(&self, path: &Path<'_>, v: &mut Violations) {
+        let p = path.field("Destination");
+        if let Some(x) = &self.destination {
+            check_destination_arn(x.as_str(), &p, v);
+        }
+    }
+}
+
+pub fn check_on_success(x: &OnSuccess, p: &Path<'_>, v: &mut Violations) {
+    x.validate(p, v);
+}
+
+impl Validate for OnSuccess {
+    fn validate(&self, path: &Path<'_>, v: &mut Violations) {
+        let p = path.field("Destination");
+        if let Some(x) = &self.destination {
+            check_destination_arn(x.as_str(), &p, v);
+        }
+    }
 }
 
 pub fn check_origin(x: &str, p: &Path<'_>, v: &mut Violations) {
     v.str_len(p, x, Some(1), Some(253));
-    v.pattern(p, x, &RE_11, r#".*"#);
+    v.pattern(p, x, &RE_12, r#".*"#);
 }
 
 pub fn check_package_type(x: &str, p: &Path<'_>, v: &mut Violations) {
@@ -3152,13 +3732,17 @@ pub fn check_per_execution_environment_max_concurrency(x: i32, p: &Path<'_>, v: 
     v.range(p, x as f64, Some(1.0_f64), Some(1600.0_f64));
 }
 
+pub fn check_positive_integer(x: i32, p: &Path<'_>, v: &mut Violations) {
+    v.range(p, x as f64, Some(1.0_f64), None);
+}
+
 pub fn check_principal(x: &str, p: &Path<'_>, v: &mut Violations) {
-    v.pattern(p, x, &RE_10, r#"[^\s]+"#);
+    v.pattern(p, x, &RE_11, r#"[^\s]+"#);
 }
 
 pub fn check_principal_org_id(x: &str, p: &Path<'_>, v: &mut Violations) {
     v.str_len(p, x, Some(12), Some(34));
-    v.pattern(p, x, &RE_21, r#"o-[a-z0-9]{10,32}"#);
+    v.pattern(p, x, &RE_22, r#"o-[a-z0-9]{10,32}"#);
 }
 
 pub fn check_publish_layer_version_request(x: &PublishLayerVersionRequest, p: &Path<'_>, v: &mut Violations) {
@@ -3218,6 +3802,96 @@ impl Validate for PublishVersionRequest {
     }
 }
 
+pub fn check_put_function_concurrency_request(
+    x: &PutFunctionConcurrencyRequest,
+    p: &Path<'_>,
+    v: &mut Violations,
+) {
+    x.validate(p, v);
+}
+
+impl Validate for PutFunctionConcurrencyRequest {
+    fn validate(&self, path: &Path<'_>, v: &mut Violations) {
+        let p = path.field("FunctionName");
+        match &self.function_name {
+            None => v.null(&p),
+            Some(x) => check_function_name(x.as_str(), &p, v),
+        }
+        let p = path.field("ReservedConcurrentExecutions");
+        match &self.reserved_concurrent_executions {
+            None => v.null(&p),
+            Some(x) => check_reserved_concurrent_executions(*x, &p, v),
+        }
+    }
+}
+
+pub fn check_put_function_event_invoke_config_request(
+    x: &PutFunctionEventInvokeConfigRequest,
+    p: &Path<'_>,
+    v: &mut Violations,
+) {
+    x.validate(p, v);
+}
+
+impl Validate for PutFunctionEventInvokeConfigRequest {
+    fn validate(&self, path: &Path<'_>, v: &mut Violations) {
+        let p = path.field("FunctionName");
+        match &self.function_name {
+            None => v.null(&p),
+            Some(x) => check_namespaced_function_name(x.as_str(), &p, v),
+        }
+        let p = path.field("Qualifier");
+        if let Some(x) = &self.qualifier {
+            check_numeric_latest_published_or_alias_qualifier(x.as_str(), &p, v);
+        }
+        let p = path.field("MaximumRetryAttempts");
+        if let Some(x) = &self.maximum_retry_attempts {
+            check_maximum_retry_attempts(*x, &p, v);
+        }
+        let p = path.field("MaximumEventAgeInSeconds");
+        if let Some(x) = &self.maximum_event_age_in_seconds {
+            check_maximum_event_age_in_seconds(*x, &p, v);
+        }
+        let p = path.field("DestinationConfig");
+        if let Some(x) = &self.destination_config {
+            check_destination_config(x, &p, v);
+        }
+    }
+}
+
+pub fn check_put_provisioned_concurrency_config_request(
+    x: &PutProvisionedConcurrencyConfigRequest,
+    p: &Path<'_>,
+    v: &mut Violations,
+) {
+    x.validate(p, v);
+}
+
+impl Validate for PutProvisionedConcurrencyConfigRequest {
+    fn validate(&self, path: &Path<'_>, v: &mut Violations) {
+        let p = path.field("FunctionName");
+        match &self.function_name {
+            None => v.null(&p),
+            Some(x) => check_function_name(x.as_str(), &p, v),
+        }
+        let p = path.field("Qualifier");
+        match &self.qualifier {
+            None => v.null(&p),
+            Some(x) => check_qualifier(x.as_str(), &p, v),
+        }
+        let p = path.field("ProvisionedConcurrentExecutions");
+        match &self.provisioned_concurrent_executions {
+            None => v.null(&p),
+            Some(x) => check_positive_integer(*x, &p, v),
+        }
+    }
+}
+
+pub fn check_qualifier(x: &str, p: &Path<'_>, v: &mut Violations) {
+    v.str_len(p, x, Some(1), Some(128));
+    v.pattern(p, x, &RE_23, r#"(|[a-zA-Z0-9$_-]+)"#);
+}
+
 pub fn check_remove_permission_request(x: &RemovePermissionRequest, p: &Path<'_>, v: &mut Violations) {
     x.validate(p, v);
 }
@@ -3241,8 +3915,12 @@ impl Validate for RemovePermissionRequest {
     }
 }
 
+pub fn check_reserved_concurrent_executions(x: i32, p: &Path<'_>, v: &mut Violations) {
+    v.range(p, x as f64, Some(0.0_f64), None);
+}
+
 pub fn check_resource_arn(x: &str, p: &Path<'_>, v: &mut Violations) {
-    v.pattern(p, x, &RE_12, r#"(arn:(aws[a-zA-Z-]*)?:[a-z0-9-.]+:.*)|()"#);
+    v.pattern(p, x, &RE_13, r#"(arn:(aws[a-zA-Z-]*)?:[a-z0-9-.]+:.*)|()"#);
 }
 
 pub fn check_retention_period_in_days(x: i32, p: &Path<'_>, v: &mut Violations) {
@@ -3253,7 +3931,7 @@ pub fn check_role_arn(x: &str, p: &Path<'_>, v: &mut Violations) {
     v.pattern(
         p,
         x,
-        &RE_22,
+        &RE_24,
         r#"arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+"#,
     );
 }
@@ -3352,12 +4030,12 @@ pub fn check_snap_start_apply_on(x: &str, p: &Path<'_>, v: &mut Violations) {
 
 pub fn check_source_owner(x: &str, p: &Path<'_>, v: &mut Violations) {
     v.str_len(p, x, Some(0), Some(12));
-    v.pattern(p, x, &RE_23, r#"\d{12}"#);
+    v.pattern(p, x, &RE_25, r#"\d{12}"#);
 }
 
 pub fn check_statement_id(x: &str, p: &Path<'_>, v: &mut Violations) {
     v.str_len(p, x, Some(1), Some(100));
-    v.pattern(p, x, &RE_24, r#"([a-zA-Z0-9-_]+)"#);
+    v.pattern(p, x, &RE_26, r#"([a-zA-Z0-9-_]+)"#);
 }
 
 pub fn check_string_list(x: &Vec<String>, p: &Path<'_>, v: &mut Violations) {
@@ -3400,7 +4078,7 @@ impl Validate for TagResourceRequest {
 
 pub fn check_taggable_resource(x: &str, p: &Path<'_>, v: &mut Violations) {
     v.str_len(p, x, Some(1), Some(256));
-    v.pattern(p, x, &RE_25, r#"arn:(aws[a-zA-Z-]*):lambda:[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:\d{12}:(function:[a-zA-Z0-9-_]+(:(\$LATEST|[a-zA-Z0-9-_]+))?|code-signing-config:csc-[a-z0-9]{17}|event-source-mapping:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|capacity-provider:[a-zA-Z0-9-_]+)"#);
+    v.pattern(p, x, &RE_27, r#"arn:(aws[a-zA-Z-]*):lambda:[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:\d{12}:(function:[a-zA-Z0-9-_]+(:(\$LATEST|[a-zA-Z0-9-_]+))?|code-signing-config:csc-[a-z0-9]{17}|event-source-mapping:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|capacity-provider:[a-zA-Z0-9-_]+)"#);
 }
 
 pub fn check_tenancy_config(x: &TenancyConfig, p: &Path<'_>, v: &mut Violations) {
@@ -3419,7 +4097,7 @@ impl Validate for TenancyConfig {
 
 pub fn check_tenant_id(x: &str, p: &Path<'_>, v: &mut Violations) {
     v.str_len(p, x, Some(1), Some(256));
-    v.pattern(p, x, &RE_26, r#"[a-zA-Z0-9\._:\/=+\-@ ]+"#);
+    v.pattern(p, x, &RE_28, r#"[a-zA-Z0-9\._:\/=+\-@ ]+"#);
 }
 
 pub fn check_tenant_isolation_mode(x: &str, p: &Path<'_>, v: &mut Violations) {
@@ -3628,6 +4306,40 @@ impl Validate for UpdateFunctionConfigurationRequest {
     }
 }
 
+pub fn check_update_function_event_invoke_config_request(
+    x: &UpdateFunctionEventInvokeConfigRequest,
+    p: &Path<'_>,
+    v: &mut Violations,
+) {
+    x.validate(p, v);
+}
+
+impl Validate for UpdateFunctionEventInvokeConfigRequest {
+    fn validate(&self, path: &Path<'_>, v: &mut Violations) {
+        let p = path.field("FunctionName");
+        match &self.function_name {
+            None => v.null(&p),
+            Some(x) => check_namespaced_function_name(x.as_str(), &p, v),
+        }
+        let p = path.field("Qualifier");
+        if let Some(x) = &self.qualifier {
+            check_numeric_latest_published_or_alias_qualifier(x.as_str(), &p, v);
+        }
+        let p = path.field("MaximumRetryAttempts");
+        if let Some(x) = &self.maximum_retry_attempts {
+            check_maximum_retry_attempts(*x, &p, v);
+        }
+        let p = path.field("MaximumEventAgeInSeconds");
+        if let Some(x) = &self.maximum_event_age_in_seconds {
+            check_maximum_event_age_in_seconds(*x, &p, v);
+        }
+        let p = path.field("DestinationConfig");
+        if let Some(x) = &self.destination_config {
+            check_destination_config(x, &p, v);
+        }
+    }
+}
+
 pub fn check_update_function_url_config_request(
     x: &UpdateFunctionUrlConfigRequest,
     p: &Path<'_>,
@@ -3664,7 +4376,7 @@ impl Validate for UpdateFunctionUrlConfigRequest {
 
 pub fn check_version_with_latest_published(x: &str, p: &Path<'_>, v: &mut Violations) {
     v.str_len(p, x, Some(1), Some(1024));
-    v.pattern(p, x, &RE_27, r#"(\$LATEST(\.PUBLISHED)?|[0-9]+)"#);
+    v.pattern(p, x, &RE_29, r#"(\$LATEST(\.PUBLISHED)?|[0-9]+)"#);
 }
 
 pub fn check_vpc_config(x: &VpcConfig, p: &Path<'_>, v: &mut Violations) {
@@ -4197,6 +4909,188 @@ impl ToRest for ListFunctionUrlConfigsResponse {
     }
 }
 
+impl FromRest for PutFunctionConcurrencyRequest {
+    fn from_rest(req: &RestRequest<'_>) -> Result<Self, AwsError> {
+        let mut out: Self = rest::json_body(req.body())?;
+        out.function_name = rest::scalar(req.label("FunctionName"), Location::Label, "FunctionName")?;
+        Ok(out)
+    }
+}
+
+impl ToRest for Concurrency {
+    fn to_rest(&self, status: u16) -> ApiResponse {
+        let mut r = RestResponse::new(status);
+        r.json(self);
+        r.finish()
+    }
+}
+
+impl FromRest for GetFunctionConcurrencyRequest {
+    fn from_rest(req: &RestRequest<'_>) -> Result<Self, AwsError> {
+        let mut out = Self::default();
+        out.function_name = rest::scalar(req.label("FunctionName"), Location::Label, "FunctionName")?;
+        Ok(out)
+    }
+}
+
+impl ToRest for GetFunctionConcurrencyResponse {
+    fn to_rest(&self, status: u16) -> ApiResponse {
+        let mut r = RestResponse::new(status);
+        r.json(self);
+        r.finish()
+    }
+}
+
+impl FromRest for DeleteFunctionConcurrencyRequest {
+    fn from_rest(req: &RestRequest<'_>) -> Result<Self, AwsError> {
+        let mut out = Self::default();
+        out.function_name = rest::scalar(req.label("FunctionName"), Location::Label, "FunctionName")?;
+        Ok(out)
+    }
+}
+
+impl FromRest for PutProvisionedConcurrencyConfigRequest {
+    fn from_rest(req: &RestRequest<'_>) -> Result<Self, AwsError> {
+        let mut out: Self = rest::json_body(req.body())?;
+        out.function_name = rest::scalar(req.label("FunctionName"), Location::Label, "FunctionName")?;
+        out.qualifier = rest::scalar(req.query("Qualifier"), Location::Query, "Qualifier")?;
+        Ok(out)
+    }
+}
+
+impl ToRest for PutProvisionedConcurrencyConfigResponse {
+    fn to_rest(&self, status: u16) -> ApiResponse {
+        let mut r = RestResponse::new(status);
+        r.json(self);
+        r.finish()
+    }
+}
+
+impl FromRest for GetProvisionedConcurrencyConfigRequest {
+    fn from_rest(req: &RestRequest<'_>) -> Result<Self, AwsError> {
+        let mut out = Self::default();
+        out.function_name = rest::scalar(req.label("FunctionName"), Location::Label, "FunctionName")?;
+        out.qualifier = rest::scalar(req.query("Qualifier"), Location::Query, "Qualifier")?;
+        Ok(out)
+    }
+}
+
+impl ToRest for GetProvisionedConcurrencyConfigResponse {
+    fn to_rest(&self, status: u16) -> ApiResponse {
+        let mut r = RestResponse::new(status);
+        r.json(self);
+        r.finish()
+    }
+}
+
+impl FromRest for DeleteProvisionedConcurrencyConfigRequest {
+    fn from_rest(req: &RestRequest<'_>) -> Result<Self, AwsError> {
+        let mut out = Self::default();
+        out.function_name = rest::scalar(req.label("FunctionName"), Location::Label, "FunctionName")?;
+        out.qualifier = rest::scalar(req.query("Qualifier"), Location::Query, "Qualifier")?;
+        Ok(out)
+    }
+}
+
+impl FromRest for ListProvisionedConcurrencyConfigsRequest {
+    fn from_rest(req: &RestRequest<'_>) -> Result<Self, AwsError> {
+        let mut out = Self::default();
+        out.function_name = rest::scalar(req.label("FunctionName"), Location::Label, "FunctionName")?;
+        out.marker = rest::scalar(req.query("Marker"), Location::Query, "Marker")?;
+        out.max_items = rest::scalar(req.query("MaxItems"), Location::Query, "MaxItems")?;
+        Ok(out)
+    }
+}
+
+impl ToRest for ListProvisionedConcurrencyConfigsResponse {
+    fn to_rest(&self, status: u16) -> ApiResponse {
+        let mut r = RestResponse::new(status);
+        r.json(self);
+        r.finish()
+    }
+}
+
+impl FromRest for PutFunctionEventInvokeConfigRequest {
+    fn from_rest(req: &RestRequest<'_>) -> Result<Self, AwsError> {
+        let mut out: Self = rest::json_body(req.body())?;
+        out.function_name = rest::scalar(req.label("FunctionName"), Location::Label, "FunctionName")?;
+        out.qualifier = rest::scalar(req.query("Qualifier"), Location::Query, "Qualifier")?;
+        Ok(out)
+    }
+}
+
+impl ToRest for FunctionEventInvokeConfig {
+    fn to_rest(&self, status: u16) -> ApiResponse {
+        let mut r = RestResponse::new(status);
+        r.json(self);
+        r.finish()
+    }
+}
+
+impl FromRest for GetFunctionEventInvokeConfigRequest {
+    fn from_rest(req: &RestRequest<'_>) -> Result<Self, AwsError> {
+        let mut out = Self::default();
+        out.function_name = rest::scalar(req.label("FunctionName"), Location::Label, "FunctionName")?;
+        out.qualifier = rest::scalar(req.query("Qualifier"), Location::Query, "Qualifier")?;
+        Ok(out)
+    }
+}
+
+impl FromRest for UpdateFunctionEventInvokeConfigRequest {
+    fn from_rest(req: &RestRequest<'_>) -> Result<Self, AwsError> {
+        let mut out: Self = rest::json_body(req.body())?;
+        out.function_name = rest::scalar(req.label("FunctionName"), Location::Label, "FunctionName")?;
+        out.qualifier = rest::scalar(req.query("Qualifier"), Location::Query, "Qualifier")?;
+        Ok(out)
+    }
+}
+
+impl FromRest for DeleteFunctionEventInvokeConfigRequest {
+    fn from_rest(req: &RestRequest<'_>) -> Result<Self, AwsError> {
+        let mut out = Self::default();
+        out.function_name = rest::scalar(req.label("FunctionName"), Location::Label, "FunctionName")?;
+        out.qualifier = rest::scalar(req.query("Qualifier"), Location::Query, "Qualifier")?;
+        Ok(out)
+    }
+}
+
+impl FromRest for ListFunctionEventInvokeConfigsRequest {
+    fn from_rest(req: &RestRequest<'_>) -> Result<Self, AwsError> {
+        let mut out = Self::default();
+        out.function_name = rest::scalar(req.label("FunctionName"), Location::Label, "FunctionName")?;
+        out.marker = rest::scalar(req.query("Marker"), Location::Query, "Marker")?;
+        out.max_items = rest::scalar(req.query("MaxItems"), Location::Query, "MaxItems")?;
+        Ok(out)
+    }
+}
+
+impl ToRest for ListFunctionEventInvokeConfigsResponse {
+    fn to_rest(&self, status: u16) -> ApiResponse {
+        let mut r = RestResponse::new(status);
+        r.json(self);
+        r.finish()
+    }
+}
+
+impl FromRest for InvokeAsyncRequest {
+    fn from_rest(req: &RestRequest<'_>) -> Result<Self, AwsError> {
+        let mut out = Self::default();
+        out.function_name = rest::scalar(req.label("FunctionName"), Location::Label, "FunctionName")?;
+        out.invoke_args = (!req.body().is_empty()).then(|| Blob(req.body().to_vec()));
+        Ok(out)
+    }
+}
+
+impl ToRest for InvokeAsyncResponse {
+    fn to_rest(&self, status: u16) -> ApiResponse {
+        let mut r = RestResponse::new(status);
+        if let Some(v) = self.status {
+            r.status(v as i32);
+        }
+        r.finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -4229,5 +5123,7 @@ mod tests {
         let _ = &*super::RE_25;
         let _ = &*super::RE_26;
         let _ = &*super::RE_27;
+        let _ = &*super::RE_28;
+        let _ = &*super::RE_29;
     }
 }

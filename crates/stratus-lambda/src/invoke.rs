@@ -1,6 +1,8 @@
-//! Invoke: resolve the qualifier (aliases pick a version by weight), run the event on an
-//! instance, write the function's output with START/END/REPORT lines to CloudWatch Logs, and
-//! answer as Lambda does (`X-Amz-Function-Error`, `X-Amz-Log-Result`, `X-Amz-Executed-Version`).
+//! Invoke: resolve the qualifier (aliases pick a version by weight), take a concurrency slot,
+//! run the event on an instance, write the function's output with START/END/REPORT lines to
+//! CloudWatch Logs, count it in the metrics, and answer as Lambda does
+//! (`X-Amz-Function-Error`, `X-Amz-Log-Result`, `X-Amz-Executed-Version`). `Event` calls are
+//! queued instead ([`crate::asynchronous`]), which runs them through [`execute`] later.
 
 use std::time::Duration;
 
@@ -13,7 +15,7 @@ use stratus_runtime::{FunctionSpec, Invocation};
 
 use crate::generated::{InvocationRequest, InvocationResponse};
 use crate::ops::{function_arn, load, log_group, resolve, target};
-use crate::state::{self, Config};
+use crate::state::{self, Config, Function};
 use crate::{Lambda, LambdaError};
 
 /// Largest synchronous request payload (6 MB, as AWS).
@@ -31,6 +33,13 @@ pub async fn invoke(
         i.qualifier.as_deref(),
     )?;
     let payload = i.payload.map(|b| b.0).unwrap_or_default();
+    if i.invocation_type.as_deref() == Some("Event") {
+        crate::asynchronous::accept(&l, &cx, &t.name, t.qualifier.as_deref(), payload).await?;
+        return Ok(InvocationResponse {
+            status_code: Some(202),
+            ..Default::default()
+        });
+    }
     if payload.len() > MAX_PAYLOAD {
         return Err(LambdaError::TooLarge(format!(
             "{} byte payload is too large for the RequestResponse invocation type (limit {MAX_PAYLOAD} bytes)",
@@ -74,34 +83,11 @@ pub async fn invoke(
         Some(q) => format!("{}:{q}", function_arn(&cx, &t.name)),
         None => function_arn(&cx, &t.name),
     };
-    match i.invocation_type.as_deref().unwrap_or("RequestResponse") {
-        "DryRun" => {
-            return Ok(InvocationResponse {
-                status_code: Some(204),
-                ..Default::default()
-            });
-        }
-        "Event" => {
-            // Queued for a background run; durable retries come with asynchronous invocation.
-            let request_id = uuid::Uuid::new_v4().to_string();
-            let spec = spec(&l, &cx, &config)?;
-            let inv = Invocation {
-                request_id,
-                payload: Bytes::from(payload),
-                invoked_arn,
-                client_context: None,
-                cognito_identity: None,
-            };
-            let (l2, cx2) = (l.clone(), cx.clone());
-            tokio::spawn(async move {
-                let _ = run(&l2, &cx2, &config, &spec, inv).await;
-            });
-            return Ok(InvocationResponse {
-                status_code: Some(202),
-                ..Default::default()
-            });
-        }
-        _ => {}
+    if i.invocation_type.as_deref() == Some("DryRun") {
+        return Ok(InvocationResponse {
+            status_code: Some(204),
+            ..Default::default()
+        });
     }
     let client_context = match &i.client_context {
         Some(c) => {
@@ -119,7 +105,6 @@ pub async fn invoke(
         }
         None => None,
     };
-    let spec = spec(&l, &cx, &config)?;
     let inv = Invocation {
         request_id: cx.request_id.clone(),
         payload: Bytes::from(payload),
@@ -127,7 +112,7 @@ pub async fn invoke(
         client_context,
         cognito_identity: None,
     };
-    let (result, log) = run(&l, &cx, &config, &spec, inv).await;
+    let Ran { result, log } = execute(&l, &cx, &f, &config, inv).await?;
     let tail = (i.log_type.as_deref() == Some("Tail")).then(|| {
         let start = log.len().saturating_sub(TAIL_BYTES);
         let mut start = start;
@@ -150,8 +135,70 @@ pub async fn invoke(
     })
 }
 
+/// One finished call: the function's answer (or error payload) and its log text.
+pub(crate) struct Ran {
+    pub result: Result<Bytes, Bytes>,
+    pub log: String,
+}
+
+/// Runs one event of a resolved configuration within the concurrency limits; a throttle is
+/// `TooManyRequestsException`, counted in the metrics like every call.
+pub(crate) async fn execute(
+    l: &Lambda,
+    cx: &RequestContext,
+    f: &Function,
+    config: &Config,
+    inv: Invocation,
+) -> Result<Ran, LambdaError> {
+    let (account, region) = (cx.account_id(), cx.region.as_str());
+    let permit = match l
+        .inner
+        .concurrency
+        .acquire(&l.inner.store, account, region, &config.name, f.reserved)
+        .await
+    {
+        Ok(p) => p,
+        Err(e) => {
+            if matches!(e, LambdaError::TooManyRequests(_)) {
+                l.inner
+                    .metrics
+                    .throttled(account, region, &config.name, &config.version);
+            }
+            return Err(e);
+        }
+    };
+    let spec = spec(l, cx, config)?;
+    let pool = l.inner.runtime.provisioned(&spec.pool_key);
+    let (result, log, outcome) = run(l, cx, config, &spec, inv).await;
+    l.inner.metrics.invoked(
+        account,
+        region,
+        &crate::metrics::Invocation {
+            function: &config.name,
+            version: &config.version,
+            memory_mb: config.memory_mb,
+            duration_ms: ms(outcome.duration),
+            init_ms: outcome.init_duration.map(ms),
+            error: result.is_err(),
+            provisioned: outcome.provisioned,
+            concurrent: permit.running,
+            provisioned_utilization: (pool.target > 0)
+                .then(|| ((pool.busy + 1) as f64 / pool.target as f64).min(1.0)),
+        },
+    );
+    drop(permit);
+    Ok(Ran { result, log })
+}
+
+/// What a call reports beyond its answer, for the metrics.
+struct Measured {
+    duration: Duration,
+    init_duration: Option<Duration>,
+    provisioned: bool,
+}
+
 /// How the runtime starts instances of one version's configuration.
-fn spec(l: &Lambda, cx: &RequestContext, c: &Config) -> Result<FunctionSpec, LambdaError> {
+pub(crate) fn spec(l: &Lambda, cx: &RequestContext, c: &Config) -> Result<FunctionSpec, LambdaError> {
     let code = &l.inner.code;
     let layers: Vec<String> = c.layers.iter().map(|x| x.code_sha256.clone()).collect();
     let layers_dir = code.merged_layers(&layers)?;
@@ -198,14 +245,15 @@ fn spec(l: &Lambda, cx: &RequestContext, c: &Config) -> Result<FunctionSpec, Lam
     })
 }
 
-/// Runs one event and writes its log; returns the result and the log text of this call.
+/// Runs one event and writes its log; returns the result, the log text of this call and its
+/// measurements.
 async fn run(
     l: &Lambda,
     cx: &RequestContext,
     c: &Config,
     spec: &FunctionSpec,
     inv: Invocation,
-) -> (Result<Bytes, Bytes>, String) {
+) -> (Result<Bytes, Bytes>, String, Measured) {
     let rid = inv.request_id.clone();
     let started_ms = l.inner.clock.now_ms();
     let outcome = l.inner.runtime.invoke(spec, inv).await;
@@ -247,11 +295,10 @@ async fn run(
     }
     push(end_ts, format!("END RequestId: {rid}"));
     let duration = ms(outcome.duration);
+    let billed = crate::metrics::billed_ms(duration, outcome.init_duration.map(ms));
     let mut report = format!(
-        "REPORT RequestId: {rid}\tDuration: {duration:.2} ms\tBilled Duration: {} ms\tMemory Size: {} MB\tMax Memory Used: {} MB\t",
-        duration.ceil().max(1.0) as u64,
-        c.memory_mb,
-        outcome.max_memory_mb
+        "REPORT RequestId: {rid}\tDuration: {duration:.2} ms\tBilled Duration: {billed} ms\tMemory Size: {} MB\tMax Memory Used: {} MB\t",
+        c.memory_mb, outcome.max_memory_mb
     );
     if let Some(init) = outcome.init_duration {
         report.push_str(&format!("Init Duration: {:.2} ms\t", ms(init)));
@@ -270,7 +317,12 @@ async fn run(
         stream,
         events,
     });
-    (outcome.result, text)
+    let measured = Measured {
+        duration: outcome.duration,
+        init_duration: outcome.init_duration,
+        provisioned: outcome.provisioned,
+    };
+    (outcome.result, text, measured)
 }
 
 fn ms(d: Duration) -> f64 {

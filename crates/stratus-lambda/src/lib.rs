@@ -1,21 +1,26 @@
-//! AWS Lambda: functions, versions, aliases, permissions, tags and invocation. It speaks
-//! `restJson1`; code runs in `stratus-runtime` sandboxes and function output goes to
-//! CloudWatch Logs (`/aws/lambda/NAME`).
+//! AWS Lambda: functions, versions, aliases, permissions, tags and invocation, synchronous
+//! and asynchronous, within concurrency limits, with provisioned concurrency, metrics and
+//! cost. It speaks `restJson1`; code runs in `stratus-runtime` sandboxes and function output
+//! goes to CloudWatch Logs (`/aws/lambda/NAME`).
 //!
 //! Depends on core, protocol, store, logs and runtime; never on the gateway.
 
+mod asynchronous;
 pub mod code;
+mod concurrency;
 pub mod error;
 pub mod generated;
 mod invoke;
 mod layers;
+pub mod metrics;
 mod ops;
+mod scale;
 pub mod state;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use stratus_core::{Clock, RequestContext};
+use stratus_core::{Clock, LambdaPrices, RequestContext};
 use stratus_logs::Logs;
 use stratus_protocol::rest::{self, FromRest, RestRequest, ToRest};
 use stratus_protocol::validate::Validate;
@@ -57,6 +62,10 @@ pub struct LambdaConfig {
     pub idle_timeout: std::time::Duration,
     /// Where `S3Bucket`/`S3Key` code comes from.
     pub code_from_s3: Option<CodeFetcher>,
+    /// Concurrent executions allowed per account and region.
+    pub concurrency_limit: u32,
+    /// Prices for the cost report.
+    pub prices: LambdaPrices,
 }
 
 /// The Lambda service value: shared by every request.
@@ -75,6 +84,10 @@ struct Inner {
     download_key: [u8; 32],
     /// Function output on its way to CloudWatch Logs.
     log_tx: tokio::sync::mpsc::UnboundedSender<LogBatch>,
+    concurrency: Arc<concurrency::Concurrency>,
+    metrics: metrics::Metrics,
+    /// Provisioned pools this node keeps, by `ACCOUNT/REGION/NAME/QUALIFIER`.
+    pools: std::sync::Mutex<std::collections::HashMap<String, scale::Pool>>,
 }
 
 /// One invocation's log lines for one stream.
@@ -84,6 +97,26 @@ pub(crate) struct LogBatch {
     pub group: String,
     pub stream: String,
     pub events: Vec<stratus_logs::LogEvent>,
+}
+
+/// Merges the metrics into the store once a second, with the time provisioned instances
+/// were kept ready.
+async fn flush_metrics(l: Lambda) {
+    let weak = Arc::downgrade(&l.inner);
+    drop(l);
+    let mut last = std::time::Instant::now();
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        let Some(inner) = weak.upgrade() else { return };
+        let l = Lambda { inner };
+        let elapsed = last.elapsed().as_millis() as u64;
+        last = std::time::Instant::now();
+        scale::charge_provisioned_time(&l, elapsed);
+        l.inner
+            .metrics
+            .flush(&l.inner.store, l.inner.clock.now_ms())
+            .await;
+    }
 }
 
 /// Writes function output to CloudWatch Logs off the invocation path: whatever accumulated
@@ -133,7 +166,8 @@ impl Lambda {
         let download_key: [u8; 32] = rand::random();
         let (log_tx, log_rx) = tokio::sync::mpsc::unbounded_channel();
         tokio::spawn(ship_logs(logs, log_rx));
-        Ok(Self {
+        let concurrency = concurrency::Concurrency::new(config.concurrency_limit);
+        let lambda = Self {
             inner: Arc::new(Inner {
                 store,
                 clock,
@@ -142,8 +176,53 @@ impl Lambda {
                 config,
                 download_key,
                 log_tx,
+                concurrency,
+                metrics: metrics::Metrics::default(),
+                pools: Default::default(),
             }),
-        })
+        };
+        tokio::spawn(asynchronous::dispatch(lambda.clone()));
+        tokio::spawn(flush_metrics(lambda.clone()));
+        let l = lambda.clone();
+        tokio::spawn(async move {
+            if let Err(e) = scale::restore(&l).await {
+                tracing::error!(error = %e, "could not restore provisioned concurrency");
+            }
+        });
+        Ok(lambda)
+    }
+
+    /// Function metrics of an account (one function, or all), as JSON.
+    pub async fn metrics(
+        &self,
+        account: &str,
+        region: &str,
+        function: Option<&str>,
+    ) -> Result<serde_json::Value, AwsError> {
+        Ok(self
+            .inner
+            .metrics
+            .report(&self.inner.store, account, region, function)
+            .await?)
+    }
+
+    /// What an account's recorded usage costs, as JSON.
+    pub async fn cost(&self, account: &str, region: &str) -> Result<serde_json::Value, AwsError> {
+        let i = &self.inner;
+        Ok(i.metrics
+            .cost(&i.store, account, region, &i.config.prices, i.clock.now_ms())
+            .await?)
+    }
+
+    /// Asynchronous events given up, as JSON.
+    pub async fn failed_events(
+        &self,
+        account: &str,
+        region: &str,
+        function: Option<&str>,
+    ) -> Result<serde_json::Value, AwsError> {
+        let events = asynchronous::failed_events(self, account, region, function).await?;
+        Ok(serde_json::json!({ "FailedEvents": events }))
     }
 
     pub(crate) fn ship_logs(&self, batch: LogBatch) {
@@ -153,6 +232,14 @@ impl Lambda {
     /// Stops every function instance (server shutdown).
     pub fn shutdown(&self) {
         self.inner.runtime.shutdown();
+    }
+
+    /// Forgets everything held in memory after the store was wiped (`/_stratus/reset`).
+    pub fn reset(&self) {
+        self.shutdown();
+        self.inner.pools.lock().unwrap().clear();
+        self.inner.concurrency.forget();
+        self.inner.metrics.forget();
     }
 
     /// The zip behind a `Code.Location` link, if the link is genuine.
@@ -216,6 +303,46 @@ impl Lambda {
             "UntagResource" => self.run(cx, &r, s, ops::untag_resource).await,
             "ListTags" => self.run(cx, &r, s, ops::list_tags).await,
             "Invoke" => self.run(cx, &r, s, invoke::invoke).await,
+            "InvokeAsync" => self.run(cx, &r, s, asynchronous::invoke_async).await,
+            "PutFunctionEventInvokeConfig" => {
+                self.run(cx, &r, s, asynchronous::put_function_event_invoke_config)
+                    .await
+            }
+            "UpdateFunctionEventInvokeConfig" => {
+                self.run(cx, &r, s, asynchronous::update_function_event_invoke_config)
+                    .await
+            }
+            "GetFunctionEventInvokeConfig" => {
+                self.run(cx, &r, s, asynchronous::get_function_event_invoke_config)
+                    .await
+            }
+            "DeleteFunctionEventInvokeConfig" => {
+                self.run(cx, &r, s, asynchronous::delete_function_event_invoke_config)
+                    .await
+            }
+            "ListFunctionEventInvokeConfigs" => {
+                self.run(cx, &r, s, asynchronous::list_function_event_invoke_configs)
+                    .await
+            }
+            "PutFunctionConcurrency" => self.run(cx, &r, s, scale::put_function_concurrency).await,
+            "GetFunctionConcurrency" => self.run(cx, &r, s, scale::get_function_concurrency).await,
+            "DeleteFunctionConcurrency" => self.run(cx, &r, s, scale::delete_function_concurrency).await,
+            "PutProvisionedConcurrencyConfig" => {
+                self.run(cx, &r, s, scale::put_provisioned_concurrency_config)
+                    .await
+            }
+            "GetProvisionedConcurrencyConfig" => {
+                self.run(cx, &r, s, scale::get_provisioned_concurrency_config)
+                    .await
+            }
+            "DeleteProvisionedConcurrencyConfig" => {
+                self.run(cx, &r, s, scale::delete_provisioned_concurrency_config)
+                    .await
+            }
+            "ListProvisionedConcurrencyConfigs" => {
+                self.run(cx, &r, s, scale::list_provisioned_concurrency_configs)
+                    .await
+            }
             "PublishLayerVersion" => self.run(cx, &r, s, layers::publish_layer_version).await,
             "GetLayerVersion" => self.run(cx, &r, s, layers::get_layer_version).await,
             "ListLayers" => self.run(cx, &r, s, layers::list_layers).await,

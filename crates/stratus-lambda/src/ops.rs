@@ -488,6 +488,9 @@ pub async fn create_function(
         last_version: 0,
         created_ms: l.inner.clock.now_ms(),
         urls: BTreeMap::new(),
+        reserved: None,
+        provisioned: BTreeMap::new(),
+        event_configs: BTreeMap::new(),
     };
     let key = state::key(cx.account_id(), &cx.region, &name);
     let mut txn = Txn::new().absent(state::FUNCTIONS, key.clone().into_bytes());
@@ -533,6 +536,9 @@ pub async fn get_function(
             ..Default::default()
         }),
         tags: (!f.tags.is_empty()).then(|| f.tags.clone().into_iter().collect()),
+        concurrency: f.reserved.map(|r| Concurrency {
+            reserved_concurrent_executions: Some(r as i32),
+        }),
         ..Default::default()
     })
 }
@@ -708,7 +714,13 @@ pub async fn delete_function(
                         .delete_prefix(state::ALIASES, format!("{key}/").into_bytes()),
                 )
                 .await?;
+            f.provisioned.clear();
+            crate::scale::reconcile(&l, &cx, &f).await?;
             l.inner.runtime.retire(&format!("{arn}:"));
+            l.inner
+                .concurrency
+                .set_reserved(&l.inner.store, cx.account_id(), &cx.region, &t.name, None)
+                .await?;
         }
         Some(LATEST) => {
             return Err(LambdaError::InvalidParameter(
@@ -736,6 +748,8 @@ pub async fn delete_function(
                 )));
             }
             f.policies.remove(q);
+            f.provisioned.remove(q);
+            f.event_configs.remove(q);
             l.inner
                 .store
                 .commit(
@@ -810,13 +824,18 @@ pub async fn get_account_settings(
 ) -> Result<GetAccountSettingsResponse, LambdaError> {
     let all = state::list(&l.inner.store, cx.account_id(), &cx.region).await?;
     let total: i64 = all.iter().map(|f| f.latest.code_size as i64).sum();
+    let unreserved = l
+        .inner
+        .concurrency
+        .unreserved(&l.inner.store, cx.account_id(), &cx.region)
+        .await?;
     Ok(GetAccountSettingsResponse {
         account_limit: Some(AccountLimit {
             total_code_size: Some(80_530_636_800),
             code_size_unzipped: Some(crate::code::MAX_UNZIPPED as i64),
             code_size_zipped: Some(crate::code::MAX_ZIPPED as i64),
-            concurrent_executions: Some(1000),
-            unreserved_concurrent_executions: Some(1000),
+            concurrent_executions: Some(l.inner.concurrency.limit() as i32),
+            unreserved_concurrent_executions: Some(unreserved as i32),
         }),
         account_usage: Some(AccountUsage {
             total_code_size: Some(total),
@@ -1059,6 +1078,11 @@ pub async fn update_alias(
                 .put(state::ALIASES, akey.into_bytes(), state::encode(&a)),
         )
         .await?;
+    // Provisioned instances follow the alias to its new version.
+    let (f, _, _) = load(&l, &cx, &t.name).await?;
+    if f.provisioned.contains_key(&a.name) {
+        crate::scale::reconcile(&l, &cx, &f).await?;
+    }
     Ok(alias_config(&cx, &t.name, &a))
 }
 

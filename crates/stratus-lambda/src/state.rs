@@ -66,6 +66,32 @@ pub struct Function {
     /// Function URL configurations by qualifier.
     #[serde(default)]
     pub urls: BTreeMap<String, serde_json::Value>,
+    /// Reserved concurrency: both a guarantee and a cap.
+    #[serde(default)]
+    pub reserved: Option<u32>,
+    /// Provisioned concurrency by qualifier (a version number or an alias).
+    #[serde(default)]
+    pub provisioned: BTreeMap<String, Provisioned>,
+    /// Asynchronous invocation settings by qualifier (`$LATEST`, a version or an alias).
+    #[serde(default)]
+    pub event_configs: BTreeMap<String, EventConfig>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Provisioned {
+    pub requested: u32,
+    pub last_modified: String,
+}
+
+/// PutFunctionEventInvokeConfig's settings; `None` means AWS's default.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct EventConfig {
+    pub maximum_retry_attempts: Option<u32>,
+    pub maximum_event_age_secs: Option<u32>,
+    pub on_success: Option<String>,
+    pub on_failure: Option<String>,
+    /// Epoch seconds.
+    pub last_modified: f64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -239,24 +239,41 @@ impl AwsError {
         let (content_type, body) = match protocol {
             Protocol::Json { version } => {
                 let mut body = serde_json::Map::new();
-                body.insert("__type".into(), format!("{}#{}", self.namespace, self.code).into());
+                body.insert(
+                    "__type".into(),
+                    format!("{}#{}", self.namespace, self.code).into(),
+                );
                 body.insert("message".into(), self.message.clone().into());
                 if let Some(extra) = &self.extra {
                     body.extend(extra.clone());
                 }
                 (
-                    if version == "1.1" { "application/x-amz-json-1.1" } else { "application/x-amz-json-1.0" },
+                    if version == "1.1" {
+                        "application/x-amz-json-1.1"
+                    } else {
+                        "application/x-amz-json-1.0"
+                    },
                     serde_json::Value::Object(body).to_string(),
                 )
             }
-            Protocol::RestJson => (
-                "application/json",
-                serde_json::json!({ "Type": if self.status < 500 { "User" } else { "Service" }, "message": self.message })
-                    .to_string(),
-            ),
+            Protocol::RestJson => {
+                let mut body = serde_json::Map::new();
+                if let Some(extra) = &self.extra {
+                    body.extend(extra.clone());
+                }
+                body.insert(
+                    "Type".into(),
+                    if self.status < 500 { "User" } else { "Service" }.into(),
+                );
+                body.insert("message".into(), self.message.clone().into());
+                ("application/json", serde_json::Value::Object(body).to_string())
+            }
             // The query protocol's form; rest-xml services other than S3 (CloudFront) use the
             // same one without a namespace (S3's own `<Error>` form is rendered by s3s).
-            Protocol::Query { xml_namespace } => ("text/xml", self.error_response_xml(Some(xml_namespace), request_id)),
+            Protocol::Query { xml_namespace } => (
+                "text/xml",
+                self.error_response_xml(Some(xml_namespace), request_id),
+            ),
             Protocol::RestXml => ("text/xml", self.error_response_xml(None, request_id)),
         };
         let mut resp = Response::new(Bytes::from(body));

@@ -4,7 +4,9 @@
 //! own Runtime API endpoint ([`api`]). Instances are pooled per function configuration: a
 //! call takes an idle instance (warm) or starts one (cold: the init phase runs first), hands
 //! it one event, and returns it to the pool unless it died, timed out or ran out of memory.
-//! Idle instances are reaped after a while; shutdown kills them all.
+//! Idle instances are reaped after a while; shutdown kills them all. A pool may also be
+//! *provisioned*: that many instances are initialized ahead of calls, never reaped, and
+//! replaced when they die.
 //!
 //! This crate knows nothing of the Lambda API: `stratus-lambda` describes a function as a
 //! [`FunctionSpec`] and turns an [`Outcome`] into an Invoke answer and log lines.
@@ -94,6 +96,8 @@ pub struct Outcome {
     pub platform_lines: Vec<String>,
     /// Present on a cold start.
     pub init_duration: Option<Duration>,
+    /// Served by an instance initialized ahead of time (provisioned concurrency).
+    pub provisioned: bool,
     pub duration: Duration,
     pub max_memory_mb: u64,
 }
@@ -110,6 +114,8 @@ struct Inner {
     cgroups: Option<cgroup::Flavor>,
     runtime_dir: PathBuf,
     idle: Mutex<HashMap<String, Vec<Instance>>>,
+    /// Provisioned pools by pool key.
+    provisioned: Mutex<HashMap<String, Provisioned>>,
     /// Launcher pids of every live instance, for shutdown.
     live: Mutex<HashMap<String, u32>>,
     next_uid: AtomicU32,
@@ -146,6 +152,7 @@ impl Runtime {
                 cgroups,
                 runtime_dir,
                 idle: Mutex::new(HashMap::new()),
+                provisioned: Mutex::new(HashMap::new()),
                 live: Mutex::new(HashMap::new()),
                 next_uid: AtomicU32::new(0),
             }),
@@ -156,6 +163,7 @@ impl Runtime {
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 let Some(inner) = weak.upgrade() else { return };
                 inner.reap();
+                Runtime { inner }.replenish();
             }
         });
         Ok(rt)
@@ -168,6 +176,7 @@ impl Runtime {
 
     /// Kills every instance (server shutdown).
     pub fn shutdown(&self) {
+        self.inner.provisioned.lock().unwrap().clear();
         self.inner.idle.lock().unwrap().clear();
         for (_, pid) in self.inner.live.lock().unwrap().drain() {
             kill(pid);
@@ -177,10 +186,147 @@ impl Runtime {
     /// Drops every idle instance of one function (its code or configuration changed).
     pub fn retire(&self, key_prefix: &str) {
         self.inner
+            .provisioned
+            .lock()
+            .unwrap()
+            .retain(|k, _| !k.starts_with(key_prefix));
+        self.inner
             .idle
             .lock()
             .unwrap()
             .retain(|k, _| !k.starts_with(key_prefix));
+    }
+
+    /// Keeps `count` instances of `spec` initialized ahead of calls (provisioned concurrency);
+    /// 0 releases them. Instances beyond a lowered count are stopped when idle.
+    pub fn provision(&self, spec: &FunctionSpec, count: usize) {
+        {
+            let mut pools = self.inner.provisioned.lock().unwrap();
+            if count == 0 {
+                pools.remove(&spec.pool_key);
+            } else {
+                let pool = pools.entry(spec.pool_key.clone()).or_insert_with(|| Provisioned {
+                    spec: spec.clone(),
+                    target: 0,
+                    starting: 0,
+                    ready: Arc::new(()),
+                    failed: None,
+                });
+                pool.target = count;
+                pool.failed = None;
+            }
+        }
+        self.trim(&spec.pool_key);
+        self.replenish();
+    }
+
+    /// How far a provisioned pool is.
+    pub fn provisioned(&self, pool_key: &str) -> PoolState {
+        let pools = self.inner.provisioned.lock().unwrap();
+        let idle = self.inner.idle.lock().unwrap();
+        pools.get(pool_key).map_or_else(PoolState::default, |p| {
+            let ready = (Arc::strong_count(&p.ready) - 1).min(p.target);
+            let waiting = idle.get(pool_key).map_or(0, |l| {
+                l.iter()
+                    .filter(|i| i.provisioned.as_ref().is_some_and(|t| Arc::ptr_eq(t, &p.ready)))
+                    .count()
+            });
+            PoolState {
+                target: p.target,
+                ready,
+                busy: ready.saturating_sub(waiting),
+                failed: p.failed.clone(),
+            }
+        })
+    }
+
+    /// Drops idle provisioned instances a pool no longer wants.
+    fn trim(&self, pool_key: &str) {
+        let pools = self.inner.provisioned.lock().unwrap();
+        let mut idle = self.inner.idle.lock().unwrap();
+        let Some(list) = idle.get_mut(pool_key) else {
+            return;
+        };
+        let (mut extra, token) = match pools.get(pool_key) {
+            Some(p) => (
+                (Arc::strong_count(&p.ready) - 1).saturating_sub(p.target),
+                Some(p.ready.clone()),
+            ),
+            None => (usize::MAX, None),
+        };
+        for i in list.iter_mut() {
+            let stale = match (&i.provisioned, &token) {
+                (Some(mine), Some(t)) => !Arc::ptr_eq(mine, t),
+                (Some(_), None) => true,
+                (None, _) => false,
+            };
+            if stale || (i.provisioned.is_some() && extra > 0) {
+                // Demoted to an ordinary warm instance: reaped once idle long enough.
+                if !stale {
+                    extra -= 1;
+                }
+                i.provisioned = None;
+            }
+        }
+    }
+
+    /// Starts the instances provisioned pools lack (after a change, a crash or a timeout).
+    fn replenish(&self) {
+        let mut starts = Vec::new();
+        {
+            let mut pools = self.inner.provisioned.lock().unwrap();
+            for pool in pools.values_mut().filter(|p| p.failed.is_none()) {
+                let have = Arc::strong_count(&pool.ready) - 1 + pool.starting;
+                for _ in have..pool.target {
+                    pool.starting += 1;
+                    // A weak handle: only initialized instances count as ready.
+                    starts.push((pool.spec.clone(), Arc::downgrade(&pool.ready)));
+                }
+            }
+        }
+        for (spec, token) in starts {
+            let rt = self.clone();
+            tokio::spawn(async move {
+                let started = rt.cold_start(&spec, "provisioned-concurrency").await;
+                let mut pools = rt.inner.provisioned.lock().unwrap();
+                let token = token.upgrade();
+                let same = |p: &&mut Provisioned| token.as_ref().is_some_and(|t| Arc::ptr_eq(&p.ready, t));
+                if let Some(p) = pools.get_mut(&spec.pool_key).filter(same) {
+                    p.starting -= 1;
+                }
+                match started {
+                    Ok((mut instance, _)) => {
+                        if pools.get_mut(&spec.pool_key).filter(same).is_some() {
+                            instance.provisioned = token;
+                        }
+                        drop(pools);
+                        rt.inner
+                            .idle
+                            .lock()
+                            .unwrap()
+                            .entry(spec.pool_key.clone())
+                            .or_default()
+                            .push(instance);
+                    }
+                    Err((instance, error)) => {
+                        // Retrying code that cannot initialize would only spin: the pool
+                        // reports FAILED until its configuration is put again.
+                        if let Some(p) = pools.get_mut(&spec.pool_key).filter(same) {
+                            p.failed = Some(String::from_utf8_lossy(&error).into_owned());
+                        }
+                        drop(pools);
+                        if let Some(i) = &instance {
+                            rt.inner.live.lock().unwrap().remove(&i.id);
+                        }
+                        tracing::warn!(
+                            function = spec.function_name,
+                            error = %String::from_utf8_lossy(&error),
+                            "a provisioned instance failed to initialize"
+                        );
+                    }
+                }
+            });
+        }
     }
 
     /// Number of live instances (idle and busy).
@@ -196,7 +342,7 @@ impl Runtime {
         };
         let (mut instance, init_duration) = match warm {
             Some(i) => (i, None),
-            None => match self.cold_start(spec).await {
+            None => match self.cold_start(spec, "on-demand").await {
                 Ok(pair) => pair,
                 Err((instance, error)) => {
                     if let Some(i) = &instance {
@@ -243,6 +389,7 @@ impl Runtime {
             }
         };
         let duration = started.elapsed();
+        let provisioned = instance.provisioned.is_some();
         if !keep {
             instance.kill();
         }
@@ -258,8 +405,15 @@ impl Runtime {
                 .entry(spec.pool_key.clone())
                 .or_default()
                 .push(instance);
+            if provisioned {
+                self.trim(&spec.pool_key);
+            }
         } else {
             self.inner.live.lock().unwrap().remove(&instance.id);
+            drop(instance);
+            if provisioned {
+                self.replenish();
+            }
         }
         Outcome {
             result,
@@ -267,6 +421,7 @@ impl Runtime {
             lines,
             platform_lines,
             init_duration,
+            provisioned,
             duration,
             max_memory_mb,
         }
@@ -276,9 +431,10 @@ impl Runtime {
     async fn cold_start(
         &self,
         spec: &FunctionSpec,
+        init_type: &str,
     ) -> Result<(Instance, Option<Duration>), (Option<Instance>, Bytes)> {
         let started = Instant::now();
-        let (instance, init_rx) = match self.spawn(spec).await {
+        let (instance, init_rx) = match self.spawn(spec, init_type).await {
             Ok(pair) => pair,
             Err(e) => {
                 tracing::error!(function = spec.function_name, error = %e, "cannot start a function instance");
@@ -312,7 +468,11 @@ impl Runtime {
         }
     }
 
-    async fn spawn(&self, spec: &FunctionSpec) -> std::io::Result<(Instance, oneshot::Receiver<InitSignal>)> {
+    async fn spawn(
+        &self,
+        spec: &FunctionSpec,
+        init_type: &str,
+    ) -> std::io::Result<(Instance, oneshot::Receiver<InitSignal>)> {
         let inner = &self.inner;
         let id = uuid::Uuid::new_v4().simple().to_string();
         let uid = UID_BASE + inner.next_uid.fetch_add(1, Ordering::Relaxed) % UID_SPAN;
@@ -359,6 +519,8 @@ impl Runtime {
         }
         let stream = log_stream_name(&spec.version, &id);
         let mut env = spec.env.clone();
+        env.retain(|(k, _)| k != "AWS_LAMBDA_INITIALIZATION_TYPE");
+        env.push(("AWS_LAMBDA_INITIALIZATION_TYPE".into(), init_type.into()));
         let tmp = if isolate {
             "/tmp".to_string()
         } else {
@@ -442,6 +604,7 @@ impl Runtime {
                 stream,
                 last_used: Instant::now(),
                 scratch,
+                provisioned: None,
             },
             init_rx,
         ))
@@ -455,8 +618,9 @@ impl Inner {
         {
             let mut idle = self.idle.lock().unwrap();
             for list in idle.values_mut() {
-                let (old, keep): (Vec<Instance>, Vec<Instance>) =
-                    list.drain(..).partition(|i| i.last_used.elapsed() >= timeout);
+                let (old, keep): (Vec<Instance>, Vec<Instance>) = list
+                    .drain(..)
+                    .partition(|i| i.provisioned.is_none() && i.last_used.elapsed() >= timeout);
                 *list = keep;
                 reaped.extend(old);
             }
@@ -482,6 +646,33 @@ struct Instance {
     stream: String,
     last_used: Instant,
     scratch: PathBuf,
+    /// The pool token of a provisioned instance (its count is the pool's initialized size).
+    provisioned: Option<Arc<()>>,
+}
+
+/// A provisioned pool as callers see it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PoolState {
+    /// Instances wanted.
+    pub target: usize,
+    /// Instances initialized.
+    pub ready: usize,
+    /// Initialized instances running a call.
+    pub busy: usize,
+    /// Why instances could not be started, if they could not.
+    pub failed: Option<String>,
+}
+
+/// A provisioned pool: how many instances it wants and how many it has.
+struct Provisioned {
+    spec: FunctionSpec,
+    target: usize,
+    /// Instances in their init phase.
+    starting: usize,
+    /// Held by every initialized instance of this pool.
+    ready: Arc<()>,
+    /// Set when an instance could not initialize.
+    failed: Option<String>,
 }
 
 impl Instance {
@@ -544,6 +735,7 @@ fn failure(instance: Option<Instance>, error: Bytes) -> Outcome {
         lines: Vec::new(),
         platform_lines: Vec::new(),
         init_duration: None,
+        provisioned: false,
         duration: Duration::ZERO,
         max_memory_mb: instance.as_ref().map_or(0, |i| i.peak_mb()),
     }

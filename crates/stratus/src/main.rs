@@ -1,7 +1,8 @@
 //! `stratus`: the AWS serverless stack as one program.
 //!
 //! `stratus serve` opens the one endpoint. Settings come from flags, then `STRATUS_*`
-//! environment variables, then `stratus.toml`, then defaults.
+//! environment variables, then `stratus.toml`, then defaults. `stratus cost` asks a running
+//! server what its functions have cost so far.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -27,6 +28,32 @@ struct Cli {
 enum Command {
     /// Open the endpoint and serve every service.
     Serve(ServeArgs),
+    /// Print what each function has cost so far under the server's price table.
+    Cost(CostArgs),
+}
+
+#[derive(Args)]
+struct CostArgs {
+    /// The server to ask.
+    #[arg(long, env = "STRATUS_ENDPOINT", default_value = "http://127.0.0.1:4566")]
+    endpoint: String,
+    /// Access key of the account to report on.
+    #[arg(long, env = "AWS_ACCESS_KEY_ID", default_value = "test")]
+    access_key: String,
+    /// Its secret.
+    #[arg(
+        long,
+        env = "AWS_SECRET_ACCESS_KEY",
+        default_value = "test",
+        hide_env_values = true
+    )]
+    secret_key: String,
+    /// Region to report on.
+    #[arg(long, env = "AWS_DEFAULT_REGION", default_value = "us-east-1")]
+    region: String,
+    /// Print the server's JSON instead of a table.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args, Default)]
@@ -55,6 +82,9 @@ struct ServeArgs {
     /// Enable test controls: /_stratus/clock and /_stratus/reset.
     #[arg(long, env = "STRATUS_DEV")]
     dev: Option<Option<bool>>,
+    /// Concurrent function executions allowed per account and region [default: 1000].
+    #[arg(long, env = "STRATUS_LAMBDA_CONCURRENCY")]
+    lambda_concurrency: Option<u32>,
     /// Accepted access key, `KEY:SECRET[:ACCOUNT[:PRINCIPAL]]`; repeat for several
     /// (environment: comma separated). Default: test:test in account 000000000000.
     #[arg(long = "access-key", env = "STRATUS_ACCESS_KEYS", value_delimiter = ',')]
@@ -84,6 +114,9 @@ fn load_config(args: &ServeArgs) -> Result<Config> {
     }
     if let Some(v) = args.durability {
         config.durability = v;
+    }
+    if let Some(v) = args.lambda_concurrency {
+        config.lambda_concurrency = v;
     }
     if let Some(v) = args.dev {
         config.dev = v.unwrap_or(true);
@@ -169,6 +202,102 @@ async fn serve(args: ServeArgs) -> Result<()> {
     Ok(())
 }
 
+/// A signed GET to the server; the JSON it answers.
+async fn signed_get(args: &CostArgs, path: &str) -> Result<serde_json::Value> {
+    let uri: http::Uri = format!("{}{path}", args.endpoint.trim_end_matches('/'))
+        .parse()
+        .with_context(|| format!("invalid --endpoint '{}'", args.endpoint))?;
+    let host = uri.authority().context("--endpoint needs a host")?.to_string();
+    let port = uri.port_u16().unwrap_or(80);
+    let addr = format!("{}:{port}", uri.host().unwrap_or("127.0.0.1"));
+    let mut headers = http::HeaderMap::new();
+    headers.insert(http::header::HOST, host.parse()?);
+    stratus_protocol::sigv4::sign_headers(
+        "GET",
+        uri.path(),
+        uri.query(),
+        &mut headers,
+        b"",
+        &args.access_key,
+        &args.secret_key,
+        &args.region,
+        "lambda",
+        std::time::SystemTime::now(),
+    );
+    let stream = tokio::net::TcpStream::connect(&addr)
+        .await
+        .with_context(|| format!("connecting to {addr}: is `stratus serve` running?"))?;
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    let mut req = http::Request::get(uri.path_and_query().map_or("/", |p| p.as_str()))
+        .body(http_body_util::Empty::<bytes::Bytes>::new())?;
+    *req.headers_mut() = headers;
+    let resp = sender.send_request(req).await?;
+    let status = resp.status();
+    let body = http_body_util::BodyExt::collect(resp.into_body())
+        .await?
+        .to_bytes();
+    let value: serde_json::Value = serde_json::from_slice(&body)
+        .with_context(|| format!("the server answered {status}: {}", String::from_utf8_lossy(&body)))?;
+    if !status.is_success() {
+        bail!(
+            "the server answered {status}: {}",
+            value["message"].as_str().unwrap_or_default()
+        );
+    }
+    Ok(value)
+}
+
+async fn cost(args: CostArgs) -> Result<()> {
+    let report = signed_get(&args, "/_stratus/lambda/cost").await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    let num = |v: &serde_json::Value, k: &str| v[k].as_f64().unwrap_or(0.0);
+    println!(
+        "{:<32} {:>12} {:>14} {:>16} {:>14}",
+        "FUNCTION", "REQUESTS", "GB-SECONDS", "PROVISIONED GB-S", "COST (USD)"
+    );
+    for f in report["Functions"].as_array().into_iter().flatten() {
+        println!(
+            "{:<32} {:>12} {:>14.4} {:>16.4} {:>14.8}",
+            f["FunctionName"].as_str().unwrap_or_default(),
+            f["Requests"].as_u64().unwrap_or(0),
+            num(f, "GBSeconds") + num(f, "ProvisionedDurationGBSeconds"),
+            num(f, "ProvisionedGBSeconds"),
+            num(f, "Cost"),
+        );
+    }
+    let total = &report["Total"];
+    println!(
+        "{:<32} {:>12} {:>14.4} {:>16} {:>14.8}",
+        "TOTAL",
+        total["Requests"].as_u64().unwrap_or(0),
+        num(total, "GBSeconds"),
+        "",
+        num(total, "Cost")
+    );
+    println!(
+        "{:<32} {:>12} {:>14} {:>16} {:>14.8}",
+        "free tier",
+        "",
+        "",
+        "",
+        -num(total, "FreeTier")
+    );
+    println!(
+        "{:<32} {:>12} {:>14} {:>16} {:>14.8}",
+        "DUE",
+        "",
+        "",
+        "",
+        num(total, "Due")
+    );
+    Ok(())
+}
+
 fn main() -> Result<()> {
     // Function sandboxes are started by re-executing this binary.
     if std::env::args().nth(1).as_deref() == Some(stratus_runtime::sandbox::SUBCOMMAND) {
@@ -178,5 +307,6 @@ fn main() -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::Cost(args) => runtime.block_on(cost(args)),
     }
 }
