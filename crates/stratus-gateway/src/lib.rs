@@ -113,6 +113,13 @@ impl Gateway {
                 }),
             },
         )?;
+        s3.start_notifications({
+            let lambda = lambda.clone();
+            Arc::new(move |arn, payload| {
+                let lambda = lambda.clone();
+                Box::pin(async move { lambda.deliver(&arn, payload).await })
+            })
+        });
         Ok(Gateway {
             inner: Arc::new(Inner {
                 config,

@@ -134,6 +134,36 @@ pub(crate) async fn accept(
     Ok(())
 }
 
+/// Queues an event for the function an ARN names (a delivery from another service).
+pub(crate) async fn from_service(l: &Lambda, arn: &str, payload: String) -> Result<(), String> {
+    let parts: Vec<&str> = arn.split(':').collect();
+    let ["arn", _, "lambda", region, account, "function", name, rest @ ..] = parts.as_slice() else {
+        return Err(format!("{arn} is not a Lambda function ARN"));
+    };
+    let cx = account_context(account, region, &uuid::Uuid::new_v4().to_string());
+    let qualifier = rest.first().map(|q| q.to_string());
+    let f = load(l, &cx, name).await.map_err(|e| e.to_string())?;
+    let config = resolve(l, &cx, &f.0, qualifier.as_deref())
+        .await
+        .map_err(|e| e.to_string())?;
+    let ev = Event {
+        id: cx.request_id.clone(),
+        account: account.to_string(),
+        region: region.to_string(),
+        function: name.to_string(),
+        qualifier,
+        payload,
+        received_ms: l.inner.clock.now_ms(),
+        attempts: 0,
+        throttles: 0,
+    };
+    enqueue(l, &ev).await.map_err(|e| e.to_string())?;
+    l.inner
+        .metrics
+        .async_received(account, region, name, &config.version);
+    Ok(())
+}
+
 /// Runs queued events as they fall due, for as long as the server runs.
 pub(crate) async fn dispatch(l: Lambda) {
     let holder = uuid::Uuid::new_v4().to_string();

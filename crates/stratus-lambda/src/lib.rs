@@ -192,6 +192,12 @@ impl Lambda {
         Ok(lambda)
     }
 
+    /// Queues an event from another service (an S3 notification...) for the function an ARN
+    /// names, as an asynchronous invocation; an error says why it cannot be.
+    pub async fn deliver(&self, arn: &str, payload: String) -> Result<(), String> {
+        asynchronous::from_service(self, arn, payload).await
+    }
+
     /// Function metrics of an account (one function, or all), as JSON.
     pub async fn metrics(
         &self,

@@ -809,6 +809,7 @@ impl Backend {
         req: S3Request<PutBucketNotificationConfigurationInput>,
     ) -> S3Result<S3Response<PutBucketNotificationConfigurationOutput>> {
         let mut n = req.input.notification_configuration;
+        crate::notify::validate(&n)?;
         // Each configuration gets an id when it has none, as S3 assigns one.
         for c in n.lambda_function_configurations.iter_mut().flatten() {
             c.id.get_or_insert_with(|| uuid::Uuid::new_v4().to_string());

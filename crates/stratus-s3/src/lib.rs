@@ -19,6 +19,7 @@ mod model;
 #[macro_use]
 mod objects;
 mod multipart;
+pub mod notify;
 mod website;
 
 use std::sync::Arc;
@@ -99,6 +100,12 @@ impl S3 {
         Ok(out)
     }
 
+    /// Starts delivering event notifications through `deliver` (once the services they reach
+    /// exist).
+    pub fn start_notifications(&self, deliver: notify::Deliver) {
+        tokio::spawn(notify::pump(self.backend.clone(), deliver));
+    }
+
     /// Serves one S3 request. `request_id` goes into the answer's headers and error bodies.
     pub async fn handle(&self, req: Request<s3s::Body>, request_id: &str) -> Response<s3s::Body> {
         let host = req
@@ -122,6 +129,8 @@ impl S3 {
     async fn api(&self, mut req: Request<s3s::Body>, request_id: &str) -> Response<s3s::Body> {
         let target = Target::of(&req);
         normalize_presigned_signature(&mut req);
+        req.extensions_mut()
+            .insert(notify::RequestId(request_id.to_string()));
         let origin = req
             .headers()
             .get(http::header::ORIGIN)

@@ -18,6 +18,15 @@ const DAY_MS: i64 = 86_400_000;
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
 const LEASE: &str = "s3:lifecycle";
 
+/// Why lifecycle removals happen, for event notifications.
+fn expired() -> crate::notify::Cause {
+    crate::notify::Cause {
+        event: "LifecycleExpiration:Delete",
+        principal: "s3.amazonaws.com".into(),
+        request_id: String::new(),
+    }
+}
+
 /// When an object made at `made_ms` expires after `days`: S3 rounds up to the next midnight UTC.
 fn expiry(made_ms: i64, days: i32) -> i64 {
     let t = made_ms + days as i64 * DAY_MS;
@@ -137,7 +146,7 @@ impl Backend {
                     continue;
                 };
                 if !rec.delete_marker && filter.selects(&rec) && due(&rec) {
-                    self.delete_one(bucket, &key, None).await?;
+                    self.delete_one(bucket, &key, None, Some(&expired())).await?;
                 }
             }
         }
@@ -167,7 +176,8 @@ impl Backend {
                 if let Some(since) = since
                     && now >= expiry(since, days)
                 {
-                    self.delete_one(bucket, &key, Some(&rec.version_label())).await?;
+                    self.delete_one(bucket, &key, Some(&rec.version_label()), Some(&expired()))
+                        .await?;
                 }
             }
         }

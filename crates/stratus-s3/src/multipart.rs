@@ -310,6 +310,7 @@ impl Backend {
         &self,
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        let cause = crate::notify::Cause::of(&req.extensions, "ObjectCreated:CompleteMultipartUpload");
         let input = req.input;
         let bucket = self.bucket_for(&req.extensions, &input.bucket).await?;
         let upload = self.upload(&bucket.name, &input.key, &input.upload_id).await?;
@@ -423,6 +424,7 @@ impl Backend {
                 rec,
                 input.if_match.as_ref(),
                 input.if_none_match.as_ref(),
+                Some(&cause),
             )
             .await
         {

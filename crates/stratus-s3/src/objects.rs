@@ -17,6 +17,7 @@ use crate::buckets::{canned_from, grants, tag_set, tags_in};
 use crate::model::{
     BodyRef, BucketRecord, OBJECTS, ObjectRecord, VERSIONS, object_key, version_id, version_key, version_seq,
 };
+use crate::notify::{self, Cause};
 
 /// Largest object a single PUT may carry.
 const MAX_PUT: i64 = 5 * 1024 * 1024 * 1024;
@@ -358,6 +359,7 @@ impl Backend {
         mut rec: ObjectRecord,
         if_match: Option<&ETagCondition>,
         if_none_match: Option<&ETagCondition>,
+        cause: Option<&Cause>,
     ) -> S3Result<ObjectRecord> {
         let okey = object_key(&bucket.name, key);
         loop {
@@ -402,6 +404,7 @@ impl Backend {
                 }
             }
             txn = txn.put(OBJECTS, okey.clone(), rec.encode());
+            txn = notify::announce(txn, self, bucket, key, &rec, cause);
             match self.store.commit(txn).await {
                 Ok(()) => {
                     release(&self.blobs, released).await;
@@ -580,6 +583,12 @@ impl Backend {
             inline: ingested.inline.clone(),
         };
         let blobs = ingested.body.blob_ids();
+        let event = if req.extensions.get::<notify::Posted>().is_some() {
+            "ObjectCreated:Post"
+        } else {
+            "ObjectCreated:Put"
+        };
+        let cause = Cause::of(&req.extensions, event);
         let rec = match self
             .write_object(
                 &bucket,
@@ -587,6 +596,7 @@ impl Backend {
                 rec,
                 input.if_match.as_ref(),
                 input.if_none_match.as_ref(),
+                Some(&cause),
             )
             .await
         {
@@ -613,8 +623,9 @@ impl Backend {
     /// stored exactly as a PutObject of the same fields.
     pub async fn post_object(
         &self,
-        req: S3Request<PostObjectInput>,
+        mut req: S3Request<PostObjectInput>,
     ) -> S3Result<S3Response<PostObjectOutput>> {
+        req.extensions.insert(notify::Posted);
         let put = req.map_input(|i| PutObjectInput {
             acl: i.acl,
             body: i.body,
@@ -714,15 +725,19 @@ impl Backend {
         bucket: &BucketRecord,
         key: &str,
         version: Option<&str>,
+        cause: Option<&Cause>,
     ) -> S3Result<(bool, Option<String>)> {
         let okey = object_key(&bucket.name, key);
         match (bucket.versioning.as_deref(), version) {
             (None, None | Some("null")) => {
                 let old = self.store.get(OBJECTS, &okey).await.map_err(internal)?;
                 if let Some(raw) = old {
-                    let txn = Txn::new()
+                    let mut txn = Txn::new()
                         .equals(OBJECTS, okey.clone(), raw.clone())
                         .delete(OBJECTS, okey.clone());
+                    if let Some(rec) = ObjectRecord::decode(&raw) {
+                        txn = notify::announce(txn, self, bucket, key, &rec, cause);
+                    }
                     match self.store.commit(txn).await {
                         Ok(()) => {
                             if let Some(rec) = ObjectRecord::decode(&raw) {
@@ -730,7 +745,7 @@ impl Backend {
                             }
                         }
                         Err(StoreError::ConditionFailed { .. }) => {
-                            return Box::pin(self.delete_one(bucket, key, version)).await;
+                            return Box::pin(self.delete_one(bucket, key, version, cause)).await;
                         }
                         Err(e) => return Err(internal(e)),
                     }
@@ -746,7 +761,10 @@ impl Backend {
                     owner: bucket.account.clone(),
                     ..Default::default()
                 };
-                let rec = self.write_object(bucket, key, marker, None, None).await?;
+                let cause = cause.map(Cause::marker_created);
+                let rec = self
+                    .write_object(bucket, key, marker, None, None, cause.as_ref())
+                    .await?;
                 Ok((true, Some(rec.version_label())))
             }
             (Some(_), Some(v)) => {
@@ -782,6 +800,7 @@ impl Backend {
                             None => txn.delete(OBJECTS, okey.clone()),
                         };
                     }
+                    txn = notify::announce(txn, self, bucket, key, &vrec, cause);
                     match self.store.commit(txn).await {
                         Ok(()) => {
                             release(&self.blobs, vrec.blob_ids()).await;
@@ -807,8 +826,9 @@ impl Backend {
                 return Err(precondition_failed());
             }
         }
+        let cause = Cause::of(&req.extensions, "ObjectRemoved:Delete");
         let (marker, version) = self
-            .delete_one(&bucket, &input.key, input.version_id.as_deref())
+            .delete_one(&bucket, &input.key, input.version_id.as_deref(), Some(&cause))
             .await?;
         Ok(S3Response::new(DeleteObjectOutput {
             delete_marker: marker.then_some(true),
@@ -827,11 +847,12 @@ impl Backend {
             return Err(s3_error!(MalformedXML));
         }
         let quiet = input.delete.quiet.unwrap_or(false);
+        let cause = Cause::of(&req.extensions, "ObjectRemoved:Delete");
         let mut deleted = Vec::new();
         let mut errors = Vec::new();
         for obj in input.delete.objects {
             match self
-                .delete_one(&bucket, &obj.key, obj.version_id.as_deref())
+                .delete_one(&bucket, &obj.key, obj.version_id.as_deref(), Some(&cause))
                 .await
             {
                 Ok((marker, version)) => {
@@ -937,7 +958,11 @@ impl Backend {
             body: body.clone(),
             inline: src.inline.clone(),
         };
-        let rec = match self.write_object(&dest, &input.key, rec, None, None).await {
+        let cause = Cause::of(&req.extensions, "ObjectCreated:Copy");
+        let rec = match self
+            .write_object(&dest, &input.key, rec, None, None, Some(&cause))
+            .await
+        {
             Ok(r) => r,
             Err(e) => {
                 if let BodyRef::Blobs(pieces) = body {
