@@ -20,7 +20,8 @@ struct Work {
     method: Method,
     service: &'static str,
     path: String,
-    target: Option<String>,
+    /// One extra signed header (`x-amz-target`, `x-amz-invocation-type`...).
+    header: Option<(&'static str, String)>,
     content_type: &'static str,
     body: Vec<u8>,
 }
@@ -36,7 +37,7 @@ fn make(workload: &str, rng: &mut impl Rng) -> Work {
         method: Method::POST,
         service: "dynamodb",
         path: "/".into(),
-        target: Some(format!("DynamoDB_20120810.{op}")),
+        header: Some(("x-amz-target", format!("DynamoDB_20120810.{op}"))),
         content_type: "application/x-amz-json-1.0",
         body: body.into_bytes(),
     };
@@ -47,7 +48,7 @@ fn make(workload: &str, rng: &mut impl Rng) -> Work {
             method: Method::POST,
             service: "sts",
             path: "/".into(),
-            target: None,
+            header: None,
             content_type: "application/x-www-form-urlencoded; charset=utf-8",
             body: b"Action=GetCallerIdentity&Version=2011-06-15".to_vec(),
         },
@@ -111,7 +112,16 @@ fn make(workload: &str, rng: &mut impl Rng) -> Work {
             method: Method::POST,
             service: "lambda",
             path: "/2015-03-31/functions/bench-echo/invocations".into(),
-            target: None,
+            header: None,
+            content_type: "application/json",
+            body: format!(r#"{{"n":{}}}"#, rng.random_range(0..1_000_000)).into_bytes(),
+        },
+        "invoke_event" => Work {
+            // Asynchronous invocations of the same function: queued durably, answered 202.
+            method: Method::POST,
+            service: "lambda",
+            path: "/2015-03-31/functions/bench-echo/invocations".into(),
+            header: Some(("x-amz-invocation-type", "Event".into())),
             content_type: "application/json",
             body: format!(r#"{{"n":{}}}"#, rng.random_range(0..1_000_000)).into_bytes(),
         },
@@ -121,7 +131,7 @@ fn make(workload: &str, rng: &mut impl Rng) -> Work {
             method: Method::PUT,
             service: "s3",
             path: format!("/bench/{}", key(rng)),
-            target: None,
+            header: None,
             content_type: "application/octet-stream",
             body: vec![b'x'; 1024],
         },
@@ -129,7 +139,7 @@ fn make(workload: &str, rng: &mut impl Rng) -> Work {
             method: Method::GET,
             service: "s3",
             path: format!("/bench/seed{}", rng.random_range(0..1000)),
-            target: None,
+            header: None,
             content_type: "application/octet-stream",
             body: Vec::new(),
         },
@@ -141,7 +151,7 @@ fn make(workload: &str, rng: &mut impl Rng) -> Work {
             } else {
                 "/bench/big".into()
             },
-            target: None,
+            header: None,
             content_type: "application/octet-stream",
             body: Vec::new(),
         },
@@ -153,8 +163,8 @@ fn request(host: &str, w: Work) -> Request<Full<Bytes>> {
     let mut headers = HeaderMap::new();
     headers.insert("host", host.parse().unwrap());
     headers.insert("content-type", w.content_type.parse().unwrap());
-    if let Some(t) = &w.target {
-        headers.insert("x-amz-target", t.parse().unwrap());
+    if let Some((name, value)) = &w.header {
+        headers.insert(*name, value.parse().unwrap());
     }
     if w.service == "s3" {
         headers.insert(
