@@ -455,3 +455,17 @@ def test_cost_uses_the_configured_prices(new_server, tmp_path):
     cost = json.loads(out.stdout)
     assert cost["Functions"][0]["RequestCost"] == pytest.approx(3.0)
     assert cost["Total"]["Due"] >= 3.0
+
+
+def test_dead_letter_queue_is_recorded_until_sqs_exists(stratus):
+    lam = stratus.client("lambda")
+    dlq = "arn:aws:sqs:us-east-1:000000000000:dlq"
+    create(lam, "dlq-fn", FAILING, DeadLetterConfig={"TargetArn": dlq})
+    assert lam.get_function_configuration(FunctionName="dlq-fn")["DeadLetterConfig"] == {"TargetArn": dlq}
+    lam.put_function_event_invoke_config(FunctionName="dlq-fn", MaximumRetryAttempts=0)
+    lam.invoke(FunctionName="dlq-fn", InvocationType="Event", Payload=b"{}")
+    m = until("the event to be given up", lambda: (lambda f: f if f["AsyncEventsDropped"] == 1 else None)(
+        signed_json(stratus, "/_stratus/lambda/metrics", "function=dlq-fn")["Functions"][0]))
+    assert m["DeadLetterErrors"] == 1 and m["Errors"] == 1
+    lam.update_function_configuration(FunctionName="dlq-fn", DeadLetterConfig={"TargetArn": ""})
+    assert "DeadLetterConfig" not in lam.get_function_configuration(FunctionName="dlq-fn")

@@ -376,6 +376,18 @@ async fn run_event(l: &Lambda, key: Vec<u8>, value: Vec<u8>) -> Result<(), Lambd
             if let Some(dest) = &settings.on_failure {
                 txn = deliver(l, txn, &ev, &config, dest, condition, &body, error);
             }
+            if let Some(dlq) = &config.dead_letter_arn {
+                // SQS and SNS do not exist here yet: the dead-letter delivery fails, as AWS
+                // counts it.
+                tracing::warn!(
+                    event = ev.id,
+                    dlq,
+                    "dead-letter queue not available: event not sent"
+                );
+                l.inner
+                    .metrics
+                    .dead_letter_error(&ev.account, &ev.region, &ev.function, &config.version);
+            }
             store.commit(txn).await?;
         }
     }
@@ -462,7 +474,7 @@ fn deliver(
     );
     l.inner
         .metrics
-        .dead_letter_error(&ev.account, &ev.region, &ev.function, &config.version);
+        .destination_failure(&ev.account, &ev.region, &ev.function, &config.version);
     txn
 }
 

@@ -31,6 +31,7 @@ pub struct Stats {
     pub errors: u64,
     pub throttles: u64,
     pub dead_letter_errors: u64,
+    pub destination_delivery_failures: u64,
     pub async_events_received: u64,
     pub async_events_dropped: u64,
     pub async_event_age_max_ms: i64,
@@ -56,6 +57,7 @@ impl Stats {
         self.errors += o.errors;
         self.throttles += o.throttles;
         self.dead_letter_errors += o.dead_letter_errors;
+        self.destination_delivery_failures += o.destination_delivery_failures;
         self.async_events_received += o.async_events_received;
         self.async_events_dropped += o.async_events_dropped;
         self.async_event_age_max_ms = self.async_event_age_max_ms.max(o.async_event_age_max_ms);
@@ -104,6 +106,7 @@ impl Stats {
             "Errors": self.errors,
             "Throttles": self.throttles,
             "DeadLetterErrors": self.dead_letter_errors,
+            "DestinationDeliveryFailures": self.destination_delivery_failures,
             "AsyncEventsReceived": self.async_events_received,
             "AsyncEventsDropped": self.async_events_dropped,
             "AsyncEventAgeMax": self.async_event_age_max_ms,
@@ -230,6 +233,12 @@ impl Metrics {
 
     pub fn dead_letter_error(&self, account: &str, region: &str, function: &str, version: &str) {
         self.add(account, region, function, version, |s| s.dead_letter_errors += 1);
+    }
+
+    pub fn destination_failure(&self, account: &str, region: &str, function: &str, version: &str) {
+        self.add(account, region, function, version, |s| {
+            s.destination_delivery_failures += 1
+        });
     }
 
     pub fn provisioned_time(&self, account: &str, region: &str, function: &str, version: &str, mb_ms: u64) {

@@ -205,6 +205,9 @@ pub(crate) fn configuration(cx: &RequestContext, c: &Config) -> FunctionConfigur
         state: Some("Active".into()),
         last_update_status: Some("Successful".into()),
         package_type: Some(c.package_type.clone()),
+        dead_letter_config: c.dead_letter_arn.as_ref().map(|arn| DeadLetterConfig {
+            target_arn: Some(arn.clone()),
+        }),
         architectures: Some(c.architectures.clone()),
         ephemeral_storage: Some(EphemeralStorage {
             size: Some(c.tmp_mb as i32),
@@ -479,6 +482,11 @@ pub async fn create_function(
         last_modified: now_iso(&l),
         revision_id: revision(),
         package_type,
+        dead_letter_arn: i
+            .dead_letter_config
+            .as_ref()
+            .and_then(|d| d.target_arn.clone())
+            .filter(|a| !a.is_empty()),
     };
     let mut f = Function {
         latest,
@@ -673,6 +681,9 @@ pub async fn update_function_configuration(
     }
     if let Some(t) = i.tracing_config.as_ref().and_then(|t| t.mode.clone()) {
         c.tracing_mode = t;
+    }
+    if let Some(d) = &i.dead_letter_config {
+        c.dead_letter_arn = d.target_arn.clone().filter(|a| !a.is_empty());
     }
     if let Some(lc) = &i.logging_config {
         if let Some(v) = &lc.log_format {

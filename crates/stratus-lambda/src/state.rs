@@ -44,6 +44,9 @@ pub struct Config {
     pub last_modified: String,
     pub revision_id: String,
     pub package_type: String,
+    /// Where events given up go (an SQS queue or SNS topic ARN).
+    #[serde(default)]
+    pub dead_letter_arn: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
