@@ -646,6 +646,31 @@ def test_multipart_upload_round_trip(stratus):
     assert s3.list_multipart_uploads(Bucket="bkt").get("Uploads", []) == []
 
 
+def test_list_multipart_uploads_with_delimiter_and_pages(stratus):
+    s3 = stratus.client("s3")
+    make_bucket(s3, "ups")
+    ids = {}
+    for key in ["a/1", "a/2", "b/x/1", "c", "d"]:
+        ids[key] = s3.create_multipart_upload(Bucket="ups", Key=key)["UploadId"]
+    out = s3.list_multipart_uploads(Bucket="ups", Delimiter="/")
+    assert [p["Prefix"] for p in out["CommonPrefixes"]] == ["a/", "b/"]
+    assert [u["Key"] for u in out["Uploads"]] == ["c", "d"]
+    out = s3.list_multipart_uploads(Bucket="ups", Delimiter="/", Prefix="b/")
+    assert [p["Prefix"] for p in out["CommonPrefixes"]] == ["b/x/"] and "Uploads" not in out
+    # Pages count uploads and prefixes together; a prefix as the key marker skips its keys.
+    first = s3.list_multipart_uploads(Bucket="ups", Delimiter="/", MaxUploads=2)
+    assert first["IsTruncated"] and [p["Prefix"] for p in first["CommonPrefixes"]] == ["a/", "b/"]
+    assert first["NextKeyMarker"] == "b/"
+    rest = s3.list_multipart_uploads(Bucket="ups", Delimiter="/", MaxUploads=2, KeyMarker=first["NextKeyMarker"])
+    assert [u["Key"] for u in rest["Uploads"]] == ["c", "d"] and not rest["IsTruncated"]
+    page = s3.list_multipart_uploads(Bucket="ups", MaxUploads=3)
+    assert [u["Key"] for u in page["Uploads"]] == ["a/1", "a/2", "b/x/1"]
+    assert page["NextKeyMarker"] == "b/x/1" and page["NextUploadIdMarker"] == ids["b/x/1"]
+    page = s3.list_multipart_uploads(Bucket="ups", MaxUploads=3, KeyMarker=page["NextKeyMarker"],
+                                     UploadIdMarker=page["NextUploadIdMarker"])
+    assert [u["Key"] for u in page["Uploads"]] == ["c", "d"]
+
+
 def test_multipart_complete_errors(stratus):
     """CompleteMultipartUpload checks part order, ETags and the 5 MiB minimum."""
     s3 = stratus.client("s3")

@@ -558,7 +558,11 @@ impl Backend {
         if let Some(k) = input.key_marker.as_deref().filter(|k| !k.is_empty()) {
             scan = match input.upload_id_marker.as_deref().filter(|u| !u.is_empty()) {
                 Some(u) => scan.after(&upload_key(&input.bucket, k, u)),
-                None => match stratus_store::keys::prefix_end(&object_key(&input.bucket, k)) {
+                // After a key: past its uploads; after a rolled-up prefix: past all its keys.
+                None => match stratus_store::keys::prefix_end(&match input.delimiter.as_deref() {
+                    Some(d) if !d.is_empty() && k.ends_with(d) => object_prefix(&input.bucket, k),
+                    _ => object_key(&input.bucket, k),
+                }) {
                     Some(end) => Scan {
                         start: std::ops::Bound::Included(end),
                         ..scan
@@ -567,36 +571,70 @@ impl Backend {
                 },
             };
         }
-        let rows = self
-            .store
-            .scan(UPLOADS, &scan.limit(max + 1))
-            .await
-            .map_err(internal)?;
-        let truncated = rows.len() > max;
+        // With a delimiter, keys sharing a prefix up to it roll up into one CommonPrefixes entry
+        // (as in ListObjects); rolled-up keys are skipped in the store, not read.
+        let delimiter = input.delimiter.clone().filter(|d| !d.is_empty());
         let mut uploads = Vec::new();
-        for (k, v) in rows.into_iter().take(max) {
-            let (Some(key), Ok(u)) = (decode_object_key(&k), serde_json::from_slice::<UploadRecord>(&v))
-            else {
-                continue;
-            };
-            uploads.push(MultipartUpload {
-                key: Some(key),
-                upload_id: Some(u.upload_id.clone()),
-                initiated: Some(timestamp(u.initiated_ms)),
-                initiator: Some(Initiator {
-                    id: Some(crate::backend::canonical_id(&u.owner)),
-                    display_name: Some(u.owner.clone()),
-                }),
-                owner: Some(owner(&u.owner)),
-                storage_class: Some(StorageClass::from(
-                    u.storage_class.unwrap_or_else(|| "STANDARD".into()),
-                )),
-                checksum_algorithm: u.checksum_algorithm.map(ChecksumAlgorithm::from),
-                checksum_type: u.checksum_type.map(ChecksumType::from),
-            });
+        let mut prefixes: Vec<String> = Vec::new();
+        let mut truncated = false;
+        let mut last: Option<(String, Option<String>)> = None;
+        'pages: loop {
+            let rows = self
+                .store
+                .scan(UPLOADS, &scan.clone().limit(1000))
+                .await
+                .map_err(internal)?;
+            if rows.is_empty() {
+                break;
+            }
+            for (k, v) in rows {
+                let (Some(key), Ok(u)) = (decode_object_key(&k), serde_json::from_slice::<UploadRecord>(&v))
+                else {
+                    scan = scan.after(&k);
+                    continue;
+                };
+                if uploads.len() + prefixes.len() == max {
+                    truncated = true;
+                    break 'pages;
+                }
+                let rolled = delimiter.as_deref().and_then(|d| {
+                    key.get(prefix.len()..)
+                        .and_then(|rest| rest.find(d))
+                        .map(|i| key[..prefix.len() + i + d.len()].to_string())
+                });
+                if let Some(common) = rolled {
+                    scan = match stratus_store::keys::prefix_end(&object_prefix(&input.bucket, &common)) {
+                        Some(end) => Scan {
+                            start: std::ops::Bound::Included(end),
+                            ..scan
+                        },
+                        None => break 'pages,
+                    };
+                    last = Some((common.clone(), None));
+                    prefixes.push(common);
+                    continue 'pages;
+                }
+                scan = scan.after(&k);
+                last = Some((key.clone(), Some(u.upload_id.clone())));
+                uploads.push(MultipartUpload {
+                    key: Some(key),
+                    upload_id: Some(u.upload_id.clone()),
+                    initiated: Some(timestamp(u.initiated_ms)),
+                    initiator: Some(Initiator {
+                        id: Some(crate::backend::canonical_id(&u.owner)),
+                        display_name: Some(u.owner.clone()),
+                    }),
+                    owner: Some(owner(&u.owner)),
+                    storage_class: Some(StorageClass::from(
+                        u.storage_class.unwrap_or_else(|| "STANDARD".into()),
+                    )),
+                    checksum_algorithm: u.checksum_algorithm.map(ChecksumAlgorithm::from),
+                    checksum_type: u.checksum_type.map(ChecksumType::from),
+                });
+            }
         }
-        let (next_key, next_upload) = match (truncated, uploads.last()) {
-            (true, Some(u)) => (u.key.clone(), u.upload_id.clone()),
+        let (next_key, next_upload) = match (truncated, last) {
+            (true, Some((k, u))) => (Some(k), u),
             _ => (None, None),
         };
         Ok(S3Response::new(ListMultipartUploadsOutput {
@@ -609,6 +647,12 @@ impl Backend {
             next_key_marker: next_key,
             next_upload_id_marker: next_upload,
             uploads: (!uploads.is_empty()).then_some(uploads),
+            common_prefixes: (!prefixes.is_empty()).then(|| {
+                prefixes
+                    .into_iter()
+                    .map(|p| CommonPrefix { prefix: Some(p) })
+                    .collect()
+            }),
             delimiter: input.delimiter,
             encoding_type: input.encoding_type,
             ..Default::default()

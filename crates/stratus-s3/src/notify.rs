@@ -288,9 +288,16 @@ pub fn announce(
 pub async fn pump(backend: Backend, deliver: Deliver) {
     let holder = uuid::Uuid::new_v4().to_string();
     let mut wake = backend.store.watch(TOPIC);
+    let mut lease_until = 0;
     loop {
         let now = backend.clock.now_ms();
-        if let Ok(true) = backend.store.acquire_lease(LEASE, &holder, now, 15_000).await {
+        if now >= lease_until - 5_000 {
+            lease_until = match backend.store.acquire_lease(LEASE, &holder, now, 15_000).await {
+                Ok(true) => now + 15_000,
+                _ => 0,
+            };
+        }
+        if now < lease_until {
             match backend.store.scan(OUTBOX, &Scan::all().limit(256)).await {
                 Ok(rows) => {
                     for (key, value) in rows {
