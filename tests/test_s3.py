@@ -995,6 +995,58 @@ def test_bucket_policy_grants_anonymous_read(stratus):
     assert client_error(s3.put_bucket_policy, Bucket="pub", Policy="{not json")[::2] == ("MalformedPolicy", 400)
 
 
+def test_bucket_policy_conditions(new_server):
+    """Statements apply only when their Condition holds: source address, listing prefix,
+    canned ACL header, time, and the classic deny of plain HTTP."""
+    s = new_server(["--access-key", "test:test", "--access-key", "AKIAALICE:alicesecret:111122223333:user/alice"])
+    me = s.client("s3")
+    alice = s.client("s3", key="AKIAALICE", secret="alicesecret")
+    make_bucket(me, "cond")
+    me.delete_public_access_block(Bucket="cond")
+    for k in ("home/alice/a.txt", "home/bob/b.txt", "pub/x.txt"):
+        me.put_object(Bucket="cond", Key=k, Body=b"x")
+
+    def policy(*statements):
+        me.put_bucket_policy(Bucket="cond", Policy=json.dumps({"Version": "2012-10-17", "Statement": list(statements)}))
+
+    alice_arn = "arn:aws:iam::111122223333:user/alice"
+    policy(
+        {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::cond/pub/*",
+         "Condition": {"IpAddress": {"aws:SourceIp": "127.0.0.0/8"}}},
+        {"Effect": "Allow", "Principal": {"AWS": alice_arn}, "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::cond",
+         "Condition": {"StringLike": {"s3:prefix": "home/alice/*"}}},
+        {"Effect": "Allow", "Principal": {"AWS": alice_arn}, "Action": "s3:PutObject", "Resource": "arn:aws:s3:::cond/*",
+         "Condition": {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control"}}},
+    )
+    assert requests.get(f"{s.url}/cond/pub/x.txt", timeout=10).status_code == 200
+    listed = alice.list_objects_v2(Bucket="cond", Prefix="home/alice/")
+    assert [o["Key"] for o in listed["Contents"]] == ["home/alice/a.txt"]
+    assert client_error(alice.list_objects_v2, Bucket="cond", Prefix="home/bob/")[::2] == ("AccessDenied", 403)
+    assert client_error(alice.list_objects_v2, Bucket="cond")[::2] == ("AccessDenied", 403)
+    assert client_error(alice.put_object, Bucket="cond", Key="home/alice/n.txt", Body=b"n")[::2] == \
+        ("AccessDenied", 403)
+    alice.put_object(Bucket="cond", Key="home/alice/n.txt", Body=b"n", ACL="bucket-owner-full-control")
+
+    # The same read from an address outside the block is refused; so is a grant that expired.
+    policy(
+        {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::cond/pub/*",
+         "Condition": {"IpAddress": {"aws:SourceIp": ["10.0.0.0/8", "192.168.0.0/16"]}}},
+        {"Effect": "Allow", "Principal": {"AWS": alice_arn}, "Action": "s3:GetObject", "Resource": "arn:aws:s3:::cond/*",
+         "Condition": {"DateLessThan": {"aws:CurrentTime": "2020-01-01T00:00:00Z"}}},
+    )
+    assert requests.get(f"{s.url}/cond/pub/x.txt", timeout=10).status_code == 403
+    assert client_error(alice.get_object, Bucket="cond", Key="pub/x.txt")[::2] == ("AccessDenied", 403)
+
+    # A Deny with a condition applies only when it holds: here, to every plain-HTTP request,
+    # the owner's included.
+    policy({"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": ["arn:aws:s3:::cond", "arn:aws:s3:::cond/*"],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}, "StringNotEquals": {"s3:prefix": "open/"}}})
+    assert client_error(me.get_object, Bucket="cond", Key="pub/x.txt")[::2] == ("AccessDenied", 403)
+    assert me.list_objects_v2(Bucket="cond", Prefix="open/")["KeyCount"] == 0
+    me.delete_bucket_policy(Bucket="cond")
+    assert me.get_object(Bucket="cond", Key="pub/x.txt")["Body"].read() == b"x"
+
+
 def test_new_buckets_block_public_policies_and_acls(stratus):
     """Since April 2023 new buckets have Block Public Access on and ACLs disabled (BucketOwnerEnforced)."""
     s3 = stratus.client("s3")

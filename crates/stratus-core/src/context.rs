@@ -27,3 +27,7 @@ impl RequestContext {
         &self.identity.account_id
     }
 }
+
+/// The address a request came from (`aws:SourceIp`), carried in the request's extensions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SourceIp(pub std::net::IpAddr);

@@ -186,12 +186,14 @@ impl Gateway {
     }
 
     /// Handles one HTTP request end to end. Never fails: every error is an AWS-shaped answer.
-    pub async fn handle(&self, req: Request<Incoming>, _peer: SocketAddr) -> Response<Body> {
+    pub async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
         let request_id = stratus_core::ids::request_id();
         let (parts, body) = req.into_parts();
         if !is_admin(parts.uri.path()) && route::is_s3(&parts) {
             // S3 bodies stream both ways: they are never buffered here.
-            let req = Request::from_parts(parts, s3s::Body::from(body));
+            let mut req = Request::from_parts(parts, s3s::Body::from(body));
+            // For `aws:SourceIp` in bucket policy conditions.
+            req.extensions_mut().insert(stratus_core::SourceIp(peer.ip()));
             let resp = match std::panic::AssertUnwindSafe(self.inner.s3.handle(req, &request_id))
                 .catch_unwind()
                 .await

@@ -9,6 +9,7 @@ use s3s::auth::{S3Auth, SecretKey};
 use s3s::host::{S3Host, VirtualHost};
 use s3s::{S3Result, s3_error};
 use serde_json::Value;
+use stratus_core::condition::{ContextKeys, glob};
 use stratus_core::{Clock, Identity};
 use stratus_store::Store;
 
@@ -86,7 +87,9 @@ impl S3Access for Access {
             return Ok(()); // the operation answers NoSuchBucket
         };
         let action = iam_action(op);
-        let decision = decide(&record, identity.as_ref(), action, key.as_deref());
+        let source = cx.extensions_mut().get::<stratus_core::SourceIp>().copied();
+        let keys = request_keys(cx, source, identity.as_ref(), self.clock.now_ms());
+        let decision = decide(&record, identity.as_ref(), action, key.as_deref(), &keys);
         cx.extensions_mut()
             .insert(crate::backend::CheckedBucket(record.clone()));
         match decision {
@@ -156,19 +159,123 @@ pub enum Decision {
     Undecided,
 }
 
+/// The condition keys every request has: who is calling, and when.
+pub fn caller_keys(caller: Option<&Identity>, now_ms: i64) -> ContextKeys {
+    let mut keys = ContextKeys::new();
+    keys.set("aws:CurrentTime", stratus_core::ids::iso8601_ms(now_ms))
+        .set("aws:EpochTime", (now_ms / 1000).to_string())
+        .set("aws:SecureTransport", "false");
+    if let Some(c) = caller {
+        keys.set("aws:PrincipalAccount", c.account_id.clone())
+            .set("aws:PrincipalArn", c.arn.clone())
+            .set("aws:userid", c.user_id.clone());
+        let kind = if c.arn.ends_with(":root") {
+            "Account"
+        } else if c.arn.contains(":assumed-role/") {
+            "AssumedRole"
+        } else {
+            "User"
+        };
+        keys.set("aws:PrincipalType", kind);
+        if let Some(name) = c.arn.split(":user/").nth(1) {
+            keys.set(
+                "aws:username",
+                name.rsplit('/').next().unwrap_or(name).to_string(),
+            );
+        }
+    }
+    keys
+}
+
+/// The condition keys of an S3 request: the caller's, plus what the request itself says
+/// (source address, headers S3 defines keys for, the listing parameters).
+fn request_keys(
+    cx: &S3AccessContext<'_>,
+    source: Option<stratus_core::SourceIp>,
+    caller: Option<&Identity>,
+    now_ms: i64,
+) -> ContextKeys {
+    let mut keys = caller_keys(caller, now_ms);
+    if let Some(ip) = source {
+        keys.set("aws:SourceIp", ip.0.to_string());
+    }
+    let headers = cx.headers();
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    if header("x-forwarded-proto").as_deref() == Some("https") {
+        keys.set("aws:SecureTransport", "true");
+    }
+    for (key, name) in [
+        ("aws:UserAgent", "user-agent"),
+        ("aws:Referer", "referer"),
+        ("s3:x-amz-acl", "x-amz-acl"),
+        ("s3:x-amz-server-side-encryption", "x-amz-server-side-encryption"),
+        ("s3:x-amz-storage-class", "x-amz-storage-class"),
+        ("s3:x-amz-copy-source", "x-amz-copy-source"),
+        ("s3:x-amz-metadata-directive", "x-amz-metadata-directive"),
+        ("s3:x-amz-content-sha256", "x-amz-content-sha256"),
+    ] {
+        if let Some(v) = header(name) {
+            keys.set(key, v);
+        }
+    }
+    let query = cx.uri().query().unwrap_or_default();
+    let presigned = query.contains("X-Amz-Signature=") || query.contains("Signature=");
+    keys.set(
+        "s3:authType",
+        if presigned {
+            "REST-QUERY-STRING"
+        } else {
+            "REST-HEADER"
+        },
+    );
+    let v2 =
+        header("authorization").is_some_and(|a| a.starts_with("AWS ")) || query.contains("AWSAccessKeyId=");
+    keys.set("s3:signatureversion", if v2 { "AWS" } else { "AWS4-HMAC-SHA256" });
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+        match k.as_ref() {
+            "prefix" => keys.set("s3:prefix", v.into_owned()),
+            "delimiter" => keys.set("s3:delimiter", v.into_owned()),
+            "max-keys" => keys.set("s3:max-keys", v.into_owned()),
+            _ => &mut keys,
+        };
+    }
+    keys
+}
+
 /// The bucket-level decision: an explicit Deny in the policy wins; then the owner's account,
-/// an Allow in the policy, or the bucket's canned ACL allow.
-pub fn decide(bucket: &BucketRecord, caller: Option<&Identity>, action: &str, key: Option<&str>) -> Decision {
+/// an Allow in the policy, or the bucket's canned ACL allow. Policy statements apply only
+/// when their `Condition` holds for `keys`.
+pub fn decide(
+    bucket: &BucketRecord,
+    caller: Option<&Identity>,
+    action: &str,
+    key: Option<&str>,
+    keys: &ContextKeys,
+) -> Decision {
     let resource = match key {
         Some(k) => format!("arn:aws:s3:::{}/{}", bucket.name, k),
         None => format!("arn:aws:s3:::{}", bucket.name),
     };
+    // The owner account's root can always manage the bucket policy, so that a policy that
+    // denies everyone can be undone (as on AWS).
+    if matches!(
+        action,
+        "s3:GetBucketPolicy" | "s3:PutBucketPolicy" | "s3:DeleteBucketPolicy"
+    ) && caller.is_some_and(|c| c.account_id == bucket.account && c.arn.ends_with(":root"))
+    {
+        return Decision::Allow;
+    }
     let policy = bucket
         .policy
         .as_deref()
         .and_then(|p| serde_json::from_str::<Value>(p).ok());
     if let Some(policy) = &policy
-        && policy_matches(policy, "Deny", caller, action, &resource)
+        && policy_matches(policy, "Deny", caller, action, &resource, keys)
     {
         return Decision::Deny;
     }
@@ -177,7 +284,7 @@ pub fn decide(bucket: &BucketRecord, caller: Option<&Identity>, action: &str, ke
     }
     let block = crate::buckets::public_access_block(bucket);
     if let Some(policy) = &policy
-        && policy_matches(policy, "Allow", caller, action, &resource)
+        && policy_matches(policy, "Allow", caller, action, &resource, keys)
         // RestrictPublicBuckets: a public policy no longer opens the bucket to outsiders.
         && !(block.restrict_public_buckets == Some(true) && crate::buckets::is_public_policy(policy))
     {
@@ -215,6 +322,7 @@ fn policy_matches(
     caller: Option<&Identity>,
     action: &str,
     resource: &str,
+    keys: &ContextKeys,
 ) -> bool {
     let statements: Vec<&Value> = match policy.get("Statement") {
         Some(Value::Array(a)) => a.iter().collect(),
@@ -223,11 +331,13 @@ fn policy_matches(
     };
     statements.into_iter().any(|st| {
         st.get("Effect").and_then(Value::as_str) == Some(effect)
-            // Conditions are not evaluated: a conditional Allow never grants, a conditional
-            // Deny always applies.
-            && (effect == "Deny" || st.get("Condition").is_none())
+            && st
+                .get("Condition")
+                .is_none_or(|c| stratus_core::condition::holds(c, keys))
             && principal_matches(st.get("Principal"), caller)
-            && as_list(st.get("Action")).iter().any(|a| glob(&a.to_ascii_lowercase(), &action.to_ascii_lowercase()))
+            && as_list(st.get("Action"))
+                .iter()
+                .any(|a| glob(&a.to_ascii_lowercase(), &action.to_ascii_lowercase()))
             && as_list(st.get("Resource")).iter().any(|r| glob(r, resource))
     })
 }
@@ -244,29 +354,6 @@ fn principal_matches(principal: Option<&Value>, caller: Option<&Identity>) -> bo
                 *p == c.account_id || *p == format!("arn:aws:iam::{}:root", c.account_id) || *p == c.arn
             })
     })
-}
-
-/// IAM-style wildcard match: `*` any run, `?` any one character.
-fn glob(pattern: &str, text: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
-    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ti;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|&c| c == '*')
 }
 
 /// The IAM action an S3 operation is authorized as.
@@ -364,18 +451,36 @@ mod tests {
     fn owner_allowed_others_not_unless_granted() {
         let b = bucket(None, None);
         assert_eq!(
-            decide(&b, Some(&id("111111111111")), "s3:GetObject", Some("k")),
+            decide(
+                &b,
+                Some(&id("111111111111")),
+                "s3:GetObject",
+                Some("k"),
+                &ContextKeys::new()
+            ),
             Decision::Allow
         );
         assert_eq!(
-            decide(&b, Some(&id("222222222222")), "s3:GetObject", Some("k")),
+            decide(
+                &b,
+                Some(&id("222222222222")),
+                "s3:GetObject",
+                Some("k"),
+                &ContextKeys::new()
+            ),
             Decision::Undecided
         );
-        assert_eq!(decide(&b, None, "s3:GetObject", Some("k")), Decision::Undecided);
-        let public = bucket(None, Some("public-read"));
-        assert_eq!(decide(&public, None, "s3:GetObject", Some("k")), Decision::Allow);
         assert_eq!(
-            decide(&public, None, "s3:PutObject", Some("k")),
+            decide(&b, None, "s3:GetObject", Some("k"), &ContextKeys::new()),
+            Decision::Undecided
+        );
+        let public = bucket(None, Some("public-read"));
+        assert_eq!(
+            decide(&public, None, "s3:GetObject", Some("k"), &ContextKeys::new()),
+            Decision::Allow
+        );
+        assert_eq!(
+            decide(&public, None, "s3:PutObject", Some("k"), &ContextKeys::new()),
             Decision::Undecided
         );
     }
@@ -387,21 +492,42 @@ mod tests {
             {"Effect":"Allow","Principal":{"AWS":["222222222222"]},"Action":["s3:*"],"Resource":["arn:aws:s3:::b","arn:aws:s3:::b/*"]},
             {"Effect":"Deny","Principal":"*","Action":"s3:DeleteObject","Resource":"arn:aws:s3:::b/locked/*"}]}"#;
         let b = bucket(Some(p), None);
-        assert_eq!(decide(&b, None, "s3:GetObject", Some("pub/x")), Decision::Allow);
         assert_eq!(
-            decide(&b, None, "s3:GetObject", Some("priv/x")),
-            Decision::Undecided
-        );
-        assert_eq!(
-            decide(&b, Some(&id("222222222222")), "s3:PutObject", Some("a")),
+            decide(&b, None, "s3:GetObject", Some("pub/x"), &ContextKeys::new()),
             Decision::Allow
         );
         assert_eq!(
-            decide(&b, Some(&id("333333333333")), "s3:PutObject", Some("a")),
+            decide(&b, None, "s3:GetObject", Some("priv/x"), &ContextKeys::new()),
             Decision::Undecided
         );
         assert_eq!(
-            decide(&b, Some(&id("111111111111")), "s3:DeleteObject", Some("locked/a")),
+            decide(
+                &b,
+                Some(&id("222222222222")),
+                "s3:PutObject",
+                Some("a"),
+                &ContextKeys::new()
+            ),
+            Decision::Allow
+        );
+        assert_eq!(
+            decide(
+                &b,
+                Some(&id("333333333333")),
+                "s3:PutObject",
+                Some("a"),
+                &ContextKeys::new()
+            ),
+            Decision::Undecided
+        );
+        assert_eq!(
+            decide(
+                &b,
+                Some(&id("111111111111")),
+                "s3:DeleteObject",
+                Some("locked/a"),
+                &ContextKeys::new()
+            ),
             Decision::Deny
         );
     }

@@ -189,7 +189,13 @@ impl Backend {
             .read_object(bucket, key, None)
             .await
             .map_err(|_| StatusCode::NOT_FOUND)?;
-        if decide(bucket, None, "s3:GetObject", Some(key)) != Decision::Allow
+        if decide(
+            bucket,
+            None,
+            "s3:GetObject",
+            Some(key),
+            &crate::access::caller_keys(None, self.clock.now_ms()),
+        ) != Decision::Allow
             && !matches!(obj.acl.as_deref(), Some("public-read" | "public-read-write"))
         {
             return Err(StatusCode::FORBIDDEN);
