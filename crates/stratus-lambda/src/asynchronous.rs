@@ -16,7 +16,8 @@
 //! moves it past the function's timeout, so an event whose node died mid-run is run again
 //! (at least once, as AWS). One node of a cluster dispatches at a time (a store lease).
 
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -39,6 +40,8 @@ const DEFAULT_RETRIES: u32 = 2;
 const DEFAULT_MAX_AGE_SECS: u32 = 21_600;
 /// Events running at once from this node's dispatcher.
 const MAX_RUNNING: usize = 1000;
+/// Events of one function running at once from this node's dispatcher.
+const PER_FUNCTION: usize = 32;
 const MINUTE_MS: i64 = 60_000;
 
 /// One queued event.
@@ -164,11 +167,23 @@ pub(crate) async fn from_service(l: &Lambda, arn: &str, payload: String) -> Resu
     Ok(())
 }
 
-/// Runs queued events as they fall due, for as long as the server runs.
+/// What the dispatcher has running: event keys (so a rescan does not start them twice) and
+/// counts per function.
+#[derive(Default)]
+struct Running {
+    events: HashSet<Vec<u8>>,
+    per_function: HashMap<String, usize>,
+}
+
+/// Runs queued events as they fall due, for as long as the server runs. At most
+/// [`PER_FUNCTION`] events of one function run at once, so that a burst is worked off by warm
+/// instances instead of starting hundreds of processes; a finished event wakes the dispatcher
+/// at once.
 pub(crate) async fn dispatch(l: Lambda) {
     let holder = uuid::Uuid::new_v4().to_string();
     let mut wake = l.inner.store.watch(TOPIC);
-    let running = Arc::new(tokio::sync::Semaphore::new(MAX_RUNNING));
+    let running: Arc<Mutex<Running>> = Arc::default();
+    let finished = Arc::new(tokio::sync::Notify::new());
     let mut lease_until = 0;
     loop {
         let now = l.inner.clock.now_ms();
@@ -178,9 +193,9 @@ pub(crate) async fn dispatch(l: Lambda) {
                 _ => 0,
             };
         }
-        if now < lease_until {
-            let room = running.available_permits().min(256);
-            let due = match l.inner.store.scan(QUEUE, &Scan::all().limit(room)).await {
+        let busy = running.lock().unwrap().events.len();
+        if now < lease_until && busy < MAX_RUNNING {
+            let due = match l.inner.store.scan(QUEUE, &Scan::all().limit(512)).await {
                 Ok(rows) => rows,
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot read the asynchronous event queue");
@@ -191,20 +206,43 @@ pub(crate) async fn dispatch(l: Lambda) {
                 if due_of(&key) > now {
                     break;
                 }
-                let Ok(permit) = running.clone().try_acquire_owned() else {
-                    break;
+                let Ok(ev) = serde_json::from_slice::<Event>(&value) else {
+                    continue;
                 };
-                let l = l.clone();
+                let function = format!("{}/{}/{}", ev.account, ev.region, ev.function);
+                {
+                    let mut r = running.lock().unwrap();
+                    if r.events.len() >= MAX_RUNNING {
+                        break;
+                    }
+                    let n = r.per_function.get(&function).copied().unwrap_or(0);
+                    if n >= PER_FUNCTION || r.events.contains(&key) {
+                        continue;
+                    }
+                    r.per_function.insert(function.clone(), n + 1);
+                    r.events.insert(key.clone());
+                }
+                let (l, running, finished) = (l.clone(), running.clone(), finished.clone());
                 tokio::spawn(async move {
-                    if let Err(e) = run_event(&l, key, value).await {
+                    if let Err(e) = run_event(&l, key.clone(), value).await {
                         tracing::warn!(error = %e, "asynchronous event not run; it stays queued");
                     }
-                    drop(permit);
+                    let mut r = running.lock().unwrap();
+                    r.events.remove(&key);
+                    if let Some(n) = r.per_function.get_mut(&function) {
+                        *n -= 1;
+                        if *n == 0 {
+                            r.per_function.remove(&function);
+                        }
+                    }
+                    drop(r);
+                    finished.notify_one();
                 });
             }
         }
         tokio::select! {
             _ = wake.changed() => {}
+            _ = finished.notified() => {}
             _ = tokio::time::sleep(Duration::from_millis(200)) => {}
         }
     }
