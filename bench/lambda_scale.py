@@ -128,6 +128,13 @@ def tree_rss_mib(pid):
     return total / 1024
 
 
+def mem_available_mib():
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def status_kib(pid, field):
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field + ":"):
@@ -151,12 +158,15 @@ def bench_soak(n):
     with tempfile.TemporaryDirectory() as tmp:
         t = start(tmp)
         peak_tree = 0.0
+        baseline = mem_available_mib()
+        low = baseline
         stop = threading.Event()
 
         def sample():
-            nonlocal peak_tree
+            nonlocal peak_tree, low
             while not stop.is_set():
                 peak_tree = max(peak_tree, tree_rss_mib(t.proc.pid))
+                low = min(low, mem_available_mib())
                 time.sleep(0.5)
 
         try:
@@ -171,7 +181,8 @@ def bench_soak(n):
                 barrier.wait()
                 try:
                     r = lam.invoke(FunctionName="sleeper", Payload=b"{}")
-                    return "FunctionError" not in r and json.loads(r["Payload"].read()) == {"ok": True}
+                    body = r["Payload"].read()
+                    return True if "FunctionError" not in r and json.loads(body) == {"ok": True} else body[:160]
                 except Exception as e:  # noqa: BLE001 - counted
                     return repr(e)[:120]
 
@@ -187,15 +198,18 @@ def bench_soak(n):
             stop.set()
             t.proc.send_signal(15)
             t.proc.wait(60)
-        time.sleep(1)
+        deadline = time.time() + 10  # SIGKILLed processes may take a moment to be reaped
+        while sandboxed_processes() and time.time() < deadline:
+            time.sleep(0.2)
         leaked, cgroups = sandboxed_processes(), stratus_cgroups()
     ok = sum(1 for r in results if r is True)
     errors = sorted({r for r in results if r is not True})
     print(f"\n### {n} concurrent invocations of a function that sleeps 1 s (default account limit)\n")
-    print("| succeeded | wall s | server peak RSS MiB | server + instances peak RSS MiB | MiB per instance |"
-          " max concurrent (metrics) | processes left | cgroups left |")
+    used = baseline - low
+    print("| succeeded | wall s | server peak RSS MiB | sum of RSS, server + instances, MiB |"
+          " machine memory used at peak MiB (per instance) | max concurrent (metrics) | processes left | cgroups left |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")
-    print(f"| {ok}/{n} | {wall:.1f} | {server_peak:.0f} | {peak_tree:.0f} | {peak_tree / n:.1f} |"
+    print(f"| {ok}/{n} | {wall:.1f} | {server_peak:.0f} | {peak_tree:.0f} | {used:.0f} ({used / n:.1f}) |"
           f" {m['ConcurrentExecutions']} | {leaked} | {cgroups} |")
     if errors:
         print("\nerrors:", errors[:5])

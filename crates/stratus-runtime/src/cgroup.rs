@@ -167,11 +167,11 @@ impl Drop for Cgroup {
         self.kill_all();
         for dir in &self.dirs {
             // The last processes may take a moment to be reaped.
-            for _ in 0..50 {
+            for _ in 0..100 {
                 if std::fs::remove_dir(dir).is_ok() || !dir.exists() {
                     break;
                 }
-                std::thread::sleep(std::time::Duration::from_millis(2));
+                std::thread::sleep(std::time::Duration::from_millis(5));
             }
         }
     }

@@ -118,6 +118,10 @@ struct Inner {
     provisioned: Mutex<HashMap<String, Provisioned>>,
     /// Launcher pids of every live instance, for shutdown.
     live: Mutex<HashMap<String, u32>>,
+    /// Init phases that may run at once. A burst of cold starts on a small machine would
+    /// otherwise share the CPU so thinly that every init ran past its 10 s limit; queued
+    /// starts wait here, and their init clock starts when they leave the queue.
+    init_slots: tokio::sync::Semaphore,
     next_uid: AtomicU32,
 }
 
@@ -154,6 +158,9 @@ impl Runtime {
                 idle: Mutex::new(HashMap::new()),
                 provisioned: Mutex::new(HashMap::new()),
                 live: Mutex::new(HashMap::new()),
+                init_slots: tokio::sync::Semaphore::new(
+                    std::thread::available_parallelism().map_or(2, |n| n.get()) * 2,
+                ),
                 next_uid: AtomicU32::new(0),
             }),
         };
@@ -177,10 +184,23 @@ impl Runtime {
     /// Kills every instance (server shutdown).
     pub fn shutdown(&self) {
         self.inner.provisioned.lock().unwrap().clear();
-        self.inner.idle.lock().unwrap().clear();
+        let idle: Vec<Instance> = self
+            .inner
+            .idle
+            .lock()
+            .unwrap()
+            .drain()
+            .flat_map(|(_, l)| l)
+            .collect();
         for (_, pid) in self.inner.live.lock().unwrap().drain() {
             kill(pid);
         }
+        // Every instance is signalled before any is waited for, so that their exits overlap
+        // and each cgroup is empty by the time it is removed.
+        for i in &idle {
+            i.kill();
+        }
+        drop(idle);
     }
 
     /// Drops every idle instance of one function (its code or configuration changed).
@@ -433,6 +453,7 @@ impl Runtime {
         spec: &FunctionSpec,
         init_type: &str,
     ) -> Result<(Instance, Option<Duration>), (Option<Instance>, Bytes)> {
+        let _slot = self.inner.init_slots.acquire().await;
         let started = Instant::now();
         let (instance, init_rx) = match self.spawn(spec, init_type).await {
             Ok(pair) => pair,
