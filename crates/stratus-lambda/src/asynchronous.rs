@@ -26,7 +26,7 @@ use stratus_core::{Identity, RequestContext};
 use stratus_store::{Scan, Txn};
 
 use crate::generated::*;
-use crate::ops::{function_arn, load, resolve, target};
+use crate::ops::{function_arn, load, qualified, resolve, target};
 use crate::state::{self, EventConfig};
 use crate::{Lambda, LambdaError};
 
@@ -561,19 +561,6 @@ fn config_output(
             }),
         }),
     }
-}
-
-/// Loads the function a request names and checks its qualifier exists.
-async fn qualified(
-    l: &Lambda,
-    cx: &RequestContext,
-    function_name: Option<&str>,
-    qualifier: Option<&str>,
-) -> Result<(state::Function, bytes::Bytes, String, String), LambdaError> {
-    let t = target(function_name.unwrap_or_default(), qualifier)?;
-    let (f, raw, key) = load(l, cx, &t.name).await?;
-    resolve(l, cx, &f, t.qualifier.as_deref()).await?;
-    Ok((f, raw, key, t.qualifier.unwrap_or_else(|| "$LATEST".into())))
 }
 
 /// The settings of a Put or Update request.

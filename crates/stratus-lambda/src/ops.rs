@@ -152,6 +152,20 @@ pub(crate) async fn resolve(
     }
 }
 
+/// Loads the function a request names and checks its qualifier exists; the qualifier is
+/// `$LATEST` when none is given.
+pub(crate) async fn qualified(
+    l: &Lambda,
+    cx: &RequestContext,
+    function_name: Option<&str>,
+    qualifier: Option<&str>,
+) -> Result<(state::Function, bytes::Bytes, String, String), LambdaError> {
+    let t = target(function_name.unwrap_or_default(), qualifier)?;
+    let (f, raw, key) = load(l, cx, &t.name).await?;
+    resolve(l, cx, &f, t.qualifier.as_deref()).await?;
+    Ok((f, raw, key, t.qualifier.unwrap_or_else(|| "$LATEST".into())))
+}
+
 /// The function a request names and the configuration its qualifier selects.
 async fn named(
     l: &Lambda,

@@ -8,7 +8,7 @@ use stratus_runtime::FunctionSpec;
 use stratus_store::Scan;
 
 use crate::generated::*;
-use crate::ops::{function_arn, load, now_iso, resolve, target};
+use crate::ops::{function_arn, load, now_iso, qualified, resolve, target};
 use crate::state::{self, Function};
 use crate::{Lambda, LambdaError};
 
@@ -97,16 +97,12 @@ async fn provisioned_target(
     function_name: Option<&str>,
     qualifier: Option<&str>,
 ) -> Result<(Function, bytes::Bytes, String, String), LambdaError> {
-    let t = target(function_name.unwrap_or_default(), qualifier)?;
-    let (f, raw, key) = load(l, cx, &t.name).await?;
-    let q = t.qualifier.unwrap_or_default();
-    if q.is_empty() || q == "$LATEST" {
+    if qualifier.is_none_or(|q| q.is_empty() || q == "$LATEST") {
         return Err(LambdaError::InvalidParameter(
             "Provisioned Concurrency Configs cannot be applied to unpublished function versions.".into(),
         ));
     }
-    resolve(l, cx, &f, Some(&q)).await?;
-    Ok((f, raw, key, q))
+    qualified(l, cx, function_name, qualifier).await
 }
 
 /// `(requested, allocated, status, reason)` of one configuration.

@@ -320,13 +320,7 @@ impl Runtime {
                             instance.provisioned = token;
                         }
                         drop(pools);
-                        rt.inner
-                            .idle
-                            .lock()
-                            .unwrap()
-                            .entry(spec.pool_key.clone())
-                            .or_default()
-                            .push(instance);
+                        rt.park(&spec.pool_key, instance);
                     }
                     Err((instance, error)) => {
                         // Retrying code that cannot initialize would only spin: the pool
@@ -347,6 +341,17 @@ impl Runtime {
                 }
             });
         }
+    }
+
+    /// Puts an instance back among the idle ones of its pool.
+    fn park(&self, pool_key: &str, instance: Instance) {
+        self.inner
+            .idle
+            .lock()
+            .unwrap()
+            .entry(pool_key.to_string())
+            .or_default()
+            .push(instance);
     }
 
     /// Number of live instances (idle and busy).
@@ -418,13 +423,7 @@ impl Runtime {
         let log_stream = instance.stream.clone();
         if keep {
             instance.last_used = Instant::now();
-            self.inner
-                .idle
-                .lock()
-                .unwrap()
-                .entry(spec.pool_key.clone())
-                .or_default()
-                .push(instance);
+            self.park(&spec.pool_key, instance);
             if provisioned {
                 self.trim(&spec.pool_key);
             }

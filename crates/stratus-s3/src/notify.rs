@@ -301,14 +301,10 @@ pub async fn pump(backend: Backend, deliver: Deliver) {
             match backend.store.scan(OUTBOX, &Scan::all().limit(256)).await {
                 Ok(rows) => {
                     for (key, value) in rows {
-                        if let Ok(n) = serde_json::from_slice::<Notice>(&value) {
-                            if let Err(e) = deliver(n.destination.clone(), n.event.to_string()).await {
-                                tracing::warn!(
-                                    destination = n.destination,
-                                    error = e,
-                                    "S3 event not delivered"
-                                );
-                            }
+                        if let Ok(n) = serde_json::from_slice::<Notice>(&value)
+                            && let Err(e) = deliver(n.destination.clone(), n.event.to_string()).await
+                        {
+                            tracing::warn!(destination = n.destination, error = e, "S3 event not delivered");
                         }
                         if let Err(e) = backend.store.commit(Txn::new().delete(OUTBOX, key)).await {
                             tracing::warn!(error = %e, "cannot clear the S3 event outbox");
