@@ -117,7 +117,15 @@ impl Gateway {
             let lambda = lambda.clone();
             Arc::new(move |arn, payload| {
                 let lambda = lambda.clone();
-                Box::pin(async move { lambda.deliver(&arn, payload).await })
+                Box::pin(async move {
+                    use stratus_lambda::asynchronous::Undeliverable;
+                    use stratus_s3::notify::Delivery;
+                    match lambda.deliver(&arn, payload).await {
+                        Ok(()) => Delivery::Done,
+                        Err(Undeliverable::Never(why)) => Delivery::Refused(why),
+                        Err(Undeliverable::NotNow(why)) => Delivery::Later(why),
+                    }
+                })
             })
         });
         Ok(Gateway {

@@ -137,18 +137,38 @@ pub(crate) async fn accept(
     Ok(())
 }
 
+/// Why an event from another service was not queued.
+#[derive(Debug)]
+pub enum Undeliverable {
+    /// It never will be (no such function): the sender drops it.
+    Never(String),
+    /// The store failed: the sender keeps it and tries again.
+    NotNow(String),
+}
+
+impl Undeliverable {
+    fn of(e: LambdaError) -> Undeliverable {
+        match e {
+            LambdaError::Internal(m) => Undeliverable::NotNow(m),
+            other => Undeliverable::Never(other.to_string()),
+        }
+    }
+}
+
 /// Queues an event for the function an ARN names (a delivery from another service).
-pub(crate) async fn from_service(l: &Lambda, arn: &str, payload: String) -> Result<(), String> {
+pub(crate) async fn from_service(l: &Lambda, arn: &str, payload: String) -> Result<(), Undeliverable> {
     let parts: Vec<&str> = arn.split(':').collect();
     let ["arn", _, "lambda", region, account, "function", name, rest @ ..] = parts.as_slice() else {
-        return Err(format!("{arn} is not a Lambda function ARN"));
+        return Err(Undeliverable::Never(format!(
+            "{arn} is not a Lambda function ARN"
+        )));
     };
     let cx = account_context(account, region, &uuid::Uuid::new_v4().to_string());
     let qualifier = rest.first().map(|q| q.to_string());
-    let f = load(l, &cx, name).await.map_err(|e| e.to_string())?;
+    let f = load(l, &cx, name).await.map_err(Undeliverable::of)?;
     let config = resolve(l, &cx, &f.0, qualifier.as_deref())
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(Undeliverable::of)?;
     let ev = Event {
         id: cx.request_id.clone(),
         account: account.to_string(),
@@ -160,7 +180,7 @@ pub(crate) async fn from_service(l: &Lambda, arn: &str, payload: String) -> Resu
         attempts: 0,
         throttles: 0,
     };
-    enqueue(l, &ev).await.map_err(|e| e.to_string())?;
+    enqueue(l, &ev).await.map_err(Undeliverable::of)?;
     l.inner
         .metrics
         .async_received(account, region, name, &config.version);

@@ -5,7 +5,7 @@
 //!
 //! Depends on core, protocol, store, logs and runtime; never on the gateway.
 
-mod asynchronous;
+pub mod asynchronous;
 pub mod code;
 mod concurrency;
 pub mod error;
@@ -194,7 +194,7 @@ impl Lambda {
 
     /// Queues an event from another service (an S3 notification...) for the function an ARN
     /// names, as an asynchronous invocation; an error says why it cannot be.
-    pub async fn deliver(&self, arn: &str, payload: String) -> Result<(), String> {
+    pub async fn deliver(&self, arn: &str, payload: String) -> Result<(), asynchronous::Undeliverable> {
         asynchronous::from_service(self, arn, payload).await
     }
 

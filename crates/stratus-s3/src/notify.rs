@@ -21,12 +21,21 @@ pub const OUTBOX: &str = "s3:outbox";
 const TOPIC: &str = "s3:outbox";
 const LEASE: &str = "s3:notify";
 
-/// Hands one event to a destination ARN: `(arn, event JSON)`; an error is final.
+/// Hands one event to a destination ARN: `(arn, event JSON)`.
 pub type Deliver = Arc<
-    dyn Fn(String, String) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>
+    dyn Fn(String, String) -> std::pin::Pin<Box<dyn std::future::Future<Output = Delivery> + Send>>
         + Send
         + Sync,
 >;
+
+/// What became of one delivery.
+pub enum Delivery {
+    Done,
+    /// It never can be (no such destination): the notice is dropped.
+    Refused(String),
+    /// Not now (the store failed): the notice stays in the outbox for the next round.
+    Later(String),
+}
 
 /// Why an object changed, and who changed it.
 #[derive(Clone, Debug)]
@@ -301,10 +310,25 @@ pub async fn pump(backend: Backend, deliver: Deliver) {
             match backend.store.scan(OUTBOX, &Scan::all().limit(256)).await {
                 Ok(rows) => {
                     for (key, value) in rows {
-                        if let Ok(n) = serde_json::from_slice::<Notice>(&value)
-                            && let Err(e) = deliver(n.destination.clone(), n.event.to_string()).await
-                        {
-                            tracing::warn!(destination = n.destination, error = e, "S3 event not delivered");
+                        if let Ok(n) = serde_json::from_slice::<Notice>(&value) {
+                            match deliver(n.destination.clone(), n.event.to_string()).await {
+                                Delivery::Done => {}
+                                Delivery::Refused(e) => {
+                                    tracing::warn!(
+                                        destination = n.destination,
+                                        error = e,
+                                        "S3 event not delivered"
+                                    )
+                                }
+                                Delivery::Later(e) => {
+                                    tracing::warn!(
+                                        destination = n.destination,
+                                        error = e,
+                                        "S3 event delivery retried"
+                                    );
+                                    break;
+                                }
+                            }
                         }
                         if let Err(e) = backend.store.commit(Txn::new().delete(OUTBOX, key)).await {
                             tracing::warn!(error = %e, "cannot clear the S3 event outbox");
