@@ -596,3 +596,26 @@ def test_code_from_s3(stratus):
         lam.create_function(FunctionName="missing", Runtime="python3.12", Role=ROLE, Handler="app.handler",
                             Code={"S3Bucket": "no-such-bucket-here", "S3Key": "v1.zip"})
     assert "S3 Error Code: NoSuchBucket" in e.value.response["Error"]["Message"]
+
+
+def test_invoke_with_response_stream(stratus):
+    lam = stratus.client("lambda")
+    create(lam, "streamer")
+    r = lam.invoke_with_response_stream(FunctionName="streamer", Payload=json.dumps({"name": "s"}), LogType="Tail")
+    assert r["StatusCode"] == 200 and r["ExecutedVersion"] == "$LATEST"
+    events = list(r["EventStream"])
+    chunks = b"".join(e["PayloadChunk"]["Payload"] for e in events if "PayloadChunk" in e)
+    assert json.loads(chunks)["hello"] == "s"
+    complete = [e["InvokeComplete"] for e in events if "InvokeComplete" in e]
+    assert len(complete) == 1 and "ErrorCode" not in complete[0]
+    assert "REPORT RequestId" in base64.b64decode(complete[0]["LogResult"]).decode()
+
+    create(lam, "streamer-fails", "def handler(event, context):\n    raise KeyError('nope')\n")
+    r = lam.invoke_with_response_stream(FunctionName="streamer-fails", Payload=b"{}")
+    complete = [e["InvokeComplete"] for e in r["EventStream"] if "InvokeComplete" in e]
+    assert complete[0]["ErrorCode"] == "Unhandled"
+    assert json.loads(complete[0]["ErrorDetails"])["errorType"] == "KeyError"
+
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        lam.invoke_with_response_stream(FunctionName="missing", Payload=b"{}")
+    assert code_of(e) == "ResourceNotFoundException"

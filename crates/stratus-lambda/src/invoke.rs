@@ -328,3 +328,80 @@ async fn run(
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
+
+/// InvokeWithResponseStream: the same call as Invoke, its answer sent as an event stream
+/// (`application/vnd.amazon.eventstream`): the payload in a `PayloadChunk` event, then an
+/// `InvokeComplete` event with the error code and log tail, if any. Functions here answer in
+/// one piece, so the payload is one chunk.
+pub(crate) fn response_stream(out: InvocationResponse) -> stratus_protocol::ApiResponse {
+    let status = out.status_code.unwrap_or(200) as u16;
+    let mut body = Vec::new();
+    if status == 200 {
+        let payload = out.payload.map(|b| b.0).unwrap_or_default();
+        body.extend(event_message(
+            "PayloadChunk",
+            "application/octet-stream",
+            &payload,
+        ));
+        let mut complete = serde_json::Map::new();
+        if let Some(code) = &out.function_error {
+            complete.insert("ErrorCode".into(), code.clone().into());
+            complete.insert(
+                "ErrorDetails".into(),
+                String::from_utf8_lossy(&payload).into_owned().into(),
+            );
+        }
+        if let Some(tail) = &out.log_result {
+            complete.insert("LogResult".into(), tail.clone().into());
+        }
+        let complete = serde_json::Value::Object(complete).to_string();
+        body.extend(event_message(
+            "InvokeComplete",
+            "application/json",
+            complete.as_bytes(),
+        ));
+    }
+    let mut resp = http::Response::new(Bytes::from(body));
+    *resp.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::OK);
+    let h = resp.headers_mut();
+    h.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/vnd.amazon.eventstream"),
+    );
+    if let Some(v) = out
+        .executed_version
+        .as_deref()
+        .and_then(|v| http::HeaderValue::from_str(v).ok())
+    {
+        h.insert("x-amz-executed-version", v);
+    }
+    resp
+}
+
+/// One message of the AWS event stream encoding: prelude (lengths and their CRC), string
+/// headers, payload, and a CRC of the whole message.
+fn event_message(event_type: &str, content_type: &str, payload: &[u8]) -> Vec<u8> {
+    let mut headers = Vec::new();
+    for (name, value) in [
+        (":message-type", "event"),
+        (":event-type", event_type),
+        (":content-type", content_type),
+    ] {
+        headers.push(name.len() as u8);
+        headers.extend_from_slice(name.as_bytes());
+        headers.push(7); // string
+        headers.extend_from_slice(&(value.len() as u16).to_be_bytes());
+        headers.extend_from_slice(value.as_bytes());
+    }
+    let total = 12 + headers.len() + payload.len() + 4;
+    let mut msg = Vec::with_capacity(total);
+    msg.extend_from_slice(&(total as u32).to_be_bytes());
+    msg.extend_from_slice(&(headers.len() as u32).to_be_bytes());
+    let prelude_crc = crc32fast::hash(&msg);
+    msg.extend_from_slice(&prelude_crc.to_be_bytes());
+    msg.extend_from_slice(&headers);
+    msg.extend_from_slice(payload);
+    let crc = crc32fast::hash(&msg);
+    msg.extend_from_slice(&crc.to_be_bytes());
+    msg
+}

@@ -310,6 +310,20 @@ impl Lambda {
             "ListTags" => self.run(cx, &r, s, ops::list_tags).await,
             "Invoke" => self.run(cx, &r, s, invoke::invoke).await,
             "InvokeAsync" => self.run(cx, &r, s, asynchronous::invoke_async).await,
+            "InvokeWithResponseStream" => {
+                let input = generated::InvocationRequest::from_rest(&r)?;
+                if let Some(message) = input.violations() {
+                    return Err(AwsError::validation(PROTOCOL, message));
+                }
+                if input.invocation_type.as_deref() == Some("Event") {
+                    return Err(LambdaError::Validation(
+                        "1 validation error detected: Value 'Event' at 'invocationType' failed to satisfy constraint: Member must satisfy enum value set: [RequestResponse, DryRun]".into(),
+                    )
+                    .into());
+                }
+                let out = invoke::invoke(self.clone(), cx.clone(), input).await?;
+                Ok(invoke::response_stream(out))
+            }
             "PutFunctionEventInvokeConfig" => {
                 self.run(cx, &r, s, asynchronous::put_function_event_invoke_config)
                     .await
