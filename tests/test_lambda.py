@@ -619,3 +619,26 @@ def test_invoke_with_response_stream(stratus):
     with pytest.raises(botocore.exceptions.ClientError) as e:
         lam.invoke_with_response_stream(FunctionName="missing", Payload=b"{}")
     assert code_of(e) == "ResourceNotFoundException"
+
+
+def test_rust_lambda_runtime_client(stratus):
+    """A function built with the official Rust runtime client (`lambda_runtime`) runs as a
+    `provided.al2023` bootstrap."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    project = os.path.join(root, "tests", "functions", "rust-echo")
+    target = os.path.join(root, "target", "functions")
+    subprocess.run(["cargo", "build", "--release", "--locked", "--quiet", "--target-dir", target],
+                   cwd=project, check=True, timeout=1800)
+    with open(os.path.join(target, "release", "bootstrap"), "rb") as f:
+        binary = f.read()
+    lam = stratus.client("lambda")
+    create(lam, "rusty", runtime="provided.al2023", handler="bootstrap",
+           files={"bootstrap": binary}, modes={"bootstrap": 0o755})
+    r, body = call(lam, "rusty", {"name": "ferris"})
+    assert r["StatusCode"] == 200 and "FunctionError" not in r
+    assert body["echo"] == {"name": "ferris"}
+    assert body["rid"] == r["ResponseMetadata"]["RequestId"]
+    assert body["arn"] == "arn:aws:lambda:us-east-1:000000000000:function:rusty"
+    assert body["fn"] == "rusty"
+    r, body = call(lam, "rusty", {"fail": True})
+    assert r["FunctionError"] == "Unhandled" and body["errorMessage"] == "asked to fail"
