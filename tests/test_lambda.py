@@ -642,3 +642,36 @@ def test_rust_lambda_runtime_client(stratus):
     assert body["fn"] == "rusty"
     r, body = call(lam, "rusty", {"fail": True})
     assert r["FunctionError"] == "Unhandled" and body["errorMessage"] == "asked to fail"
+
+
+def test_node_aws_lambda_ric_client(stratus, tmp_path):
+    """A function packaged with the official Node runtime interface client (`aws-lambda-ric`
+    from npm) runs unchanged as a `provided.al2023` bootstrap."""
+    # Its install script builds the native client (cmake and the autotools: .ci/run installs them).
+    subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--silent",
+                    "--prefix", str(tmp_path), "aws-lambda-ric@3.3.0"], check=True, timeout=900)
+    (tmp_path / "index.js").write_text(
+        "exports.handler = async (event, context) => {\n"
+        "  if (event.fail) throw new TypeError('asked to fail');\n"
+        "  return { echo: event, rid: context.awsRequestId, fn: context.functionName };\n"
+        "};\n")
+    (tmp_path / "bootstrap").write_text(
+        '#!/bin/sh\ncd "$LAMBDA_TASK_ROOT"\nexec node node_modules/aws-lambda-ric/bin/index.mjs index.handler\n')
+    (tmp_path / "bootstrap").chmod(0o755)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for path in sorted(tmp_path.rglob("*")):
+            if path.is_file() and path.name not in ("package.json", "package-lock.json"):
+                info = zipfile.ZipInfo(str(path.relative_to(tmp_path)))
+                info.external_attr = (path.stat().st_mode & 0xFFFF) << 16
+                info.compress_type = zipfile.ZIP_DEFLATED
+                z.writestr(info, path.read_bytes())
+    lam = stratus.client("lambda")
+    lam.create_function(FunctionName="noderic", Runtime="provided.al2023", Role=ROLE, Handler="index.handler",
+                        Code={"ZipFile": buf.getvalue()}, Timeout=30)
+    r, body = call(lam, "noderic", {"name": "ric"}, LogType="Tail")
+    assert "FunctionError" not in r, base64.b64decode(r["LogResult"]).decode()
+    assert body == {"echo": {"name": "ric"}, "rid": r["ResponseMetadata"]["RequestId"], "fn": "noderic"}
+    r, body = call(lam, "noderic", {"fail": True})
+    assert r["FunctionError"] == "Unhandled"
+    assert body["errorType"] == "TypeError" and body["errorMessage"] == "asked to fail"

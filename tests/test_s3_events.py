@@ -130,6 +130,7 @@ def test_notices_survive_kill9(new_server, tmp_path):
     s.start()
     s.client("lambda").delete_function_concurrency(FunctionName="durable")
     s.advance_clock(300)
+    # At least once, as S3 documents: a notice handed over just before the kill may come twice.
     keys = until("every event after the restart", lambda: (lambda r: r if len(r) >= 5 else None)(
-        sorted(r["s3"]["object"]["key"] for r in records_of(s, "durable"))), timeout=60)
+        sorted({r["s3"]["object"]["key"] for r in records_of(s, "durable")})), timeout=60)
     assert keys == [f"k{n}" for n in range(5)]

@@ -373,7 +373,7 @@ impl Runtime {
                     if let Some(i) = &instance {
                         self.inner.live.lock().unwrap().remove(&i.id);
                     }
-                    return failure(instance, error);
+                    return failure(instance, error).await;
                 }
             },
         };
@@ -748,11 +748,17 @@ impl Drop for Instance {
     }
 }
 
-fn failure(instance: Option<Instance>, error: Bytes) -> Outcome {
+/// A call that never reached the function; what the runtime printed while it failed to start
+/// still goes to the log.
+async fn failure(instance: Option<Instance>, error: Bytes) -> Outcome {
+    let lines = match &instance {
+        Some(i) => i.logs.drain().await,
+        None => Vec::new(),
+    };
     Outcome {
         result: Err(error),
         log_stream: instance.as_ref().map(|i| i.stream.clone()).unwrap_or_default(),
-        lines: Vec::new(),
+        lines,
         platform_lines: Vec::new(),
         init_duration: None,
         provisioned: false,
