@@ -239,11 +239,18 @@ def test_provisioned_spill_over_uses_on_demand(stratus):
     until("READY", lambda: lam.get_provisioned_concurrency_config(
         FunctionName="spill", Qualifier=version)["Status"] == "READY")
     busy, out = in_background(call, lam, "spill", {"sleep": 4}, Qualifier=version)
-    # While the provisioned instance is busy, calls start on-demand instances.
-    kinds = until("an on-demand call", lambda: call(lam, "spill", {}, Qualifier=version)[1]["init"] == "on-demand")
-    assert kinds
+    # While the one provisioned instance is busy, calls start on-demand instances. (Which call
+    # gets the provisioned instance depends on who arrives first, so every kind is collected.)
+    kinds = []
+
+    def probe():
+        kinds.append(call(lam, "spill", {}, Qualifier=version)[1]["init"])
+        return kinds[-1] == "on-demand"
+
+    until("an on-demand call", probe)
     busy.join()
-    assert out["value"][1]["init"] == "provisioned-concurrency"
+    kinds.append(out["value"][1]["init"])
+    assert "provisioned-concurrency" in kinds and "on-demand" in kinds
 
 
 def test_event_invoke_config_api(stratus):
