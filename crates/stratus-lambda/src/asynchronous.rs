@@ -60,6 +60,42 @@ pub struct Event {
     pub throttles: u32,
 }
 
+impl Event {
+    /// An event not yet run.
+    fn fresh(
+        id: String,
+        account: &str,
+        region: &str,
+        function: &str,
+        qualifier: Option<String>,
+        payload: String,
+        now_ms: i64,
+    ) -> Event {
+        Event {
+            id,
+            account: account.to_string(),
+            region: region.to_string(),
+            function: function.to_string(),
+            qualifier,
+            payload,
+            received_ms: now_ms,
+            attempts: 0,
+            throttles: 0,
+        }
+    }
+}
+
+/// `(account, region, name, qualifier)` of a Lambda function ARN.
+fn function_of(arn: &str) -> Option<(&str, &str, &str, Option<&str>)> {
+    let parts: Vec<&str> = arn.split(':').collect();
+    match parts.as_slice() {
+        ["arn", _, "lambda", region, account, "function", name, rest @ ..] if rest.len() <= 1 => {
+            Some((account, region, name, rest.first().copied()))
+        }
+        _ => None,
+    }
+}
+
 fn queue_key(due_ms: i64, id: &str) -> Vec<u8> {
     format!("{:013}/{id}", due_ms.max(0)).into_bytes()
 }
@@ -114,26 +150,32 @@ pub(crate) async fn accept(
                 "Could not parse request body into json: Could not parse payload into json".into(),
             )
         })?;
-    let (f, _, _) = load(l, cx, &t.name).await?;
-    let config = resolve(l, cx, &f, t.qualifier.as_deref()).await?;
-    enqueue(
-        l,
-        &Event {
-            id: cx.request_id.clone(),
-            account: cx.account_id().to_string(),
-            region: cx.region.clone(),
-            function: t.name.clone(),
-            qualifier: t.qualifier.clone(),
-            payload,
-            received_ms: l.inner.clock.now_ms(),
-            attempts: 0,
-            throttles: 0,
-        },
-    )
-    .await?;
+    queue(l, cx, &t.name, t.qualifier, payload).await
+}
+
+/// Queues an event for a function that exists (its qualifier too), and counts it.
+async fn queue(
+    l: &Lambda,
+    cx: &RequestContext,
+    name: &str,
+    qualifier: Option<String>,
+    payload: String,
+) -> Result<(), LambdaError> {
+    let (f, _, _) = load(l, cx, name).await?;
+    let config = resolve(l, cx, &f, qualifier.as_deref()).await?;
+    let ev = Event::fresh(
+        cx.request_id.clone(),
+        cx.account_id(),
+        &cx.region,
+        name,
+        qualifier,
+        payload,
+        l.inner.clock.now_ms(),
+    );
+    enqueue(l, &ev).await?;
     l.inner
         .metrics
-        .async_received(cx.account_id(), &cx.region, &t.name, &config.version);
+        .async_received(cx.account_id(), &cx.region, name, &config.version);
     Ok(())
 }
 
@@ -157,34 +199,15 @@ impl Undeliverable {
 
 /// Queues an event for the function an ARN names (a delivery from another service).
 pub(crate) async fn from_service(l: &Lambda, arn: &str, payload: String) -> Result<(), Undeliverable> {
-    let parts: Vec<&str> = arn.split(':').collect();
-    let ["arn", _, "lambda", region, account, "function", name, rest @ ..] = parts.as_slice() else {
+    let Some((account, region, name, qualifier)) = function_of(arn) else {
         return Err(Undeliverable::Never(format!(
             "{arn} is not a Lambda function ARN"
         )));
     };
     let cx = account_context(account, region, &uuid::Uuid::new_v4().to_string());
-    let qualifier = rest.first().map(|q| q.to_string());
-    let f = load(l, &cx, name).await.map_err(Undeliverable::of)?;
-    let config = resolve(l, &cx, &f.0, qualifier.as_deref())
+    queue(l, &cx, name, qualifier.map(str::to_string), payload)
         .await
-        .map_err(Undeliverable::of)?;
-    let ev = Event {
-        id: cx.request_id.clone(),
-        account: account.to_string(),
-        region: region.to_string(),
-        function: name.to_string(),
-        qualifier,
-        payload,
-        received_ms: l.inner.clock.now_ms(),
-        attempts: 0,
-        throttles: 0,
-    };
-    enqueue(l, &ev).await.map_err(Undeliverable::of)?;
-    l.inner
-        .metrics
-        .async_received(account, region, name, &config.version);
-    Ok(())
+        .map_err(Undeliverable::of)
 }
 
 /// What the dispatcher has running: event keys (so a rescan does not start them twice) and
@@ -506,20 +529,17 @@ fn deliver(
     body: &Bytes,
     function_error: bool,
 ) -> Txn {
-    let parts: Vec<&str> = destination.split(':').collect();
-    if parts.len() >= 7 && parts[2] == "lambda" && parts[5] == "function" {
+    if let Some((account, region, name, qualifier)) = function_of(destination) {
         let record = invocation_record(ev, config, condition, body, function_error);
-        let next = Event {
-            id: uuid::Uuid::new_v4().to_string(),
-            account: parts[4].to_string(),
-            region: parts[3].to_string(),
-            function: parts[6].to_string(),
-            qualifier: parts.get(7).map(|q| q.to_string()),
-            payload: record.to_string(),
-            received_ms: l.inner.clock.now_ms(),
-            attempts: 0,
-            throttles: 0,
-        };
+        let next = Event::fresh(
+            uuid::Uuid::new_v4().to_string(),
+            account,
+            region,
+            name,
+            qualifier.map(str::to_string),
+            record.to_string(),
+            l.inner.clock.now_ms(),
+        );
         let value = serde_json::to_vec(&next).expect("events serialize");
         return txn
             .put(QUEUE, queue_key(next.received_ms, &next.id), value)

@@ -247,6 +247,18 @@ fn request_keys(
     keys
 }
 
+/// Whether `caller` may read an object outside an S3 request (a copy source, function code,
+/// the website endpoint): the bucket-level decision with the caller's own condition keys.
+pub fn may_read(bucket: &BucketRecord, caller: Option<&Identity>, key: &str, now_ms: i64) -> bool {
+    decide(
+        bucket,
+        caller,
+        "s3:GetObject",
+        Some(key),
+        &caller_keys(caller, now_ms),
+    ) == Decision::Allow
+}
+
 /// The bucket-level decision: an explicit Deny in the policy wins; then the owner's account,
 /// an Allow in the policy, or the bucket's canned ACL allow. Policy statements apply only
 /// when their `Condition` holds for `keys`.

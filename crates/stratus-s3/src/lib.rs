@@ -85,14 +85,7 @@ impl S3 {
             user_id: account.to_string(),
             access_key_id: String::new(),
         };
-        if access::decide(
-            &b,
-            Some(&caller),
-            "s3:GetObject",
-            Some(key),
-            &access::caller_keys(Some(&caller), self.backend.clock.now_ms()),
-        ) != access::Decision::Allow
-        {
+        if !access::may_read(&b, Some(&caller), key, self.backend.clock.now_ms()) {
             return Err(fail(access::access_denied()));
         }
         let rec = self.backend.read_object(&b, key, version).await.map_err(fail)?;

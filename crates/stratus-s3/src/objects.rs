@@ -327,14 +327,7 @@ impl Backend {
     ) -> S3Result<ObjectRecord> {
         let (bucket, key, version) = source_of(source)?;
         let source_bucket = self.bucket(bucket).await?;
-        if crate::access::decide(
-            &source_bucket,
-            caller,
-            "s3:GetObject",
-            Some(key),
-            &crate::access::caller_keys(caller, self.clock.now_ms()),
-        ) != crate::access::Decision::Allow
-        {
+        if !crate::access::may_read(&source_bucket, caller, key, self.clock.now_ms()) {
             return Err(crate::access::access_denied());
         }
         let src = self.read_object(&source_bucket, key, version).await?;

@@ -6,7 +6,6 @@ use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use s3s::dto::*;
 
-use crate::access::{Decision, decide};
 use crate::backend::Backend;
 use crate::body;
 use crate::model::{BucketRecord, ObjectRecord};
@@ -189,13 +188,7 @@ impl Backend {
             .read_object(bucket, key, None)
             .await
             .map_err(|_| StatusCode::NOT_FOUND)?;
-        if decide(
-            bucket,
-            None,
-            "s3:GetObject",
-            Some(key),
-            &crate::access::caller_keys(None, self.clock.now_ms()),
-        ) != Decision::Allow
+        if !crate::access::may_read(bucket, None, key, self.clock.now_ms())
             && !matches!(obj.acl.as_deref(), Some("public-read" | "public-read-write"))
         {
             return Err(StatusCode::FORBIDDEN);
