@@ -70,6 +70,22 @@ SERVICES = {
         ],
         "extra_shapes": [],
     },
+    "apigatewayv2": {
+        "crate": "stratus-apigateway",
+        "out": "crates/stratus-apigateway/src/v2/generated.rs",
+        "operations": [
+            "CreateApi", "GetApi", "GetApis", "UpdateApi", "DeleteApi",
+            "CreateRoute", "GetRoute", "GetRoutes", "UpdateRoute", "DeleteRoute",
+            "CreateIntegration", "GetIntegration", "GetIntegrations", "UpdateIntegration",
+            "DeleteIntegration",
+            "CreateStage", "GetStage", "GetStages", "UpdateStage", "DeleteStage",
+            "CreateDeployment", "GetDeployment", "GetDeployments", "DeleteDeployment",
+            "CreateAuthorizer", "GetAuthorizer", "GetAuthorizers", "UpdateAuthorizer",
+            "DeleteAuthorizer", "DeleteCorsConfiguration",
+            "TagResource", "UntagResource", "GetTags",
+        ],
+        "extra_shapes": [],
+    },
     # Not served yet: generated for the protocol layer's golden wire tests of rest-xml (the
     # rest-json golden tests use Lambda's own generated code).
     "cloudfront": {
@@ -174,6 +190,9 @@ class Gen:
         if t in ("double", "float"):
             return "f64"
         if t == "timestamp":
+            # JSON carries epoch seconds unless the model asks for ISO 8601 strings.
+            if s.get("timestampFormat") == "iso8601" and self.protocol != "rest-xml":
+                return "IsoTimestamp"
             return "Timestamp"
         if t == "blob":
             return "Blob"
@@ -585,7 +604,7 @@ class Gen:
         self.emit("use serde::{Deserialize, Serialize};")
         self.emit("use stratus_protocol::AwsError;")
         self.emit("use stratus_protocol::query::{self, FromQuery, QueryParams};")
-        self.emit("use stratus_protocol::types::{Blob, Timestamp};")
+        self.emit("use stratus_protocol::types::{Blob, IsoTimestamp, Timestamp};")
         self.emit("use stratus_protocol::validate::{Path, Validate, Violations, anchored};")
         self.emit("use stratus_protocol::rest::{self, FromRest, Location, RestRequest, RestResponse, ToRest};")
         self.emit("use stratus_protocol::xml::{self, FromXml, ToXml, XmlNode, XmlScalar, XmlWriter};")

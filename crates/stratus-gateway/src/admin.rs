@@ -105,6 +105,7 @@ pub async fn handle(gw: &Gateway, parts: &Parts, body: &Bytes) -> Response<Bytes
             }
             gw.inner.clock.reset();
             gw.inner.lambda.reset();
+            gw.inner.apigateway.reset();
             if let Err(e) = gw.inner.blobs.wipe().await {
                 tracing::warn!(error = %e, "could not remove every blob");
             }

@@ -6,6 +6,7 @@
 
 mod admin;
 mod auth;
+mod backends;
 mod route;
 
 use std::collections::HashMap;
@@ -52,6 +53,7 @@ struct Inner {
     logs: Logs,
     lambda: Lambda,
     s3: S3,
+    apigateway: stratus_apigateway::ApiGateway,
     blobs: Blobs,
     signing_keys: auth::SigningKeys,
 }
@@ -128,8 +130,18 @@ impl Gateway {
                 })
             })
         });
-        Ok(Gateway {
-            inner: Arc::new(Inner {
+        let gateway = Arc::new_cyclic(|weak: &std::sync::Weak<Inner>| {
+            let apigateway = stratus_apigateway::ApiGateway::new(
+                store.clone(),
+                clock.clone(),
+                logs.clone(),
+                Arc::new(backends::Backends {
+                    lambda: lambda.clone(),
+                    gateway: weak.clone(),
+                }),
+                endpoint,
+            );
+            Inner {
                 config,
                 clock,
                 store,
@@ -139,10 +151,12 @@ impl Gateway {
                 logs,
                 lambda,
                 s3,
+                apigateway,
                 blobs,
                 signing_keys: auth::SigningKeys::default(),
-            }),
-        })
+            }
+        });
+        Ok(Gateway { inner: gateway })
     }
 
     /// Serves connections from `listener` until `shutdown` resolves, then lets in-flight
@@ -197,6 +211,10 @@ impl Gateway {
     pub async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
         let request_id = stratus_core::ids::request_id();
         let (parts, body) = req.into_parts();
+        let host = parts.headers.get(http::header::HOST).and_then(|v| v.to_str().ok());
+        if let Some(target) = stratus_apigateway::Target::of(host, parts.uri.path()) {
+            return self.serve_data_plane(target, parts, body, peer, &request_id).await;
+        }
         if !is_admin(parts.uri.path()) && route::is_s3(&parts) {
             // S3 bodies stream both ways: they are never buffered here.
             let mut req = Request::from_parts(parts, s3s::Body::from(body));
@@ -319,6 +337,7 @@ impl Gateway {
             Service::DynamoDb => self.inner.dynamodb.handle(&cx, api).await,
             Service::Logs => self.inner.logs.handle(&cx, api).await,
             Service::Lambda => self.inner.lambda.handle(&cx, api).await,
+            Service::ApiGateway => self.inner.apigateway.handle(&cx, api).await,
         };
         match result {
             Ok(resp) => resp,
@@ -329,6 +348,45 @@ impl Gateway {
                 e.render(protocol, request_id)
             }
         }
+    }
+
+    /// API Gateway invoke URLs and function URLs: anonymous at the door (their own auth
+    /// applies), bodies up to API Gateway's 10 MB.
+    async fn serve_data_plane(
+        &self,
+        target: stratus_apigateway::Target,
+        parts: http::request::Parts,
+        body: Incoming,
+        peer: SocketAddr,
+        request_id: &str,
+    ) -> Response<Body> {
+        let body = match Limited::new(body, stratus_apigateway::MAX_PAYLOAD).collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(_) => {
+                let resp = http::Response::builder()
+                    .status(413)
+                    .header(http::header::CONTENT_TYPE, "application/json")
+                    .body(Bytes::from_static(br#"{"message":"Request Entity Too Large"}"#))
+                    .expect("static response");
+                return finish(resp, request_id);
+            }
+        };
+        let resp = match std::panic::AssertUnwindSafe(self.inner.apigateway.serve(target, parts, body, peer, request_id))
+            .catch_unwind()
+            .await
+        {
+            Ok(resp) => resp,
+            Err(_) => {
+                tracing::error!(request_id, "data-plane handler panicked");
+                http::Response::builder()
+                    .status(500)
+                    .header(http::header::CONTENT_TYPE, "application/json")
+                    .body(Bytes::from_static(br#"{"message":"Internal Server Error"}"#))
+                    .expect("static response")
+            }
+        };
+        let (parts, body) = resp.into_parts();
+        Response::from_parts(parts, Full::new(body).map_err(|never| match never {}).boxed_unsync())
     }
 
     fn signing_key(&self, secret: &str, sig: &stratus_protocol::sigv4::Signature) -> [u8; 32] {

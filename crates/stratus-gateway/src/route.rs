@@ -11,12 +11,12 @@ pub enum Service {
     DynamoDb,
     Logs,
     Lambda,
+    ApiGateway,
 }
 
 /// Signing names of AWS services Stratus will serve but does not yet.
 const PLANNED: &[&str] = &[
     "s3",
-    "apigateway",
     "execute-api",
     "sqs",
     "sns",
@@ -38,6 +38,7 @@ impl Service {
             "dynamodb" => Some(Service::DynamoDb),
             "logs" => Some(Service::Logs),
             "lambda" => Some(Service::Lambda),
+            "apigateway" => Some(Service::ApiGateway),
             _ => None,
         }
     }
@@ -48,6 +49,7 @@ impl Service {
             Service::DynamoDb => "dynamodb",
             Service::Logs => "logs",
             Service::Lambda => "lambda",
+            Service::ApiGateway => "apigateway",
         }
     }
 
@@ -57,10 +59,17 @@ impl Service {
             Service::DynamoDb => stratus_dynamodb::PROTOCOL,
             Service::Logs => stratus_logs::PROTOCOL,
             Service::Lambda => stratus_lambda::PROTOCOL,
+            Service::ApiGateway => stratus_apigateway::PROTOCOL,
         }
     }
 
-    pub const ALL: &[Service] = &[Service::Sts, Service::DynamoDb, Service::Logs, Service::Lambda];
+    pub const ALL: &[Service] = &[
+        Service::Sts,
+        Service::DynamoDb,
+        Service::Logs,
+        Service::Lambda,
+        Service::ApiGateway,
+    ];
 }
 
 /// Identifies the service of a request that carries no parseable signature.
@@ -100,6 +109,10 @@ pub fn identify(parts: &Parts) -> Option<Service> {
     .any(|p| path.starts_with(p))
     {
         return Some(Service::Lambda);
+    }
+    // API Gateway's v2 management API.
+    if path == "/v2/apis" || path.starts_with("/v2/apis/") || path.starts_with("/v2/tags/") {
+        return Some(Service::ApiGateway);
     }
     // The query protocol: an `Action` parameter (STS is the only query service so far).
     let query_action = parts.uri.query().is_some_and(|q| q.contains("Action="));

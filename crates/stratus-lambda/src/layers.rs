@@ -415,6 +415,17 @@ pub async fn create_function_url_config(
         created: now.clone(),
         modified: now,
     };
+    crate::callers::index_url(
+        &l,
+        &id,
+        &crate::callers::UrlIndex {
+            account: cx.account_id().to_string(),
+            region: cx.region.clone(),
+            function: f.latest.name.clone(),
+            qualifier: q.clone(),
+        },
+    )
+    .await?;
     f.urls.insert(
         q,
         serde_json::to_value(&u).map_err(|e| LambdaError::Internal(e.to_string()))?,

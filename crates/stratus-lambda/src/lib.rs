@@ -6,6 +6,7 @@
 //! Depends on core, protocol, store, logs and runtime; never on the gateway.
 
 pub mod asynchronous;
+pub mod callers;
 pub mod code;
 mod concurrency;
 pub mod error;

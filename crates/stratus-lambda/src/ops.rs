@@ -1212,17 +1212,18 @@ pub async fn add_permission(
     if let Some(arn) = &i.source_arn {
         condition.insert("ArnLike".into(), serde_json::json!({ "AWS:SourceArn": arn }));
     }
+    let mut equals = serde_json::Map::new();
     if let Some(acct) = &i.source_account {
-        condition.insert(
-            "StringEquals".into(),
-            serde_json::json!({ "AWS:SourceAccount": acct }),
-        );
+        equals.insert("AWS:SourceAccount".into(), acct.clone().into());
     }
     if let Some(org) = &i.principal_org_id {
-        condition.insert(
-            "StringEquals".into(),
-            serde_json::json!({ "aws:PrincipalOrgID": org }),
-        );
+        equals.insert("aws:PrincipalOrgID".into(), org.clone().into());
+    }
+    if let Some(auth) = &i.function_url_auth_type {
+        equals.insert("lambda:FunctionUrlAuthType".into(), auth.clone().into());
+    }
+    if !equals.is_empty() {
+        condition.insert("StringEquals".into(), serde_json::Value::Object(equals));
     }
     if !condition.is_empty() {
         statement["Condition"] = serde_json::Value::Object(condition);

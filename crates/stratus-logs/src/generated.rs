@@ -11,7 +11,7 @@ use stratus_protocol::ApiResponse;
 use stratus_protocol::AwsError;
 use stratus_protocol::query::{self, FromQuery, QueryParams};
 use stratus_protocol::rest::{self, FromRest, Location, RestRequest, RestResponse, ToRest};
-use stratus_protocol::types::{Blob, Timestamp};
+use stratus_protocol::types::{Blob, IsoTimestamp, Timestamp};
 use stratus_protocol::validate::{Path, Validate, Violations, anchored};
 use stratus_protocol::xml::{self, FromXml, ToXml, XmlNode, XmlScalar, XmlWriter};
 

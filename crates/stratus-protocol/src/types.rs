@@ -40,3 +40,44 @@ impl Timestamp {
         stratus_core::ids::iso8601_ms(self.millis())
     }
 }
+
+/// A `timestamp` member whose model asks for ISO 8601 on the JSON wire
+/// (`"2026-11-29T18:00:00Z"`), as API Gateway's v2 API prints dates. Epoch seconds are
+/// accepted on input too.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct IsoTimestamp(pub i64);
+
+impl IsoTimestamp {
+    pub fn from_millis(ms: i64) -> Self {
+        IsoTimestamp(ms)
+    }
+    pub fn millis(self) -> i64 {
+        self.0
+    }
+}
+
+impl Serialize for IsoTimestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let t = time::OffsetDateTime::from_unix_timestamp(self.0.div_euclid(1000))
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+        let f = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+        s.serialize_str(&t.format(&f).unwrap_or_default())
+    }
+}
+
+impl<'de> Deserialize<'de> for IsoTimestamp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Wire {
+            Epoch(f64),
+            Text(String),
+        }
+        match Wire::deserialize(d)? {
+            Wire::Epoch(secs) => Ok(IsoTimestamp((secs * 1000.0).round() as i64)),
+            Wire::Text(text) => time::OffsetDateTime::parse(&text, &time::format_description::well_known::Rfc3339)
+                .map(|t| IsoTimestamp((t.unix_timestamp_nanos() / 1_000_000) as i64))
+                .map_err(|_| serde::de::Error::custom(format!("could not parse '{text}' as an ISO 8601 timestamp"))),
+        }
+    }
+}

@@ -1,0 +1,333 @@
+//! API Gateway: the management API of HTTP APIs (`apigatewayv2`) and the data plane that serves
+//! them — invoke URLs routed to Lambda proxy or HTTP proxy integrations, with stages,
+//! deployments, CORS, throttling, JWT and Lambda authorizers and access logs — plus Lambda
+//! function URLs, which share the HTTP-to-event translation.
+//!
+//! Depends on core, protocol, store and logs; never on Lambda: functions are reached through
+//! the [`Backends`] the binary wires in (as S3 reaches them for notifications).
+
+mod authorizer;
+mod error;
+mod furl;
+mod http_api;
+mod route;
+mod state;
+mod v2;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use stratus_core::{Clock, Identity, RequestContext};
+use stratus_logs::Logs;
+use stratus_protocol::rest::{self, FromRest, RestRequest, ToRest};
+use stratus_protocol::validate::Validate;
+use stratus_protocol::{ApiRequest, ApiResponse, AwsError, Protocol};
+use stratus_store::Store;
+
+pub use error::ApiGatewayError;
+pub use v2::generated;
+
+pub const PROTOCOL: Protocol = Protocol::RestJson;
+
+/// The principal API Gateway acts as when it calls a function.
+pub const SERVICE_PRINCIPAL: &str = "apigateway.amazonaws.com";
+
+/// A synchronous function call made for a request.
+pub struct FunctionCall {
+    pub account: String,
+    pub region: String,
+    /// The function's ARN, possibly qualified.
+    pub function: String,
+    pub payload: Bytes,
+    pub request_id: String,
+    /// Who calls, for the function's resource policy.
+    pub source: Source,
+}
+
+/// The caller a function's resource policy must allow.
+pub enum Source {
+    /// A service principal acting for a resource (`AWS:SourceArn`).
+    Service { principal: &'static str, arn: String },
+    /// The function's URL with auth type `NONE`.
+    PublicUrl,
+    /// The function's URL with auth type `AWS_IAM`, signed by a key of `account`.
+    SignedUrl { account: String },
+}
+
+/// What a function answered.
+pub struct FunctionAnswer {
+    pub payload: Bytes,
+    /// The function raised an error (`X-Amz-Function-Error`).
+    pub error: bool,
+}
+
+/// Why a function could not be called.
+#[derive(Debug)]
+pub enum FunctionFailure {
+    NotFound(String),
+    /// The function's resource policy does not let the caller invoke it.
+    Denied(String),
+    /// Over a concurrency limit.
+    Throttled,
+    Other(String),
+}
+
+/// A function URL's configuration, looked up by its id.
+#[derive(Clone, Debug)]
+pub struct FunctionUrl {
+    pub account: String,
+    pub region: String,
+    /// The function ARN the URL invokes (qualified when the URL is on an alias).
+    pub function: String,
+    /// `NONE` or `AWS_IAM`.
+    pub auth_type: String,
+    pub cors: Option<serde_json::Value>,
+}
+
+/// What API Gateway needs from the rest of the server.
+#[async_trait::async_trait]
+pub trait Backends: Send + Sync + 'static {
+    async fn invoke(&self, call: FunctionCall) -> Result<FunctionAnswer, FunctionFailure>;
+    async fn function_url(&self, id: &str) -> Option<FunctionUrl>;
+    /// Checks a request's SigV4 signature (function URLs with `AWS_IAM`).
+    async fn authenticate(&self, parts: &http::request::Parts, body: &[u8]) -> Result<Identity, AwsError>;
+}
+
+/// Where a data-plane request goes, told by its host or path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// An API's invoke URL: the API id and the path after the host or the `_aws` prefix.
+    Api { api_id: String, path: String },
+    /// A function URL, by its id.
+    FunctionUrl { id: String },
+}
+
+impl Target {
+    /// Recognizes `{api-id}.execute-api.localhost[:port]/...`, `/_aws/execute-api/{api-id}/...`
+    /// and `{url-id}.lambda-url.[{region}.]localhost[:port]/...`.
+    pub fn of(host: Option<&str>, path: &str) -> Option<Target> {
+        if let Some(rest) = path.strip_prefix("/_aws/execute-api/") {
+            let (api_id, path) = rest.split_once('/').unwrap_or((rest, ""));
+            if api_id.is_empty() {
+                return None;
+            }
+            return Some(Target::Api {
+                api_id: api_id.to_string(),
+                path: format!("/{path}"),
+            });
+        }
+        let host = host?;
+        let host = host.rsplit_once(':').map_or(host, |(h, p)| {
+            if p.chars().all(|c| c.is_ascii_digit()) { h } else { host }
+        });
+        let host = host.to_ascii_lowercase();
+        let (first, rest) = host.split_once('.')?;
+        if first.is_empty() {
+            return None;
+        }
+        let localhost = |r: &str, service: &str| {
+            r.strip_prefix(service)
+                .and_then(|r| r.strip_prefix('.'))
+                .is_some_and(|r| r == "localhost" || r.strip_suffix(".localhost").is_some_and(|reg| !reg.contains('.')))
+        };
+        if localhost(rest, "execute-api") {
+            return Some(Target::Api {
+                api_id: first.to_string(),
+                path: path.to_string(),
+            });
+        }
+        if localhost(rest, "lambda-url") {
+            return Some(Target::FunctionUrl { id: first.to_string() });
+        }
+        None
+    }
+}
+
+/// Largest request body the data plane accepts (API Gateway's payload limit).
+pub const MAX_PAYLOAD: usize = 10 * 1024 * 1024;
+
+#[derive(Clone)]
+pub struct ApiGateway {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    clock: Clock,
+    logs: Logs,
+    backends: Arc<dyn Backends>,
+    /// `host:port` of the listener, for the endpoints the API prints.
+    port: u16,
+    apis: Mutex<HashMap<String, (Bytes, Arc<state::ApiRecord>)>>,
+    deployments: Mutex<HashMap<(String, String), Arc<http_api::Deployed>>>,
+    throttle: http_api::Throttle,
+    authorizers: authorizer::Authorizers,
+    client: hyper_util::client::legacy::Client<
+        hyper_util::client::legacy::connect::HttpConnector,
+        http_body_util::Full<Bytes>,
+    >,
+}
+
+impl ApiGateway {
+    pub fn new(store: Store, clock: Clock, logs: Logs, backends: Arc<dyn Backends>, endpoint: SocketAddr) -> Self {
+        let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build_http();
+        ApiGateway {
+            inner: Arc::new(Inner {
+                store,
+                clock,
+                logs,
+                backends,
+                port: endpoint.port(),
+                apis: Mutex::default(),
+                deployments: Mutex::default(),
+                throttle: http_api::Throttle::default(),
+                authorizers: authorizer::Authorizers::default(),
+                client,
+            }),
+        }
+    }
+
+    /// Forgets what is cached in memory after the store was wiped (`/_stratus/reset`).
+    pub fn reset(&self) {
+        self.inner.apis.lock().unwrap().clear();
+        self.inner.deployments.lock().unwrap().clear();
+        self.inner.throttle.forget();
+        self.inner.authorizers.forget();
+    }
+
+    /// Serves one data-plane request (an invoke URL or a function URL). Never fails: errors
+    /// are the answers API Gateway and Lambda give at the edge.
+    pub async fn serve(
+        &self,
+        target: Target,
+        parts: http::request::Parts,
+        body: Bytes,
+        peer: SocketAddr,
+        request_id: &str,
+    ) -> http::Response<Bytes> {
+        let req = http_api::Incoming {
+            parts,
+            body,
+            peer,
+            request_id: request_id.to_string(),
+            received_ms: self.inner.clock.now_ms(),
+        };
+        match target {
+            Target::Api { api_id, path } => http_api::serve(self, &api_id, &path, req).await,
+            Target::FunctionUrl { id } => furl::serve(self, &id, req).await,
+        }
+    }
+
+    /// Decodes, validates and runs one management request.
+    pub async fn handle(&self, cx: &RequestContext, req: &ApiRequest<'_>) -> Result<ApiResponse, AwsError> {
+        let query = rest::query_pairs(req.query);
+        let Some((route, labels)) = rest::find_route(v2::generated::ROUTES, req.method.as_str(), req.path, &query)
+        else {
+            return Err(AwsError::new(
+                "NotFoundException",
+                404,
+                format!("No API Gateway operation matches {} {}", req.method, req.path),
+            ));
+        };
+        let r = RestRequest::new(req, labels);
+        let s = route.status;
+        use v2::*;
+        match route.operation {
+            "CreateApi" => self.run(cx, &r, s, create_api).await,
+            "GetApi" => self.run(cx, &r, s, get_api).await,
+            "GetApis" => self.run(cx, &r, s, get_apis).await,
+            "UpdateApi" => self.run(cx, &r, s, update_api).await,
+            "DeleteApi" => self.run(cx, &r, s, delete_api).await,
+            "DeleteCorsConfiguration" => self.run(cx, &r, s, delete_cors_configuration).await,
+            "CreateRoute" => self.run(cx, &r, s, create_route).await,
+            "GetRoute" => self.run(cx, &r, s, get_route).await,
+            "GetRoutes" => self.run(cx, &r, s, get_routes).await,
+            "UpdateRoute" => self.run(cx, &r, s, update_route).await,
+            "DeleteRoute" => self.run(cx, &r, s, delete_route).await,
+            "CreateIntegration" => self.run(cx, &r, s, create_integration).await,
+            "GetIntegration" => self.run(cx, &r, s, get_integration).await,
+            "GetIntegrations" => self.run(cx, &r, s, get_integrations).await,
+            "UpdateIntegration" => self.run(cx, &r, s, update_integration).await,
+            "DeleteIntegration" => self.run(cx, &r, s, delete_integration).await,
+            "CreateStage" => self.run(cx, &r, s, create_stage).await,
+            "GetStage" => self.run(cx, &r, s, get_stage).await,
+            "GetStages" => self.run(cx, &r, s, get_stages).await,
+            "UpdateStage" => self.run(cx, &r, s, update_stage).await,
+            "DeleteStage" => self.run(cx, &r, s, delete_stage).await,
+            "CreateDeployment" => self.run(cx, &r, s, create_deployment).await,
+            "GetDeployment" => self.run(cx, &r, s, get_deployment).await,
+            "GetDeployments" => self.run(cx, &r, s, get_deployments).await,
+            "DeleteDeployment" => self.run(cx, &r, s, delete_deployment).await,
+            "CreateAuthorizer" => self.run(cx, &r, s, create_authorizer).await,
+            "GetAuthorizer" => self.run(cx, &r, s, get_authorizer).await,
+            "GetAuthorizers" => self.run(cx, &r, s, get_authorizers).await,
+            "UpdateAuthorizer" => self.run(cx, &r, s, update_authorizer).await,
+            "DeleteAuthorizer" => self.run(cx, &r, s, delete_authorizer).await,
+            "TagResource" => self.run(cx, &r, s, tag_resource).await,
+            "UntagResource" => self.run(cx, &r, s, untag_resource).await,
+            "GetTags" => self.run(cx, &r, s, get_tags).await,
+            other => Err(AwsError::not_implemented(other)),
+        }
+    }
+
+    async fn run<I, O, F>(
+        &self,
+        cx: &RequestContext,
+        req: &RestRequest<'_>,
+        status: u16,
+        op: impl FnOnce(ApiGateway, RequestContext, I) -> F,
+    ) -> Result<ApiResponse, AwsError>
+    where
+        I: FromRest + Validate,
+        O: ToRest,
+        F: Future<Output = Result<O, ApiGatewayError>>,
+    {
+        let input = I::from_rest(req)?;
+        if let Some(message) = input.violations() {
+            return Err(ApiGatewayError::BadRequest(message).into());
+        }
+        let output = op(self.clone(), cx.clone(), input).await?;
+        Ok(output.to_rest(status))
+    }
+
+    /// The base URL of an API's invoke endpoint.
+    fn api_endpoint(&self, api_id: &str) -> String {
+        format!("http://{api_id}.execute-api.localhost:{}", self.inner.port)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_by_host_and_path() {
+        assert_eq!(
+            Target::of(Some("abc123.execute-api.localhost:4566"), "/prod/items"),
+            Some(Target::Api {
+                api_id: "abc123".into(),
+                path: "/prod/items".into()
+            })
+        );
+        assert_eq!(
+            Target::of(Some("127.0.0.1:4566"), "/_aws/execute-api/abc123/$default/x"),
+            Some(Target::Api {
+                api_id: "abc123".into(),
+                path: "/$default/x".into()
+            })
+        );
+        assert_eq!(
+            Target::of(Some("u1.lambda-url.us-east-1.localhost:4566"), "/"),
+            Some(Target::FunctionUrl { id: "u1".into() })
+        );
+        assert_eq!(Target::of(Some("bucket.s3.localhost:4566"), "/k"), None);
+        assert_eq!(Target::of(Some("127.0.0.1:4566"), "/2015-03-31/functions"), None);
+        assert_eq!(Target::of(Some("a.execute-api.example.com"), "/"), None);
+    }
+}
