@@ -340,13 +340,13 @@ fn parse_answer(payload: &[u8], simple: bool) -> Option<LambdaAnswer> {
     })
 }
 
-/// IAM evaluation of an authorizer's policy for one route ARN: an explicit deny wins, then an
-/// allow; nothing said is a deny.
-fn policy_allows(policy: &Value, arn: &str) -> bool {
+/// IAM evaluation of an authorizer's policy for one route ARN: `Some(false)` for an explicit
+/// deny, `Some(true)` for an allow, `None` when nothing applies (an implicit deny).
+pub fn evaluate(policy: &Value, arn: &str) -> Option<bool> {
     let statements = match &policy["Statement"] {
         Value::Array(a) => a.clone(),
         s @ Value::Object(_) => vec![s.clone()],
-        _ => return false,
+        _ => return None,
     };
     let list = |v: &Value| -> Vec<String> {
         match v {
@@ -362,9 +362,13 @@ fn policy_allows(policy: &Value, arn: &str) -> bool {
         action && list(&s["Resource"]).iter().any(|r| stratus_core::condition::glob(r, arn))
     };
     if statements.iter().any(|s| s["Effect"] == "Deny" && applies(s)) {
-        return false;
+        return Some(false);
     }
-    statements.iter().any(|s| s["Effect"] == "Allow" && applies(s))
+    statements.iter().any(|s| s["Effect"] == "Allow" && applies(s)).then_some(true)
+}
+
+fn policy_allows(policy: &Value, arn: &str) -> bool {
+    evaluate(policy, arn) == Some(true)
 }
 
 async fn lambda(g: &ApiGateway, z: &Authorizer, r: &Resolved<'_>, req: &Incoming) -> Result<Granted, Response<Bytes>> {

@@ -103,7 +103,7 @@ impl Throttle {
     }
 
     /// Takes a token; false when the bucket (size `burst`, refilled at `rate`/s) is empty.
-    fn admit(&self, key: String, rate: f64, burst: i32) -> bool {
+    pub fn admit(&self, key: String, rate: f64, burst: i32) -> bool {
         let burst = burst.max(0) as f64;
         let now = Instant::now();
         let mut b = self.buckets.lock().unwrap();
@@ -200,7 +200,7 @@ impl Resolved<'_> {
 pub async fn serve(g: &ApiGateway, api_id: &str, path: &str, req: Incoming) -> Response<Bytes> {
     let started = Instant::now();
     let Some(a) = api(g, api_id).await else {
-        return not_found();
+        return crate::rest_api::serve(g, api_id, None, path, req).await;
     };
     if a.api.protocol_type.as_deref() != Some("HTTP") {
         return message(426, "Upgrade Required");
@@ -383,7 +383,7 @@ async fn route_request(
 }
 
 /// `${stageVariables.name}` in an integration URI.
-fn substitute_variables(uri: &str, vars: &HashMap<String, String>) -> String {
+pub fn substitute_variables(uri: &str, vars: &HashMap<String, String>) -> String {
     let mut out = uri.to_string();
     for (k, v) in vars {
         out = out.replace(&format!("${{stageVariables.{k}}}"), v);
@@ -392,7 +392,7 @@ fn substitute_variables(uri: &str, vars: &HashMap<String, String>) -> String {
 }
 
 /// `{name}` / `{name+}` path parameters in an HTTP proxy URI.
-fn substitute_params(uri: &str, params: &[(String, String)]) -> String {
+pub fn substitute_params(uri: &str, params: &[(String, String)]) -> String {
     let mut out = uri.to_string();
     for (k, v) in params {
         let enc = v
@@ -407,13 +407,13 @@ fn substitute_params(uri: &str, params: &[(String, String)]) -> String {
 
 // ---- events -------------------------------------------------------------------------------
 
-fn clf_time(ms: i64) -> String {
+pub fn clf_time(ms: i64) -> String {
     let t = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000)).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     let f = time::macros::format_description!("[day]/[month repr:short]/[year]:[hour]:[minute]:[second] +0000");
     t.format(&f).unwrap_or_default()
 }
 
-fn protocol(req: &Incoming) -> &'static str {
+pub fn protocol(req: &Incoming) -> &'static str {
     match req.parts.version {
         http::Version::HTTP_2 => "HTTP/2.0",
         http::Version::HTTP_10 => "HTTP/1.0",
@@ -494,7 +494,7 @@ fn cookies(h: &HeaderMap) -> Vec<Value> {
         .collect()
 }
 
-fn domain(req: &Incoming) -> (String, String) {
+pub fn domain(req: &Incoming) -> (String, String) {
     let host = req.header("host").unwrap_or("localhost").to_string();
     let prefix = host.split('.').next().unwrap_or_default().to_string();
     (host, prefix)
@@ -683,7 +683,7 @@ fn put_header(h: &mut HeaderMap, name: &str, value: &str, append: bool) -> Resul
 }
 
 /// A function's answer in the proxy shape (`statusCode`, `headers`, `body`...).
-fn proxy_response(v: &Map<String, Value>, v2: bool) -> Result<Response<Bytes>, String> {
+pub fn proxy_response(v: &Map<String, Value>, v2: bool) -> Result<Response<Bytes>, String> {
     let status = match v.get("statusCode") {
         Some(Value::Number(n)) => n.as_u64(),
         Some(Value::String(s)) => s.parse().ok(),
@@ -860,30 +860,41 @@ const HOP_BY_HOP: &[&str] = &[
 ];
 
 async fn http_proxy(g: &ApiGateway, n: &Integration, uri: &str, req: &Incoming) -> Result<Response<Bytes>, String> {
-    use http_body_util::BodyExt;
-    if uri.starts_with("https://") {
-        return Err(format!("HTTPS endpoints are not supported by Stratus's HTTP proxy yet: {uri}"));
-    }
+    let method = match n.integration_method.as_deref() {
+        Some("ANY") | None => req.parts.method.clone(),
+        Some(m) => http::Method::from_bytes(m.as_bytes()).map_err(|e| e.to_string())?,
+    };
     let mut target = uri.to_string();
     if let Some(q) = req.parts.uri.query() {
         target.push(if target.contains('?') { '&' } else { '?' });
         target.push_str(q);
     }
-    let method = match n.integration_method.as_deref() {
-        Some("ANY") | None => req.parts.method.clone(),
-        Some(m) => http::Method::from_bytes(m.as_bytes()).map_err(|e| e.to_string())?,
-    };
-    let mut out = http::Request::builder().method(method).uri(&target);
-    for (k, v) in &req.parts.headers {
+    forward(g, method, &target, &req.parts.headers, req.body.clone(), req.peer).await
+}
+
+/// Sends a request to an HTTP endpoint (hop-by-hop headers dropped, `X-Forwarded-*` added)
+/// and reads its whole answer.
+pub async fn forward(
+    g: &ApiGateway,
+    method: http::Method,
+    target: &str,
+    headers: &HeaderMap,
+    body: Bytes,
+    peer: SocketAddr,
+) -> Result<Response<Bytes>, String> {
+    use http_body_util::BodyExt;
+    if target.starts_with("https://") {
+        return Err(format!("HTTPS endpoints are not supported by Stratus's HTTP integrations yet: {target}"));
+    }
+    let mut out = http::Request::builder().method(method).uri(target);
+    for (k, v) in headers {
         if !HOP_BY_HOP.contains(&k.as_str()) {
             out = out.header(k, v);
         }
     }
-    out = out.header("x-forwarded-for", req.peer.ip().to_string());
+    out = out.header("x-forwarded-for", peer.ip().to_string());
     out = out.header("x-forwarded-proto", "http");
-    let out = out
-        .body(http_body_util::Full::new(req.body.clone()))
-        .map_err(|e| e.to_string())?;
+    let out = out.body(http_body_util::Full::new(body)).map_err(|e| e.to_string())?;
     let resp = g.inner.client.request(out).await.map_err(|e| format!("{target}: {e}"))?;
     let (mut parts, body) = resp.into_parts();
     let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();

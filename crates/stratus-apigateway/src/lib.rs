@@ -10,8 +10,11 @@ mod authorizer;
 mod error;
 mod furl;
 mod http_api;
+mod rest_api;
 mod route;
+mod schema;
 mod state;
+pub mod v1;
 mod v2;
 
 use std::collections::HashMap;
@@ -29,7 +32,7 @@ use stratus_protocol::{ApiRequest, ApiResponse, AwsError, Protocol};
 use stratus_store::Store;
 
 pub use error::ApiGatewayError;
-pub use v2::generated;
+pub use v2::generated as v2_generated;
 
 pub const PROTOCOL: Protocol = Protocol::RestJson;
 
@@ -104,6 +107,8 @@ pub enum Target {
     Api { api_id: String, path: String },
     /// A function URL, by its id.
     FunctionUrl { id: String },
+    /// A custom domain name of REST APIs.
+    Domain { name: String },
 }
 
 impl Target {
@@ -166,6 +171,12 @@ struct Inner {
     deployments: Mutex<HashMap<(String, String), Arc<http_api::Deployed>>>,
     throttle: http_api::Throttle,
     authorizers: authorizer::Authorizers,
+    rest_apis: Mutex<HashMap<String, (Bytes, Arc<v1::RestRecord>)>>,
+    rest_deployments: Mutex<HashMap<(String, String), Arc<v1::RestSnapshot>>>,
+    rest_authorizations: Mutex<HashMap<String, (std::time::Instant, serde_json::Value)>>,
+    cache: rest_api::StageCache,
+    usage: rest_api::UsageCounts,
+    domains: rest_api::Domains,
     client: hyper_util::client::legacy::Client<
         hyper_util::client::legacy::connect::HttpConnector,
         http_body_util::Full<Bytes>,
@@ -188,6 +199,12 @@ impl ApiGateway {
                 deployments: Mutex::default(),
                 throttle: http_api::Throttle::default(),
                 authorizers: authorizer::Authorizers::default(),
+                rest_apis: Mutex::default(),
+                rest_deployments: Mutex::default(),
+                rest_authorizations: Mutex::default(),
+                cache: rest_api::StageCache::default(),
+                usage: rest_api::UsageCounts::default(),
+                domains: rest_api::Domains::default(),
                 client,
             }),
         }
@@ -199,6 +216,18 @@ impl ApiGateway {
         self.inner.deployments.lock().unwrap().clear();
         self.inner.throttle.forget();
         self.inner.authorizers.forget();
+        self.inner.rest_apis.lock().unwrap().clear();
+        self.inner.rest_deployments.lock().unwrap().clear();
+        self.inner.rest_authorizations.lock().unwrap().clear();
+        self.inner.cache.forget();
+        self.inner.usage.forget();
+        self.inner.domains.forget();
+    }
+
+    /// A request whose host is one of the REST APIs' custom domain names.
+    pub async fn custom_domain(&self, host: Option<&str>) -> Option<Target> {
+        let name = rest_api::is_custom_domain(self, host?).await?;
+        Some(Target::Domain { name })
     }
 
     /// Serves one data-plane request (an invoke URL or a function URL). Never fails: errors
@@ -221,14 +250,16 @@ impl ApiGateway {
         match target {
             Target::Api { api_id, path } => http_api::serve(self, &api_id, &path, req).await,
             Target::FunctionUrl { id } => furl::serve(self, &id, req).await,
+            Target::Domain { name } => rest_api::serve_domain(self, &name, req).await,
         }
     }
 
-    /// Decodes, validates and runs one management request.
+    /// Decodes, validates and runs one management request (v2 paths start with `/v2/`).
     pub async fn handle(&self, cx: &RequestContext, req: &ApiRequest<'_>) -> Result<ApiResponse, AwsError> {
         let query = rest::query_pairs(req.query);
-        let Some((route, labels)) = rest::find_route(v2::generated::ROUTES, req.method.as_str(), req.path, &query)
-        else {
+        let v2 = req.path.starts_with("/v2/");
+        let routes = if v2 { v2::generated::ROUTES } else { v1::generated::ROUTES };
+        let Some((route, labels)) = rest::find_route(routes, req.method.as_str(), req.path, &query) else {
             return Err(AwsError::new(
                 "NotFoundException",
                 404,
@@ -237,41 +268,128 @@ impl ApiGateway {
         };
         let r = RestRequest::new(req, labels);
         let s = route.status;
-        use v2::*;
+        if v2 {
+            use v2::*;
+            return match route.operation {
+                "CreateApi" => self.run(cx, &r, s, create_api).await,
+                "GetApi" => self.run(cx, &r, s, get_api).await,
+                "GetApis" => self.run(cx, &r, s, get_apis).await,
+                "UpdateApi" => self.run(cx, &r, s, update_api).await,
+                "DeleteApi" => self.run(cx, &r, s, delete_api).await,
+                "DeleteCorsConfiguration" => self.run(cx, &r, s, delete_cors_configuration).await,
+                "CreateRoute" => self.run(cx, &r, s, create_route).await,
+                "GetRoute" => self.run(cx, &r, s, get_route).await,
+                "GetRoutes" => self.run(cx, &r, s, get_routes).await,
+                "UpdateRoute" => self.run(cx, &r, s, update_route).await,
+                "DeleteRoute" => self.run(cx, &r, s, delete_route).await,
+                "CreateIntegration" => self.run(cx, &r, s, create_integration).await,
+                "GetIntegration" => self.run(cx, &r, s, get_integration).await,
+                "GetIntegrations" => self.run(cx, &r, s, get_integrations).await,
+                "UpdateIntegration" => self.run(cx, &r, s, update_integration).await,
+                "DeleteIntegration" => self.run(cx, &r, s, delete_integration).await,
+                "CreateStage" => self.run(cx, &r, s, create_stage).await,
+                "GetStage" => self.run(cx, &r, s, get_stage).await,
+                "GetStages" => self.run(cx, &r, s, get_stages).await,
+                "UpdateStage" => self.run(cx, &r, s, update_stage).await,
+                "DeleteStage" => self.run(cx, &r, s, delete_stage).await,
+                "CreateDeployment" => self.run(cx, &r, s, create_deployment).await,
+                "GetDeployment" => self.run(cx, &r, s, get_deployment).await,
+                "GetDeployments" => self.run(cx, &r, s, get_deployments).await,
+                "DeleteDeployment" => self.run(cx, &r, s, delete_deployment).await,
+                "CreateAuthorizer" => self.run(cx, &r, s, create_authorizer).await,
+                "GetAuthorizer" => self.run(cx, &r, s, get_authorizer).await,
+                "GetAuthorizers" => self.run(cx, &r, s, get_authorizers).await,
+                "UpdateAuthorizer" => self.run(cx, &r, s, update_authorizer).await,
+                "DeleteAuthorizer" => self.run(cx, &r, s, delete_authorizer).await,
+                "TagResource" => self.run(cx, &r, s, tag_resource).await,
+                "UntagResource" => self.run(cx, &r, s, untag_resource).await,
+                "GetTags" => self.run(cx, &r, s, get_tags).await,
+                other => Err(AwsError::not_implemented(other)),
+            };
+        }
+        use v1::*;
         match route.operation {
-            "CreateApi" => self.run(cx, &r, s, create_api).await,
-            "GetApi" => self.run(cx, &r, s, get_api).await,
-            "GetApis" => self.run(cx, &r, s, get_apis).await,
-            "UpdateApi" => self.run(cx, &r, s, update_api).await,
-            "DeleteApi" => self.run(cx, &r, s, delete_api).await,
-            "DeleteCorsConfiguration" => self.run(cx, &r, s, delete_cors_configuration).await,
-            "CreateRoute" => self.run(cx, &r, s, create_route).await,
-            "GetRoute" => self.run(cx, &r, s, get_route).await,
-            "GetRoutes" => self.run(cx, &r, s, get_routes).await,
-            "UpdateRoute" => self.run(cx, &r, s, update_route).await,
-            "DeleteRoute" => self.run(cx, &r, s, delete_route).await,
-            "CreateIntegration" => self.run(cx, &r, s, create_integration).await,
+            "CreateRestApi" => self.run(cx, &r, s, create_rest_api).await,
+            "GetRestApi" => self.run(cx, &r, s, get_rest_api).await,
+            "GetRestApis" => self.run(cx, &r, s, get_rest_apis).await,
+            "UpdateRestApi" => self.run(cx, &r, s, update_rest_api).await,
+            "DeleteRestApi" => self.run(cx, &r, s, delete_rest_api).await,
+            "ImportRestApi" => self.run(cx, &r, s, import_rest_api).await,
+            "PutRestApi" => self.run(cx, &r, s, put_rest_api).await,
+            "GetExport" => self.run(cx, &r, s, get_export).await,
+            "CreateResource" => self.run(cx, &r, s, create_resource).await,
+            "GetResource" => self.run(cx, &r, s, get_resource).await,
+            "GetResources" => self.run(cx, &r, s, get_resources).await,
+            "UpdateResource" => self.run(cx, &r, s, update_resource).await,
+            "DeleteResource" => self.run(cx, &r, s, delete_resource).await,
+            "PutMethod" => self.run(cx, &r, s, put_method).await,
+            "GetMethod" => self.run(cx, &r, s, get_method).await,
+            "UpdateMethod" => self.run(cx, &r, s, update_method).await,
+            "DeleteMethod" => self.run(cx, &r, s, delete_method).await,
+            "PutMethodResponse" => self.run(cx, &r, s, put_method_response).await,
+            "GetMethodResponse" => self.run(cx, &r, s, get_method_response).await,
+            "UpdateMethodResponse" => self.run(cx, &r, s, update_method_response).await,
+            "DeleteMethodResponse" => self.run(cx, &r, s, delete_method_response).await,
+            "PutIntegration" => self.run(cx, &r, s, put_integration).await,
             "GetIntegration" => self.run(cx, &r, s, get_integration).await,
-            "GetIntegrations" => self.run(cx, &r, s, get_integrations).await,
             "UpdateIntegration" => self.run(cx, &r, s, update_integration).await,
             "DeleteIntegration" => self.run(cx, &r, s, delete_integration).await,
+            "PutIntegrationResponse" => self.run(cx, &r, s, put_integration_response).await,
+            "GetIntegrationResponse" => self.run(cx, &r, s, get_integration_response).await,
+            "UpdateIntegrationResponse" => self.run(cx, &r, s, update_integration_response).await,
+            "DeleteIntegrationResponse" => self.run(cx, &r, s, delete_integration_response).await,
+            "CreateDeployment" => self.run(cx, &r, s, create_deployment).await,
+            "GetDeployment" => self.run(cx, &r, s, get_deployment).await,
+            "GetDeployments" => self.run(cx, &r, s, get_deployments).await,
+            "DeleteDeployment" => self.run(cx, &r, s, delete_deployment).await,
             "CreateStage" => self.run(cx, &r, s, create_stage).await,
             "GetStage" => self.run(cx, &r, s, get_stage).await,
             "GetStages" => self.run(cx, &r, s, get_stages).await,
             "UpdateStage" => self.run(cx, &r, s, update_stage).await,
             "DeleteStage" => self.run(cx, &r, s, delete_stage).await,
-            "CreateDeployment" => self.run(cx, &r, s, create_deployment).await,
-            "GetDeployment" => self.run(cx, &r, s, get_deployment).await,
-            "GetDeployments" => self.run(cx, &r, s, get_deployments).await,
-            "DeleteDeployment" => self.run(cx, &r, s, delete_deployment).await,
+            "FlushStageCache" => self.run(cx, &r, s, flush_stage_cache).await,
+            "CreateApiKey" => self.run(cx, &r, s, create_api_key).await,
+            "GetApiKey" => self.run(cx, &r, s, get_api_key).await,
+            "GetApiKeys" => self.run(cx, &r, s, get_api_keys).await,
+            "UpdateApiKey" => self.run(cx, &r, s, update_api_key).await,
+            "DeleteApiKey" => self.run(cx, &r, s, delete_api_key).await,
+            "CreateUsagePlan" => self.run(cx, &r, s, create_usage_plan).await,
+            "GetUsagePlan" => self.run(cx, &r, s, get_usage_plan).await,
+            "GetUsagePlans" => self.run(cx, &r, s, get_usage_plans).await,
+            "UpdateUsagePlan" => self.run(cx, &r, s, update_usage_plan).await,
+            "DeleteUsagePlan" => self.run(cx, &r, s, delete_usage_plan).await,
+            "CreateUsagePlanKey" => self.run(cx, &r, s, create_usage_plan_key).await,
+            "GetUsagePlanKey" => self.run(cx, &r, s, get_usage_plan_key).await,
+            "GetUsagePlanKeys" => self.run(cx, &r, s, get_usage_plan_keys).await,
+            "DeleteUsagePlanKey" => self.run(cx, &r, s, delete_usage_plan_key).await,
+            "GetUsage" => self.run(cx, &r, s, get_usage).await,
             "CreateAuthorizer" => self.run(cx, &r, s, create_authorizer).await,
             "GetAuthorizer" => self.run(cx, &r, s, get_authorizer).await,
             "GetAuthorizers" => self.run(cx, &r, s, get_authorizers).await,
             "UpdateAuthorizer" => self.run(cx, &r, s, update_authorizer).await,
             "DeleteAuthorizer" => self.run(cx, &r, s, delete_authorizer).await,
+            "CreateRequestValidator" => self.run(cx, &r, s, create_request_validator).await,
+            "GetRequestValidator" => self.run(cx, &r, s, get_request_validator).await,
+            "GetRequestValidators" => self.run(cx, &r, s, get_request_validators).await,
+            "UpdateRequestValidator" => self.run(cx, &r, s, update_request_validator).await,
+            "DeleteRequestValidator" => self.run(cx, &r, s, delete_request_validator).await,
+            "CreateModel" => self.run(cx, &r, s, create_model).await,
+            "GetModel" => self.run(cx, &r, s, get_model).await,
+            "GetModels" => self.run(cx, &r, s, get_models).await,
+            "UpdateModel" => self.run(cx, &r, s, update_model).await,
+            "DeleteModel" => self.run(cx, &r, s, delete_model).await,
+            "CreateDomainName" => self.run(cx, &r, s, create_domain_name).await,
+            "GetDomainName" => self.run(cx, &r, s, get_domain_name).await,
+            "GetDomainNames" => self.run(cx, &r, s, get_domain_names).await,
+            "DeleteDomainName" => self.run(cx, &r, s, delete_domain_name).await,
+            "CreateBasePathMapping" => self.run(cx, &r, s, create_base_path_mapping).await,
+            "GetBasePathMapping" => self.run(cx, &r, s, get_base_path_mapping).await,
+            "GetBasePathMappings" => self.run(cx, &r, s, get_base_path_mappings).await,
+            "DeleteBasePathMapping" => self.run(cx, &r, s, delete_base_path_mapping).await,
             "TagResource" => self.run(cx, &r, s, tag_resource).await,
             "UntagResource" => self.run(cx, &r, s, untag_resource).await,
             "GetTags" => self.run(cx, &r, s, get_tags).await,
+            "TestInvokeMethod" => self.run(cx, &r, s, test_invoke_method).await,
             other => Err(AwsError::not_implemented(other)),
         }
     }

@@ -215,6 +215,9 @@ impl Gateway {
         if let Some(target) = stratus_apigateway::Target::of(host, parts.uri.path()) {
             return self.serve_data_plane(target, parts, body, peer, &request_id).await;
         }
+        if let Some(target) = self.inner.apigateway.custom_domain(host).await {
+            return self.serve_data_plane(target, parts, body, peer, &request_id).await;
+        }
         if !is_admin(parts.uri.path()) && route::is_s3(&parts) {
             // S3 bodies stream both ways: they are never buffered here.
             let mut req = Request::from_parts(parts, s3s::Body::from(body));
