@@ -1761,6 +1761,9 @@ pub async fn get_usage(g: ApiGateway, cx: RequestContext, i: GetUsageRequest) ->
     if to < from {
         return Err(ApiGatewayError::BadRequest("The endDate must not be before the startDate".into()));
     }
+    if (to - from).whole_days() > 366 {
+        return Err(ApiGatewayError::BadRequest("The date range must not exceed one year".into()));
+    }
     let limit = p.plan.quota.as_ref().and_then(|q| q.limit).unwrap_or(0) as i64;
     let mut items = HashMap::new();
     for key in &p.keys {
@@ -1769,7 +1772,7 @@ pub async fn get_usage(g: ApiGateway, cx: RequestContext, i: GetUsageRequest) ->
         }
         let mut days = Vec::new();
         let mut d = from;
-        while d <= to && days.len() < 100 {
+        while d <= to {
             let used = g.inner.usage.used_on(&id, key, d) as i64;
             days.push(vec![used, (limit - used).max(0)]);
             d = d.next_day().unwrap_or(d);

@@ -169,7 +169,14 @@ pub fn apply<T: Serialize + DeserializeOwned>(target: &T, ops: &[PatchOperation]
                 }
                 break;
             }
-            node = obj.entry(seg.clone()).or_insert(Value::Null);
+            // List members addressed by value start as empty lists.
+            const LISTS: &[&str] = &["binaryMediaTypes", "stageKeys", "authorizationScopes", "providerARNs", "cacheKeyParameters", "types"];
+            let fresh = if LISTS.contains(&seg.as_str()) { Value::Array(Vec::new()) } else { Value::Null };
+            let entry = obj.entry(seg.clone()).or_insert(fresh.clone());
+            if entry.is_null() {
+                *entry = fresh;
+            }
+            node = entry;
         }
     }
     serde_json::from_value(doc).map_err(|e| ApiGatewayError::BadRequest(format!("Invalid patch value: {e}")))
