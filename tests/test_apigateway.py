@@ -644,3 +644,96 @@ def test_function_urls(stratus):
     # A deleted URL answers nothing.
     lam.delete_function_url_config(FunctionName="private")
     assert stratus.signed("lambda", method="GET", path="/", headers=host).status_code == 403
+
+
+CHAT = """
+import json, os, boto3
+table = boto3.resource("dynamodb").Table("connections")
+
+def stage_client(ctx):
+    base = os.environ["AWS_ENDPOINT_URL"] + "/_aws/execute-api/" + ctx["apiId"] + "/" + ctx["stage"]
+    return boto3.client("apigatewaymanagementapi", endpoint_url=base)
+
+def handler(event, context):
+    ctx = event["requestContext"]
+    route, cid = ctx["routeKey"], ctx["connectionId"]
+    if route == "$connect":
+        if (event.get("queryStringParameters") or {}).get("token") != "ok":
+            return {"statusCode": 403}
+        table.put_item(Item={"id": cid})
+        return {"statusCode": 200}
+    if route == "$disconnect":
+        table.delete_item(Key={"id": cid})
+        return {"statusCode": 200}
+    body = json.loads(event["body"])
+    if route == "echo":
+        return {"statusCode": 200, "body": json.dumps({"echo": body["data"], "me": cid})}
+    if route == "broadcast":
+        # The SDK's default endpoint (AWS_ENDPOINT_URL) reaches /@connections at the root.
+        root = boto3.client("apigatewaymanagementapi")
+        for item in table.scan()["Items"]:
+            root.post_to_connection(ConnectionId=item["id"], Data=body["data"].encode())
+        return {"statusCode": 200}
+    stage_client(ctx).post_to_connection(ConnectionId=cid, Data=json.dumps({"default": body}).encode())
+    return {"statusCode": 200}
+"""
+
+
+def test_websocket_chat_with_connections_api(stratus):
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    stratus.client("dynamodb").create_table(
+        TableName="connections", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+    arn = function(stratus, "chat", code=CHAT, timeout=30, runtime="python3.11")
+    gw = stratus.client("apigatewayv2")
+    api = gw.create_api(Name="chat", ProtocolType="WEBSOCKET", RouteSelectionExpression="$request.body.action")
+    api_id = api["ApiId"]
+    assert api["ApiEndpoint"].startswith("ws://")
+    n = gw.create_integration(ApiId=api_id, IntegrationType="AWS_PROXY", IntegrationUri=arn)["IntegrationId"]
+    for key in ["$connect", "$disconnect", "$default", "broadcast"]:
+        gw.create_route(ApiId=api_id, RouteKey=key, Target=f"integrations/{n}")
+    gw.create_route(ApiId=api_id, RouteKey="echo", Target=f"integrations/{n}", RouteResponseSelectionExpression="$default")
+    gw.create_stage(ApiId=api_id, StageName="prod", AutoDeploy=True)
+    url = f"ws://127.0.0.1:{stratus.port}/_aws/execute-api/{api_id}/prod"
+
+    # $connect refuses a connection without the right token.
+    with pytest.raises(InvalidStatus) as refused:
+        connect(url + "?token=bad", open_timeout=30)
+    assert refused.value.response.status_code == 403
+
+    with connect(url + "?token=ok", open_timeout=30) as a, connect(url + "?token=ok", open_timeout=30) as b:
+        a.send(json.dumps({"action": "echo", "data": "hi"}))
+        echo = json.loads(a.recv(timeout=30))
+        assert echo["echo"] == "hi"
+        me = echo["me"]
+        a.send(json.dumps({"action": "broadcast", "data": "hello all"}))
+        assert a.recv(timeout=30) == "hello all" and b.recv(timeout=30) == "hello all"
+        b.send(json.dumps({"action": "unknown", "x": 1}))
+        assert json.loads(b.recv(timeout=30)) == {"default": {"action": "unknown", "x": 1}}
+
+        mgmt = boto3_management(stratus, api_id)
+        info = mgmt.get_connection(ConnectionId=me)
+        assert info["Identity"]["SourceIp"] == "127.0.0.1" and info["ConnectedAt"]
+        mgmt.post_to_connection(ConnectionId=me, Data=b"pushed")
+        assert a.recv(timeout=30) == "pushed"
+        mgmt.delete_connection(ConnectionId=me)
+        with pytest.raises(Exception):
+            a.recv(timeout=30)
+        with pytest.raises(ClientError) as gone:
+            mgmt.post_to_connection(ConnectionId=me, Data=b"late")
+        assert code_of(gone) == "GoneException"
+    # $disconnect ran for both: the table is empty again.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if not stratus.client("dynamodb").scan(TableName="connections")["Items"]:
+            break
+        time.sleep(0.1)
+    assert stratus.client("dynamodb").scan(TableName="connections")["Items"] == []
+
+
+def boto3_management(stratus, api_id):
+    import boto3
+    return boto3.client("apigatewaymanagementapi", endpoint_url=f"{stratus.url}/_aws/execute-api/{api_id}/prod",
+                        region_name=REGION, aws_access_key_id="test", aws_secret_access_key="test")

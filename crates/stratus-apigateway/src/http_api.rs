@@ -36,6 +36,8 @@ impl Incoming {
 /// A deployment ready to serve: its routes parsed once.
 pub struct Deployed {
     pub routes: Vec<(RouteKey, Route)>,
+    /// Routes by id, whatever their key (WebSocket route keys are names, not paths).
+    pub raw_routes: BTreeMap<String, Route>,
     pub integrations: BTreeMap<String, Integration>,
     pub authorizers: BTreeMap<String, Authorizer>,
     pub cors: Option<Cors>,
@@ -43,6 +45,7 @@ pub struct Deployed {
 
 impl Deployed {
     fn new(s: Snapshot) -> Self {
+        let raw_routes = s.routes.clone();
         let routes = s
             .routes
             .into_values()
@@ -50,6 +53,7 @@ impl Deployed {
             .collect();
         Deployed {
             routes,
+            raw_routes,
             integrations: s.integrations,
             authorizers: s.authorizers,
             cors: s.cors,
@@ -155,7 +159,7 @@ async fn api(g: &ApiGateway, api_id: &str) -> Option<Arc<ApiRecord>> {
     Some(a)
 }
 
-async fn deployed(g: &ApiGateway, api_id: &str, deployment_id: &str) -> Option<Arc<Deployed>> {
+pub async fn deployed(g: &ApiGateway, api_id: &str, deployment_id: &str) -> Option<Arc<Deployed>> {
     let key = (api_id.to_string(), deployment_id.to_string());
     if let Some(d) = g.inner.deployments.lock().unwrap().get(&key) {
         return Some(d.clone());
@@ -202,8 +206,12 @@ pub async fn serve(g: &ApiGateway, api_id: &str, path: &str, req: Incoming) -> R
     let Some(a) = api(g, api_id).await else {
         return crate::rest_api::serve(g, api_id, None, path, req).await;
     };
-    if a.api.protocol_type.as_deref() != Some("HTTP") {
-        return message(426, "Upgrade Required");
+    if a.api.protocol_type.as_deref() == Some("WEBSOCKET") {
+        if let Some(id) = crate::websocket::connection_path(path) {
+            let stage = path.trim_start_matches('/').split('/').next().unwrap_or_default().to_string();
+            return crate::websocket::manage(g, &id, Some((api_id, &stage)), req).await;
+        }
+        return crate::websocket::serve(g, a, api_id, path, req).await;
     }
     if a.api.disable_execute_api_endpoint == Some(true) {
         return message(403, "Forbidden");

@@ -16,6 +16,7 @@ mod schema;
 mod state;
 pub mod v1;
 mod v2;
+mod websocket;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -109,12 +110,19 @@ pub enum Target {
     FunctionUrl { id: String },
     /// A custom domain name of REST APIs.
     Domain { name: String },
+    /// The WebSocket management API at the endpoint's root: `/@connections/{id}`.
+    Connection { id: String },
 }
 
 impl Target {
     /// Recognizes `{api-id}.execute-api.localhost[:port]/...`, `/_aws/execute-api/{api-id}/...`
     /// and `{url-id}.lambda-url.[{region}.]localhost[:port]/...`.
     pub fn of(host: Option<&str>, path: &str) -> Option<Target> {
+        if path.starts_with("/@connections/")
+            && let Some(id) = websocket::connection_path(path)
+        {
+            return Some(Target::Connection { id });
+        }
         if let Some(rest) = path.strip_prefix("/_aws/execute-api/") {
             let (api_id, path) = rest.split_once('/').unwrap_or((rest, ""));
             if api_id.is_empty() {
@@ -177,6 +185,7 @@ struct Inner {
     cache: rest_api::StageCache,
     usage: rest_api::UsageCounts,
     domains: rest_api::Domains,
+    connections: websocket::Connections,
     client: hyper_util::client::legacy::Client<
         hyper_util::client::legacy::connect::HttpConnector,
         http_body_util::Full<Bytes>,
@@ -205,6 +214,7 @@ impl ApiGateway {
                 cache: rest_api::StageCache::default(),
                 usage: rest_api::UsageCounts::default(),
                 domains: rest_api::Domains::default(),
+                connections: websocket::Connections::default(),
                 client,
             }),
         }
@@ -222,6 +232,7 @@ impl ApiGateway {
         self.inner.cache.forget();
         self.inner.usage.forget();
         self.inner.domains.forget();
+        self.inner.connections.forget();
     }
 
     /// A request whose host is one of the REST APIs' custom domain names.
@@ -251,6 +262,7 @@ impl ApiGateway {
             Target::Api { api_id, path } => http_api::serve(self, &api_id, &path, req).await,
             Target::FunctionUrl { id } => furl::serve(self, &id, req).await,
             Target::Domain { name } => rest_api::serve_domain(self, &name, req).await,
+            Target::Connection { id } => websocket::manage(self, &id, None, req).await,
         }
     }
 
