@@ -220,7 +220,8 @@ pub async fn serve(g: &ApiGateway, api_id: &str, path: &str, req: Incoming) -> R
     let first = path.trim_start_matches('/').split('/').next().unwrap_or_default();
     let first = percent_encoding::percent_decode_str(first).decode_utf8_lossy().into_owned();
     let (stage_name, route_path) = match a.stages.get_key_value(first.as_str()) {
-        Some((name, _)) if name != "$default" => (name.clone(), strip_stage(path)),
+        // `$default` may also be named explicitly (the path form reads more clearly with it).
+        Some((name, _)) => (name.clone(), strip_stage(path)),
         _ if a.stages.contains_key("$default") => ("$default".to_string(), path.to_string()),
         _ => return not_found(),
     };

@@ -186,6 +186,7 @@ struct Inner {
     usage: rest_api::UsageCounts,
     domains: rest_api::Domains,
     connections: websocket::Connections,
+    templates: Mutex<HashMap<String, Arc<stratus_vtl::Template>>>,
     client: hyper_util::client::legacy::Client<
         hyper_util::client::legacy::connect::HttpConnector,
         http_body_util::Full<Bytes>,
@@ -215,6 +216,7 @@ impl ApiGateway {
                 usage: rest_api::UsageCounts::default(),
                 domains: rest_api::Domains::default(),
                 connections: websocket::Connections::default(),
+                templates: Mutex::default(),
                 client,
             }),
         }

@@ -221,29 +221,24 @@ async fn snapshot(g: &ApiGateway, api_id: &str, dep: &str) -> Option<Arc<RestSna
 fn find_resource<'a>(snap: &'a RestSnapshot, path: &str) -> Option<(&'a v1::generated::Resource, BTreeMap<String, String>)> {
     let root = snap.resources.values().find(|r| r.parent_id.is_none())?;
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').filter(|s| !s.is_empty()).collect();
-    let mut children: HashMap<&str, Vec<&v1::generated::Resource>> = HashMap::new();
-    for r in snap.resources.values() {
-        if let Some(p) = &r.parent_id {
-            children.entry(p.as_str()).or_default().push(r);
-        }
-    }
     fn walk<'a>(
+        snap: &'a RestSnapshot,
         node: &'a v1::generated::Resource,
         segs: &[&str],
-        children: &HashMap<&str, Vec<&'a v1::generated::Resource>>,
         params: &mut BTreeMap<String, String>,
     ) -> Option<&'a v1::generated::Resource> {
         let Some((seg, rest)) = segs.split_first() else {
             return Some(node);
         };
-        let kids = children.get(node.id.as_deref().unwrap_or_default())?;
-        let decoded = percent_encoding::percent_decode_str(seg).decode_utf8_lossy().into_owned();
-        if let Some(k) = kids.iter().find(|k| k.path_part.as_deref() == Some(seg) || k.path_part.as_deref() == Some(decoded.as_str()))
-            && let Some(found) = walk(k, rest, children, params)
+        let id = node.id.as_deref().unwrap_or_default();
+        let kids = || snap.resources.values().filter(move |r| r.parent_id.as_deref() == Some(id));
+        let decoded = percent_encoding::percent_decode_str(seg).decode_utf8_lossy();
+        if let Some(k) = kids().find(|k| k.path_part.as_deref() == Some(seg) || k.path_part.as_deref() == Some(&*decoded))
+            && let Some(found) = walk(snap, k, rest, params)
         {
             return Some(found);
         }
-        for k in kids {
+        for k in kids() {
             let part = k.path_part.as_deref().unwrap_or_default();
             if let Some(name) = part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
                 if let Some(greedy) = name.strip_suffix('+') {
@@ -255,8 +250,8 @@ fn find_resource<'a>(snap: &'a RestSnapshot, path: &str) -> Option<(&'a v1::gene
                     return Some(k);
                 }
                 let mut inner = params.clone();
-                inner.insert(name.to_string(), decoded.clone());
-                if let Some(found) = walk(k, rest, children, &mut inner) {
+                inner.insert(name.to_string(), decoded.clone().into_owned());
+                if let Some(found) = walk(snap, k, rest, &mut inner) {
                     *params = inner;
                     return Some(found);
                 }
@@ -265,7 +260,7 @@ fn find_resource<'a>(snap: &'a RestSnapshot, path: &str) -> Option<(&'a v1::gene
         None
     }
     let mut params = BTreeMap::new();
-    walk(root, &segs, &children, &mut params).map(|r| (r, params))
+    walk(snap, root, &segs, &mut params).map(|r| (r, params))
 }
 
 // ---- serving ------------------------------------------------------------------------------
@@ -416,20 +411,44 @@ impl Call<'_> {
         })
     }
 
-    /// `$input` and `$context` for mapping templates.
-    fn template_input(&self, body: String) -> stratus_vtl::Input {
-        let mut header = BTreeMap::new();
-        for (k, v) in &self.req.parts.headers {
-            header.insert(k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned());
+    /// Renders a mapping template (parsed once per text); `$input`, `$context` and
+    /// `$stageVariables` are built only when the template uses them.
+    fn render(&self, g: &ApiGateway, template: &str, body: String) -> Result<String, stratus_vtl::VtlError> {
+        if !template.contains('$') && !template.contains('#') {
+            return Ok(template.to_string());
         }
-        stratus_vtl::Input {
+        let parsed = {
+            let mut cache = g.inner.templates.lock().unwrap();
+            match cache.get(template) {
+                Some(t) => t.clone(),
+                None => {
+                    let t = Arc::new(stratus_vtl::Template::parse(template)?);
+                    if cache.len() > 4096 {
+                        cache.clear();
+                    }
+                    cache.insert(template.to_string(), t.clone());
+                    t
+                }
+            }
+        };
+        let mut input = stratus_vtl::Input {
             body,
-            path: self.params.clone(),
-            querystring: self.query().into_iter().collect(),
-            header,
-            context: self.context(),
-            stage_variables: serde_json::to_value(self.variables()).unwrap_or(Value::Null),
+            ..Default::default()
+        };
+        if template.contains("$input.params") {
+            for (k, v) in &self.req.parts.headers {
+                input.header.insert(k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned());
+            }
+            input.path = self.params.clone();
+            input.querystring = self.query().into_iter().collect();
         }
+        if template.contains("$context") {
+            input.context = self.context();
+        }
+        if template.contains("$stageVariables") {
+            input.stage_variables = serde_json::to_value(self.variables()).unwrap_or(Value::Null);
+        }
+        parsed.render(&input)
     }
 
     /// A request parameter mapping source: `method.request.path.x`, `...querystring.x`,
@@ -939,7 +958,7 @@ async fn integrate(g: &ApiGateway, call: &Call<'_>, n: &Integration) -> Response
             let Some(function) = function_of(&uri) else {
                 return message(500, INTERNAL);
             };
-            let payload = match request_body(call, n) {
+            let payload = match request_body(g, call, n) {
                 Ok(p) => p,
                 Err(resp) => return resp,
             };
@@ -954,7 +973,7 @@ async fn integrate(g: &ApiGateway, call: &Call<'_>, n: &Integration) -> Response
                     } else {
                         String::new()
                     };
-                    respond(call, n, &selector, !error, text, &HeaderMap::new())
+                    respond(g, call, n, &selector, !error, text, &HeaderMap::new())
                 }
                 Err(resp) => resp,
             }
@@ -1006,7 +1025,7 @@ async fn integrate(g: &ApiGateway, call: &Call<'_>, n: &Integration) -> Response
             let body = if kind == "HTTP_PROXY" {
                 call.req.body.clone()
             } else {
-                match request_body(call, n) {
+                match request_body(g, call, n) {
                     Ok(b) => Bytes::from(b),
                     Err(resp) => return resp,
                 }
@@ -1016,7 +1035,7 @@ async fn integrate(g: &ApiGateway, call: &Call<'_>, n: &Integration) -> Response
                 Ok(resp) => {
                     let status = resp.status().as_u16().to_string();
                     let (parts, body) = resp.into_parts();
-                    respond(call, n, &status, true, String::from_utf8_lossy(&body).into_owned(), &parts.headers)
+                    respond(g, call, n, &status, true, String::from_utf8_lossy(&body).into_owned(), &parts.headers)
                 }
                 Err(why) => {
                     tracing::warn!(api = call.api_id, why, "HTTP integration failed");
@@ -1025,7 +1044,7 @@ async fn integrate(g: &ApiGateway, call: &Call<'_>, n: &Integration) -> Response
             }
         }
         "MOCK" => {
-            let rendered = match request_body(call, n) {
+            let rendered = match request_body(g, call, n) {
                 Ok(b) => b,
                 Err(resp) => return resp,
             };
@@ -1035,7 +1054,7 @@ async fn integrate(g: &ApiGateway, call: &Call<'_>, n: &Integration) -> Response
                 .and_then(|v| v.get("statusCode").and_then(|s| s.as_u64().or_else(|| s.as_str()?.parse().ok())))
                 .unwrap_or(200)
                 .to_string();
-            respond(call, n, &status, true, String::new(), &HeaderMap::new())
+            respond(g, call, n, &status, true, String::new(), &HeaderMap::new())
         }
         _ => message(500, INTERNAL),
     }
@@ -1068,7 +1087,7 @@ async fn invoke(g: &ApiGateway, call: &Call<'_>, function: String, payload: Stri
 
 /// The integration request body: the template for the request's content type, or the body
 /// passed through as the passthrough behavior allows.
-fn request_body(call: &Call<'_>, n: &Integration) -> Result<String, Response<Bytes>> {
+fn request_body(g: &ApiGateway, call: &Call<'_>, n: &Integration) -> Result<String, Response<Bytes>> {
     let body = String::from_utf8_lossy(&call.req.body).into_owned();
     let templates = n.request_templates.clone().unwrap_or_default();
     let ct = call
@@ -1078,7 +1097,7 @@ fn request_body(call: &Call<'_>, n: &Integration) -> Result<String, Response<Byt
     let template = templates.get(&ct);
     let behavior = n.passthrough_behavior.as_deref().unwrap_or("WHEN_NO_MATCH");
     match template {
-        Some(t) => stratus_vtl::render(t, &call.template_input(body)).map_err(|e| {
+        Some(t) => call.render(g, t, body).map_err(|e| {
             tracing::warn!(api = call.api_id, error = %e, "request mapping template failed");
             message(500, INTERNAL)
         }),
@@ -1091,7 +1110,7 @@ fn request_body(call: &Call<'_>, n: &Integration) -> Result<String, Response<Byt
 
 /// Picks the integration response (selection pattern against the error message or status;
 /// the default one otherwise), renders its template and maps its parameters.
-fn respond(call: &Call<'_>, n: &Integration, selector: &str, success: bool, body: String, backend_headers: &HeaderMap) -> Response<Bytes> {
+fn respond(g: &ApiGateway, call: &Call<'_>, n: &Integration, selector: &str, success: bool, body: String, backend_headers: &HeaderMap) -> Response<Bytes> {
     let responses = n.integration_responses.clone().unwrap_or_default();
     let matches = |r: &IntegrationResponse| {
         r.selection_pattern
@@ -1131,7 +1150,7 @@ fn respond(call: &Call<'_>, n: &Integration, selector: &str, success: bool, body
         },
     };
     let out_body = match template.filter(|t| !t.is_empty()) {
-        Some(t) => match stratus_vtl::render(&t, &call.template_input(body.clone())) {
+        Some(t) => match call.render(g, &t, body.clone()) {
             Ok(b) => b,
             Err(e) => {
                 tracing::warn!(api = call.api_id, error = %e, "response mapping template failed");

@@ -3,7 +3,8 @@
 //!
 //! `cargo run --release -p stratus-gateway --example load -- URL WORKLOAD CONNS SECS`
 //! Workloads: describe_table, get_caller_identity, put_item, get_item, query, batch_write,
-//! invoke, s3_put, s3_get, s3_get_1m, file_1m.
+//! invoke, s3_put, s3_get, s3_get_1m, file_1m, apigw_mock, apigw_echo, apigw_crud (API id in
+//! `BENCH_API`).
 //! Prints one JSON line: requests/s, p50/p99 latency (ms), errors.
 
 use std::sync::Arc;
@@ -30,6 +31,10 @@ fn key(rng: &mut impl Rng) -> String {
     (0..16)
         .map(|_| (b'a' + rng.random_range(0..26)) as char)
         .collect()
+}
+
+fn bench_api() -> String {
+    std::env::var("BENCH_API").unwrap_or_default()
 }
 
 fn make(workload: &str, rng: &mut impl Rng) -> Work {
@@ -155,6 +160,47 @@ fn make(workload: &str, rng: &mut impl Rng) -> Work {
             content_type: "application/octet-stream",
             body: Vec::new(),
         },
+        // API Gateway (API id in BENCH_API, path form of the invoke URL): a REST API's MOCK
+        // method, an HTTP API in front of `bench-echo`, and the CRUD path (PUT then GET of
+        // items through an HTTP API whose function writes DynamoDB).
+        "apigw_mock" => Work {
+            method: Method::GET,
+            service: "execute-api",
+            path: format!("/_aws/execute-api/{}/prod/mock", bench_api()),
+            header: None,
+            content_type: "application/json",
+            body: Vec::new(),
+        },
+        "apigw_echo" => Work {
+            method: Method::POST,
+            service: "execute-api",
+            path: format!("/_aws/execute-api/{}/$default/echo", bench_api()),
+            header: None,
+            content_type: "application/json",
+            body: format!(r#"{{"n":{}}}"#, rng.random_range(0..1_000_000)).into_bytes(),
+        },
+        "apigw_crud" => {
+            let id = rng.random_range(0..1000);
+            if rng.random_bool(0.5) {
+                Work {
+                    method: Method::PUT,
+                    service: "execute-api",
+                    path: format!("/_aws/execute-api/{}/$default/items/{id}", bench_api()),
+                    header: None,
+                    content_type: "application/json",
+                    body: format!(r#"{{"name":"item {id}","pad":"{pad}"}}"#).into_bytes(),
+                }
+            } else {
+                Work {
+                    method: Method::GET,
+                    service: "execute-api",
+                    path: format!("/_aws/execute-api/{}/$default/items/{id}", bench_api()),
+                    header: None,
+                    content_type: "application/json",
+                    body: Vec::new(),
+                }
+            }
+        }
         other => panic!("unknown workload {other}"),
     }
 }
