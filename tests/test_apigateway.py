@@ -338,9 +338,10 @@ def test_throttling_per_stage_and_route(stratus):
 
 
 class Issuer:
-    """A minimal OpenID issuer: discovery document and JWKS over HTTP, RS256 keys."""
+    """A minimal OpenID issuer: discovery document and JWKS over HTTP (or HTTPS with `tls`, a
+    (cert, key) pair), RS256 keys; `/backend` answers anything else, for proxy integrations."""
 
-    def __init__(self):
+    def __init__(self, tls=None):
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.kid = "k1"
         issuer = self
@@ -353,6 +354,8 @@ class Issuer:
                     jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(issuer.key.public_key()))
                     jwk.update({"kid": issuer.kid, "alg": "RS256", "use": "sig"})
                     body = {"keys": [jwk]}
+                elif self.path.startswith("/backend"):
+                    body = {"backend": self.path, "tls": tls is not None}
                 else:
                     self.send_response(404)
                     self.end_headers()
@@ -368,7 +371,14 @@ class Issuer:
                 pass
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        scheme = "http"
+        if tls:
+            import ssl
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+            self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+            scheme = "https"
+        self.url = f"{scheme}://127.0.0.1:{self.httpd.server_address[1]}"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     def token(self, key=None, **claims):
@@ -737,3 +747,68 @@ def boto3_management(stratus, api_id):
     import boto3
     return boto3.client("apigatewaymanagementapi", endpoint_url=f"{stratus.url}/_aws/execute-api/{api_id}/prod",
                         region_name=REGION, aws_access_key_id="test", aws_secret_access_key="test")
+
+
+def tls_files(tmp_path):
+    """A CA and a server certificate for 127.0.0.1 signed by it, as PEM files."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+
+    def name(cn):
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    ca = (x509.CertificateBuilder().subject_name(name("test ca")).issuer_name(name("test ca"))
+          .public_key(ca_key.public_key()).serial_number(1).not_valid_before(now - datetime.timedelta(days=1))
+          .not_valid_after(now + datetime.timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    cert = (x509.CertificateBuilder().subject_name(name("127.0.0.1")).issuer_name(ca.subject)
+            .public_key(key.public_key()).serial_number(2).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    (tmp_path / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                                         serialization.PrivateFormat.PKCS8,
+                                                         serialization.NoEncryption()))
+    return tmp_path / "ca.pem", (str(tmp_path / "cert.pem"), str(tmp_path / "key.pem"))
+
+
+def test_https_issuers_and_integrations(stratus, new_server, tmp_path):
+    """A JWT issuer and a proxy backend over HTTPS: trusted through SSL_CERT_FILE, refused when
+    the server does not trust the certificate."""
+    ca, pair = tls_files(tmp_path)
+    issuer = Issuer(tls=pair)
+    try:
+        trusting = new_server(env={"SSL_CERT_FILE": str(ca)})
+        for server, trusted in ((trusting, True), (stratus, False)):
+            arn = function(server, "echo")
+            gw = server.client("apigatewayv2")
+            api_id = http_api(server)
+            auth_id = gw.create_authorizer(ApiId=api_id, Name="jwt", AuthorizerType="JWT",
+                                           IdentitySource=["$request.header.Authorization"],
+                                           JwtConfiguration={"Issuer": issuer.url, "Audience": ["my-app"]})["AuthorizerId"]
+            lambda_route(server, api_id, "GET /me", arn, AuthorizationType="JWT", AuthorizerId=auth_id)
+            n = gw.create_integration(ApiId=api_id, IntegrationType="HTTP_PROXY", IntegrationMethod="GET",
+                                      IntegrationUri=issuer.url + "/backend/{proxy}")["IntegrationId"]
+            gw.create_route(ApiId=api_id, RouteKey="GET /up/{proxy+}", Target=f"integrations/{n}")
+            gw.create_stage(ApiId=api_id, StageName="$default", AutoDeploy=True)
+            r = call(server, api_id, "/me", headers={"Authorization": f"Bearer {issuer.token()}"})
+            r2 = call(server, api_id, "/up/x")
+            if trusted:
+                assert r.status_code == 200, r.text
+                assert r.json()["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] == "user-1"
+                assert r2.status_code == 200 and r2.json() == {"backend": "/backend/x", "tls": True}
+            else:
+                assert r.status_code == 401 and r2.status_code == 500
+    finally:
+        issuer.httpd.shutdown()

@@ -170,8 +170,8 @@ pub async fn authorize(
 
 async fn fetch_json(g: &ApiGateway, url: &str) -> Result<Value, String> {
     use http_body_util::BodyExt;
-    if !url.starts_with("http://") {
-        return Err(format!("only http:// issuers are supported by Stratus so far: {url}"));
+    if !url.starts_with("http://") && !url.starts_with("https://") {
+        return Err(format!("not an HTTP(S) URL: {url}"));
     }
     let req = http::Request::get(url)
         .body(http_body_util::Full::new(Bytes::new()))

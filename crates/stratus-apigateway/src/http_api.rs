@@ -892,9 +892,6 @@ pub async fn forward(
     peer: SocketAddr,
 ) -> Result<Response<Bytes>, String> {
     use http_body_util::BodyExt;
-    if target.starts_with("https://") {
-        return Err(format!("HTTPS endpoints are not supported by Stratus's HTTP integrations yet: {target}"));
-    }
     let mut out = http::Request::builder().method(method).uri(target);
     for (k, v) in headers {
         if !HOP_BY_HOP.contains(&k.as_str()) {

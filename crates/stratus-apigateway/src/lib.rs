@@ -163,6 +163,32 @@ impl Target {
 /// Largest request body the data plane accepts (API Gateway's payload limit).
 pub const MAX_PAYLOAD: usize = 10 * 1024 * 1024;
 
+/// TLS for HTTPS integrations and JWT issuers: the Mozilla roots, plus the PEM certificates of
+/// `SSL_CERT_FILE` when set (a company CA, a local issuer), as OpenSSL-based tools read it.
+fn tls_config() -> rustls::ClientConfig {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Ok(path) = std::env::var("SSL_CERT_FILE") {
+        match CertificateDer::pem_file_iter(&path) {
+            Ok(certs) => {
+                for cert in certs.flatten() {
+                    if let Err(e) = roots.add(cert) {
+                        tracing::warn!(path, error = %e, "a certificate of SSL_CERT_FILE was not added");
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(path, error = %e, "could not read SSL_CERT_FILE"),
+        }
+    }
+    rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default protocol versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth()
+}
+
 #[derive(Clone)]
 pub struct ApiGateway {
     inner: Arc<Inner>,
@@ -188,16 +214,21 @@ struct Inner {
     connections: websocket::Connections,
     templates: Mutex<HashMap<String, Arc<stratus_vtl::Template>>>,
     client: hyper_util::client::legacy::Client<
-        hyper_util::client::legacy::connect::HttpConnector,
+        hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
         http_body_util::Full<Bytes>,
     >,
 }
 
 impl ApiGateway {
     pub fn new(store: Store, clock: Clock, logs: Logs, backends: Arc<dyn Backends>, endpoint: SocketAddr) -> Self {
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls_config())
+            .https_or_http()
+            .enable_http1()
+            .build();
         let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
-            .build_http();
+            .build(https);
         ApiGateway {
             inner: Arc::new(Inner {
                 store,
