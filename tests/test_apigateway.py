@@ -812,3 +812,62 @@ def test_https_issuers_and_integrations(stratus, new_server, tmp_path):
                 assert r.status_code == 401 and r2.status_code == 500
     finally:
         issuer.httpd.shutdown()
+
+
+WS_AUTHORIZER = """
+def handler(event, context):
+    token = event["queryStringParameters"].get("token")
+    effect = "Allow" if token == "good" else "Deny"
+    return {"principalId": "p-" + token, "context": {"role": "member"},
+            "policyDocument": {"Version": "2012-10-17", "Statement": [
+                {"Action": "execute-api:Invoke", "Effect": effect, "Resource": event["methodArn"]}]}}
+"""
+
+WS_WHOAMI = """
+import json
+def handler(event, context):
+    ctx = event["requestContext"]
+    if ctx["eventType"] != "MESSAGE":
+        return {"statusCode": 200}
+    return {"statusCode": 200, "body": json.dumps(ctx.get("authorizer"))}
+"""
+
+
+def test_websocket_connect_authorizer(stratus):
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    arn = function(stratus, "whoami", code=WS_WHOAMI)
+    auth_fn = function(stratus, "ws-auth", code=WS_AUTHORIZER)
+    gw = stratus.client("apigatewayv2")
+    api_id = gw.create_api(Name="ws", ProtocolType="WEBSOCKET", RouteSelectionExpression="$request.body.action")["ApiId"]
+    n = gw.create_integration(ApiId=api_id, IntegrationType="AWS_PROXY", IntegrationUri=arn)["IntegrationId"]
+    z = gw.create_authorizer(ApiId=api_id, Name="q", AuthorizerType="REQUEST",
+                             AuthorizerUri=f"arn:aws:apigateway:{REGION}:lambda:path/2015-03-31/functions/{auth_fn}/invocations",
+                             IdentitySource=["route.request.querystring.token"])["AuthorizerId"]
+    gw.create_route(ApiId=api_id, RouteKey="$connect", Target=f"integrations/{n}", AuthorizationType="CUSTOM",
+                    AuthorizerId=z)
+    gw.create_route(ApiId=api_id, RouteKey="$default", Target=f"integrations/{n}",
+                    RouteResponseSelectionExpression="$default")
+    gw.create_stage(ApiId=api_id, StageName="prod", AutoDeploy=True)
+    url = f"ws://127.0.0.1:{stratus.port}/_aws/execute-api/{api_id}/prod"
+    for query, status in (("", 401), ("?token=bad", 403)):
+        with pytest.raises(InvalidStatus) as refused:
+            connect(url + query, open_timeout=30)
+        assert refused.value.response.status_code == status, query
+    with connect(url + "?token=good", open_timeout=30) as ws:
+        ws.send("{}")
+        assert json.loads(ws.recv(timeout=30)) == {"role": "member", "principalId": "p-good"}
+
+
+def test_iam_routes_take_signed_calls_only(stratus):
+    arn = function(stratus, "echo")
+    api_id = http_api(stratus)
+    lambda_route(stratus, api_id, "GET /private", arn, AuthorizationType="AWS_IAM")
+    stratus.client("apigatewayv2").create_stage(ApiId=api_id, StageName="$default", AutoDeploy=True)
+    assert call(stratus, api_id, "/private").status_code == 403
+    path = f"/_aws/execute-api/{api_id}/$default/private"
+    r = stratus.signed("execute-api", method="GET", path=path)
+    assert r.status_code == 200, r.text
+    assert r.json()["requestContext"]["authorizer"]["iam"]["accountId"] == ACCOUNT
+    assert stratus.signed("execute-api", method="GET", path=path, secret="wrong").status_code == 403

@@ -491,3 +491,27 @@ def test_control_plane_patches_and_errors(stratus):
     assert api_id in listed.stdout
     gw.delete_rest_api(restApiId=api_id)
     assert rest_call(stratus, api_id, "/x/y").status_code == 404
+
+
+def test_rest_access_logs(stratus):
+    gw, api_id, root = new_api(stratus)
+    mock_method(gw, api_id, resource(gw, api_id, root, "logged"))
+    gw.create_deployment(restApiId=api_id, stageName="prod")
+    gw.update_stage(restApiId=api_id, stageName="prod", patchOperations=[
+        {"op": "replace", "path": "/accessLogSettings/destinationArn",
+         "value": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:rest-access"},
+        {"op": "replace", "path": "/accessLogSettings/format",
+         "value": "$context.requestId $context.httpMethod $context.resourcePath $context.status"}])
+    r = rest_call(stratus, api_id, "/prod/logged")
+    assert r.status_code == 200
+    logs = stratus.client("logs")
+    expected = f"{r.headers['x-amzn-requestid']} GET /logged 200"
+    deadline = time.monotonic() + 10
+    messages = []
+    while time.monotonic() < deadline and expected not in messages:
+        try:
+            messages = [e["message"] for e in logs.filter_log_events(logGroupName="rest-access")["events"]]
+        except ClientError:
+            pass
+        time.sleep(0.1)
+    assert expected in messages

@@ -15,7 +15,9 @@ use jsonwebtoken::jwk::JwkSet;
 use serde_json::{Map, Value, json};
 use stratus_core::Identity;
 
-use crate::http_api::{Incoming, Resolved, event_v1, event_v2, function_of, internal_error, message, query_pairs};
+use crate::http_api::{
+    Incoming, Resolved, event_v1, event_v2, function_of, internal_error, message, query_pairs,
+};
 use crate::v2::generated::{Authorizer, Route};
 use crate::{ApiGateway, FunctionCall, SERVICE_PRINCIPAL, Source};
 
@@ -92,13 +94,19 @@ impl Granted {
     }
 
     pub fn access_key(&self) -> Value {
-        self.iam.as_ref().map_or(Value::Null, |i| i.access_key_id.clone().into())
+        self.iam
+            .as_ref()
+            .map_or(Value::Null, |i| i.access_key_id.clone().into())
     }
     pub fn account(&self) -> Value {
-        self.iam.as_ref().map_or(Value::Null, |i| i.account_id.clone().into())
+        self.iam
+            .as_ref()
+            .map_or(Value::Null, |i| i.account_id.clone().into())
     }
     pub fn caller(&self) -> Value {
-        self.iam.as_ref().map_or(Value::Null, |i| i.user_id.clone().into())
+        self.iam
+            .as_ref()
+            .map_or(Value::Null, |i| i.user_id.clone().into())
     }
     pub fn user_arn(&self) -> Value {
         self.iam.as_ref().map_or(Value::Null, |i| i.arn.clone().into())
@@ -130,7 +138,11 @@ fn identity(sources: &[String], r: &Resolved<'_>, req: &Incoming) -> Option<Vec<
                     .collect();
                 (!values.is_empty()).then(|| values.join(","))
             } else if let Some(q) = s.strip_prefix("$request.querystring.") {
-                let values: Vec<&str> = query.iter().filter(|(k, _)| k == q).map(|(_, v)| v.as_str()).collect();
+                let values: Vec<&str> = query
+                    .iter()
+                    .filter(|(k, _)| k == q)
+                    .map(|(_, v)| v.as_str())
+                    .collect();
                 (!values.is_empty()).then(|| values.join(","))
             } else if let Some(v) = s.strip_prefix("$stageVariables.") {
                 r.stage.stage_variables.as_ref()?.get(v).cloned()
@@ -183,7 +195,12 @@ async fn fetch_json(g: &ApiGateway, url: &str) -> Result<Value, String> {
     if !resp.status().is_success() {
         return Err(format!("{url}: HTTP {}", resp.status()));
     }
-    let body = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
     serde_json::from_slice(&body).map_err(|e| format!("{url}: {e}"))
 }
 
@@ -195,12 +212,16 @@ async fn issuer_keys(g: &ApiGateway, issuer: &str, kid: Option<&str>) -> Result<
             return Ok(set.clone());
         }
     }
-    let discovery = format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/'));
+    let discovery = format!(
+        "{}/.well-known/openid-configuration",
+        issuer.trim_end_matches('/')
+    );
     let config = fetch_json(g, &discovery).await?;
     let jwks_uri = config["jwks_uri"]
         .as_str()
         .ok_or_else(|| format!("{discovery} names no jwks_uri"))?;
-    let set: JwkSet = serde_json::from_value(fetch_json(g, jwks_uri).await?).map_err(|e| format!("{jwks_uri}: {e}"))?;
+    let set: JwkSet =
+        serde_json::from_value(fetch_json(g, jwks_uri).await?).map_err(|e| format!("{jwks_uri}: {e}"))?;
     let set = Arc::new(set);
     g.inner
         .authorizers
@@ -211,7 +232,13 @@ async fn issuer_keys(g: &ApiGateway, issuer: &str, kid: Option<&str>) -> Result<
     Ok(set)
 }
 
-async fn jwt(g: &ApiGateway, z: &Authorizer, route: &Route, r: &Resolved<'_>, req: &Incoming) -> Result<Granted, Response<Bytes>> {
+async fn jwt(
+    g: &ApiGateway,
+    z: &Authorizer,
+    route: &Route,
+    r: &Resolved<'_>,
+    req: &Incoming,
+) -> Result<Granted, Response<Bytes>> {
     use jsonwebtoken::{Algorithm, DecodingKey, Validation};
     let sources = z.identity_source.clone().unwrap_or_default();
     let Some(values) = identity(&sources, r, req) else {
@@ -226,7 +253,8 @@ async fn jwt(g: &ApiGateway, z: &Authorizer, route: &Route, r: &Resolved<'_>, re
     let config = z.jwt_configuration.clone().unwrap_or_default();
     let issuer = config.issuer.unwrap_or_default();
     let audience = config.audience.unwrap_or_default();
-    let header = jsonwebtoken::decode_header(token).map_err(|_| unauthorized("the token is not a valid JWT"))?;
+    let header =
+        jsonwebtoken::decode_header(token).map_err(|_| unauthorized("the token is not a valid JWT"))?;
     let alg = header.alg;
     if !matches!(alg, Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512) {
         return Err(unauthorized("the token's algorithm is not supported"));
@@ -243,7 +271,8 @@ async fn jwt(g: &ApiGateway, z: &Authorizer, route: &Route, r: &Resolved<'_>, re
         None => keys.keys.first(),
     }
     .ok_or_else(|| unauthorized("the token's kid is not among the issuer's keys"))?;
-    let key = DecodingKey::from_jwk(jwk).map_err(|_| unauthorized("the issuer's key cannot verify this token"))?;
+    let key =
+        DecodingKey::from_jwk(jwk).map_err(|_| unauthorized("the issuer's key cannot verify this token"))?;
     let mut v = Validation::new(alg);
     v.leeway = 0;
     v.validate_aud = false;
@@ -314,12 +343,22 @@ async fn jwt(g: &ApiGateway, z: &Authorizer, route: &Route, r: &Resolved<'_>, re
 
 /// An authorizer function's answer.
 enum LambdaAnswer {
-    Simple { authorized: bool, context: Map<String, Value> },
-    Policy { principal: Option<String>, policy: Value, context: Map<String, Value> },
+    Simple {
+        authorized: bool,
+        context: Map<String, Value>,
+    },
+    Policy {
+        principal: Option<String>,
+        policy: Value,
+        context: Map<String, Value>,
+    },
 }
 
 fn context_of(v: &Value) -> Map<String, Value> {
-    v.get("context").and_then(|c| c.as_object()).cloned().unwrap_or_default()
+    v.get("context")
+        .and_then(|c| c.as_object())
+        .cloned()
+        .unwrap_or_default()
 }
 
 fn parse_answer(payload: &[u8], simple: bool) -> Option<LambdaAnswer> {
@@ -359,19 +398,30 @@ pub fn evaluate(policy: &Value, arn: &str) -> Option<bool> {
         let action = list(&s["Action"])
             .iter()
             .any(|a| stratus_core::condition::glob(&a.to_ascii_lowercase(), "execute-api:invoke"));
-        action && list(&s["Resource"]).iter().any(|r| stratus_core::condition::glob(r, arn))
+        action
+            && list(&s["Resource"])
+                .iter()
+                .any(|r| stratus_core::condition::glob(r, arn))
     };
     if statements.iter().any(|s| s["Effect"] == "Deny" && applies(s)) {
         return Some(false);
     }
-    statements.iter().any(|s| s["Effect"] == "Allow" && applies(s)).then_some(true)
+    statements
+        .iter()
+        .any(|s| s["Effect"] == "Allow" && applies(s))
+        .then_some(true)
 }
 
 fn policy_allows(policy: &Value, arn: &str) -> bool {
     evaluate(policy, arn) == Some(true)
 }
 
-async fn lambda(g: &ApiGateway, z: &Authorizer, r: &Resolved<'_>, req: &Incoming) -> Result<Granted, Response<Bytes>> {
+async fn lambda(
+    g: &ApiGateway,
+    z: &Authorizer,
+    r: &Resolved<'_>,
+    req: &Incoming,
+) -> Result<Granted, Response<Bytes>> {
     let sources = z.identity_source.clone().unwrap_or_default();
     let values = if sources.is_empty() {
         Vec::new()
@@ -442,7 +492,11 @@ async fn lambda(g: &ApiGateway, z: &Authorizer, r: &Resolved<'_>, req: &Incoming
             let answer = match tokio::time::timeout(AUTHORIZER_TIMEOUT, g.inner.backends.invoke(call)).await {
                 Ok(Ok(a)) if !a.error => a,
                 Ok(Ok(_)) => {
-                    tracing::warn!(api = r.api_id, authorizer = id, "the authorizer function raised an error");
+                    tracing::warn!(
+                        api = r.api_id,
+                        authorizer = id,
+                        "the authorizer function raised an error"
+                    );
                     return Err(internal_error());
                 }
                 Ok(Err(e)) => {
@@ -452,7 +506,11 @@ async fn lambda(g: &ApiGateway, z: &Authorizer, r: &Resolved<'_>, req: &Incoming
                 Err(_) => return Err(internal_error()),
             };
             let Some(parsed) = parse_answer(&answer.payload, simple) else {
-                tracing::warn!(api = r.api_id, authorizer = id, "the authorizer's answer is malformed");
+                tracing::warn!(
+                    api = r.api_id,
+                    authorizer = id,
+                    "the authorizer's answer is malformed"
+                );
                 return Err(internal_error());
             };
             let parsed = Arc::new(parsed);
@@ -461,17 +519,25 @@ async fn lambda(g: &ApiGateway, z: &Authorizer, r: &Resolved<'_>, req: &Incoming
                 if answers.len() > 10_000 {
                     answers.clear();
                 }
-                answers.insert(cache_key, (Instant::now() + Duration::from_secs(ttl), parsed.clone()));
+                answers.insert(
+                    cache_key,
+                    (Instant::now() + Duration::from_secs(ttl), parsed.clone()),
+                );
             }
             parsed
         }
     };
     match &*answer {
-        LambdaAnswer::Simple { authorized: true, context } => Ok(Granted {
+        LambdaAnswer::Simple {
+            authorized: true,
+            context,
+        } => Ok(Granted {
             lambda: Some((None, context.clone())),
             ..Default::default()
         }),
-        LambdaAnswer::Simple { authorized: false, .. } => Err(message(403, "Forbidden")),
+        LambdaAnswer::Simple {
+            authorized: false, ..
+        } => Err(message(403, "Forbidden")),
         LambdaAnswer::Policy {
             principal,
             policy,

@@ -16,8 +16,10 @@ use crate::{ApiGateway, FunctionCall, FunctionFailure, Source};
 fn answer(status: u16, text: &str) -> Response<Bytes> {
     let mut r = Response::new(Bytes::from(json!({ "Message": text }).to_string()));
     *r.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_GATEWAY);
-    r.headers_mut()
-        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
     r
 }
 

@@ -65,8 +65,10 @@ impl Deployed {
 pub fn message(status: u16, text: &str) -> Response<Bytes> {
     let mut r = Response::new(Bytes::from(json!({ "message": text }).to_string()));
     *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    r.headers_mut()
-        .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     r
 }
 
@@ -82,15 +84,18 @@ pub fn internal_error() -> Response<Bytes> {
 /// Gateway's `arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{arn}/invocations`.
 pub fn function_of(uri: &str) -> Option<String> {
     let arn = match uri.split_once(":lambda:path/") {
-        Some((prefix, path)) if prefix.starts_with("arn:") && prefix.contains(":apigateway:") => path
-            .split_once("/functions/")?
-            .1
-            .strip_suffix("/invocations")?,
+        Some((prefix, path)) if prefix.starts_with("arn:") && prefix.contains(":apigateway:") => {
+            path.split_once("/functions/")?.1.strip_suffix("/invocations")?
+        }
         _ => uri,
     };
     let parts: Vec<&str> = arn.split(':').collect();
-    (parts.len() >= 7 && parts[0] == "arn" && parts[2] == "lambda" && parts[5] == "function" && !parts[6].is_empty())
-        .then(|| arn.to_string())
+    (parts.len() >= 7
+        && parts[0] == "arn"
+        && parts[2] == "lambda"
+        && parts[5] == "function"
+        && !parts[6].is_empty())
+    .then(|| arn.to_string())
 }
 
 // ---- throttling ---------------------------------------------------------------------------
@@ -164,7 +169,9 @@ pub async fn deployed(g: &ApiGateway, api_id: &str, deployment_id: &str) -> Opti
     if let Some(d) = g.inner.deployments.lock().unwrap().get(&key) {
         return Some(d.clone());
     }
-    let snap = state::get_snapshot(&g.inner.store, api_id, deployment_id).await.ok()??;
+    let snap = state::get_snapshot(&g.inner.store, api_id, deployment_id)
+        .await
+        .ok()??;
     let d = Arc::new(Deployed::new(snap));
     let mut cache = g.inner.deployments.lock().unwrap();
     if cache.len() > 1024 {
@@ -192,7 +199,10 @@ impl Resolved<'_> {
     /// `arn:aws:execute-api:{region}:{account}:{api}/{stage}/{METHOD}/{path}`: what a
     /// function's resource policy sees as the source of the call.
     pub fn route_arn(&self, method: &str) -> String {
-        let base = format!("arn:aws:execute-api:{}:{}:{}/{}", self.api.region, self.api.account, self.api_id, self.stage_name);
+        let base = format!(
+            "arn:aws:execute-api:{}:{}:{}/{}",
+            self.api.region, self.api.account, self.api_id, self.stage_name
+        );
         if self.route_key == "$default" {
             format!("{base}/$default")
         } else {
@@ -208,7 +218,12 @@ pub async fn serve(g: &ApiGateway, api_id: &str, path: &str, req: Incoming) -> R
     };
     if a.api.protocol_type.as_deref() == Some("WEBSOCKET") {
         if let Some(id) = crate::websocket::connection_path(path) {
-            let stage = path.trim_start_matches('/').split('/').next().unwrap_or_default().to_string();
+            let stage = path
+                .trim_start_matches('/')
+                .split('/')
+                .next()
+                .unwrap_or_default()
+                .to_string();
             return crate::websocket::manage(g, &id, Some((api_id, &stage)), req).await;
         }
         return crate::websocket::serve(g, a, api_id, path, req).await;
@@ -218,7 +233,9 @@ pub async fn serve(g: &ApiGateway, api_id: &str, path: &str, req: Incoming) -> R
     }
     // A path's first segment names a stage; otherwise the `$default` stage takes the whole path.
     let first = path.trim_start_matches('/').split('/').next().unwrap_or_default();
-    let first = percent_encoding::percent_decode_str(first).decode_utf8_lossy().into_owned();
+    let first = percent_encoding::percent_decode_str(first)
+        .decode_utf8_lossy()
+        .into_owned();
     let (stage_name, route_path) = match a.stages.get_key_value(first.as_str()) {
         // `$default` may also be named explicitly (the path form reads more clearly with it).
         Some((name, _)) => (name.clone(), strip_stage(path)),
@@ -245,7 +262,10 @@ pub async fn serve(g: &ApiGateway, api_id: &str, path: &str, req: Incoming) -> R
         return with_cors(not_found(), dep.cors.as_ref(), &req);
     };
     let route_key = route.route_key.clone().unwrap_or_default();
-    let resource = route_key.split_once(' ').map(|(_, p)| p.to_string()).unwrap_or_default();
+    let resource = route_key
+        .split_once(' ')
+        .map(|(_, p)| p.to_string())
+        .unwrap_or_default();
     let resolved = Resolved {
         api: &a,
         api_id,
@@ -300,7 +320,11 @@ async fn route_request(
             Err(_) => return message(403, "Forbidden"),
         },
         _ => {
-            let Some(z) = route.authorizer_id.as_ref().and_then(|id| dep.authorizers.get(id)) else {
+            let Some(z) = route
+                .authorizer_id
+                .as_ref()
+                .and_then(|id| dep.authorizers.get(id))
+            else {
                 return internal_error();
             };
             match crate::authorizer::authorize(g, z, route, r, req).await {
@@ -331,7 +355,11 @@ async fn route_request(
                 return internal_error();
             };
             let v2 = integration.payload_format_version.as_deref() == Some("2.0");
-            let event = if v2 { event_v2(r, req, &auth) } else { event_v1(r, req, &auth) };
+            let event = if v2 {
+                event_v2(r, req, &auth)
+            } else {
+                event_v1(r, req, &auth)
+            };
             let call = FunctionCall {
                 account: r.api.account.clone(),
                 region: r.api.region.clone(),
@@ -351,7 +379,9 @@ async fn route_request(
                 }
                 Ok(Err(e)) => {
                     let why = match e {
-                        FunctionFailure::NotFound(m) | FunctionFailure::Denied(m) | FunctionFailure::Other(m) => m,
+                        FunctionFailure::NotFound(m)
+                        | FunctionFailure::Denied(m)
+                        | FunctionFailure::Other(m) => m,
                         FunctionFailure::Throttled => "Rate Exceeded.".into(),
                     };
                     tracing::warn!(api = r.api_id, error = why, "HTTP API integration failed");
@@ -366,7 +396,11 @@ async fn route_request(
                 log.integration_error = Some("The Lambda function returned an error".into());
                 return internal_error();
             }
-            let parsed = if v2 { response_v2(&answer.payload) } else { response_v1(&answer.payload) };
+            let parsed = if v2 {
+                response_v2(&answer.payload)
+            } else {
+                response_v1(&answer.payload)
+            };
             match parsed {
                 Ok(resp) => resp,
                 Err(why) => {
@@ -409,7 +443,9 @@ pub fn substitute_params(uri: &str, params: &[(String, String)]) -> String {
             .map(|s| percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string())
             .collect::<Vec<_>>()
             .join("/");
-        out = out.replace(&format!("{{{k}+}}"), &enc).replace(&format!("{{{k}}}"), &enc);
+        out = out
+            .replace(&format!("{{{k}+}}"), &enc)
+            .replace(&format!("{{{k}}}"), &enc);
     }
     out
 }
@@ -417,8 +453,10 @@ pub fn substitute_params(uri: &str, params: &[(String, String)]) -> String {
 // ---- events -------------------------------------------------------------------------------
 
 pub fn clf_time(ms: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000)).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    let f = time::macros::format_description!("[day]/[month repr:short]/[year]:[hour]:[minute]:[second] +0000");
+    let t = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let f =
+        time::macros::format_description!("[day]/[month repr:short]/[year]:[hour]:[minute]:[second] +0000");
     t.format(&f).unwrap_or_default()
 }
 
@@ -447,9 +485,15 @@ fn body_of(req: &Incoming) -> (Value, bool) {
         return (Value::Null, false);
     }
     if is_text(req) {
-        (Value::String(String::from_utf8_lossy(&req.body).into_owned()), false)
+        (
+            Value::String(String::from_utf8_lossy(&req.body).into_owned()),
+            false,
+        )
     } else {
-        (Value::String(base64::engine::general_purpose::STANDARD.encode(&req.body)), true)
+        (
+            Value::String(base64::engine::general_purpose::STANDARD.encode(&req.body)),
+            true,
+        )
     }
 }
 
@@ -483,7 +527,11 @@ fn form_pairs(q: &str) -> Vec<(String, String)> {
         .filter(|p| !p.is_empty())
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            let d = |s: &str| percent_encoding::percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned();
+            let d = |s: &str| {
+                percent_encoding::percent_decode_str(&s.replace('+', " "))
+                    .decode_utf8_lossy()
+                    .into_owned()
+            };
             (d(k), d(v))
         })
         .collect()
@@ -543,12 +591,18 @@ pub fn event_v2(r: &Resolved<'_>, req: &Incoming, auth: &crate::authorizer::Gran
     e.insert("version".into(), "2.0".into());
     e.insert("routeKey".into(), r.route_key.clone().into());
     e.insert("rawPath".into(), r.raw_path.into());
-    e.insert("rawQueryString".into(), req.parts.uri.query().unwrap_or_default().into());
+    e.insert(
+        "rawQueryString".into(),
+        req.parts.uri.query().unwrap_or_default().into(),
+    );
     let c = cookies(&req.parts.headers);
     if !c.is_empty() {
         e.insert("cookies".into(), Value::Array(c));
     }
-    e.insert("headers".into(), Value::Object(joined_headers(&req.parts.headers, true)));
+    e.insert(
+        "headers".into(),
+        Value::Object(joined_headers(&req.parts.headers, true)),
+    );
     let mut q: Map<String, Value> = Map::new();
     for (k, v) in query_pairs(req.parts.uri.query()) {
         match q.get_mut(&k) {
@@ -567,7 +621,11 @@ pub fn event_v2(r: &Resolved<'_>, req: &Incoming, auth: &crate::authorizer::Gran
     if !body.is_null() {
         e.insert("body".into(), body);
     }
-    let params: Map<String, Value> = r.path_params.iter().map(|(k, v)| (k.clone(), v.clone().into())).collect();
+    let params: Map<String, Value> = r
+        .path_params
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone().into()))
+        .collect();
     object_or_absent(&mut e, "pathParameters", params);
     e.insert("isBase64Encoded".into(), b64.into());
     let vars: Map<String, Value> = r
@@ -582,7 +640,11 @@ pub fn event_v2(r: &Resolved<'_>, req: &Incoming, auth: &crate::authorizer::Gran
 }
 
 fn null_if_empty(m: Map<String, Value>) -> Value {
-    if m.is_empty() { Value::Null } else { Value::Object(m) }
+    if m.is_empty() {
+        Value::Null
+    } else {
+        Value::Object(m)
+    }
 }
 
 /// The payload format 1.0 event (the REST API proxy shape).
@@ -611,10 +673,20 @@ pub fn event_v1(r: &Resolved<'_>, req: &Incoming, auth: &crate::authorizer::Gran
             }
         }
     }
-    let path = percent_encoding::percent_decode_str(r.raw_path).decode_utf8_lossy().into_owned();
-    let resource = if r.route_key == "$default" { "$default".to_string() } else { r.resource.clone() };
+    let path = percent_encoding::percent_decode_str(r.raw_path)
+        .decode_utf8_lossy()
+        .into_owned();
+    let resource = if r.route_key == "$default" {
+        "$default".to_string()
+    } else {
+        r.resource.clone()
+    };
     let (body, b64) = body_of(req);
-    let params: Map<String, Value> = r.path_params.iter().map(|(k, v)| (k.clone(), v.clone().into())).collect();
+    let params: Map<String, Value> = r
+        .path_params
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone().into()))
+        .collect();
     let vars: Map<String, Value> = r
         .stage
         .stage_variables
@@ -750,7 +822,10 @@ pub fn proxy_response(v: &Map<String, Value>, v2: bool) -> Result<Response<Bytes
     let mut resp = Response::new(body);
     *resp.status_mut() = StatusCode::from_u16(status as u16).map_err(|e| e.to_string())?;
     if !h.contains_key(http::header::CONTENT_TYPE) && v2 {
-        h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        h.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
     }
     *resp.headers_mut() = h;
     Ok(resp)
@@ -758,15 +833,18 @@ pub fn proxy_response(v: &Map<String, Value>, v2: bool) -> Result<Response<Bytes
 
 /// Format 2.0: a proxy-shaped answer, or any other JSON taken as a 200 JSON body.
 pub fn response_v2(payload: &[u8]) -> Result<Response<Bytes>, String> {
-    let v: Value = serde_json::from_slice(payload).map_err(|_| "the function's response is not JSON".to_string())?;
+    let v: Value =
+        serde_json::from_slice(payload).map_err(|_| "the function's response is not JSON".to_string())?;
     if let Value::Object(m) = &v
         && m.contains_key("statusCode")
     {
         return proxy_response(m, true);
     }
     let mut resp = Response::new(Bytes::copy_from_slice(payload));
-    resp.headers_mut()
-        .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     Ok(resp)
 }
 
@@ -787,7 +865,9 @@ fn origin_allowed(cors: &Cors, origin: &str) -> Option<String> {
     }
     origins
         .iter()
-        .any(|o| o.eq_ignore_ascii_case(origin) || (o.contains('*') && stratus_core::condition::glob(o, origin)))
+        .any(|o| {
+            o.eq_ignore_ascii_case(origin) || (o.contains('*') && stratus_core::condition::glob(o, origin))
+        })
         .then(|| origin.to_string())
 }
 
@@ -798,9 +878,15 @@ pub fn preflight(cors: &Cors, req: &Incoming) -> Response<Bytes> {
     let Some(allowed) = origin_allowed(cors, origin) else {
         return resp;
     };
-    let method = req.header("access-control-request-method").unwrap_or_default().to_ascii_uppercase();
+    let method = req
+        .header("access-control-request-method")
+        .unwrap_or_default()
+        .to_ascii_uppercase();
     let methods = cors.allow_methods.as_deref().unwrap_or_default();
-    if !methods.iter().any(|m| m == "*" || m.eq_ignore_ascii_case(&method)) {
+    if !methods
+        .iter()
+        .any(|m| m == "*" || m.eq_ignore_ascii_case(&method))
+    {
         return resp;
     }
     let h = resp.headers_mut();
@@ -814,7 +900,9 @@ pub fn preflight(cors: &Cors, req: &Incoming) -> Response<Bytes> {
     let headers = cors.allow_headers.as_deref().unwrap_or_default();
     if !headers.is_empty() {
         let value = if headers.iter().any(|x| x == "*") {
-            req.header("access-control-request-headers").unwrap_or("*").to_string()
+            req.header("access-control-request-headers")
+                .unwrap_or("*")
+                .to_string()
         } else {
             headers.join(",")
         };
@@ -848,7 +936,10 @@ pub fn with_cors(mut resp: Response<Bytes>, cors: Option<&Cors>, req: &Incoming)
         h.insert("access-control-expose-headers", v);
     }
     if cors.allow_credentials == Some(true) {
-        h.insert("access-control-allow-credentials", HeaderValue::from_static("true"));
+        h.insert(
+            "access-control-allow-credentials",
+            HeaderValue::from_static("true"),
+        );
     }
     resp
 }
@@ -868,7 +959,12 @@ const HOP_BY_HOP: &[&str] = &[
     "content-length",
 ];
 
-async fn http_proxy(g: &ApiGateway, n: &Integration, uri: &str, req: &Incoming) -> Result<Response<Bytes>, String> {
+async fn http_proxy(
+    g: &ApiGateway,
+    n: &Integration,
+    uri: &str,
+    req: &Incoming,
+) -> Result<Response<Bytes>, String> {
     let method = match n.integration_method.as_deref() {
         Some("ANY") | None => req.parts.method.clone(),
         Some(m) => http::Method::from_bytes(m.as_bytes()).map_err(|e| e.to_string())?,
@@ -900,8 +996,15 @@ pub async fn forward(
     }
     out = out.header("x-forwarded-for", peer.ip().to_string());
     out = out.header("x-forwarded-proto", "http");
-    let out = out.body(http_body_util::Full::new(body)).map_err(|e| e.to_string())?;
-    let resp = g.inner.client.request(out).await.map_err(|e| format!("{target}: {e}"))?;
+    let out = out
+        .body(http_body_util::Full::new(body))
+        .map_err(|e| e.to_string())?;
+    let resp = g
+        .inner
+        .client
+        .request(out)
+        .await
+        .map_err(|e| format!("{target}: {e}"))?;
     let (mut parts, body) = resp.into_parts();
     let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
     for h in HOP_BY_HOP {
@@ -923,6 +1026,17 @@ pub struct AccessLog {
     pub authorizer_error: Option<String>,
 }
 
+/// Where a request went, for its access log line.
+pub struct Logged<'a> {
+    pub account: &'a str,
+    pub region: &'a str,
+    pub api_id: &'a str,
+    pub stage_name: &'a str,
+    pub route_key: String,
+    pub raw_path: &'a str,
+    pub resource_path: &'a str,
+}
+
 fn write_access_log(
     g: &ApiGateway,
     r: &Resolved<'_>,
@@ -930,10 +1044,43 @@ fn write_access_log(
     req: &Incoming,
     log: AccessLog,
 ) {
-    let (Some(arn), Some(format)) = (&settings.destination_arn, &settings.format) else {
+    let logged = Logged {
+        account: &r.api.account,
+        region: &r.api.region,
+        api_id: r.api_id,
+        stage_name: r.stage_name,
+        route_key: r.route_key.clone(),
+        raw_path: r.raw_path,
+        resource_path: &r.resource,
+    };
+    access_log(
+        g,
+        &logged,
+        settings.destination_arn.as_deref(),
+        settings.format.as_deref(),
+        req,
+        log,
+    );
+}
+
+/// Writes one access log line (the stage's format with `$context` variables filled in) to the
+/// log group an ARN names, off the request path.
+pub fn access_log(
+    g: &ApiGateway,
+    r: &Logged<'_>,
+    destination: Option<&str>,
+    format: Option<&str>,
+    req: &Incoming,
+    log: AccessLog,
+) {
+    let (Some(arn), Some(format)) = (destination, format) else {
         return;
     };
-    let Some(group) = arn.split(":log-group:").nth(1).map(|g| g.trim_end_matches(":*").to_string()) else {
+    let Some(group) = arn
+        .split(":log-group:")
+        .nth(1)
+        .map(|g| g.trim_end_matches(":*").to_string())
+    else {
         return;
     };
     let (domain_name, prefix) = domain(req);
@@ -945,7 +1092,12 @@ fn write_access_log(
         ("$context.stage", r.stage_name.to_string()),
         ("$context.routeKey", r.route_key.clone()),
         ("$context.httpMethod", req.parts.method.to_string()),
-        ("$context.path", percent_encoding::percent_decode_str(r.raw_path).decode_utf8_lossy().into_owned()),
+        (
+            "$context.path",
+            percent_encoding::percent_decode_str(r.raw_path)
+                .decode_utf8_lossy()
+                .into_owned(),
+        ),
         ("$context.protocol", protocol(req).to_string()),
         ("$context.status", log.status.to_string()),
         ("$context.responseLength", log.length.to_string()),
@@ -953,31 +1105,53 @@ fn write_access_log(
         ("$context.requestTimeEpoch", req.received_ms.to_string()),
         ("$context.requestTime", clf_time(req.received_ms)),
         ("$context.identity.sourceIp", req.peer.ip().to_string()),
-        ("$context.identity.userAgent", req.header("user-agent").unwrap_or("-").to_string()),
+        (
+            "$context.identity.userAgent",
+            req.header("user-agent").unwrap_or("-").to_string(),
+        ),
         ("$context.domainName", domain_name),
         ("$context.domainPrefix", prefix),
-        ("$context.integrationErrorMessage", dash(log.integration_error.clone())),
+        (
+            "$context.integrationErrorMessage",
+            dash(log.integration_error.clone()),
+        ),
         ("$context.integration.error", dash(log.integration_error)),
-        ("$context.integration.latency", dash(log.integration_latency_ms.map(|l| l.to_string()))),
-        ("$context.integrationLatency", dash(log.integration_latency_ms.map(|l| l.to_string()))),
-        ("$context.integration.status", dash(log.integration_status.map(|s| s.to_string()))),
-        ("$context.integrationStatus", dash(log.integration_status.map(|s| s.to_string()))),
+        (
+            "$context.integration.latency",
+            dash(log.integration_latency_ms.map(|l| l.to_string())),
+        ),
+        (
+            "$context.integrationLatency",
+            dash(log.integration_latency_ms.map(|l| l.to_string())),
+        ),
+        (
+            "$context.integration.status",
+            dash(log.integration_status.map(|s| s.to_string())),
+        ),
+        (
+            "$context.integrationStatus",
+            dash(log.integration_status.map(|s| s.to_string())),
+        ),
         ("$context.authorizer.error", dash(log.authorizer_error)),
-        ("$context.accountId", r.api.account.clone()),
+        ("$context.accountId", r.account.to_string()),
+        ("$context.resourcePath", r.resource_path.to_string()),
     ];
     // Longest names first, so that `$context.requestTimeEpoch` is not read as `requestTime`.
     let mut vars = vars;
     vars.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
-    let mut line = format.clone();
+    let mut line = format.to_string();
     for (k, v) in &vars {
         line = line.replace(k, v);
     }
     let logs = g.inner.logs.clone();
-    let (account, region) = (r.api.account.clone(), r.api.region.clone());
+    let (account, region) = (r.account.to_string(), r.region.to_string());
     let stream = format!("{}_{}", r.api_id, r.stage_name.trim_start_matches('$'));
     let ts = req.received_ms;
     tokio::spawn(async move {
-        let event = stratus_logs::LogEvent { timestamp: ts, message: line };
+        let event = stratus_logs::LogEvent {
+            timestamp: ts,
+            message: line,
+        };
         if let Err(e) = logs.append(&account, &region, &group, &stream, vec![event]).await {
             tracing::warn!(error = %e.message, group, "could not write an access log");
         }
@@ -992,8 +1166,12 @@ mod tests {
     fn function_arns_from_integration_uris() {
         let arn = "arn:aws:lambda:us-east-1:000000000000:function:f";
         assert_eq!(function_of(arn).as_deref(), Some(arn));
-        assert_eq!(function_of(&format!("{arn}:live")).as_deref(), Some(format!("{arn}:live").as_str()));
-        let wrapped = format!("arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{arn}/invocations");
+        assert_eq!(
+            function_of(&format!("{arn}:live")).as_deref(),
+            Some(format!("{arn}:live").as_str())
+        );
+        let wrapped =
+            format!("arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{arn}/invocations");
         assert_eq!(function_of(&wrapped).as_deref(), Some(arn));
         assert_eq!(function_of("http://example.com"), None);
     }
@@ -1010,7 +1188,8 @@ mod tests {
         assert!(response_v2(br#"{"statusCode":"abc"}"#).is_err());
         assert!(response_v2(b"not json").is_err());
         assert!(response_v1(br#"{"hello":"x"}"#).is_err());
-        let r = response_v1(br#"{"statusCode":200,"multiValueHeaders":{"x-m":["1","2"]},"body":"ok"}"#).unwrap();
+        let r =
+            response_v1(br#"{"statusCode":200,"multiValueHeaders":{"x-m":["1","2"]},"body":"ok"}"#).unwrap();
         assert_eq!(r.headers().get_all("x-m").iter().count(), 2);
     }
 

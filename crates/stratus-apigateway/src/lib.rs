@@ -135,7 +135,11 @@ impl Target {
         }
         let host = host?;
         let host = host.rsplit_once(':').map_or(host, |(h, p)| {
-            if p.chars().all(|c| c.is_ascii_digit()) { h } else { host }
+            if p.chars().all(|c| c.is_ascii_digit()) {
+                h
+            } else {
+                host
+            }
         });
         let host = host.to_ascii_lowercase();
         let (first, rest) = host.split_once('.')?;
@@ -145,7 +149,9 @@ impl Target {
         let localhost = |r: &str, service: &str| {
             r.strip_prefix(service)
                 .and_then(|r| r.strip_prefix('.'))
-                .is_some_and(|r| r == "localhost" || r.strip_suffix(".localhost").is_some_and(|reg| !reg.contains('.')))
+                .is_some_and(|r| {
+                    r == "localhost" || r.strip_suffix(".localhost").is_some_and(|reg| !reg.contains('.'))
+                })
         };
         if localhost(rest, "execute-api") {
             return Some(Target::Api {
@@ -154,7 +160,9 @@ impl Target {
             });
         }
         if localhost(rest, "lambda-url") {
-            return Some(Target::FunctionUrl { id: first.to_string() });
+            return Some(Target::FunctionUrl {
+                id: first.to_string(),
+            });
         }
         None
     }
@@ -220,7 +228,13 @@ struct Inner {
 }
 
 impl ApiGateway {
-    pub fn new(store: Store, clock: Clock, logs: Logs, backends: Arc<dyn Backends>, endpoint: SocketAddr) -> Self {
+    pub fn new(
+        store: Store,
+        clock: Clock,
+        logs: Logs,
+        backends: Arc<dyn Backends>,
+        endpoint: SocketAddr,
+    ) -> Self {
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls_config())
             .https_or_http()
@@ -303,7 +317,11 @@ impl ApiGateway {
     pub async fn handle(&self, cx: &RequestContext, req: &ApiRequest<'_>) -> Result<ApiResponse, AwsError> {
         let query = rest::query_pairs(req.query);
         let v2 = req.path.starts_with("/v2/");
-        let routes = if v2 { v2::generated::ROUTES } else { v1::generated::ROUTES };
+        let routes = if v2 {
+            v2::generated::ROUTES
+        } else {
+            v1::generated::ROUTES
+        };
         let Some((route, labels)) = rest::find_route(routes, req.method.as_str(), req.path, &query) else {
             return Err(AwsError::new(
                 "NotFoundException",

@@ -15,8 +15,12 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 use serde_json::{Map, Value, json};
 
-use crate::http_api::{Incoming, clf_time, domain, forward, function_of, message, protocol, query_pairs, substitute_variables};
-use crate::v1::generated::{Authorizer, Integration, IntegrationResponse, Method, MethodSetting, Stage, TestInvokeMethodRequest};
+use crate::http_api::{
+    Incoming, clf_time, domain, forward, function_of, message, protocol, query_pairs, substitute_variables,
+};
+use crate::v1::generated::{
+    Authorizer, Integration, IntegrationResponse, Method, MethodSetting, Stage, TestInvokeMethodRequest,
+};
 use crate::v1::{self, PlanRecord, RestRecord, RestSnapshot};
 use crate::{ApiGateway, ApiGatewayError, FunctionCall, FunctionFailure, SERVICE_PRINCIPAL, Source, state};
 
@@ -37,7 +41,10 @@ pub struct StageCache {
 impl StageCache {
     pub fn flush(&self, api: &str, stage: &str) {
         let prefix = format!("{api}/{stage}/");
-        self.entries.lock().unwrap().retain(|k, _| !k.starts_with(&prefix));
+        self.entries
+            .lock()
+            .unwrap()
+            .retain(|k, _| !k.starts_with(&prefix));
     }
     pub fn forget(&self) {
         self.entries.lock().unwrap().clear();
@@ -107,7 +114,9 @@ impl UsageCounts {
         if used as i64 >= limit {
             return false;
         }
-        *days.entry((plan.to_string(), key.to_string(), today)).or_insert(0) += 1;
+        *days
+            .entry((plan.to_string(), key.to_string(), today))
+            .or_insert(0) += 1;
         true
     }
 }
@@ -135,33 +144,77 @@ impl Domains {
 /// Whether a host is one of the custom domain names (hosts that are IPs or `localhost` names
 /// never are).
 pub async fn is_custom_domain(g: &ApiGateway, host: &str) -> Option<String> {
-    let host = host.rsplit_once(':').map_or(host, |(h, p)| if p.chars().all(|c| c.is_ascii_digit()) { h } else { host });
+    let host = host.rsplit_once(':').map_or(host, |(h, p)| {
+        if p.chars().all(|c| c.is_ascii_digit()) {
+            h
+        } else {
+            host
+        }
+    });
     let host = host.to_ascii_lowercase();
-    if host.parse::<std::net::IpAddr>().is_ok() || host == "localhost" || host.ends_with(".localhost") || host.starts_with('[') {
+    if host.parse::<std::net::IpAddr>().is_ok()
+        || host == "localhost"
+        || host.ends_with(".localhost")
+        || host.starts_with('[')
+    {
         return None;
     }
-    let fresh = g.inner.domains.names.read().unwrap().0.is_some_and(|t| t.elapsed() < DOMAIN_REFRESH);
+    let fresh = g
+        .inner
+        .domains
+        .names
+        .read()
+        .unwrap()
+        .0
+        .is_some_and(|t| t.elapsed() < DOMAIN_REFRESH);
     if !fresh {
-        let rows = g.inner.store.scan(state::NS, &stratus_store::Scan::prefix(b"v1domain/")).await.ok()?;
+        let rows = g
+            .inner
+            .store
+            .scan(state::NS, &stratus_store::Scan::prefix(b"v1domain/"))
+            .await
+            .ok()?;
         let names: HashSet<String> = rows
             .iter()
-            .filter_map(|(k, _)| std::str::from_utf8(k).ok()?.strip_prefix("v1domain/").map(str::to_string))
+            .filter_map(|(k, _)| {
+                std::str::from_utf8(k)
+                    .ok()?
+                    .strip_prefix("v1domain/")
+                    .map(str::to_string)
+            })
             .collect();
         *g.inner.domains.names.write().unwrap() = (Some(Instant::now()), names);
     }
-    g.inner.domains.names.read().unwrap().1.contains(&host).then_some(host)
+    g.inner
+        .domains
+        .names
+        .read()
+        .unwrap()
+        .1
+        .contains(&host)
+        .then_some(host)
 }
 
 /// A request on a custom domain: the base path mapping picks the API and stage.
 pub async fn serve_domain(g: &ApiGateway, domain: &str, req: Incoming) -> Response<Bytes> {
-    let Ok(Some(raw)) = g.inner.store.get(state::NS, v1::domain_key(domain).as_bytes()).await else {
+    let Ok(Some(raw)) = g
+        .inner
+        .store
+        .get(state::NS, v1::domain_key(domain).as_bytes())
+        .await
+    else {
         return message(403, "Forbidden");
     };
     let Ok(d) = serde_json::from_slice::<v1::DomainRecord>(&raw) else {
         return message(500, INTERNAL);
     };
     let path = req.parts.uri.path().to_string();
-    let first = path.trim_start_matches('/').split('/').next().unwrap_or_default().to_string();
+    let first = path
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_string();
     let (mapping, rest) = match d.mappings.get(&first) {
         Some(m) if !first.is_empty() => (m, strip_first(&path)),
         _ => match d.mappings.get("(none)") {
@@ -186,7 +239,13 @@ fn strip_first(path: &str) -> String {
 // ---- loading ------------------------------------------------------------------------------
 
 async fn record(g: &ApiGateway, api_id: &str) -> Option<Arc<RestRecord>> {
-    let raw = Bytes::from(g.inner.store.get(state::NS, v1::rest_key(api_id).as_bytes()).await.ok()??);
+    let raw = Bytes::from(
+        g.inner
+            .store
+            .get(state::NS, v1::rest_key(api_id).as_bytes())
+            .await
+            .ok()??,
+    );
     if let Some((cached, r)) = g.inner.rest_apis.lock().unwrap().get(api_id)
         && *cached == raw
     {
@@ -206,7 +265,12 @@ async fn snapshot(g: &ApiGateway, api_id: &str, dep: &str) -> Option<Arc<RestSna
     if let Some(s) = g.inner.rest_deployments.lock().unwrap().get(&key) {
         return Some(s.clone());
     }
-    let raw = g.inner.store.get(state::NS, v1::snapshot_key(api_id, dep).as_bytes()).await.ok()??;
+    let raw = g
+        .inner
+        .store
+        .get(state::NS, v1::snapshot_key(api_id, dep).as_bytes())
+        .await
+        .ok()??;
     let s: Arc<RestSnapshot> = Arc::new(serde_json::from_slice(&raw).ok()?);
     let mut cache = g.inner.rest_deployments.lock().unwrap();
     if cache.len() > 1024 {
@@ -218,9 +282,16 @@ async fn snapshot(g: &ApiGateway, api_id: &str, dep: &str) -> Option<Arc<RestSna
 
 /// The resource a path reaches (literal child over `{var}` over `{proxy+}`), with its
 /// path parameters.
-fn find_resource<'a>(snap: &'a RestSnapshot, path: &str) -> Option<(&'a v1::generated::Resource, BTreeMap<String, String>)> {
+fn find_resource<'a>(
+    snap: &'a RestSnapshot,
+    path: &str,
+) -> Option<(&'a v1::generated::Resource, BTreeMap<String, String>)> {
     let root = snap.resources.values().find(|r| r.parent_id.is_none())?;
-    let segs: Vec<&str> = path.trim_start_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+    let segs: Vec<&str> = path
+        .trim_start_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
     fn walk<'a>(
         snap: &'a RestSnapshot,
         node: &'a v1::generated::Resource,
@@ -231,9 +302,14 @@ fn find_resource<'a>(snap: &'a RestSnapshot, path: &str) -> Option<(&'a v1::gene
             return Some(node);
         };
         let id = node.id.as_deref().unwrap_or_default();
-        let kids = || snap.resources.values().filter(move |r| r.parent_id.as_deref() == Some(id));
+        let kids = || {
+            snap.resources
+                .values()
+                .filter(move |r| r.parent_id.as_deref() == Some(id))
+        };
         let decoded = percent_encoding::percent_decode_str(seg).decode_utf8_lossy();
-        if let Some(k) = kids().find(|k| k.path_part.as_deref() == Some(seg) || k.path_part.as_deref() == Some(&*decoded))
+        if let Some(k) =
+            kids().find(|k| k.path_part.as_deref() == Some(seg) || k.path_part.as_deref() == Some(&*decoded))
             && let Some(found) = walk(snap, k, rest, params)
         {
             return Some(found);
@@ -244,7 +320,11 @@ fn find_resource<'a>(snap: &'a RestSnapshot, path: &str) -> Option<(&'a v1::gene
                 if let Some(greedy) = name.strip_suffix('+') {
                     let all: Vec<String> = segs
                         .iter()
-                        .map(|s| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned())
+                        .map(|s| {
+                            percent_encoding::percent_decode_str(s)
+                                .decode_utf8_lossy()
+                                .into_owned()
+                        })
                         .collect();
                     params.insert(greedy.to_string(), all.join("/"));
                     return Some(k);
@@ -288,19 +368,19 @@ impl Call<'_> {
     fn method_arn(&self) -> String {
         format!(
             "arn:aws:execute-api:{}:{}:{}/{}/{}{}",
-            self.r.region,
-            self.r.account,
-            self.api_id,
-            self.stage_name,
-            self.req.parts.method,
-            self.path
+            self.r.region, self.r.account, self.api_id, self.stage_name, self.req.parts.method, self.path
         )
     }
 
     fn source_arn(&self) -> String {
         format!(
             "arn:aws:execute-api:{}:{}:{}/{}/{}{}",
-            self.r.region, self.r.account, self.api_id, self.stage_name, self.req.parts.method, self.resource_path
+            self.r.region,
+            self.r.account,
+            self.api_id,
+            self.stage_name,
+            self.req.parts.method,
+            self.resource_path
         )
     }
 
@@ -352,7 +432,12 @@ impl Call<'_> {
         let Some(ct) = content_type else {
             return false;
         };
-        let ct = ct.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+        let ct = ct
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
         self.snap.binary_media_types.iter().any(|t| {
             let t = t.to_ascii_lowercase();
             t == ct || t == "*/*" || (t.ends_with("/*") && ct.starts_with(t.trim_end_matches('*')))
@@ -384,16 +469,31 @@ impl Call<'_> {
                 }
             }
         }
-        let null_if_empty = |m: Map<String, Value>| if m.is_empty() { Value::Null } else { Value::Object(m) };
+        let null_if_empty = |m: Map<String, Value>| {
+            if m.is_empty() {
+                Value::Null
+            } else {
+                Value::Object(m)
+            }
+        };
         let binary = self.is_binary(self.header("content-type"));
         let (body, b64) = if self.req.body.is_empty() {
             (Value::Null, false)
         } else if binary || std::str::from_utf8(&self.req.body).is_err() {
-            (base64::engine::general_purpose::STANDARD.encode(&self.req.body).into(), true)
+            (
+                base64::engine::general_purpose::STANDARD
+                    .encode(&self.req.body)
+                    .into(),
+                true,
+            )
         } else {
             (String::from_utf8_lossy(&self.req.body).into_owned().into(), false)
         };
-        let params: Map<String, Value> = self.params.iter().map(|(k, v)| (k.clone(), v.clone().into())).collect();
+        let params: Map<String, Value> = self
+            .params
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone().into()))
+            .collect();
         let vars: Map<String, Value> = self.variables().into_iter().map(|(k, v)| (k, v.into())).collect();
         json!({
             "resource": self.resource_path,
@@ -437,7 +537,10 @@ impl Call<'_> {
         };
         if template.contains("$input.params") {
             for (k, v) in &self.req.parts.headers {
-                input.header.insert(k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned());
+                input.header.insert(
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                );
             }
             input.path = self.params.clone();
             input.querystring = self.query().into_iter().collect();
@@ -491,7 +594,13 @@ fn setting<'a>(stage: &'a Stage, resource_path: &str, method: &str) -> Option<&'
 
 /// Serves a request for a REST API: `stage` is given by a custom domain's mapping, otherwise
 /// it is the path's first segment.
-pub async fn serve(g: &ApiGateway, api_id: &str, stage: Option<&str>, path: &str, req: Incoming) -> Response<Bytes> {
+pub async fn serve(
+    g: &ApiGateway,
+    api_id: &str,
+    stage: Option<&str>,
+    path: &str,
+    req: Incoming,
+) -> Response<Bytes> {
     let Some(r) = record(g, api_id).await else {
         return crate::http_api::not_found();
     };
@@ -501,7 +610,12 @@ pub async fn serve(g: &ApiGateway, api_id: &str, stage: Option<&str>, path: &str
     let (stage_name, path) = match stage {
         Some(s) => (s.to_string(), path.to_string()),
         None => {
-            let first = path.trim_start_matches('/').split('/').next().unwrap_or_default().to_string();
+            let first = path
+                .trim_start_matches('/')
+                .split('/')
+                .next()
+                .unwrap_or_default()
+                .to_string();
             (first, strip_first(path))
         }
     };
@@ -514,7 +628,36 @@ pub async fn serve(g: &ApiGateway, api_id: &str, stage: Option<&str>, path: &str
     }) else {
         return message(403, "Forbidden");
     };
+    let started = Instant::now();
     let mut resp = run(g, &r, &snap, api_id, stage, &stage_name, &path, &req, true).await;
+    if let Some(settings) = &stage.access_log_settings {
+        let resource = find_resource(&snap, &path)
+            .and_then(|(res, _)| res.path.clone())
+            .unwrap_or_default();
+        let logged = crate::http_api::Logged {
+            account: &r.account,
+            region: &r.region,
+            api_id,
+            stage_name: &stage_name,
+            route_key: format!("{} {resource}", req.parts.method),
+            raw_path: &path,
+            resource_path: &resource,
+        };
+        let log = crate::http_api::AccessLog {
+            status: resp.status().as_u16(),
+            length: resp.body().len(),
+            latency_ms: started.elapsed().as_millis() as u64,
+            ..Default::default()
+        };
+        crate::http_api::access_log(
+            g,
+            &logged,
+            settings.destination_arn.as_deref(),
+            settings.format.as_deref(),
+            &req,
+            log,
+        );
+    }
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&req.request_id) {
         h.insert("x-amzn-requestid", v.clone());
@@ -524,13 +667,20 @@ pub async fn serve(g: &ApiGateway, api_id: &str, stage: Option<&str>, path: &str
 }
 
 /// TestInvokeMethod: the live (undeployed) configuration, no authorizer, no key checks.
-pub async fn test_invoke(g: &ApiGateway, r: &RestRecord, i: &TestInvokeMethodRequest) -> Result<Response<Bytes>, ApiGatewayError> {
+pub async fn test_invoke(
+    g: &ApiGateway,
+    r: &RestRecord,
+    i: &TestInvokeMethodRequest,
+) -> Result<Response<Bytes>, ApiGatewayError> {
     let rid = i.resource_id.clone().unwrap_or_default();
     let res = r
         .resources
         .get(&rid)
         .ok_or_else(|| ApiGatewayError::NotFound(format!("Invalid Resource identifier specified {rid}")))?;
-    let path_with_query = i.path_with_query_string.clone().unwrap_or_else(|| res.path.clone().unwrap_or_default());
+    let path_with_query = i
+        .path_with_query_string
+        .clone()
+        .unwrap_or_else(|| res.path.clone().unwrap_or_default());
     let uri: http::Uri = path_with_query
         .parse()
         .map_err(|_| ApiGatewayError::BadRequest(format!("Invalid path {path_with_query}")))?;
@@ -564,7 +714,18 @@ pub async fn test_invoke(g: &ApiGateway, r: &RestRecord, i: &TestInvokeMethodReq
         ..Default::default()
     };
     let api_id = r.api.id.clone().unwrap_or_default();
-    Ok(run(g, r, &snap, &api_id, &stage, "test-invoke-stage", uri.path(), &req, false).await)
+    Ok(run(
+        g,
+        r,
+        &snap,
+        &api_id,
+        &stage,
+        "test-invoke-stage",
+        uri.path(),
+        &req,
+        false,
+    )
+    .await)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -622,7 +783,14 @@ async fn run(
         match method.authorization_type.as_deref().unwrap_or("NONE") {
             "NONE" => {}
             "AWS_IAM" => {
-                if req.header("authorization").is_none() && !req.parts.uri.query().unwrap_or_default().contains("X-Amz-Signature") {
+                if req.header("authorization").is_none()
+                    && !req
+                        .parts
+                        .uri
+                        .query()
+                        .unwrap_or_default()
+                        .contains("X-Amz-Signature")
+                {
                     return missing_token();
                 }
                 match g.inner.backends.authenticate(&req.parts, &req.body).await {
@@ -633,11 +801,18 @@ async fn run(
                 }
             }
             "COGNITO_USER_POOLS" => {
-                tracing::warn!(api = api_id, "COGNITO_USER_POOLS authorizers need Stratus's Cognito, which does not exist yet");
+                tracing::warn!(
+                    api = api_id,
+                    "COGNITO_USER_POOLS authorizers need Stratus's Cognito, which does not exist yet"
+                );
                 return message(401, "Unauthorized");
             }
             _ => {
-                let Some(z) = method.authorizer_id.as_ref().and_then(|id| snap.authorizers.get(id)) else {
+                let Some(z) = method
+                    .authorizer_id
+                    .as_ref()
+                    .and_then(|id| snap.authorizers.get(id))
+                else {
                     return message(500, INTERNAL);
                 };
                 if let Err(resp) = authorize(g, z, &mut call).await {
@@ -651,7 +826,10 @@ async fn run(
             return resp;
         }
     }
-    if let Some(v) = method.request_validator_id.as_ref().and_then(|id| snap.validators.get(id))
+    if let Some(v) = method
+        .request_validator_id
+        .as_ref()
+        .and_then(|id| snap.validators.get(id))
         && let Err(resp) = validate(&call, v)
     {
         return resp;
@@ -665,7 +843,10 @@ async fn run(
         && stage.cache_cluster_enabled == Some(true)
         && settings.is_some_and(|s| s.caching_enabled == Some(true)))
     .then(|| {
-        let ttl = settings.and_then(|s| s.cache_ttl_in_seconds).unwrap_or(300).max(0) as u64;
+        let ttl = settings
+            .and_then(|s| s.cache_ttl_in_seconds)
+            .unwrap_or(300)
+            .max(0) as u64;
         let mut key = format!("{api_id}/{stage_name}/{verb} {path}");
         for p in integration.cache_key_parameters.iter().flatten() {
             let source = p.replace("integration.request.", "method.request.");
@@ -740,7 +921,11 @@ async fn check_api_key(g: &ApiGateway, call: &mut Call<'_>) -> Result<(), Respon
         && (t.rate_limit.is_some() || t.burst_limit.is_some())
     {
         let bucket = format!("plan/{plan_id}/{id}");
-        if !g.inner.usage.buckets.admit(bucket, t.rate_limit.unwrap_or(10_000.0), t.burst_limit.unwrap_or(5_000)) {
+        if !g.inner.usage.buckets.admit(
+            bucket,
+            t.rate_limit.unwrap_or(10_000.0),
+            t.burst_limit.unwrap_or(5_000),
+        ) {
             return Err(message(429, "Too Many Requests"));
         }
     }
@@ -750,7 +935,14 @@ async fn check_api_key(g: &ApiGateway, call: &mut Call<'_>) -> Result<(), Respon
     match &plan.plan.quota {
         Some(q) if q.limit.is_some() => {
             let period = q.period.as_deref().unwrap_or("MONTH");
-            if !g.inner.usage.take(&plan_id, &id, today, period, q.limit.unwrap_or(0) as i64, q.offset.unwrap_or(0) as i64) {
+            if !g.inner.usage.take(
+                &plan_id,
+                &id,
+                today,
+                period,
+                q.limit.unwrap_or(0) as i64,
+                q.offset.unwrap_or(0) as i64,
+            ) {
                 return Err(message(429, "Limit Exceeded"));
             }
         }
@@ -793,7 +985,14 @@ async fn authorize(g: &ApiGateway, z: &Authorizer, call: &mut Call<'_>) -> Resul
     let zid = z.id.clone().unwrap_or_default();
     let cache_key = format!("rest/{}/{zid}/{}", call.api_id, values.join("\u{1f}"));
     let cached = (ttl > 0)
-        .then(|| g.inner.rest_authorizations.lock().unwrap().get(&cache_key).cloned())
+        .then(|| {
+            g.inner
+                .rest_authorizations
+                .lock()
+                .unwrap()
+                .get(&cache_key)
+                .cloned()
+        })
         .flatten()
         .filter(|(until, _)| *until > Instant::now())
         .map(|(_, v)| v);
@@ -801,7 +1000,8 @@ async fn authorize(g: &ApiGateway, z: &Authorizer, call: &mut Call<'_>) -> Resul
     let answer = match cached {
         Some(a) => a,
         None => {
-            let function = function_of(z.authorizer_uri.as_deref().unwrap_or_default()).ok_or_else(|| message(500, INTERNAL))?;
+            let function = function_of(z.authorizer_uri.as_deref().unwrap_or_default())
+                .ok_or_else(|| message(500, INTERNAL))?;
             let event = if token_kind {
                 json!({ "type": "TOKEN", "authorizationToken": values.first(), "methodArn": method_arn })
             } else {
@@ -822,7 +1022,10 @@ async fn authorize(g: &ApiGateway, z: &Authorizer, call: &mut Call<'_>) -> Resul
                 request_id: call.req.request_id.clone(),
                 source: Source::Service {
                     principal: SERVICE_PRINCIPAL,
-                    arn: format!("arn:aws:execute-api:{}:{}:{}/authorizers/{zid}", call.r.region, call.r.account, call.api_id),
+                    arn: format!(
+                        "arn:aws:execute-api:{}:{}:{}/authorizers/{zid}",
+                        call.r.region, call.r.account, call.api_id
+                    ),
                 },
             };
             let out = match tokio::time::timeout(Duration::from_secs(10), g.inner.backends.invoke(fc)).await {
@@ -853,9 +1056,17 @@ async fn authorize(g: &ApiGateway, z: &Authorizer, call: &mut Call<'_>) -> Resul
     match crate::authorizer::evaluate(&answer["policyDocument"], &method_arn) {
         Some(true) => {}
         Some(false) => {
-            return Err(upper_message(403, "User is not authorized to access this resource with an explicit deny"));
+            return Err(upper_message(
+                403,
+                "User is not authorized to access this resource with an explicit deny",
+            ));
         }
-        None => return Err(upper_message(403, "User is not authorized to access this resource")),
+        None => {
+            return Err(upper_message(
+                403,
+                "User is not authorized to access this resource",
+            ));
+        }
     }
     call.principal = answer["principalId"].as_str().map(str::to_string);
     if let Some(ctx) = answer.get("context").and_then(|c| c.as_object()) {
@@ -871,8 +1082,10 @@ async fn authorize(g: &ApiGateway, z: &Authorizer, call: &mut Call<'_>) -> Resul
 fn upper_message(status: u16, text: &str) -> Response<Bytes> {
     let mut r = Response::new(Bytes::from(json!({ "Message": text }).to_string()));
     *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN);
-    r.headers_mut()
-        .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     r
 }
 
@@ -892,7 +1105,10 @@ fn validate(call: &Call<'_>, v: &v1::generated::RequestValidator) -> Result<(), 
         if !missing.is_empty() {
             let mut missing = missing;
             missing.sort();
-            return Err(message(400, &format!("Missing required request parameters: [{}]", missing.join(", "))));
+            return Err(message(
+                400,
+                &format!("Missing required request parameters: [{}]", missing.join(", ")),
+            ));
         }
     }
     if v.validate_request_body == Some(true) {
@@ -910,7 +1126,11 @@ fn validate(call: &Call<'_>, v: &v1::generated::RequestValidator) -> Result<(), 
                 .iter()
                 .filter_map(|(k, m)| Some((k.clone(), serde_json::from_str(m.schema.as_deref()?).ok()?)))
                 .collect();
-            let schema: Value = m.schema.as_deref().and_then(|s| serde_json::from_str(s).ok()).unwrap_or(Value::Null);
+            let schema: Value = m
+                .schema
+                .as_deref()
+                .and_then(|s| serde_json::from_str(s).ok())
+                .unwrap_or(Value::Null);
             let body: Option<Value> = serde_json::from_slice(&call.req.body).ok();
             let ok = body.is_some_and(|b| crate::schema::valid(&schema, &b, &all));
             if !ok {
@@ -988,21 +1208,28 @@ async fn integrate(g: &ApiGateway, call: &Call<'_>, n: &Integration) -> Response
             }
             // `integration.request.{path,querystring,header}.x` mappings.
             for (target, source) in n.request_parameters.iter().flatten() {
-                let Some(value) = call.source(source) else { continue };
+                let Some(value) = call.source(source) else {
+                    continue;
+                };
                 if let Some(p) = target.strip_prefix("integration.request.path.") {
                     uri = uri.replace(&format!("{{{p}}}"), &value);
                 } else if let Some(q) = target.strip_prefix("integration.request.querystring.") {
                     query.retain(|(k, _)| k != q);
                     query.push((q.to_string(), value));
                 } else if let Some(h) = target.strip_prefix("integration.request.header.")
-                    && let (Ok(name), Ok(v)) = (HeaderName::from_bytes(h.as_bytes()), HeaderValue::from_str(&value))
+                    && let (Ok(name), Ok(v)) = (
+                        HeaderName::from_bytes(h.as_bytes()),
+                        HeaderValue::from_str(&value),
+                    )
                 {
                     headers.insert(name, v);
                 }
             }
             // Path parameters named alike fill the URI's placeholders (`{proxy}`).
             for (k, v) in &call.params {
-                uri = uri.replace(&format!("{{{k}+}}"), v).replace(&format!("{{{k}}}"), v);
+                uri = uri
+                    .replace(&format!("{{{k}+}}"), v)
+                    .replace(&format!("{{{k}}}"), v);
             }
             if !query.is_empty() {
                 let q: Vec<String> = query
@@ -1035,7 +1262,15 @@ async fn integrate(g: &ApiGateway, call: &Call<'_>, n: &Integration) -> Response
                 Ok(resp) => {
                     let status = resp.status().as_u16().to_string();
                     let (parts, body) = resp.into_parts();
-                    respond(g, call, n, &status, true, String::from_utf8_lossy(&body).into_owned(), &parts.headers)
+                    respond(
+                        g,
+                        call,
+                        n,
+                        &status,
+                        true,
+                        String::from_utf8_lossy(&body).into_owned(),
+                        &parts.headers,
+                    )
                 }
                 Err(why) => {
                     tracing::warn!(api = call.api_id, why, "HTTP integration failed");
@@ -1051,7 +1286,10 @@ async fn integrate(g: &ApiGateway, call: &Call<'_>, n: &Integration) -> Response
             // The request template chooses the status: `{"statusCode": 200}`.
             let status = serde_json::from_str::<Value>(&rendered)
                 .ok()
-                .and_then(|v| v.get("statusCode").and_then(|s| s.as_u64().or_else(|| s.as_str()?.parse().ok())))
+                .and_then(|v| {
+                    v.get("statusCode")
+                        .and_then(|s| s.as_u64().or_else(|| s.as_str()?.parse().ok()))
+                })
                 .unwrap_or(200)
                 .to_string();
             respond(g, call, n, &status, true, String::new(), &HeaderMap::new())
@@ -1060,7 +1298,12 @@ async fn integrate(g: &ApiGateway, call: &Call<'_>, n: &Integration) -> Response
     }
 }
 
-async fn invoke(g: &ApiGateway, call: &Call<'_>, function: String, payload: String) -> Result<(Bytes, bool), Response<Bytes>> {
+async fn invoke(
+    g: &ApiGateway,
+    call: &Call<'_>,
+    function: String,
+    payload: String,
+) -> Result<(Bytes, bool), Response<Bytes>> {
     let fc = FunctionCall {
         account: call.r.account.clone(),
         region: call.r.region.clone(),
@@ -1092,7 +1335,13 @@ fn request_body(g: &ApiGateway, call: &Call<'_>, n: &Integration) -> Result<Stri
     let templates = n.request_templates.clone().unwrap_or_default();
     let ct = call
         .header("content-type")
-        .map(|c| c.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
+        .map(|c| {
+            c.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        })
         .unwrap_or_else(|| "application/json".into());
     let template = templates.get(&ct);
     let behavior = n.passthrough_behavior.as_deref().unwrap_or("WHEN_NO_MATCH");
@@ -1110,7 +1359,15 @@ fn request_body(g: &ApiGateway, call: &Call<'_>, n: &Integration) -> Result<Stri
 
 /// Picks the integration response (selection pattern against the error message or status;
 /// the default one otherwise), renders its template and maps its parameters.
-fn respond(g: &ApiGateway, call: &Call<'_>, n: &Integration, selector: &str, success: bool, body: String, backend_headers: &HeaderMap) -> Response<Bytes> {
+fn respond(
+    g: &ApiGateway,
+    call: &Call<'_>,
+    n: &Integration,
+    selector: &str,
+    success: bool,
+    body: String,
+    backend_headers: &HeaderMap,
+) -> Response<Bytes> {
     let responses = n.integration_responses.clone().unwrap_or_default();
     let matches = |r: &IntegrationResponse| {
         r.selection_pattern
@@ -1127,21 +1384,41 @@ fn respond(g: &ApiGateway, call: &Call<'_>, n: &Integration, selector: &str, suc
     let chosen = if success && selector.is_empty() {
         default()
     } else {
-        responses.values().find(|r| matches(r)).or_else(|| if success { default() } else { None })
+        responses
+            .values()
+            .find(|r| matches(r))
+            .or_else(|| if success { default() } else { None })
     };
     let Some(chosen) = chosen else {
-        tracing::warn!(api = call.api_id, "no integration response matches and none is the default");
+        tracing::warn!(
+            api = call.api_id,
+            "no integration response matches and none is the default"
+        );
         return message(if success { 500 } else { 502 }, INTERNAL);
     };
     let status = chosen.status_code.clone().unwrap_or_else(|| "200".into());
     let method_response = call.method.method_responses.as_ref().and_then(|m| m.get(&status));
     if method_response.is_none() {
-        tracing::warn!(api = call.api_id, status, "the integration response names no method response");
+        tracing::warn!(
+            api = call.api_id,
+            status,
+            "the integration response names no method response"
+        );
         return message(500, INTERNAL);
     }
     let templates = chosen.response_templates.clone().unwrap_or_default();
-    let accept = call.header("accept").unwrap_or("application/json").split(',').next().unwrap_or_default().trim().to_string();
-    let (ct, template) = match templates.get(&accept).or_else(|| templates.get("application/json")) {
+    let accept = call
+        .header("accept")
+        .unwrap_or("application/json")
+        .split(',')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    let (ct, template) = match templates
+        .get(&accept)
+        .or_else(|| templates.get("application/json"))
+    {
         Some(t) if templates.contains_key(&accept) => (accept.clone(), Some(t.clone())),
         Some(t) => ("application/json".to_string(), Some(t.clone())),
         None => match templates.iter().next() {
@@ -1166,11 +1443,16 @@ fn respond(g: &ApiGateway, call: &Call<'_>, n: &Integration, selector: &str, suc
     }
     let parsed_body: Option<Value> = serde_json::from_str(&body).ok();
     for (target, source) in chosen.response_parameters.iter().flatten() {
-        let Some(h) = target.strip_prefix("method.response.header.") else { continue };
+        let Some(h) = target.strip_prefix("method.response.header.") else {
+            continue;
+        };
         let value = if let Some(lit) = source.strip_prefix('\'').and_then(|s| s.strip_suffix('\'')) {
             Some(lit.to_string())
         } else if let Some(b) = source.strip_prefix("integration.response.header.") {
-            backend_headers.get(b).and_then(|v| v.to_str().ok()).map(str::to_string)
+            backend_headers
+                .get(b)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
         } else if source == "integration.response.body" {
             Some(body.clone())
         } else if let Some(path) = source.strip_prefix("integration.response.body.") {
@@ -1202,7 +1484,11 @@ fn decode_binary(call: &Call<'_>, resp: &mut Response<Bytes>, payload: &[u8]) {
         return;
     }
     let accept = call.header("accept").map(str::to_string);
-    let ct = resp.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let ct = resp
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let binary = accept
         .as_deref()
         .is_some_and(|a| a.split(',').any(|t| call.is_binary(Some(t.trim()))))

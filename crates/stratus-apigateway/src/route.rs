@@ -26,7 +26,11 @@ impl RouteKey {
         if key == "$default" {
             return Ok(RouteKey::Default);
         }
-        let invalid = || format!("Unable to create Route: the route key {key} is invalid: expected '$default' or a method and a path such as 'GET /pets/{{id}}'");
+        let invalid = || {
+            format!(
+                "Unable to create Route: the route key {key} is invalid: expected '$default' or a method and a path such as 'GET /pets/{{id}}'"
+            )
+        };
         let (method, path) = key.split_once(' ').ok_or_else(invalid)?;
         if !METHODS.contains(&method) {
             return Err(format!(
@@ -124,7 +128,11 @@ fn decode(s: &str) -> String {
 }
 
 /// The best route for a request among `(key, value)` routes, and its path parameters.
-pub fn select<'a, T>(routes: &'a [(RouteKey, T)], method: &str, path: &str) -> Option<(&'a T, Vec<(String, String)>)> {
+pub fn select<'a, T>(
+    routes: &'a [(RouteKey, T)],
+    method: &str,
+    path: &str,
+) -> Option<(&'a T, Vec<(String, String)>)> {
     let segs: Vec<&str> = match path.strip_prefix('/') {
         Some("") | None => vec![],
         Some(rest) => rest.split('/').collect(),

@@ -128,7 +128,10 @@ fn check(s: &Value, v: &Value, models: &BTreeMap<String, Value>, depth: usize) -
     }
     if let Some(obj) = v.as_object() {
         if let Some(Value::Array(req)) = s.get("required")
-            && req.iter().filter_map(|r| r.as_str()).any(|r| !obj.contains_key(r))
+            && req
+                .iter()
+                .filter_map(|r| r.as_str())
+                .any(|r| !obj.contains_key(r))
         {
             return false;
         }
@@ -182,11 +185,23 @@ mod tests {
                 "tags": {"type": "array", "items": {"$ref": "https://apigateway.amazonaws.com/restapis/x/models/Tag"}}
             }
         });
-        assert!(valid(&s, &json!({"name": "pen", "price": 1.5, "tags": ["a"]}), &models));
+        assert!(valid(
+            &s,
+            &json!({"name": "pen", "price": 1.5, "tags": ["a"]}),
+            &models
+        ));
         assert!(!valid(&s, &json!({"name": "pen"}), &models));
         assert!(!valid(&s, &json!({"name": "pen", "price": -1}), &models));
-        assert!(!valid(&s, &json!({"name": "pen", "price": 1, "extra": 1}), &models));
-        assert!(!valid(&s, &json!({"name": "pen", "price": 1, "tags": [""]}), &models));
+        assert!(!valid(
+            &s,
+            &json!({"name": "pen", "price": 1, "extra": 1}),
+            &models
+        ));
+        assert!(!valid(
+            &s,
+            &json!({"name": "pen", "price": 1, "tags": [""]}),
+            &models
+        ));
         assert!(!valid(&s, &json!([1]), &models));
     }
 }

@@ -67,8 +67,15 @@ pub async fn list(store: &Store) -> Result<Vec<ApiRecord>, ApiGatewayError> {
     rows.iter().map(|(_, v)| decode(v)).collect()
 }
 
-pub async fn get_snapshot(store: &Store, api_id: &str, deployment_id: &str) -> Result<Option<Snapshot>, ApiGatewayError> {
-    match store.get(NS, deployment_key(api_id, deployment_id).as_bytes()).await? {
+pub async fn get_snapshot(
+    store: &Store,
+    api_id: &str,
+    deployment_id: &str,
+) -> Result<Option<Snapshot>, ApiGatewayError> {
+    match store
+        .get(NS, deployment_key(api_id, deployment_id).as_bytes())
+        .await?
+    {
         Some(raw) => Ok(Some(decode(&raw)?)),
         None => Ok(None),
     }

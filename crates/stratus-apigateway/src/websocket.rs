@@ -61,26 +61,39 @@ impl Connections {
 
 fn connection_id() -> String {
     let raw: [u8; 10] = rand::random();
-    base64::engine::general_purpose::STANDARD.encode(raw).replace('/', "_").replace('+', "-")
+    base64::engine::general_purpose::STANDARD
+        .encode(raw)
+        .replace('/', "_")
+        .replace('+', "-")
 }
 
 fn iso(ms: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000)).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    let f = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+    let t = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let f = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
     t.format(&f).unwrap_or_default()
 }
 
 /// `/@connections/{id}` anywhere in a path (after a stage, or at the root).
 pub fn connection_path(path: &str) -> Option<String> {
     let (_, id) = path.split_once("/@connections/")?;
-    let id = percent_encoding::percent_decode_str(id).decode_utf8_lossy().into_owned();
+    let id = percent_encoding::percent_decode_str(id)
+        .decode_utf8_lossy()
+        .into_owned();
     (!id.is_empty() && !id.contains('/')).then_some(id)
 }
 
 /// The management API: post to, describe or close a connection (SigV4-signed calls only).
 /// `scope` is the API and stage the call was addressed to, if any.
 pub async fn manage(g: &ApiGateway, id: &str, scope: Option<(&str, &str)>, req: Incoming) -> Response<Bytes> {
-    if g.inner.backends.authenticate(&req.parts, &req.body).await.is_err() {
+    if g.inner
+        .backends
+        .authenticate(&req.parts, &req.body)
+        .await
+        .is_err()
+    {
         return error(403, "ForbiddenException", "Forbidden");
     }
     let now = g.inner.clock.now_ms();
@@ -110,8 +123,10 @@ pub async fn manage(g: &ApiGateway, id: &str, scope: Option<(&str, &str)>, req: 
                 "lastActiveAt": iso(c.last_active_ms),
             });
             let mut r = Response::new(Bytes::from(body.to_string()));
-            r.headers_mut()
-                .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            r.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
             r
         }
         http::Method::DELETE => {
@@ -125,14 +140,20 @@ pub async fn manage(g: &ApiGateway, id: &str, scope: Option<(&str, &str)>, req: 
 }
 
 fn error(status: u16, code: &str, text: &str) -> Response<Bytes> {
-    let body = if text.is_empty() { json!({ "message": null }) } else { json!({ "message": text }) };
+    let body = if text.is_empty() {
+        json!({ "message": null })
+    } else {
+        json!({ "message": text })
+    };
     let mut r = Response::new(Bytes::from(body.to_string()));
     *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
     if let Ok(v) = HeaderValue::from_str(code) {
         r.headers_mut().insert("x-amzn-errortype", v);
     }
-    r.headers_mut()
-        .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     r
 }
 
@@ -147,10 +168,18 @@ struct Session {
     domain: String,
     source_ip: String,
     user_agent: String,
+    /// What the `$connect` authorizer granted, passed along with every event.
+    authorizer: Option<Value>,
 }
 
 impl Session {
-    fn context(&self, route_key: &str, event_type: &str, request_id: &str, now_ms: i64) -> Map<String, Value> {
+    fn context(
+        &self,
+        route_key: &str,
+        event_type: &str,
+        request_id: &str,
+        now_ms: i64,
+    ) -> Map<String, Value> {
         let mut c = Map::new();
         c.insert("routeKey".into(), route_key.into());
         c.insert("eventType".into(), event_type.into());
@@ -168,12 +197,17 @@ impl Session {
         c.insert("domainName".into(), self.domain.clone().into());
         c.insert("connectionId".into(), self.connection_id.clone().into());
         c.insert("apiId".into(), self.api_id.clone().into());
+        if let Some(a) = &self.authorizer {
+            c.insert("authorizer".into(), a.clone());
+        }
         c
     }
 }
 
 fn route_for<'a>(d: &'a crate::http_api::Deployed, key: &str) -> Option<&'a Route> {
-    d.raw_routes.values().find(|r| r.route_key.as_deref() == Some(key))
+    d.raw_routes
+        .values()
+        .find(|r| r.route_key.as_deref() == Some(key))
 }
 
 fn integration_of<'a>(d: &'a crate::http_api::Deployed, route: &Route) -> Option<&'a Integration> {
@@ -185,7 +219,14 @@ fn integration_of<'a>(d: &'a crate::http_api::Deployed, route: &Route) -> Option
 }
 
 /// Runs a route's integration; the answer's `statusCode` and `body` (or the raw payload).
-async fn run_route(g: &ApiGateway, s: &Session, route: &Route, d: &crate::http_api::Deployed, event: Value, request_id: &str) -> Option<(u16, Option<String>)> {
+async fn run_route(
+    g: &ApiGateway,
+    s: &Session,
+    route: &Route,
+    d: &crate::http_api::Deployed,
+    event: Value,
+    request_id: &str,
+) -> Option<(u16, Option<String>)> {
     let n = integration_of(d, route)?;
     match n.integration_type.as_deref() {
         Some("AWS_PROXY") | Some("AWS") => {
@@ -234,6 +275,79 @@ async fn run_route(g: &ApiGateway, s: &Session, route: &Route, d: &crate::http_a
     }
 }
 
+/// A Lambda REQUEST authorizer on `$connect`: identity sources `route.request.header.X` and
+/// `route.request.querystring.X`; the answer is an IAM policy for the `$connect` route.
+async fn authorize_connect(
+    g: &ApiGateway,
+    s: &Session,
+    z: &crate::v2::generated::Authorizer,
+    headers: &Map<String, Value>,
+    query: &Map<String, Value>,
+    req: &Incoming,
+) -> Result<Value, Response<Bytes>> {
+    let mut values = Vec::new();
+    for source in z.identity_source.iter().flatten() {
+        let v = if let Some(h) = source.strip_prefix("route.request.header.") {
+            headers.get(&h.to_ascii_lowercase()).and_then(|v| v.as_str())
+        } else if let Some(q) = source.strip_prefix("route.request.querystring.") {
+            query.get(q).and_then(|v| v.as_str())
+        } else {
+            None
+        };
+        match v.filter(|v| !v.is_empty()) {
+            Some(v) => values.push(v.to_string()),
+            None => return Err(message(401, "Unauthorized")),
+        }
+    }
+    let function = function_of(z.authorizer_uri.as_deref().unwrap_or_default())
+        .ok_or_else(|| message(500, "Internal server error"))?;
+    let method_arn = format!(
+        "arn:aws:execute-api:{}:{}:{}/{}/$connect",
+        s.api.region, s.api.account, s.api_id, s.stage
+    );
+    let event = json!({
+        "type": "REQUEST",
+        "methodArn": method_arn,
+        "headers": headers,
+        "queryStringParameters": query,
+        "stageVariables": {},
+        "requestContext": s.context("$connect", "CONNECT", &req.request_id, req.received_ms),
+    });
+    let call = FunctionCall {
+        account: s.api.account.clone(),
+        region: s.api.region.clone(),
+        function,
+        payload: Bytes::from(event.to_string()),
+        request_id: req.request_id.clone(),
+        source: Source::Service {
+            principal: SERVICE_PRINCIPAL,
+            arn: format!(
+                "arn:aws:execute-api:{}:{}:{}/authorizers/{}",
+                s.api.region,
+                s.api.account,
+                s.api_id,
+                z.authorizer_id.as_deref().unwrap_or_default()
+            ),
+        },
+    };
+    let answer = match tokio::time::timeout(Duration::from_secs(10), g.inner.backends.invoke(call)).await {
+        Ok(Ok(a)) if !a.error => serde_json::from_slice::<Value>(&a.payload).unwrap_or(Value::Null),
+        _ => return Err(message(500, "Internal server error")),
+    };
+    if crate::authorizer::evaluate(&answer["policyDocument"], &method_arn) != Some(true) {
+        return Err(message(403, "Forbidden"));
+    }
+    let mut granted = answer
+        .get("context")
+        .and_then(|c| c.as_object())
+        .cloned()
+        .unwrap_or_default();
+    if let Some(p) = answer.get("principalId").and_then(|p| p.as_str()) {
+        granted.insert("principalId".into(), p.into());
+    }
+    Ok(Value::Object(granted))
+}
+
 /// `$request.body.a.b` against a message.
 fn select_route(expression: &str, body: &str) -> Option<String> {
     let path = expression.strip_prefix("$request.body.")?;
@@ -248,8 +362,19 @@ fn select_route(expression: &str, body: &str) -> Option<String> {
     }
 }
 
-pub async fn serve(g: &ApiGateway, api: Arc<ApiRecord>, api_id: &str, path: &str, req: Incoming) -> Response<Bytes> {
-    let stage_name = path.trim_start_matches('/').split('/').next().unwrap_or_default().to_string();
+pub async fn serve(
+    g: &ApiGateway,
+    api: Arc<ApiRecord>,
+    api_id: &str,
+    path: &str,
+    req: Incoming,
+) -> Response<Bytes> {
+    let stage_name = path
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_string();
     let Some(stage) = api.stages.get(&stage_name) else {
         return message(403, "Forbidden");
     };
@@ -262,7 +387,11 @@ pub async fn serve(g: &ApiGateway, api: Arc<ApiRecord>, api_id: &str, path: &str
     let upgrade = req
         .header("upgrade")
         .is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
-    let Some(key) = req.header("sec-websocket-key").map(str::to_string).filter(|_| upgrade) else {
+    let Some(key) = req
+        .header("sec-websocket-key")
+        .map(str::to_string)
+        .filter(|_| upgrade)
+    else {
         return message(426, "Upgrade Required");
     };
     let now = g.inner.clock.now_ms();
@@ -275,7 +404,9 @@ pub async fn serve(g: &ApiGateway, api: Arc<ApiRecord>, api_id: &str, path: &str
         domain: req.header("host").unwrap_or("localhost").to_string(),
         source_ip: req.peer.ip().to_string(),
         user_agent: req.header("user-agent").unwrap_or_default().to_string(),
+        authorizer: None,
     };
+    let mut session = session;
     let mut headers = Map::new();
     let mut multi = Map::new();
     for (k, v) in &req.parts.headers {
@@ -287,7 +418,22 @@ pub async fn serve(g: &ApiGateway, api: Arc<ApiRecord>, api_id: &str, path: &str
         .into_iter()
         .map(|(k, v)| (k, Value::String(v)))
         .collect();
-    // `$connect` decides whether the connection is accepted.
+    // `$connect` decides whether the connection is accepted: its authorizer first.
+    if let Some(route) = route_for(&deployed, "$connect")
+        && route.authorization_type.as_deref() == Some("CUSTOM")
+    {
+        let Some(z) = route
+            .authorizer_id
+            .as_ref()
+            .and_then(|id| deployed.authorizers.get(id))
+        else {
+            return message(500, "Internal server error");
+        };
+        match authorize_connect(g, &session, z, &headers, &query, &req).await {
+            Ok(granted) => session.authorizer = Some(granted),
+            Err(resp) => return resp,
+        }
+    }
     if let Some(route) = route_for(&deployed, "$connect") {
         let event = json!({
             "headers": headers,
@@ -324,7 +470,12 @@ pub async fn serve(g: &ApiGateway, api: Arc<ApiRecord>, api_id: &str, path: &str
             Ok(upgraded) => run(g2, session, deployed, upgraded, rx).await,
             Err(e) => {
                 tracing::debug!(error = %e, "WebSocket upgrade failed");
-                g2.inner.connections.open.lock().unwrap().remove(&session.connection_id);
+                g2.inner
+                    .connections
+                    .open
+                    .lock()
+                    .unwrap()
+                    .remove(&session.connection_id);
             }
         }
     });
@@ -455,10 +606,19 @@ mod tests {
 
     #[test]
     fn routes_are_selected_from_the_body() {
-        assert_eq!(select_route("$request.body.action", r#"{"action": "send"}"#).as_deref(), Some("send"));
-        assert_eq!(select_route("$request.body.a.b", r#"{"a": {"b": "x"}}"#).as_deref(), Some("x"));
+        assert_eq!(
+            select_route("$request.body.action", r#"{"action": "send"}"#).as_deref(),
+            Some("send")
+        );
+        assert_eq!(
+            select_route("$request.body.a.b", r#"{"a": {"b": "x"}}"#).as_deref(),
+            Some("x")
+        );
         assert_eq!(select_route("$request.body.action", "not json"), None);
-        assert_eq!(connection_path("/prod/@connections/abc%3D").as_deref(), Some("abc="));
+        assert_eq!(
+            connection_path("/prod/@connections/abc%3D").as_deref(),
+            Some("abc=")
+        );
         assert_eq!(connection_path("/@connections/abc").as_deref(), Some("abc"));
         assert_eq!(connection_path("/prod/other"), None);
     }

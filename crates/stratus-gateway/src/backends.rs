@@ -27,7 +27,14 @@ impl stratus_apigateway::Backends for Backends {
             Source::SignedUrl { account } => Caller::SignedUrl { account },
         };
         self.lambda
-            .call(&call.account, &call.region, &call.function, call.payload, call.request_id, caller)
+            .call(
+                &call.account,
+                &call.region,
+                &call.function,
+                call.payload,
+                call.request_id,
+                caller,
+            )
             .await
             .map(|(payload, error)| FunctionAnswer { payload, error })
             .map_err(|e| match e {

@@ -211,12 +211,19 @@ impl Gateway {
     pub async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
         let request_id = stratus_core::ids::request_id();
         let (parts, body) = req.into_parts();
-        let host = parts.headers.get(http::header::HOST).and_then(|v| v.to_str().ok());
+        let host = parts
+            .headers
+            .get(http::header::HOST)
+            .and_then(|v| v.to_str().ok());
         if let Some(target) = stratus_apigateway::Target::of(host, parts.uri.path()) {
-            return self.serve_data_plane(target, parts, body, peer, &request_id).await;
+            return self
+                .serve_data_plane(target, parts, body, peer, &request_id)
+                .await;
         }
         if let Some(target) = self.inner.apigateway.custom_domain(host).await {
-            return self.serve_data_plane(target, parts, body, peer, &request_id).await;
+            return self
+                .serve_data_plane(target, parts, body, peer, &request_id)
+                .await;
         }
         if !is_admin(parts.uri.path()) && route::is_s3(&parts) {
             // S3 bodies stream both ways: they are never buffered here.
@@ -363,7 +370,10 @@ impl Gateway {
         peer: SocketAddr,
         request_id: &str,
     ) -> Response<Body> {
-        let body = match Limited::new(body, stratus_apigateway::MAX_PAYLOAD).collect().await {
+        let body = match Limited::new(body, stratus_apigateway::MAX_PAYLOAD)
+            .collect()
+            .await
+        {
             Ok(b) => b.to_bytes(),
             Err(_) => {
                 let resp = http::Response::builder()
@@ -374,9 +384,11 @@ impl Gateway {
                 return finish(resp, request_id);
             }
         };
-        let resp = match std::panic::AssertUnwindSafe(self.inner.apigateway.serve(target, parts, body, peer, request_id))
-            .catch_unwind()
-            .await
+        let resp = match std::panic::AssertUnwindSafe(
+            self.inner.apigateway.serve(target, parts, body, peer, request_id),
+        )
+        .catch_unwind()
+        .await
         {
             Ok(resp) => resp,
             Err(_) => {
@@ -389,7 +401,10 @@ impl Gateway {
             }
         };
         let (parts, body) = resp.into_parts();
-        Response::from_parts(parts, Full::new(body).map_err(|never| match never {}).boxed_unsync())
+        Response::from_parts(
+            parts,
+            Full::new(body).map_err(|never| match never {}).boxed_unsync(),
+        )
     }
 
     fn signing_key(&self, secret: &str, sig: &stratus_protocol::sigv4::Signature) -> [u8; 32] {

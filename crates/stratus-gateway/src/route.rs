@@ -111,11 +111,19 @@ pub fn identify(parts: &Parts) -> Option<Service> {
         return Some(Service::Lambda);
     }
     // API Gateway's v2 management API.
-    let apigateway_v1 = ["/restapis", "/apikeys", "/usageplans", "/domainnames", "/tags/arn"];
+    let apigateway_v1 = [
+        "/restapis",
+        "/apikeys",
+        "/usageplans",
+        "/domainnames",
+        "/tags/arn",
+    ];
     if path == "/v2/apis"
         || path.starts_with("/v2/apis/")
         || path.starts_with("/v2/tags/")
-        || apigateway_v1.iter().any(|p| path == *p || path.starts_with(&format!("{p}/")) || path.starts_with(&format!("{p}?")))
+        || apigateway_v1
+            .iter()
+            .any(|p| path == *p || path.starts_with(&format!("{p}/")) || path.starts_with(&format!("{p}?")))
     {
         return Some(Service::ApiGateway);
     }

@@ -56,7 +56,12 @@ pub(crate) async fn index_url(l: &Lambda, id: &str, entry: &UrlIndex) -> Result<
     Ok(())
 }
 
-fn allows(statement: &serde_json::Value, action: &str, principal_ok: impl Fn(&serde_json::Value) -> bool, keys: &ContextKeys) -> bool {
+fn allows(
+    statement: &serde_json::Value,
+    action: &str,
+    principal_ok: impl Fn(&serde_json::Value) -> bool,
+    keys: &ContextKeys,
+) -> bool {
     if statement["Effect"] != "Allow" {
         return false;
     }
@@ -65,7 +70,10 @@ fn allows(statement: &serde_json::Value, action: &str, principal_ok: impl Fn(&se
         serde_json::Value::Array(a) => a.iter().filter_map(|v| v.as_str()).collect(),
         _ => vec![],
     };
-    if !actions.iter().any(|a| glob(&a.to_ascii_lowercase(), &action.to_ascii_lowercase())) {
+    if !actions
+        .iter()
+        .any(|a| glob(&a.to_ascii_lowercase(), &action.to_ascii_lowercase()))
+    {
         return false;
     }
     if !principal_ok(&statement["Principal"]) {
@@ -80,7 +88,10 @@ fn allows(statement: &serde_json::Value, action: &str, principal_ok: impl Fn(&se
 fn check_policy(statements: &[serde_json::Value], owner: &str, caller: &Caller) -> Result<(), String> {
     let mut keys = ContextKeys::new();
     let ok = match caller {
-        Caller::Service { principal, source_arn } => {
+        Caller::Service {
+            principal,
+            source_arn,
+        } => {
             keys.set("AWS:SourceArn", source_arn.clone());
             keys.set("AWS:SourceAccount", owner);
             statements.iter().any(|s| {
@@ -186,7 +197,8 @@ impl Lambda {
         let entry: UrlIndex = serde_json::from_slice(&raw).ok()?;
         let key = state::key(&entry.account, &entry.region, &entry.function);
         let (f, _) = state::get(&self.inner.store, &key).await.ok()??;
-        let config: BTreeMap<String, serde_json::Value> = serde_json::from_value(f.urls.get(&entry.qualifier)?.clone()).ok()?;
+        let config: BTreeMap<String, serde_json::Value> =
+            serde_json::from_value(f.urls.get(&entry.qualifier)?.clone()).ok()?;
         let url = config.get("url")?.as_str()?;
         if !url.contains(&format!("//{id}.")) {
             return None;
@@ -231,7 +243,16 @@ mod tests {
         };
         assert!(check_policy(&s, "000000000000", &other_api).is_err());
         assert!(check_policy(&[], "000000000000", &Caller::PublicUrl).is_err());
-        assert!(check_policy(&[], "000000000000", &Caller::SignedUrl { account: "000000000000".into() }).is_ok());
+        assert!(
+            check_policy(
+                &[],
+                "000000000000",
+                &Caller::SignedUrl {
+                    account: "000000000000".into()
+                }
+            )
+            .is_ok()
+        );
         let public = vec![json!({
             "Sid": "u", "Effect": "Allow", "Principal": "*", "Action": "lambda:InvokeFunctionUrl",
             "Resource": "arn", "Condition": {"StringEquals": {"lambda:FunctionUrlAuthType": "NONE"}}

@@ -75,9 +75,13 @@ impl<'de> Deserialize<'de> for IsoTimestamp {
         }
         match Wire::deserialize(d)? {
             Wire::Epoch(secs) => Ok(IsoTimestamp((secs * 1000.0).round() as i64)),
-            Wire::Text(text) => time::OffsetDateTime::parse(&text, &time::format_description::well_known::Rfc3339)
-                .map(|t| IsoTimestamp((t.unix_timestamp_nanos() / 1_000_000) as i64))
-                .map_err(|_| serde::de::Error::custom(format!("could not parse '{text}' as an ISO 8601 timestamp"))),
+            Wire::Text(text) => {
+                time::OffsetDateTime::parse(&text, &time::format_description::well_known::Rfc3339)
+                    .map(|t| IsoTimestamp((t.unix_timestamp_nanos() / 1_000_000) as i64))
+                    .map_err(|_| {
+                        serde::de::Error::custom(format!("could not parse '{text}' as an ISO 8601 timestamp"))
+                    })
+            }
         }
     }
 }

@@ -88,7 +88,11 @@ pub struct Template {
 
 impl Template {
     pub fn parse(src: &str) -> Result<Template, VtlError> {
-        let mut p = Parser { s: src.as_bytes(), src, i: 0 };
+        let mut p = Parser {
+            s: src.as_bytes(),
+            src,
+            i: 0,
+        };
         let (nodes, end) = p.block(&[])?;
         if let Some(end) = end {
             return Err(p.err(&format!("unexpected #{end}")));
@@ -177,7 +181,9 @@ impl Parser<'_> {
             if rest.starts_with(braced.as_bytes()) {
                 return Some((name, 1 + braced.len()));
             }
-            if rest.starts_with(name.as_bytes()) && !rest.get(name.len()).is_some_and(|c| c.is_ascii_alphanumeric()) {
+            if rest.starts_with(name.as_bytes())
+                && !rest.get(name.len()).is_some_and(|c| c.is_ascii_alphanumeric())
+            {
                 return Some((name, 1 + name.len()));
             }
         }
@@ -188,9 +194,15 @@ impl Parser<'_> {
     /// not output.
     fn gobble_line(&mut self, out: &mut Vec<Node>, directive_start: usize) {
         let line_start = self.src[..directive_start].rfind('\n').map_or(0, |p| p + 1);
-        let alone_before = self.src[line_start..directive_start].bytes().all(|c| c == b' ' || c == b'\t');
+        let alone_before = self.src[line_start..directive_start]
+            .bytes()
+            .all(|c| c == b' ' || c == b'\t');
         let mut j = self.i;
-        while self.s.get(j).is_some_and(|&c| c == b' ' || c == b'\t' || c == b'\r') {
+        while self
+            .s
+            .get(j)
+            .is_some_and(|&c| c == b' ' || c == b'\t' || c == b'\r')
+        {
             j += 1;
         }
         let alone_after = j == self.s.len() || self.s[j] == b'\n';
@@ -222,7 +234,9 @@ impl Parser<'_> {
                 continue;
             }
             if c == b'#' && self.at("#*") {
-                let end = self.src[self.i..].find("*#").ok_or_else(|| self.err("unterminated comment"))?;
+                let end = self.src[self.i..]
+                    .find("*#")
+                    .ok_or_else(|| self.err("unterminated comment"))?;
                 self.i += end + 2;
                 continue;
             }
@@ -253,7 +267,9 @@ impl Parser<'_> {
                         if braced {
                             self.i += 1;
                         }
-                        let name = self.ident().ok_or_else(|| self.err("#set needs a variable name"))?;
+                        let name = self
+                            .ident()
+                            .ok_or_else(|| self.err("#set needs a variable name"))?;
                         let suffixes = self.suffixes()?;
                         if braced {
                             self.expect(b'}')?;
@@ -304,7 +320,9 @@ impl Parser<'_> {
                             return Err(self.err("#foreach needs a loop variable"));
                         }
                         self.i += 1;
-                        let var = self.ident().ok_or_else(|| self.err("#foreach needs a loop variable"))?;
+                        let var = self
+                            .ident()
+                            .ok_or_else(|| self.err("#foreach needs a loop variable"))?;
                         self.ws();
                         if !self.at("in") {
                             return Err(self.err("expected 'in'"));
@@ -633,7 +651,8 @@ impl Parser<'_> {
                 let start = self.i;
                 self.i += 1;
                 while self.peek().is_some_and(|c| c.is_ascii_digit())
-                    || (self.peek() == Some(b'.') && self.s.get(self.i + 1).is_some_and(|c| c.is_ascii_digit()))
+                    || (self.peek() == Some(b'.')
+                        && self.s.get(self.i + 1).is_some_and(|c| c.is_ascii_digit()))
                 {
                     self.i += 1;
                 }
@@ -650,7 +669,11 @@ impl Parser<'_> {
                 Ok(Expr::Lit(v))
             }
             _ => {
-                for (word, v) in [("true", Value::Bool(true)), ("false", Value::Bool(false)), ("null", Value::Null)] {
+                for (word, v) in [
+                    ("true", Value::Bool(true)),
+                    ("false", Value::Bool(false)),
+                    ("null", Value::Null),
+                ] {
                     if self.at(word) && !self.s.get(self.i + word.len()).is_some_and(|&c| ident_char(c)) {
                         self.i += word.len();
                         return Ok(Expr::Lit(v));
@@ -720,7 +743,9 @@ fn equal(a: &Value, b: &Value) -> bool {
     match (number(a), number(b)) {
         (Some(x), Some(y)) if a.is_number() && b.is_number() => x == y,
         _ => match (a, b) {
-            (Value::String(x), y) | (y, Value::String(x)) if !y.is_string() && !y.is_null() => *x == display(y),
+            (Value::String(x), y) | (y, Value::String(x)) if !y.is_string() && !y.is_null() => {
+                *x == display(y)
+            }
             _ => a == b,
         },
     }
@@ -942,7 +967,13 @@ impl<'a> Renderer<'a> {
     }
 
     fn params(&self) -> Value {
-        let m = |b: &BTreeMap<String, String>| Value::Object(b.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect());
+        let m = |b: &BTreeMap<String, String>| {
+            Value::Object(
+                b.iter()
+                    .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                    .collect(),
+            )
+        };
         serde_json::json!({
             "path": m(&self.input.path),
             "querystring": m(&self.input.querystring),
@@ -975,23 +1006,21 @@ impl<'a> Renderer<'a> {
                     "params" if args.is_empty() => self.params(),
                     "params" => {
                         let i = self.input;
-                        let found = i
-                            .path
-                            .get(&arg)
-                            .or_else(|| i.querystring.get(&arg))
-                            .or_else(|| {
-                                i.header
-                                    .iter()
-                                    .find(|(k, _)| k.eq_ignore_ascii_case(&arg))
-                                    .map(|(_, v)| v)
-                            });
+                        let found = i.path.get(&arg).or_else(|| i.querystring.get(&arg)).or_else(|| {
+                            i.header
+                                .iter()
+                                .find(|(k, _)| k.eq_ignore_ascii_case(&arg))
+                                .map(|(_, v)| v)
+                        });
                         found.map_or(Value::Null, |s| Value::String(s.clone()))
                     }
                     other => return Err(VtlError::Eval(format!("$input.{other}() is not supported"))),
                 };
                 (v, &suffixes[1..])
             }
-            ("input", Some(Suffix::Prop(p))) if p == "body" => (Value::String(self.input.body.clone()), &suffixes[1..]),
+            ("input", Some(Suffix::Prop(p))) if p == "body" => {
+                (Value::String(self.input.body.clone()), &suffixes[1..])
+            }
             ("util", Some(Suffix::Call(m, args))) => {
                 let args = self.args(args)?;
                 let arg = args.first().cloned().unwrap_or(Value::Null);
@@ -1014,7 +1043,9 @@ impl<'a> Renderer<'a> {
                             .decode_utf8_lossy()
                             .into_owned(),
                     ),
-                    "base64Encode" => Value::String(base64::engine::general_purpose::STANDARD.encode(s.as_bytes())),
+                    "base64Encode" => {
+                        Value::String(base64::engine::general_purpose::STANDARD.encode(s.as_bytes()))
+                    }
                     "base64Decode" => Value::String(
                         base64::engine::general_purpose::STANDARD
                             .decode(s.as_bytes())
@@ -1082,10 +1113,15 @@ fn method(v: &Value, name: &str, args: &[Value]) -> Option<Value> {
         ),
         (Value::Object(m), "size") => Value::from(m.len()),
         (Value::Object(m), "isEmpty") => Value::Bool(m.is_empty()),
-        (Value::Array(a), "get") => a.get(number(args.first()?)? as usize).cloned().unwrap_or(Value::Null),
+        (Value::Array(a), "get") => a
+            .get(number(args.first()?)? as usize)
+            .cloned()
+            .unwrap_or(Value::Null),
         (Value::Array(a), "size") => Value::from(a.len()),
         (Value::Array(a), "isEmpty") => Value::Bool(a.is_empty()),
-        (Value::Array(a), "contains") => Value::Bool(a.iter().any(|x| equal(x, args.first().unwrap_or(&Value::Null)))),
+        (Value::Array(a), "contains") => {
+            Value::Bool(a.iter().any(|x| equal(x, args.first().unwrap_or(&Value::Null))))
+        }
         (Value::String(s), "length") | (Value::String(s), "size") => Value::from(s.chars().count()),
         (Value::String(s), "isEmpty") => Value::Bool(s.is_empty()),
         (Value::String(s), "contains") => Value::Bool(s.contains(&arg(0))),
@@ -1093,15 +1129,19 @@ fn method(v: &Value, name: &str, args: &[Value]) -> Option<Value> {
         (Value::String(s), "endsWith") => Value::Bool(s.ends_with(&arg(0))),
         (Value::String(s), "equals") => Value::Bool(*s == arg(0)),
         (Value::String(s), "equalsIgnoreCase") => Value::Bool(s.eq_ignore_ascii_case(&arg(0))),
-        (Value::String(s), "indexOf") => Value::from(s.find(&arg(0)).map_or(-1, |i| s[..i].chars().count() as i64)),
+        (Value::String(s), "indexOf") => {
+            Value::from(s.find(&arg(0)).map_or(-1, |i| s[..i].chars().count() as i64))
+        }
         (Value::String(s), "toLowerCase") => Value::String(s.to_lowercase()),
         (Value::String(s), "toUpperCase") => Value::String(s.to_uppercase()),
         (Value::String(s), "trim") => Value::String(s.trim().to_string()),
         (Value::String(s), "replace") => Value::String(s.replace(&arg(0), &arg(1))),
-        (Value::String(s), "replaceAll") => {
-            Value::String(regex_lite_replace(s, &arg(0), &arg(1)))
-        }
-        (Value::String(s), "split") => Value::Array(s.split(arg(0).as_str()).map(|p| Value::String(p.to_string())).collect()),
+        (Value::String(s), "replaceAll") => Value::String(regex_lite_replace(s, &arg(0), &arg(1))),
+        (Value::String(s), "split") => Value::Array(
+            s.split(arg(0).as_str())
+                .map(|p| Value::String(p.to_string()))
+                .collect(),
+        ),
         (Value::String(s), "substring") => {
             let chars: Vec<char> = s.chars().collect();
             let from = number(args.first()?)? as usize;
@@ -1116,7 +1156,11 @@ fn method(v: &Value, name: &str, args: &[Value]) -> Option<Value> {
 
 /// `replaceAll` with a literal pattern (templates use it for plain text).
 fn regex_lite_replace(s: &str, from: &str, to: &str) -> String {
-    if from.is_empty() { s.to_string() } else { s.replace(from, to) }
+    if from.is_empty() {
+        s.to_string()
+    } else {
+        s.replace(from, to)
+    }
 }
 
 #[cfg(test)]
@@ -1139,13 +1183,33 @@ mod tests {
     #[test]
     fn input_functions() {
         let i = input(r#"{"name": "ann", "tags": ["a", "b"], "n": 3}"#);
-        assert_eq!(render(r#"{"n": $input.json('$.name')}"#, &i).unwrap(), r#"{"n": "ann"}"#);
+        assert_eq!(
+            render(r#"{"n": $input.json('$.name')}"#, &i).unwrap(),
+            r#"{"n": "ann"}"#
+        );
         assert_eq!(render("$input.path('$.name')", &i).unwrap(), "ann");
         assert_eq!(render("$input.path('$.tags').size()", &i).unwrap(), "2");
-        assert_eq!(render("$input.params('id') $input.params('q') $input.params('accept')", &i).unwrap(), "42 x y application/json");
+        assert_eq!(
+            render(
+                "$input.params('id') $input.params('q') $input.params('accept')",
+                &i
+            )
+            .unwrap(),
+            "42 x y application/json"
+        );
         assert_eq!(render("$input.params().path.id", &i).unwrap(), "42");
-        assert_eq!(render("$input.json('$')", &i).unwrap(), r#"{"n":3,"name":"ann","tags":["a","b"]}"#);
-        assert_eq!(render("$context.requestId/$context.identity.sourceIp/$stageVariables.env", &i).unwrap(), "r1/1.2.3.4/test");
+        assert_eq!(
+            render("$input.json('$')", &i).unwrap(),
+            r#"{"n":3,"name":"ann","tags":["a","b"]}"#
+        );
+        assert_eq!(
+            render(
+                "$context.requestId/$context.identity.sourceIp/$stageVariables.env",
+                &i
+            )
+            .unwrap(),
+            "r1/1.2.3.4/test"
+        );
         assert_eq!(render("$input.body", &i).unwrap(), i.body);
     }
 
@@ -1153,26 +1217,44 @@ mod tests {
     fn directives() {
         let i = input(r#"{"items": [{"id": 1}, {"id": 2}, {"id": 3}], "flag": true}"#);
         let t = "[\n#foreach($it in $input.path('$.items'))\n  {\"id\": $it.id}#if($foreach.hasNext),#end\n#end\n]";
-        assert_eq!(render(t, &i).unwrap(), "[\n  {\"id\": 1},\n  {\"id\": 2},\n  {\"id\": 3}\n]");
+        assert_eq!(
+            render(t, &i).unwrap(),
+            "[\n  {\"id\": 1},\n  {\"id\": 2},\n  {\"id\": 3}\n]"
+        );
         let t = "#set($x = $input.path('$.flag'))\n#if($x && 1 < 2)yes#elseif(false)no#{else}never#end";
         assert_eq!(render(t, &i).unwrap(), "yes");
         let t = "#set($n = 2)#if($n == 1)one#elseif($n == 2)two#else other#end";
         assert_eq!(render(t, &i).unwrap(), "two");
-        assert_eq!(render("#set($s = \"id-$input.params('id')\")$s", &i).unwrap(), "id-42");
-        assert_eq!(render("#set($m = {\"a\": 1})$m.a $m.get('a') $!missing $missing", &i).unwrap(), "1 1  $missing");
+        assert_eq!(
+            render("#set($s = \"id-$input.params('id')\")$s", &i).unwrap(),
+            "id-42"
+        );
+        assert_eq!(
+            render("#set($m = {\"a\": 1})$m.a $m.get('a') $!missing $missing", &i).unwrap(),
+            "1 1  $missing"
+        );
         assert_eq!(render("## comment\n#* block *#ok", &i).unwrap(), "ok");
         assert_eq!(render("#foreach($i in [1..3])$i#end", &i).unwrap(), "123");
-        assert_eq!(render("#set($a = 7 / 2)$a #set($b = 'x' + 1)$b", &i).unwrap(), "3 x1");
+        assert_eq!(
+            render("#set($a = 7 / 2)$a #set($b = 'x' + 1)$b", &i).unwrap(),
+            "3 x1"
+        );
     }
 
     #[test]
     fn util_functions() {
         let i = input("a\"b'c");
-        assert_eq!(render("$util.escapeJavaScript($input.body)", &i).unwrap(), "a\\\"b\\'c");
+        assert_eq!(
+            render("$util.escapeJavaScript($input.body)", &i).unwrap(),
+            "a\\\"b\\'c"
+        );
         assert_eq!(render("$util.parseJson('{\"k\": [1]}').k[0]", &i).unwrap(), "1");
         assert_eq!(render("$util.urlEncode('a b&c')", &i).unwrap(), "a+b%26c");
         assert_eq!(render("$util.urlDecode('a+b%26c')", &i).unwrap(), "a b&c");
-        assert_eq!(render("$util.base64Decode($util.base64Encode('hi'))", &i).unwrap(), "hi");
+        assert_eq!(
+            render("$util.base64Decode($util.base64Encode('hi'))", &i).unwrap(),
+            "hi"
+        );
     }
 
     #[test]

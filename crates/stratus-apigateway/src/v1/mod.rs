@@ -92,7 +92,8 @@ pub fn domain_key(name: &str) -> String {
 }
 
 fn to<A: Serialize, B: serde::de::DeserializeOwned>(a: &A) -> B {
-    serde_json::from_value(serde_json::to_value(a).expect("shapes serialize")).expect("shapes have the same members")
+    serde_json::from_value(serde_json::to_value(a).expect("shapes serialize"))
+        .expect("shapes have the same members")
 }
 
 fn new_id(len: usize) -> String {
@@ -107,7 +108,10 @@ fn now(g: &ApiGateway) -> Timestamp {
 }
 
 fn not_found(what: &str, cx: &RequestContext, id: &str) -> ApiGatewayError {
-    ApiGatewayError::NotFound(format!("Invalid {what} identifier specified {}:{id}", cx.account_id()))
+    ApiGatewayError::NotFound(format!(
+        "Invalid {what} identifier specified {}:{id}",
+        cx.account_id()
+    ))
 }
 
 fn decode<T: serde::de::DeserializeOwned>(raw: &[u8]) -> Result<T> {
@@ -154,7 +158,9 @@ async fn change<T>(
         let mut extra = Txn::new();
         let out = f(&mut r, &mut extra)?;
         let key = rest_key(id).into_bytes();
-        let mut txn = Txn::new().equals(NS, key.clone(), raw).put(NS, key, state::encode(&r));
+        let mut txn = Txn::new()
+            .equals(NS, key.clone(), raw)
+            .put(NS, key, state::encode(&r));
         txn.writes.extend(extra.writes);
         match g.inner.store.commit(txn).await {
             Ok(()) => return Ok(out),
@@ -165,7 +171,11 @@ async fn change<T>(
     unreachable!("the loop returns")
 }
 
-fn page<T: Clone>(items: Vec<T>, position: Option<&str>, limit: Option<i32>) -> Result<(Vec<T>, Option<String>)> {
+fn page<T: Clone>(
+    items: Vec<T>,
+    position: Option<&str>,
+    limit: Option<i32>,
+) -> Result<(Vec<T>, Option<String>)> {
     let start: usize = match position {
         Some(p) => p
             .parse()
@@ -174,7 +184,9 @@ fn page<T: Clone>(items: Vec<T>, position: Option<&str>, limit: Option<i32>) -> 
     };
     let limit = match limit {
         Some(l) if !(1..=500).contains(&l) => {
-            return Err(ApiGatewayError::BadRequest("limit must be between 1 and 500".into()));
+            return Err(ApiGatewayError::BadRequest(
+                "limit must be between 1 and 500".into(),
+            ));
         }
         Some(l) => l as usize,
         None => 25,
@@ -202,7 +214,12 @@ pub async fn create_rest_api(g: ApiGateway, cx: RequestContext, i: CreateRestApi
     Ok(r.api)
 }
 
-fn new_rest_api(g: &ApiGateway, cx: &RequestContext, name: String, i: &CreateRestApiRequest) -> Result<RestRecord> {
+fn new_rest_api(
+    g: &ApiGateway,
+    cx: &RequestContext,
+    name: String,
+    i: &CreateRestApiRequest,
+) -> Result<RestRecord> {
     if let Some(s) = &i.api_key_source
         && s != "HEADER"
         && s != "AUTHORIZER"
@@ -249,7 +266,10 @@ fn new_rest_api(g: &ApiGateway, cx: &RequestContext, name: String, i: &CreateRes
 }
 
 pub async fn get_rest_api(g: ApiGateway, cx: RequestContext, i: GetRestApiRequest) -> Result<RestApi> {
-    Ok(load(&g, &cx, i.rest_api_id.as_deref().unwrap_or_default()).await?.0.api)
+    Ok(load(&g, &cx, i.rest_api_id.as_deref().unwrap_or_default())
+        .await?
+        .0
+        .api)
 }
 
 pub async fn get_rest_apis(g: ApiGateway, cx: RequestContext, i: GetRestApisRequest) -> Result<RestApis> {
@@ -261,7 +281,12 @@ pub async fn get_rest_apis(g: ApiGateway, cx: RequestContext, i: GetRestApisRequ
             apis.push(r.api);
         }
     }
-    apis.sort_by(|a, b| a.created_date.partial_cmp(&b.created_date).unwrap_or(std::cmp::Ordering::Equal).then(a.id.cmp(&b.id)));
+    apis.sort_by(|a, b| {
+        a.created_date
+            .partial_cmp(&b.created_date)
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then(a.id.cmp(&b.id))
+    });
     let (items, position) = page(apis, i.position.as_deref(), i.limit)?;
     Ok(RestApis {
         items: Some(items),
@@ -343,7 +368,9 @@ pub async fn get_export(g: ApiGateway, cx: RequestContext, i: GetExportRequest) 
         "oas30" => openapi::export(&r, &snapshot, &stage_name, g.inner.port, true),
         "swagger" => openapi::export(&r, &snapshot, &stage_name, g.inner.port, false),
         other => {
-            return Err(ApiGatewayError::BadRequest(format!("Unsupported export type {other}")));
+            return Err(ApiGatewayError::BadRequest(format!(
+                "Unsupported export type {other}"
+            )));
         }
     };
     let yaml = i.accepts.as_deref().is_some_and(|a| a.contains("yaml"));
@@ -365,9 +392,13 @@ fn check_path_part(r: &RestRecord, parent: &str, part: &str, except: Option<&str
     let valid = !part.is_empty()
         && if let Some(name) = part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
             let name = name.strip_suffix('+').unwrap_or(name);
-            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+            !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
         } else {
-            part.chars().all(|c| c.is_ascii_alphanumeric() || "-._~:@!$&'()*+,;=".contains(c))
+            part.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-._~:@!$&'()*+,;=".contains(c))
         };
     if !valid {
         return Err(ApiGatewayError::BadRequest(format!(
@@ -422,11 +453,10 @@ fn recompute_paths(r: &mut RestRecord) {
 fn resource_view(res: &Resource, embed: bool) -> Resource {
     let mut out = res.clone();
     if !embed {
-        out.resource_methods = res.resource_methods.as_ref().map(|m| {
-            m.iter()
-                .map(|(k, _)| (k.clone(), Method::default()))
-                .collect()
-        });
+        out.resource_methods = res
+            .resource_methods
+            .as_ref()
+            .map(|m| m.iter().map(|(k, _)| (k.clone(), Method::default())).collect());
     }
     if out.resource_methods.as_ref().is_some_and(|m| m.is_empty()) {
         out.resource_methods = None;
@@ -434,7 +464,11 @@ fn resource_view(res: &Resource, embed: bool) -> Resource {
     out
 }
 
-pub async fn create_resource(g: ApiGateway, cx: RequestContext, i: CreateResourceRequest) -> Result<Resource> {
+pub async fn create_resource(
+    g: ApiGateway,
+    cx: RequestContext,
+    i: CreateResourceRequest,
+) -> Result<Resource> {
     let id = i.rest_api_id.clone().unwrap_or_default();
     change(&g, &cx, &id, |r, _| {
         let parent = i.parent_id.clone().unwrap_or_default();
@@ -443,7 +477,11 @@ pub async fn create_resource(g: ApiGateway, cx: RequestContext, i: CreateResourc
         }
         let part = i.path_part.clone().unwrap_or_default();
         check_path_part(r, &parent, &part, None)?;
-        if r.resources[&parent].path_part.as_deref().is_some_and(|p| p.ends_with("+}")) {
+        if r.resources[&parent]
+            .path_part
+            .as_deref()
+            .is_some_and(|p| p.ends_with("+}"))
+        {
             return Err(ApiGatewayError::BadRequest(
                 "A greedy path variable must be the last part of a resource path".into(),
             ));
@@ -486,21 +524,36 @@ pub async fn get_resources(g: ApiGateway, cx: RequestContext, i: GetResourcesReq
     })
 }
 
-pub async fn update_resource(g: ApiGateway, cx: RequestContext, i: UpdateResourceRequest) -> Result<Resource> {
+pub async fn update_resource(
+    g: ApiGateway,
+    cx: RequestContext,
+    i: UpdateResourceRequest,
+) -> Result<Resource> {
     let id = i.rest_api_id.clone().unwrap_or_default();
     let rid = i.resource_id.clone().unwrap_or_default();
     change(&g, &cx, &id, |r, _| {
-        let res = r.resources.get(&rid).cloned().ok_or_else(|| not_found("Resource", &cx, &rid))?;
+        let res = r
+            .resources
+            .get(&rid)
+            .cloned()
+            .ok_or_else(|| not_found("Resource", &cx, &rid))?;
         let mut new = patch::apply(&res, i.patch_operations.as_deref().unwrap_or_default())?;
         new.id = Some(rid.clone());
         if new.parent_id.is_none() != res.parent_id.is_none() {
-            return Err(ApiGatewayError::BadRequest("The root resource cannot be changed".into()));
+            return Err(ApiGatewayError::BadRequest(
+                "The root resource cannot be changed".into(),
+            ));
         }
         if let Some(parent) = &new.parent_id {
             if !r.resources.contains_key(parent) {
                 return Err(not_found("Resource", &cx, parent));
             }
-            check_path_part(r, parent, new.path_part.as_deref().unwrap_or_default(), Some(&rid))?;
+            check_path_part(
+                r,
+                parent,
+                new.path_part.as_deref().unwrap_or_default(),
+                Some(&rid),
+            )?;
         }
         r.resources.insert(rid.clone(), new);
         recompute_paths(r);
@@ -513,9 +566,14 @@ pub async fn delete_resource(g: ApiGateway, cx: RequestContext, i: DeleteResourc
     let id = i.rest_api_id.clone().unwrap_or_default();
     let rid = i.resource_id.clone().unwrap_or_default();
     change(&g, &cx, &id, |r, _| {
-        let res = r.resources.get(&rid).ok_or_else(|| not_found("Resource", &cx, &rid))?;
+        let res = r
+            .resources
+            .get(&rid)
+            .ok_or_else(|| not_found("Resource", &cx, &rid))?;
         if res.parent_id.is_none() {
-            return Err(ApiGatewayError::BadRequest("Cannot delete the root resource".into()));
+            return Err(ApiGatewayError::BadRequest(
+                "Cannot delete the root resource".into(),
+            ));
         }
         // The resource and everything under it.
         let mut doomed = vec![rid.clone()];
@@ -542,8 +600,16 @@ pub async fn delete_resource(g: ApiGateway, cx: RequestContext, i: DeleteResourc
 
 const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY"];
 
-fn method_mut<'a>(r: &'a mut RestRecord, cx: &RequestContext, rid: &str, method: &str) -> Result<&'a mut Method> {
-    let res = r.resources.get_mut(rid).ok_or_else(|| not_found("Resource", cx, rid))?;
+fn method_mut<'a>(
+    r: &'a mut RestRecord,
+    cx: &RequestContext,
+    rid: &str,
+    method: &str,
+) -> Result<&'a mut Method> {
+    let res = r
+        .resources
+        .get_mut(rid)
+        .ok_or_else(|| not_found("Resource", cx, rid))?;
     res.resource_methods
         .get_or_insert_default()
         .get_mut(method)
@@ -551,7 +617,10 @@ fn method_mut<'a>(r: &'a mut RestRecord, cx: &RequestContext, rid: &str, method:
 }
 
 fn method_of(r: &RestRecord, cx: &RequestContext, rid: &str, method: &str) -> Result<Method> {
-    let res = r.resources.get(rid).ok_or_else(|| not_found("Resource", cx, rid))?;
+    let res = r
+        .resources
+        .get(rid)
+        .ok_or_else(|| not_found("Resource", cx, rid))?;
     res.resource_methods
         .as_ref()
         .and_then(|m| m.get(method))
@@ -575,7 +644,9 @@ fn check_method_auth(r: &RestRecord, m: &Method) -> Result<()> {
             }
             Ok(())
         }
-        other => Err(ApiGatewayError::BadRequest(format!("Invalid authorization type specified: {other}"))),
+        other => Err(ApiGatewayError::BadRequest(format!(
+            "Invalid authorization type specified: {other}"
+        ))),
     }
 }
 
@@ -584,7 +655,9 @@ pub async fn put_method(g: ApiGateway, cx: RequestContext, i: PutMethodRequest) 
     let rid = i.resource_id.clone().unwrap_or_default();
     let verb = i.http_method.clone().unwrap_or_default().to_ascii_uppercase();
     if !METHODS.contains(&verb.as_str()) {
-        return Err(ApiGatewayError::BadRequest(format!("Invalid HttpMethod specified: {verb}")));
+        return Err(ApiGatewayError::BadRequest(format!(
+            "Invalid HttpMethod specified: {verb}"
+        )));
     }
     change(&g, &cx, &id, |r, _| {
         let m = Method {
@@ -603,12 +676,19 @@ pub async fn put_method(g: ApiGateway, cx: RequestContext, i: PutMethodRequest) 
         if let Some(v) = &m.request_validator_id
             && !r.validators.contains_key(v)
         {
-            return Err(ApiGatewayError::BadRequest(format!("Invalid Request Validator identifier specified {v}")));
+            return Err(ApiGatewayError::BadRequest(format!(
+                "Invalid Request Validator identifier specified {v}"
+            )));
         }
-        let res = r.resources.get_mut(&rid).ok_or_else(|| not_found("Resource", &cx, &rid))?;
+        let res = r
+            .resources
+            .get_mut(&rid)
+            .ok_or_else(|| not_found("Resource", &cx, &rid))?;
         let methods = res.resource_methods.get_or_insert_default();
         if methods.contains_key(&verb) {
-            return Err(ApiGatewayError::Conflict("Method already exists for this resource".into()));
+            return Err(ApiGatewayError::Conflict(
+                "Method already exists for this resource".into(),
+            ));
         }
         methods.insert(verb.clone(), m.clone());
         Ok(m)
@@ -618,7 +698,12 @@ pub async fn put_method(g: ApiGateway, cx: RequestContext, i: PutMethodRequest) 
 
 pub async fn get_method(g: ApiGateway, cx: RequestContext, i: GetMethodRequest) -> Result<Method> {
     let (r, _) = load(&g, &cx, i.rest_api_id.as_deref().unwrap_or_default()).await?;
-    method_of(&r, &cx, i.resource_id.as_deref().unwrap_or_default(), &i.http_method.unwrap_or_default())
+    method_of(
+        &r,
+        &cx,
+        i.resource_id.as_deref().unwrap_or_default(),
+        &i.http_method.unwrap_or_default(),
+    )
 }
 
 pub async fn update_method(g: ApiGateway, cx: RequestContext, i: UpdateMethodRequest) -> Result<Method> {
@@ -641,7 +726,10 @@ pub async fn delete_method(g: ApiGateway, cx: RequestContext, i: DeleteMethodReq
     let rid = i.resource_id.clone().unwrap_or_default();
     let verb = i.http_method.clone().unwrap_or_default();
     change(&g, &cx, &id, |r, _| {
-        let res = r.resources.get_mut(&rid).ok_or_else(|| not_found("Resource", &cx, &rid))?;
+        let res = r
+            .resources
+            .get_mut(&rid)
+            .ok_or_else(|| not_found("Resource", &cx, &rid))?;
         res.resource_methods
             .get_or_insert_default()
             .remove(&verb)
@@ -651,7 +739,11 @@ pub async fn delete_method(g: ApiGateway, cx: RequestContext, i: DeleteMethodReq
     .await
 }
 
-pub async fn put_method_response(g: ApiGateway, cx: RequestContext, i: PutMethodResponseRequest) -> Result<MethodResponse> {
+pub async fn put_method_response(
+    g: ApiGateway,
+    cx: RequestContext,
+    i: PutMethodResponseRequest,
+) -> Result<MethodResponse> {
     let id = i.rest_api_id.clone().unwrap_or_default();
     let rid = i.resource_id.clone().unwrap_or_default();
     let verb = i.http_method.clone().unwrap_or_default();
@@ -664,30 +756,50 @@ pub async fn put_method_response(g: ApiGateway, cx: RequestContext, i: PutMethod
             response_parameters: i.response_parameters.clone(),
             response_models: i.response_models.clone(),
         };
-        m.method_responses.get_or_insert_default().insert(status.clone(), resp.clone());
+        m.method_responses
+            .get_or_insert_default()
+            .insert(status.clone(), resp.clone());
         Ok(resp)
     })
     .await
 }
 
 fn check_status(status: &str) -> Result<()> {
-    if status.len() == 3 && status.chars().all(|c| c.is_ascii_digit()) && (100..600).contains(&status.parse::<u16>().unwrap_or(0)) {
+    if status.len() == 3
+        && status.chars().all(|c| c.is_ascii_digit())
+        && (100..600).contains(&status.parse::<u16>().unwrap_or(0))
+    {
         Ok(())
     } else {
-        Err(ApiGatewayError::BadRequest(format!("Invalid status code specified: {status}")))
+        Err(ApiGatewayError::BadRequest(format!(
+            "Invalid status code specified: {status}"
+        )))
     }
 }
 
-pub async fn get_method_response(g: ApiGateway, cx: RequestContext, i: GetMethodResponseRequest) -> Result<MethodResponse> {
+pub async fn get_method_response(
+    g: ApiGateway,
+    cx: RequestContext,
+    i: GetMethodResponseRequest,
+) -> Result<MethodResponse> {
     let (r, _) = load(&g, &cx, i.rest_api_id.as_deref().unwrap_or_default()).await?;
-    let m = method_of(&r, &cx, i.resource_id.as_deref().unwrap_or_default(), i.http_method.as_deref().unwrap_or_default())?;
+    let m = method_of(
+        &r,
+        &cx,
+        i.resource_id.as_deref().unwrap_or_default(),
+        i.http_method.as_deref().unwrap_or_default(),
+    )?;
     let status = i.status_code.unwrap_or_default();
     m.method_responses
         .and_then(|x| x.get(&status).cloned())
         .ok_or_else(|| not_found("Response status code", &cx, &status))
 }
 
-pub async fn update_method_response(g: ApiGateway, cx: RequestContext, i: UpdateMethodResponseRequest) -> Result<MethodResponse> {
+pub async fn update_method_response(
+    g: ApiGateway,
+    cx: RequestContext,
+    i: UpdateMethodResponseRequest,
+) -> Result<MethodResponse> {
     let id = i.rest_api_id.clone().unwrap_or_default();
     let rid = i.resource_id.clone().unwrap_or_default();
     let verb = i.http_method.clone().unwrap_or_default();
@@ -695,7 +807,10 @@ pub async fn update_method_response(g: ApiGateway, cx: RequestContext, i: Update
     change(&g, &cx, &id, |r, _| {
         let m = method_mut(r, &cx, &rid, &verb)?;
         let responses = m.method_responses.get_or_insert_default();
-        let old = responses.get(&status).cloned().ok_or_else(|| not_found("Response status code", &cx, &status))?;
+        let old = responses
+            .get(&status)
+            .cloned()
+            .ok_or_else(|| not_found("Response status code", &cx, &status))?;
         let new = patch::apply(&old, i.patch_operations.as_deref().unwrap_or_default())?;
         responses.insert(status.clone(), new.clone());
         Ok(new)
@@ -703,7 +818,11 @@ pub async fn update_method_response(g: ApiGateway, cx: RequestContext, i: Update
     .await
 }
 
-pub async fn delete_method_response(g: ApiGateway, cx: RequestContext, i: DeleteMethodResponseRequest) -> Result<()> {
+pub async fn delete_method_response(
+    g: ApiGateway,
+    cx: RequestContext,
+    i: DeleteMethodResponseRequest,
+) -> Result<()> {
     let id = i.rest_api_id.clone().unwrap_or_default();
     let rid = i.resource_id.clone().unwrap_or_default();
     let verb = i.http_method.clone().unwrap_or_default();
@@ -739,7 +858,9 @@ fn check_integration(n: &mut Integration) -> Result<()> {
         "HTTP" | "HTTP_PROXY" => {
             let uri = n.uri.clone().unwrap_or_default();
             if !(uri.starts_with("http://") || uri.starts_with("https://")) {
-                return Err(ApiGatewayError::BadRequest(format!("Invalid HTTP endpoint specified for URI: {uri}")));
+                return Err(ApiGatewayError::BadRequest(format!(
+                    "Invalid HTTP endpoint specified for URI: {uri}"
+                )));
             }
             if n.http_method.as_deref().is_none_or(|m| m.is_empty()) {
                 return Err(ApiGatewayError::BadRequest(
@@ -748,7 +869,9 @@ fn check_integration(n: &mut Integration) -> Result<()> {
             }
         }
         other => {
-            return Err(ApiGatewayError::BadRequest(format!("Invalid integration type specified: {other}")));
+            return Err(ApiGatewayError::BadRequest(format!(
+                "Invalid integration type specified: {other}"
+            )));
         }
     }
     match n.timeout_in_millis {
@@ -760,14 +883,19 @@ fn check_integration(n: &mut Integration) -> Result<()> {
         }
         Some(_) => {}
     }
-    n.passthrough_behavior.get_or_insert_with(|| "WHEN_NO_MATCH".into());
+    n.passthrough_behavior
+        .get_or_insert_with(|| "WHEN_NO_MATCH".into());
     n.connection_type.get_or_insert_with(|| "INTERNET".into());
     n.cache_namespace.get_or_insert_with(|| new_id(6));
     n.cache_key_parameters.get_or_insert_default();
     Ok(())
 }
 
-pub async fn put_integration(g: ApiGateway, cx: RequestContext, i: PutIntegrationRequest) -> Result<Integration> {
+pub async fn put_integration(
+    g: ApiGateway,
+    cx: RequestContext,
+    i: PutIntegrationRequest,
+) -> Result<Integration> {
     let id = i.rest_api_id.clone().unwrap_or_default();
     let rid = i.resource_id.clone().unwrap_or_default();
     let verb = i.http_method.clone().unwrap_or_default();
@@ -796,14 +924,27 @@ pub async fn put_integration(g: ApiGateway, cx: RequestContext, i: PutIntegratio
     .await
 }
 
-pub async fn get_integration(g: ApiGateway, cx: RequestContext, i: GetIntegrationRequest) -> Result<Integration> {
+pub async fn get_integration(
+    g: ApiGateway,
+    cx: RequestContext,
+    i: GetIntegrationRequest,
+) -> Result<Integration> {
     let (r, _) = load(&g, &cx, i.rest_api_id.as_deref().unwrap_or_default()).await?;
-    let m = method_of(&r, &cx, i.resource_id.as_deref().unwrap_or_default(), i.http_method.as_deref().unwrap_or_default())?;
+    let m = method_of(
+        &r,
+        &cx,
+        i.resource_id.as_deref().unwrap_or_default(),
+        i.http_method.as_deref().unwrap_or_default(),
+    )?;
     m.method_integration
         .ok_or_else(|| ApiGatewayError::NotFound("No integration defined for method".into()))
 }
 
-pub async fn update_integration(g: ApiGateway, cx: RequestContext, i: UpdateIntegrationRequest) -> Result<Integration> {
+pub async fn update_integration(
+    g: ApiGateway,
+    cx: RequestContext,
+    i: UpdateIntegrationRequest,
+) -> Result<Integration> {
     let id = i.rest_api_id.clone().unwrap_or_default();
     let rid = i.resource_id.clone().unwrap_or_default();
     let verb = i.http_method.clone().unwrap_or_default();
@@ -821,7 +962,11 @@ pub async fn update_integration(g: ApiGateway, cx: RequestContext, i: UpdateInte
     .await
 }
 
-pub async fn delete_integration(g: ApiGateway, cx: RequestContext, i: DeleteIntegrationRequest) -> Result<()> {
+pub async fn delete_integration(
+    g: ApiGateway,
+    cx: RequestContext,
+    i: DeleteIntegrationRequest,
+) -> Result<()> {
     let id = i.rest_api_id.clone().unwrap_or_default();
     let rid = i.resource_id.clone().unwrap_or_default();
     let verb = i.http_method.clone().unwrap_or_default();
@@ -835,7 +980,11 @@ pub async fn delete_integration(g: ApiGateway, cx: RequestContext, i: DeleteInte
     .await
 }
 
-pub async fn put_integration_response(g: ApiGateway, cx: RequestContext, i: PutIntegrationResponseRequest) -> Result<IntegrationResponse> {
+pub async fn put_integration_response(
+    g: ApiGateway,
+    cx: RequestContext,
+    i: PutIntegrationResponseRequest,
+) -> Result<IntegrationResponse> {
     let id = i.rest_api_id.clone().unwrap_or_default();
     let rid = i.resource_id.clone().unwrap_or_default();
     let verb = i.http_method.clone().unwrap_or_default();
@@ -844,7 +993,9 @@ pub async fn put_integration_response(g: ApiGateway, cx: RequestContext, i: PutI
     if let Some(p) = &i.selection_pattern
         && regex::Regex::new(p).is_err()
     {
-        return Err(ApiGatewayError::BadRequest(format!("Invalid selection pattern specified: {p}")));
+        return Err(ApiGatewayError::BadRequest(format!(
+            "Invalid selection pattern specified: {p}"
+        )));
     }
     change(&g, &cx, &id, |r, _| {
         let m = method_mut(r, &cx, &rid, &verb)?;
@@ -859,15 +1010,26 @@ pub async fn put_integration_response(g: ApiGateway, cx: RequestContext, i: PutI
             response_templates: i.response_templates.clone(),
             content_handling: i.content_handling.clone(),
         };
-        n.integration_responses.get_or_insert_default().insert(status.clone(), resp.clone());
+        n.integration_responses
+            .get_or_insert_default()
+            .insert(status.clone(), resp.clone());
         Ok(resp)
     })
     .await
 }
 
-pub async fn get_integration_response(g: ApiGateway, cx: RequestContext, i: GetIntegrationResponseRequest) -> Result<IntegrationResponse> {
+pub async fn get_integration_response(
+    g: ApiGateway,
+    cx: RequestContext,
+    i: GetIntegrationResponseRequest,
+) -> Result<IntegrationResponse> {
     let (r, _) = load(&g, &cx, i.rest_api_id.as_deref().unwrap_or_default()).await?;
-    let m = method_of(&r, &cx, i.resource_id.as_deref().unwrap_or_default(), i.http_method.as_deref().unwrap_or_default())?;
+    let m = method_of(
+        &r,
+        &cx,
+        i.resource_id.as_deref().unwrap_or_default(),
+        i.http_method.as_deref().unwrap_or_default(),
+    )?;
     let status = i.status_code.unwrap_or_default();
     m.method_integration
         .and_then(|n| n.integration_responses)
@@ -875,7 +1037,11 @@ pub async fn get_integration_response(g: ApiGateway, cx: RequestContext, i: GetI
         .ok_or_else(|| not_found("Response status code", &cx, &status))
 }
 
-pub async fn update_integration_response(g: ApiGateway, cx: RequestContext, i: UpdateIntegrationResponseRequest) -> Result<IntegrationResponse> {
+pub async fn update_integration_response(
+    g: ApiGateway,
+    cx: RequestContext,
+    i: UpdateIntegrationResponseRequest,
+) -> Result<IntegrationResponse> {
     let id = i.rest_api_id.clone().unwrap_or_default();
     let rid = i.resource_id.clone().unwrap_or_default();
     let verb = i.http_method.clone().unwrap_or_default();
@@ -888,7 +1054,10 @@ pub async fn update_integration_response(g: ApiGateway, cx: RequestContext, i: U
             .ok_or_else(|| ApiGatewayError::NotFound("No integration defined for method".into()))?
             .integration_responses
             .get_or_insert_default();
-        let old = responses.get(&status).cloned().ok_or_else(|| not_found("Response status code", &cx, &status))?;
+        let old = responses
+            .get(&status)
+            .cloned()
+            .ok_or_else(|| not_found("Response status code", &cx, &status))?;
         let new = patch::apply(&old, i.patch_operations.as_deref().unwrap_or_default())?;
         responses.insert(status.clone(), new.clone());
         Ok(new)
@@ -896,7 +1065,11 @@ pub async fn update_integration_response(g: ApiGateway, cx: RequestContext, i: U
     .await
 }
 
-pub async fn delete_integration_response(g: ApiGateway, cx: RequestContext, i: DeleteIntegrationResponseRequest) -> Result<()> {
+pub async fn delete_integration_response(
+    g: ApiGateway,
+    cx: RequestContext,
+    i: DeleteIntegrationResponseRequest,
+) -> Result<()> {
     let id = i.rest_api_id.clone().unwrap_or_default();
     let rid = i.resource_id.clone().unwrap_or_default();
     let verb = i.http_method.clone().unwrap_or_default();
@@ -950,19 +1123,32 @@ fn api_summary(r: &RestRecord) -> HashMap<String, HashMap<String, MethodSnapshot
         .collect()
 }
 
-pub async fn create_deployment(g: ApiGateway, cx: RequestContext, i: CreateDeploymentRequest) -> Result<Deployment> {
+pub async fn create_deployment(
+    g: ApiGateway,
+    cx: RequestContext,
+    i: CreateDeploymentRequest,
+) -> Result<Deployment> {
     let id = i.rest_api_id.clone().unwrap_or_default();
     change(&g, &cx, &id, |r, txn| {
         let methods: Vec<(&Resource, &String, &Method)> = r
             .resources
             .values()
-            .flat_map(|res| res.resource_methods.iter().flatten().map(move |(k, m)| (res, k, m)))
+            .flat_map(|res| {
+                res.resource_methods
+                    .iter()
+                    .flatten()
+                    .map(move |(k, m)| (res, k, m))
+            })
             .collect();
         if methods.is_empty() {
-            return Err(ApiGatewayError::BadRequest("The REST API doesn't contain any methods".into()));
+            return Err(ApiGatewayError::BadRequest(
+                "The REST API doesn't contain any methods".into(),
+            ));
         }
         if methods.iter().any(|(_, _, m)| m.method_integration.is_none()) {
-            return Err(ApiGatewayError::BadRequest("No integration defined for method".into()));
+            return Err(ApiGatewayError::BadRequest(
+                "No integration defined for method".into(),
+            ));
         }
         let dep_id = new_id(6);
         let d = Deployment {
@@ -1003,17 +1189,29 @@ pub async fn create_deployment(g: ApiGateway, cx: RequestContext, i: CreateDeplo
     .await
 }
 
-pub async fn get_deployment(g: ApiGateway, cx: RequestContext, i: GetDeploymentRequest) -> Result<Deployment> {
+pub async fn get_deployment(
+    g: ApiGateway,
+    cx: RequestContext,
+    i: GetDeploymentRequest,
+) -> Result<Deployment> {
     let (r, _) = load(&g, &cx, i.rest_api_id.as_deref().unwrap_or_default()).await?;
     let id = i.deployment_id.unwrap_or_default();
-    let mut d = r.deployments.get(&id).cloned().ok_or_else(|| not_found("Deployment", &cx, &id))?;
+    let mut d = r
+        .deployments
+        .get(&id)
+        .cloned()
+        .ok_or_else(|| not_found("Deployment", &cx, &id))?;
     if !i.embed.iter().flatten().any(|e| e == "apisummary") {
         d.api_summary = None;
     }
     Ok(d)
 }
 
-pub async fn get_deployments(g: ApiGateway, cx: RequestContext, i: GetDeploymentsRequest) -> Result<Deployments> {
+pub async fn get_deployments(
+    g: ApiGateway,
+    cx: RequestContext,
+    i: GetDeploymentsRequest,
+) -> Result<Deployments> {
     let (r, _) = load(&g, &cx, i.rest_api_id.as_deref().unwrap_or_default()).await?;
     let mut all: Vec<Deployment> = r
         .deployments
@@ -1023,7 +1221,12 @@ pub async fn get_deployments(g: ApiGateway, cx: RequestContext, i: GetDeployment
             d
         })
         .collect();
-    all.sort_by(|a, b| a.created_date.partial_cmp(&b.created_date).unwrap_or(std::cmp::Ordering::Equal).then(a.id.cmp(&b.id)));
+    all.sort_by(|a, b| {
+        a.created_date
+            .partial_cmp(&b.created_date)
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then(a.id.cmp(&b.id))
+    });
     let (items, position) = page(all, i.position.as_deref(), i.limit)?;
     Ok(Deployments {
         items: Some(items),
@@ -1038,7 +1241,10 @@ pub async fn delete_deployment(g: ApiGateway, cx: RequestContext, i: DeleteDeplo
         if !r.deployments.contains_key(&dep) {
             return Err(not_found("Deployment", &cx, &dep));
         }
-        if r.stages.values().any(|s| s.deployment_id.as_deref() == Some(dep.as_str())) {
+        if r.stages
+            .values()
+            .any(|s| s.deployment_id.as_deref() == Some(dep.as_str()))
+        {
             return Err(ApiGatewayError::BadRequest(
                 "Active stages pointing to this deployment must be moved or deleted".into(),
             ));
@@ -1054,7 +1260,12 @@ pub async fn delete_deployment(g: ApiGateway, cx: RequestContext, i: DeleteDeplo
 }
 
 fn check_stage_name(name: &str) -> Result<()> {
-    if !name.is_empty() && name.len() <= 128 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+    if !name.is_empty()
+        && name.len() <= 128
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
         Ok(())
     } else {
         Err(ApiGatewayError::BadRequest(format!(
@@ -1082,7 +1293,14 @@ pub async fn create_stage(g: ApiGateway, cx: RequestContext, i: CreateStageReque
             description: i.description.clone(),
             cache_cluster_enabled: Some(i.cache_cluster_enabled.unwrap_or(false)),
             cache_cluster_size: i.cache_cluster_size.clone(),
-            cache_cluster_status: Some(if i.cache_cluster_enabled == Some(true) { "AVAILABLE" } else { "NOT_AVAILABLE" }.into()),
+            cache_cluster_status: Some(
+                if i.cache_cluster_enabled == Some(true) {
+                    "AVAILABLE"
+                } else {
+                    "NOT_AVAILABLE"
+                }
+                .into(),
+            ),
             method_settings: Some(HashMap::new()),
             variables: i.variables.clone(),
             tracing_enabled: Some(i.tracing_enabled.unwrap_or(false)),
@@ -1100,7 +1318,10 @@ pub async fn create_stage(g: ApiGateway, cx: RequestContext, i: CreateStageReque
 pub async fn get_stage(g: ApiGateway, cx: RequestContext, i: GetStageRequest) -> Result<Stage> {
     let (r, _) = load(&g, &cx, i.rest_api_id.as_deref().unwrap_or_default()).await?;
     let name = i.stage_name.unwrap_or_default();
-    r.stages.get(&name).cloned().ok_or_else(|| not_found("Stage", &cx, &name))
+    r.stages
+        .get(&name)
+        .cloned()
+        .ok_or_else(|| not_found("Stage", &cx, &name))
 }
 
 pub async fn get_stages(g: ApiGateway, cx: RequestContext, i: GetStagesRequest) -> Result<Stages> {
@@ -1117,7 +1338,11 @@ pub async fn update_stage(g: ApiGateway, cx: RequestContext, i: UpdateStageReque
     let id = i.rest_api_id.clone().unwrap_or_default();
     let name = i.stage_name.clone().unwrap_or_default();
     change(&g, &cx, &id, |r, _| {
-        let s = r.stages.get(&name).cloned().ok_or_else(|| not_found("Stage", &cx, &name))?;
+        let s = r
+            .stages
+            .get(&name)
+            .cloned()
+            .ok_or_else(|| not_found("Stage", &cx, &name))?;
         let mut new = patch::apply(&s, i.patch_operations.as_deref().unwrap_or_default())?;
         if let Some(d) = &new.deployment_id
             && !r.deployments.contains_key(d)
@@ -1125,8 +1350,14 @@ pub async fn update_stage(g: ApiGateway, cx: RequestContext, i: UpdateStageReque
             return Err(not_found("Deployment", &cx, d));
         }
         new.stage_name = Some(name.clone());
-        new.cache_cluster_status =
-            Some(if new.cache_cluster_enabled == Some(true) { "AVAILABLE" } else { "NOT_AVAILABLE" }.into());
+        new.cache_cluster_status = Some(
+            if new.cache_cluster_enabled == Some(true) {
+                "AVAILABLE"
+            } else {
+                "NOT_AVAILABLE"
+            }
+            .into(),
+        );
         new.last_updated_date = Some(now(&g));
         r.stages.insert(name.clone(), new.clone());
         Ok(new)
@@ -1138,7 +1369,10 @@ pub async fn delete_stage(g: ApiGateway, cx: RequestContext, i: DeleteStageReque
     let id = i.rest_api_id.clone().unwrap_or_default();
     let name = i.stage_name.clone().unwrap_or_default();
     change(&g, &cx, &id, |r, _| {
-        r.stages.remove(&name).map(|_| ()).ok_or_else(|| not_found("Stage", &cx, &name))
+        r.stages
+            .remove(&name)
+            .map(|_| ())
+            .ok_or_else(|| not_found("Stage", &cx, &name))
     })
     .await
 }
@@ -1165,7 +1399,9 @@ fn check_authorizer(z: &mut Authorizer) -> Result<()> {
                     "Invalid Authorizer URI: {uri}. Authorizer URI should be a valid API Gateway ARN that represents a Lambda function invocation."
                 )));
             }
-            if z.r#type.as_deref() == Some("TOKEN") && z.identity_source.as_deref().unwrap_or_default().is_empty() {
+            if z.r#type.as_deref() == Some("TOKEN")
+                && z.identity_source.as_deref().unwrap_or_default().is_empty()
+            {
                 return Err(ApiGatewayError::BadRequest(
                     "Identity source is required for TOKEN authorizers".into(),
                 ));
@@ -1173,7 +1409,9 @@ fn check_authorizer(z: &mut Authorizer) -> Result<()> {
             if let Some(re) = &z.identity_validation_expression
                 && regex::Regex::new(re).is_err()
             {
-                return Err(ApiGatewayError::BadRequest(format!("Invalid identity validation expression: {re}")));
+                return Err(ApiGatewayError::BadRequest(format!(
+                    "Invalid identity validation expression: {re}"
+                )));
             }
         }
         Some("COGNITO_USER_POOLS") => {
@@ -1182,7 +1420,8 @@ fn check_authorizer(z: &mut Authorizer) -> Result<()> {
                     "ProviderARNs are required for COGNITO_USER_POOLS authorizers".into(),
                 ));
             }
-            z.identity_source.get_or_insert_with(|| "method.request.header.Authorization".into());
+            z.identity_source
+                .get_or_insert_with(|| "method.request.header.Authorization".into());
         }
         other => {
             return Err(ApiGatewayError::BadRequest(format!(
@@ -1204,7 +1443,11 @@ fn check_authorizer(z: &mut Authorizer) -> Result<()> {
     Ok(())
 }
 
-pub async fn create_authorizer(g: ApiGateway, cx: RequestContext, i: CreateAuthorizerRequest) -> Result<Authorizer> {
+pub async fn create_authorizer(
+    g: ApiGateway,
+    cx: RequestContext,
+    i: CreateAuthorizerRequest,
+) -> Result<Authorizer> {
     let id = i.rest_api_id.clone().unwrap_or_default();
     change(&g, &cx, &id, |r, _| {
         let mut z: Authorizer = to(&i);
@@ -1216,26 +1459,49 @@ pub async fn create_authorizer(g: ApiGateway, cx: RequestContext, i: CreateAutho
     .await
 }
 
-pub async fn get_authorizer(g: ApiGateway, cx: RequestContext, i: GetAuthorizerRequest) -> Result<Authorizer> {
+pub async fn get_authorizer(
+    g: ApiGateway,
+    cx: RequestContext,
+    i: GetAuthorizerRequest,
+) -> Result<Authorizer> {
     let (r, _) = load(&g, &cx, i.rest_api_id.as_deref().unwrap_or_default()).await?;
     let id = i.authorizer_id.unwrap_or_default();
-    r.authorizers.get(&id).cloned().ok_or_else(|| not_found("Authorizer", &cx, &id))
+    r.authorizers
+        .get(&id)
+        .cloned()
+        .ok_or_else(|| not_found("Authorizer", &cx, &id))
 }
 
-pub async fn get_authorizers(g: ApiGateway, cx: RequestContext, i: GetAuthorizersRequest) -> Result<Authorizers> {
+pub async fn get_authorizers(
+    g: ApiGateway,
+    cx: RequestContext,
+    i: GetAuthorizersRequest,
+) -> Result<Authorizers> {
     let (r, _) = load(&g, &cx, i.rest_api_id.as_deref().unwrap_or_default()).await?;
-    let (items, position) = page(r.authorizers.into_values().collect(), i.position.as_deref(), i.limit)?;
+    let (items, position) = page(
+        r.authorizers.into_values().collect(),
+        i.position.as_deref(),
+        i.limit,
+    )?;
     Ok(Authorizers {
         items: Some(items),
         position,
     })
 }
 
-pub async fn update_authorizer(g: ApiGateway, cx: RequestContext, i: UpdateAuthorizerRequest) -> Result<Authorizer> {
+pub async fn update_authorizer(
+    g: ApiGateway,
+    cx: RequestContext,
+    i: UpdateAuthorizerRequest,
+) -> Result<Authorizer> {
     let id = i.rest_api_id.clone().unwrap_or_default();
     let zid = i.authorizer_id.clone().unwrap_or_default();
     let out = change(&g, &cx, &id, |r, _| {
-        let z = r.authorizers.get(&zid).cloned().ok_or_else(|| not_found("Authorizer", &cx, &zid))?;
+        let z = r
+            .authorizers
+            .get(&zid)
+            .cloned()
+            .ok_or_else(|| not_found("Authorizer", &cx, &zid))?;
         let mut new = patch::apply(&z, i.patch_operations.as_deref().unwrap_or_default())?;
         new.id = Some(zid.clone());
         check_authorizer(&mut new)?;
@@ -1270,7 +1536,11 @@ pub async fn delete_authorizer(g: ApiGateway, cx: RequestContext, i: DeleteAutho
     .await
 }
 
-pub async fn create_request_validator(g: ApiGateway, cx: RequestContext, i: CreateRequestValidatorRequest) -> Result<RequestValidator> {
+pub async fn create_request_validator(
+    g: ApiGateway,
+    cx: RequestContext,
+    i: CreateRequestValidatorRequest,
+) -> Result<RequestValidator> {
     let id = i.rest_api_id.clone().unwrap_or_default();
     change(&g, &cx, &id, |r, _| {
         let v = RequestValidator {
@@ -1285,26 +1555,49 @@ pub async fn create_request_validator(g: ApiGateway, cx: RequestContext, i: Crea
     .await
 }
 
-pub async fn get_request_validator(g: ApiGateway, cx: RequestContext, i: GetRequestValidatorRequest) -> Result<RequestValidator> {
+pub async fn get_request_validator(
+    g: ApiGateway,
+    cx: RequestContext,
+    i: GetRequestValidatorRequest,
+) -> Result<RequestValidator> {
     let (r, _) = load(&g, &cx, i.rest_api_id.as_deref().unwrap_or_default()).await?;
     let id = i.request_validator_id.unwrap_or_default();
-    r.validators.get(&id).cloned().ok_or_else(|| not_found("Request Validator", &cx, &id))
+    r.validators
+        .get(&id)
+        .cloned()
+        .ok_or_else(|| not_found("Request Validator", &cx, &id))
 }
 
-pub async fn get_request_validators(g: ApiGateway, cx: RequestContext, i: GetRequestValidatorsRequest) -> Result<RequestValidators> {
+pub async fn get_request_validators(
+    g: ApiGateway,
+    cx: RequestContext,
+    i: GetRequestValidatorsRequest,
+) -> Result<RequestValidators> {
     let (r, _) = load(&g, &cx, i.rest_api_id.as_deref().unwrap_or_default()).await?;
-    let (items, position) = page(r.validators.into_values().collect(), i.position.as_deref(), i.limit)?;
+    let (items, position) = page(
+        r.validators.into_values().collect(),
+        i.position.as_deref(),
+        i.limit,
+    )?;
     Ok(RequestValidators {
         items: Some(items),
         position,
     })
 }
 
-pub async fn update_request_validator(g: ApiGateway, cx: RequestContext, i: UpdateRequestValidatorRequest) -> Result<RequestValidator> {
+pub async fn update_request_validator(
+    g: ApiGateway,
+    cx: RequestContext,
+    i: UpdateRequestValidatorRequest,
+) -> Result<RequestValidator> {
     let id = i.rest_api_id.clone().unwrap_or_default();
     let vid = i.request_validator_id.clone().unwrap_or_default();
     change(&g, &cx, &id, |r, _| {
-        let v = r.validators.get(&vid).cloned().ok_or_else(|| not_found("Request Validator", &cx, &vid))?;
+        let v = r
+            .validators
+            .get(&vid)
+            .cloned()
+            .ok_or_else(|| not_found("Request Validator", &cx, &vid))?;
         let mut new = patch::apply(&v, i.patch_operations.as_deref().unwrap_or_default())?;
         new.id = Some(vid.clone());
         r.validators.insert(vid.clone(), new.clone());
@@ -1313,11 +1606,18 @@ pub async fn update_request_validator(g: ApiGateway, cx: RequestContext, i: Upda
     .await
 }
 
-pub async fn delete_request_validator(g: ApiGateway, cx: RequestContext, i: DeleteRequestValidatorRequest) -> Result<()> {
+pub async fn delete_request_validator(
+    g: ApiGateway,
+    cx: RequestContext,
+    i: DeleteRequestValidatorRequest,
+) -> Result<()> {
     let id = i.rest_api_id.clone().unwrap_or_default();
     let vid = i.request_validator_id.clone().unwrap_or_default();
     change(&g, &cx, &id, |r, _| {
-        r.validators.remove(&vid).map(|_| ()).ok_or_else(|| not_found("Request Validator", &cx, &vid))
+        r.validators
+            .remove(&vid)
+            .map(|_| ())
+            .ok_or_else(|| not_found("Request Validator", &cx, &vid))
     })
     .await
 }
@@ -1332,7 +1632,9 @@ fn check_model(m: &Model) -> Result<()> {
     if let Some(s) = &m.schema
         && serde_json::from_str::<serde_json::Value>(s).is_err()
     {
-        return Err(ApiGatewayError::BadRequest("Invalid model schema specified: not JSON".into()));
+        return Err(ApiGatewayError::BadRequest(
+            "Invalid model schema specified: not JSON".into(),
+        ));
     }
     Ok(())
 }
@@ -1350,7 +1652,9 @@ pub async fn create_model(g: ApiGateway, cx: RequestContext, i: CreateModelReque
         check_model(&m)?;
         let name = m.name.clone().unwrap_or_default();
         if r.models.contains_key(&name) {
-            return Err(ApiGatewayError::Conflict("Model name already exists for this REST API".into()));
+            return Err(ApiGatewayError::Conflict(
+                "Model name already exists for this REST API".into(),
+            ));
         }
         r.models.insert(name, m.clone());
         Ok(m)
@@ -1418,7 +1722,9 @@ async fn load_key(g: &ApiGateway, cx: &RequestContext, id: &str) -> Result<(KeyR
 async fn load_plan(g: &ApiGateway, cx: &RequestContext, id: &str) -> Result<(PlanRecord, Vec<u8>)> {
     match read::<PlanRecord>(g, &plan_key(id)).await? {
         Some((p, raw)) if mine(cx, &p.account, &p.region) => Ok((p, raw)),
-        _ => Err(ApiGatewayError::NotFound(format!("Invalid Usage Plan ID specified: {id}"))),
+        _ => Err(ApiGatewayError::NotFound(format!(
+            "Invalid Usage Plan ID specified: {id}"
+        ))),
     }
 }
 
@@ -1430,7 +1736,10 @@ pub async fn create_api_key(g: ApiGateway, cx: RequestContext, i: CreateApiKeyRe
             ));
         }
         Some(v) => v,
-        None => stratus_core::ids::secret(40).chars().filter(|c| c.is_ascii_alphanumeric()).collect(),
+        None => stratus_core::ids::secret(40)
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .collect(),
     };
     let id = new_id(10);
     let stamp = now(&g);
@@ -1447,7 +1756,13 @@ pub async fn create_api_key(g: ApiGateway, cx: RequestContext, i: CreateApiKeyRe
             i.stage_keys
                 .iter()
                 .flatten()
-                .map(|s| format!("{}/{}", s.rest_api_id.as_deref().unwrap_or_default(), s.stage_name.as_deref().unwrap_or_default()))
+                .map(|s| {
+                    format!(
+                        "{}/{}",
+                        s.rest_api_id.as_deref().unwrap_or_default(),
+                        s.stage_name.as_deref().unwrap_or_default()
+                    )
+                })
                 .collect(),
         ),
         tags: i.tags.clone(),
@@ -1525,11 +1840,11 @@ pub async fn update_api_key(g: ApiGateway, cx: RequestContext, i: UpdateApiKeyRe
     k.key = new.clone();
     g.inner
         .store
-        .commit(
-            Txn::new()
-                .equals(NS, key_key(&id).into_bytes(), raw)
-                .put(NS, key_key(&id).into_bytes(), state::encode(&k)),
-        )
+        .commit(Txn::new().equals(NS, key_key(&id).into_bytes(), raw).put(
+            NS,
+            key_key(&id).into_bytes(),
+            state::encode(&k),
+        ))
         .await
         .map_err(conflict)?;
     new.value = None;
@@ -1545,7 +1860,10 @@ pub async fn delete_api_key(g: ApiGateway, cx: RequestContext, i: DeleteApiKeyRe
             Txn::new()
                 .equals(NS, key_key(&id).into_bytes(), raw)
                 .delete(NS, key_key(&id).into_bytes())
-                .delete(NS, key_value_key(k.key.value.as_deref().unwrap_or_default()).into_bytes()),
+                .delete(
+                    NS,
+                    key_value_key(k.key.value.as_deref().unwrap_or_default()).into_bytes(),
+                ),
         )
         .await
         .map_err(conflict)
@@ -1557,13 +1875,19 @@ async fn check_api_stages(g: &ApiGateway, cx: &RequestContext, stages: &[ApiStag
         let stage = s.stage.clone().unwrap_or_default();
         let (r, _) = load(g, cx, &api).await?;
         if !r.stages.contains_key(&stage) {
-            return Err(ApiGatewayError::BadRequest(format!("Invalid stage identifier specified: {api}/{stage}")));
+            return Err(ApiGatewayError::BadRequest(format!(
+                "Invalid stage identifier specified: {api}/{stage}"
+            )));
         }
     }
     Ok(())
 }
 
-pub async fn create_usage_plan(g: ApiGateway, cx: RequestContext, i: CreateUsagePlanRequest) -> Result<UsagePlan> {
+pub async fn create_usage_plan(
+    g: ApiGateway,
+    cx: RequestContext,
+    i: CreateUsagePlanRequest,
+) -> Result<UsagePlan> {
     let name = i
         .name
         .clone()
@@ -1573,7 +1897,9 @@ pub async fn create_usage_plan(g: ApiGateway, cx: RequestContext, i: CreateUsage
     if let Some(q) = &i.quota
         && !matches!(q.period.as_deref(), Some("DAY" | "WEEK" | "MONTH"))
     {
-        return Err(ApiGatewayError::BadRequest("Quota period must be DAY, WEEK or MONTH".into()));
+        return Err(ApiGatewayError::BadRequest(
+            "Quota period must be DAY, WEEK or MONTH".into(),
+        ));
     }
     let id = new_id(6);
     let plan = UsagePlan {
@@ -1600,10 +1926,17 @@ pub async fn create_usage_plan(g: ApiGateway, cx: RequestContext, i: CreateUsage
 }
 
 pub async fn get_usage_plan(g: ApiGateway, cx: RequestContext, i: GetUsagePlanRequest) -> Result<UsagePlan> {
-    Ok(load_plan(&g, &cx, i.usage_plan_id.as_deref().unwrap_or_default()).await?.0.plan)
+    Ok(load_plan(&g, &cx, i.usage_plan_id.as_deref().unwrap_or_default())
+        .await?
+        .0
+        .plan)
 }
 
-pub async fn get_usage_plans(g: ApiGateway, cx: RequestContext, i: GetUsagePlansRequest) -> Result<UsagePlans> {
+pub async fn get_usage_plans(
+    g: ApiGateway,
+    cx: RequestContext,
+    i: GetUsagePlansRequest,
+) -> Result<UsagePlans> {
     let rows = g.inner.store.scan(NS, &Scan::prefix(b"v1plan/")).await?;
     let mut plans = Vec::new();
     for (_, raw) in rows {
@@ -1619,7 +1952,11 @@ pub async fn get_usage_plans(g: ApiGateway, cx: RequestContext, i: GetUsagePlans
     })
 }
 
-pub async fn update_usage_plan(g: ApiGateway, cx: RequestContext, i: UpdateUsagePlanRequest) -> Result<UsagePlan> {
+pub async fn update_usage_plan(
+    g: ApiGateway,
+    cx: RequestContext,
+    i: UpdateUsagePlanRequest,
+) -> Result<UsagePlan> {
     let id = i.usage_plan_id.clone().unwrap_or_default();
     let (mut p, raw) = load_plan(&g, &cx, &id).await?;
     let mut ops = i.patch_operations.clone().unwrap_or_default();
@@ -1637,7 +1974,9 @@ pub async fn update_usage_plan(g: ApiGateway, cx: RequestContext, i: UpdateUsage
                 stage: Some(stage.into()),
                 throttle: None,
             }),
-            Some("remove") => stages.retain(|s| !(s.api_id.as_deref() == Some(api) && s.stage.as_deref() == Some(stage))),
+            Some("remove") => {
+                stages.retain(|s| !(s.api_id.as_deref() == Some(api) && s.stage.as_deref() == Some(stage)))
+            }
             _ => {}
         }
         false
@@ -1649,11 +1988,11 @@ pub async fn update_usage_plan(g: ApiGateway, cx: RequestContext, i: UpdateUsage
     p.plan = new.clone();
     g.inner
         .store
-        .commit(
-            Txn::new()
-                .equals(NS, plan_key(&id).into_bytes(), raw)
-                .put(NS, plan_key(&id).into_bytes(), state::encode(&p)),
-        )
+        .commit(Txn::new().equals(NS, plan_key(&id).into_bytes(), raw).put(
+            NS,
+            plan_key(&id).into_bytes(),
+            state::encode(&p),
+        ))
         .await
         .map_err(conflict)?;
     Ok(new)
@@ -1682,7 +2021,11 @@ fn plan_key_view(k: &ApiKey) -> UsagePlanKey {
     }
 }
 
-pub async fn create_usage_plan_key(g: ApiGateway, cx: RequestContext, i: CreateUsagePlanKeyRequest) -> Result<UsagePlanKey> {
+pub async fn create_usage_plan_key(
+    g: ApiGateway,
+    cx: RequestContext,
+    i: CreateUsagePlanKeyRequest,
+) -> Result<UsagePlanKey> {
     let id = i.usage_plan_id.clone().unwrap_or_default();
     if i.key_type.as_deref() != Some("API_KEY") {
         return Err(ApiGatewayError::BadRequest("keyType must be API_KEY".into()));
@@ -1691,32 +2034,44 @@ pub async fn create_usage_plan_key(g: ApiGateway, cx: RequestContext, i: CreateU
     let (k, _) = load_key(&g, &cx, &key_id).await?;
     let (mut p, raw) = load_plan(&g, &cx, &id).await?;
     if p.keys.contains(&key_id) {
-        return Err(ApiGatewayError::Conflict(format!("Usage Plan {id} cannot be added because API Key {key_id} cannot reference multiple Usage Plans with the same API Stage")));
+        return Err(ApiGatewayError::Conflict(format!(
+            "Usage Plan {id} cannot be added because API Key {key_id} cannot reference multiple Usage Plans with the same API Stage"
+        )));
     }
     p.keys.push(key_id.clone());
     g.inner
         .store
-        .commit(
-            Txn::new()
-                .equals(NS, plan_key(&id).into_bytes(), raw)
-                .put(NS, plan_key(&id).into_bytes(), state::encode(&p)),
-        )
+        .commit(Txn::new().equals(NS, plan_key(&id).into_bytes(), raw).put(
+            NS,
+            plan_key(&id).into_bytes(),
+            state::encode(&p),
+        ))
         .await
         .map_err(conflict)?;
     Ok(plan_key_view(&k.key))
 }
 
-pub async fn get_usage_plan_key(g: ApiGateway, cx: RequestContext, i: GetUsagePlanKeyRequest) -> Result<UsagePlanKey> {
+pub async fn get_usage_plan_key(
+    g: ApiGateway,
+    cx: RequestContext,
+    i: GetUsagePlanKeyRequest,
+) -> Result<UsagePlanKey> {
     let (p, _) = load_plan(&g, &cx, i.usage_plan_id.as_deref().unwrap_or_default()).await?;
     let key_id = i.key_id.unwrap_or_default();
     if !p.keys.contains(&key_id) {
-        return Err(ApiGatewayError::NotFound(format!("Invalid Usage Plan Key identifier specified: {key_id}")));
+        return Err(ApiGatewayError::NotFound(format!(
+            "Invalid Usage Plan Key identifier specified: {key_id}"
+        )));
     }
     let (k, _) = load_key(&g, &cx, &key_id).await?;
     Ok(plan_key_view(&k.key))
 }
 
-pub async fn get_usage_plan_keys(g: ApiGateway, cx: RequestContext, i: GetUsagePlanKeysRequest) -> Result<UsagePlanKeys> {
+pub async fn get_usage_plan_keys(
+    g: ApiGateway,
+    cx: RequestContext,
+    i: GetUsagePlanKeysRequest,
+) -> Result<UsagePlanKeys> {
     let (p, _) = load_plan(&g, &cx, i.usage_plan_id.as_deref().unwrap_or_default()).await?;
     let mut out = Vec::new();
     for key_id in &p.keys {
@@ -1731,21 +2086,27 @@ pub async fn get_usage_plan_keys(g: ApiGateway, cx: RequestContext, i: GetUsageP
     })
 }
 
-pub async fn delete_usage_plan_key(g: ApiGateway, cx: RequestContext, i: DeleteUsagePlanKeyRequest) -> Result<()> {
+pub async fn delete_usage_plan_key(
+    g: ApiGateway,
+    cx: RequestContext,
+    i: DeleteUsagePlanKeyRequest,
+) -> Result<()> {
     let id = i.usage_plan_id.clone().unwrap_or_default();
     let key_id = i.key_id.clone().unwrap_or_default();
     let (mut p, raw) = load_plan(&g, &cx, &id).await?;
     if !p.keys.contains(&key_id) {
-        return Err(ApiGatewayError::NotFound(format!("Invalid Usage Plan Key identifier specified: {key_id}")));
+        return Err(ApiGatewayError::NotFound(format!(
+            "Invalid Usage Plan Key identifier specified: {key_id}"
+        )));
     }
     p.keys.retain(|k| *k != key_id);
     g.inner
         .store
-        .commit(
-            Txn::new()
-                .equals(NS, plan_key(&id).into_bytes(), raw)
-                .put(NS, plan_key(&id).into_bytes(), state::encode(&p)),
-        )
+        .commit(Txn::new().equals(NS, plan_key(&id).into_bytes(), raw).put(
+            NS,
+            plan_key(&id).into_bytes(),
+            state::encode(&p),
+        ))
         .await
         .map_err(conflict)
 }
@@ -1753,16 +2114,26 @@ pub async fn delete_usage_plan_key(g: ApiGateway, cx: RequestContext, i: DeleteU
 pub async fn get_usage(g: ApiGateway, cx: RequestContext, i: GetUsageRequest) -> Result<Usage> {
     let id = i.usage_plan_id.clone().unwrap_or_default();
     let (p, _) = load_plan(&g, &cx, &id).await?;
-    let (start, end) = (i.start_date.clone().unwrap_or_default(), i.end_date.clone().unwrap_or_default());
-    let parse = |s: &str| time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]")).ok();
+    let (start, end) = (
+        i.start_date.clone().unwrap_or_default(),
+        i.end_date.clone().unwrap_or_default(),
+    );
+    let parse =
+        |s: &str| time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]")).ok();
     let (Some(from), Some(to)) = (parse(&start), parse(&end)) else {
-        return Err(ApiGatewayError::BadRequest("startDate and endDate must be dates (yyyy-MM-dd)".into()));
+        return Err(ApiGatewayError::BadRequest(
+            "startDate and endDate must be dates (yyyy-MM-dd)".into(),
+        ));
     };
     if to < from {
-        return Err(ApiGatewayError::BadRequest("The endDate must not be before the startDate".into()));
+        return Err(ApiGatewayError::BadRequest(
+            "The endDate must not be before the startDate".into(),
+        ));
     }
     if (to - from).whole_days() > 366 {
-        return Err(ApiGatewayError::BadRequest("The date range must not exceed one year".into()));
+        return Err(ApiGatewayError::BadRequest(
+            "The date range must not exceed one year".into(),
+        ));
     }
     let limit = p.plan.quota.as_ref().and_then(|q| q.limit).unwrap_or(0) as i64;
     let mut items = HashMap::new();
@@ -1793,17 +2164,27 @@ pub async fn get_usage(g: ApiGateway, cx: RequestContext, i: GetUsageRequest) ->
 async fn load_domain(g: &ApiGateway, cx: &RequestContext, name: &str) -> Result<(DomainRecord, Vec<u8>)> {
     match read::<DomainRecord>(g, &domain_key(name)).await? {
         Some((d, raw)) if mine(cx, &d.account, &d.region) => Ok((d, raw)),
-        _ => Err(ApiGatewayError::NotFound(format!("Invalid domain name identifier specified {name}"))),
+        _ => Err(ApiGatewayError::NotFound(format!(
+            "Invalid domain name identifier specified {name}"
+        ))),
     }
 }
 
-pub async fn create_domain_name(g: ApiGateway, cx: RequestContext, i: CreateDomainNameRequest) -> Result<DomainName> {
+pub async fn create_domain_name(
+    g: ApiGateway,
+    cx: RequestContext,
+    i: CreateDomainNameRequest,
+) -> Result<DomainName> {
     let name = i.domain_name.clone().unwrap_or_default().to_ascii_lowercase();
     let valid = !name.is_empty()
         && name.len() <= 253
-        && name.split('.').all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+        && name
+            .split('.')
+            .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
     if !valid {
-        return Err(ApiGatewayError::BadRequest(format!("Invalid domain name: {name}")));
+        return Err(ApiGatewayError::BadRequest(format!(
+            "Invalid domain name: {name}"
+        )));
     }
     let d = DomainName {
         domain_name: Some(name.clone()),
@@ -1828,7 +2209,11 @@ pub async fn create_domain_name(g: ApiGateway, cx: RequestContext, i: CreateDoma
     let key = domain_key(&name).into_bytes();
     g.inner
         .store
-        .commit(Txn::new().absent(NS, key.clone()).put(NS, key, state::encode(&rec)))
+        .commit(
+            Txn::new()
+                .absent(NS, key.clone())
+                .put(NS, key, state::encode(&rec)),
+        )
         .await
         .map_err(|e| match e {
             stratus_store::StoreError::ConditionFailed { .. } => {
@@ -1840,11 +2225,22 @@ pub async fn create_domain_name(g: ApiGateway, cx: RequestContext, i: CreateDoma
     Ok(d)
 }
 
-pub async fn get_domain_name(g: ApiGateway, cx: RequestContext, i: GetDomainNameRequest) -> Result<DomainName> {
-    Ok(load_domain(&g, &cx, i.domain_name.as_deref().unwrap_or_default()).await?.0.domain)
+pub async fn get_domain_name(
+    g: ApiGateway,
+    cx: RequestContext,
+    i: GetDomainNameRequest,
+) -> Result<DomainName> {
+    Ok(load_domain(&g, &cx, i.domain_name.as_deref().unwrap_or_default())
+        .await?
+        .0
+        .domain)
 }
 
-pub async fn get_domain_names(g: ApiGateway, cx: RequestContext, i: GetDomainNamesRequest) -> Result<DomainNames> {
+pub async fn get_domain_names(
+    g: ApiGateway,
+    cx: RequestContext,
+    i: GetDomainNamesRequest,
+) -> Result<DomainNames> {
     let rows = g.inner.store.scan(NS, &Scan::prefix(b"v1domain/")).await?;
     let mut out = Vec::new();
     for (_, raw) in rows {
@@ -1873,14 +2269,20 @@ pub async fn delete_domain_name(g: ApiGateway, cx: RequestContext, i: DeleteDoma
     Ok(())
 }
 
-pub async fn create_base_path_mapping(g: ApiGateway, cx: RequestContext, i: CreateBasePathMappingRequest) -> Result<BasePathMapping> {
+pub async fn create_base_path_mapping(
+    g: ApiGateway,
+    cx: RequestContext,
+    i: CreateBasePathMappingRequest,
+) -> Result<BasePathMapping> {
     let name = i.domain_name.clone().unwrap_or_default();
     let api = i.rest_api_id.clone().unwrap_or_default();
     let (r, _) = load(&g, &cx, &api).await?;
     if let Some(s) = &i.stage
         && !r.stages.contains_key(s)
     {
-        return Err(ApiGatewayError::BadRequest(format!("Invalid stage identifier specified: {s}")));
+        return Err(ApiGatewayError::BadRequest(format!(
+            "Invalid stage identifier specified: {s}"
+        )));
     }
     let base = match i.base_path.as_deref() {
         None | Some("") | Some("(none)") => "(none)".to_string(),
@@ -1888,7 +2290,9 @@ pub async fn create_base_path_mapping(g: ApiGateway, cx: RequestContext, i: Crea
     };
     let (mut d, raw) = load_domain(&g, &cx, &name).await?;
     if d.mappings.contains_key(&base) {
-        return Err(ApiGatewayError::Conflict("Base path already exists for this domain name".into()));
+        return Err(ApiGatewayError::Conflict(
+            "Base path already exists for this domain name".into(),
+        ));
     }
     let m = BasePathMapping {
         base_path: Some(base.clone()),
@@ -1899,22 +2303,33 @@ pub async fn create_base_path_mapping(g: ApiGateway, cx: RequestContext, i: Crea
     let key = domain_key(&name).into_bytes();
     g.inner
         .store
-        .commit(Txn::new().equals(NS, key.clone(), raw).put(NS, key, state::encode(&d)))
+        .commit(
+            Txn::new()
+                .equals(NS, key.clone(), raw)
+                .put(NS, key, state::encode(&d)),
+        )
         .await
         .map_err(conflict)?;
     Ok(m)
 }
 
-pub async fn get_base_path_mapping(g: ApiGateway, cx: RequestContext, i: GetBasePathMappingRequest) -> Result<BasePathMapping> {
+pub async fn get_base_path_mapping(
+    g: ApiGateway,
+    cx: RequestContext,
+    i: GetBasePathMappingRequest,
+) -> Result<BasePathMapping> {
     let (d, _) = load_domain(&g, &cx, i.domain_name.as_deref().unwrap_or_default()).await?;
     let base = i.base_path.unwrap_or_default();
-    d.mappings
-        .get(&base)
-        .cloned()
-        .ok_or_else(|| ApiGatewayError::NotFound(format!("Invalid base path mapping identifier specified {base}")))
+    d.mappings.get(&base).cloned().ok_or_else(|| {
+        ApiGatewayError::NotFound(format!("Invalid base path mapping identifier specified {base}"))
+    })
 }
 
-pub async fn get_base_path_mappings(g: ApiGateway, cx: RequestContext, i: GetBasePathMappingsRequest) -> Result<BasePathMappings> {
+pub async fn get_base_path_mappings(
+    g: ApiGateway,
+    cx: RequestContext,
+    i: GetBasePathMappingsRequest,
+) -> Result<BasePathMappings> {
     let (d, _) = load_domain(&g, &cx, i.domain_name.as_deref().unwrap_or_default()).await?;
     let (items, position) = page(d.mappings.into_values().collect(), i.position.as_deref(), i.limit)?;
     Ok(BasePathMappings {
@@ -1923,17 +2338,27 @@ pub async fn get_base_path_mappings(g: ApiGateway, cx: RequestContext, i: GetBas
     })
 }
 
-pub async fn delete_base_path_mapping(g: ApiGateway, cx: RequestContext, i: DeleteBasePathMappingRequest) -> Result<()> {
+pub async fn delete_base_path_mapping(
+    g: ApiGateway,
+    cx: RequestContext,
+    i: DeleteBasePathMappingRequest,
+) -> Result<()> {
     let name = i.domain_name.clone().unwrap_or_default();
     let base = i.base_path.clone().unwrap_or_default();
     let (mut d, raw) = load_domain(&g, &cx, &name).await?;
     if d.mappings.remove(&base).is_none() {
-        return Err(ApiGatewayError::NotFound(format!("Invalid base path mapping identifier specified {base}")));
+        return Err(ApiGatewayError::NotFound(format!(
+            "Invalid base path mapping identifier specified {base}"
+        )));
     }
     let key = domain_key(&name).into_bytes();
     g.inner
         .store
-        .commit(Txn::new().equals(NS, key.clone(), raw).put(NS, key, state::encode(&d)))
+        .commit(
+            Txn::new()
+                .equals(NS, key.clone(), raw)
+                .put(NS, key, state::encode(&d)),
+        )
         .await
         .map_err(conflict)
 }
@@ -1964,7 +2389,12 @@ fn tagged(arn: &str) -> Result<Tagged> {
     })
 }
 
-async fn edit_tags(g: &ApiGateway, cx: &RequestContext, arn: &str, f: impl Fn(&mut HashMap<String, String>) + Copy) -> Result<HashMap<String, String>> {
+async fn edit_tags(
+    g: &ApiGateway,
+    cx: &RequestContext,
+    arn: &str,
+    f: impl Fn(&mut HashMap<String, String>) + Copy,
+) -> Result<HashMap<String, String>> {
     match tagged(arn)? {
         Tagged::Api(id) => {
             change(g, cx, &id, |r, _| {
@@ -1990,7 +2420,11 @@ async fn edit_tags(g: &ApiGateway, cx: &RequestContext, arn: &str, f: impl Fn(&m
             let t = t.clone();
             g.inner
                 .store
-                .commit(Txn::new().equals(NS, key_key(&id).into_bytes(), raw).put(NS, key_key(&id).into_bytes(), state::encode(&k)))
+                .commit(Txn::new().equals(NS, key_key(&id).into_bytes(), raw).put(
+                    NS,
+                    key_key(&id).into_bytes(),
+                    state::encode(&k),
+                ))
                 .await
                 .map_err(conflict)?;
             Ok(t)
@@ -2002,7 +2436,11 @@ async fn edit_tags(g: &ApiGateway, cx: &RequestContext, arn: &str, f: impl Fn(&m
             let t = t.clone();
             g.inner
                 .store
-                .commit(Txn::new().equals(NS, plan_key(&id).into_bytes(), raw).put(NS, plan_key(&id).into_bytes(), state::encode(&p)))
+                .commit(Txn::new().equals(NS, plan_key(&id).into_bytes(), raw).put(
+                    NS,
+                    plan_key(&id).into_bytes(),
+                    state::encode(&p),
+                ))
                 .await
                 .map_err(conflict)?;
             Ok(t)
@@ -2015,7 +2453,11 @@ async fn edit_tags(g: &ApiGateway, cx: &RequestContext, arn: &str, f: impl Fn(&m
             let key = domain_key(&name).into_bytes();
             g.inner
                 .store
-                .commit(Txn::new().equals(NS, key.clone(), raw).put(NS, key, state::encode(&d)))
+                .commit(
+                    Txn::new()
+                        .equals(NS, key.clone(), raw)
+                        .put(NS, key, state::encode(&d)),
+                )
                 .await
                 .map_err(conflict)?;
             Ok(t)
@@ -2029,7 +2471,9 @@ pub async fn tag_resource(g: ApiGateway, cx: RequestContext, i: TagResourceReque
     let tags_ref = &tags;
     let out = edit_tags(&g, &cx, &arn, move |t| t.extend(tags_ref.clone())).await?;
     if out.len() > 50 {
-        return Err(ApiGatewayError::BadRequest("A resource takes at most 50 tags".into()));
+        return Err(ApiGatewayError::BadRequest(
+            "A resource takes at most 50 tags".into(),
+        ));
     }
     Ok(())
 }
@@ -2053,7 +2497,11 @@ pub async fn get_tags(g: ApiGateway, cx: RequestContext, i: GetTagsRequest) -> R
     Ok(Tags { tags: Some(tags) })
 }
 
-pub async fn test_invoke_method(g: ApiGateway, cx: RequestContext, i: TestInvokeMethodRequest) -> Result<TestInvokeMethodResponse> {
+pub async fn test_invoke_method(
+    g: ApiGateway,
+    cx: RequestContext,
+    i: TestInvokeMethodRequest,
+) -> Result<TestInvokeMethodResponse> {
     let (r, _) = load(&g, &cx, i.rest_api_id.as_deref().unwrap_or_default()).await?;
     let started = std::time::Instant::now();
     let resp = crate::rest_api::test_invoke(&g, &r, &i).await?;

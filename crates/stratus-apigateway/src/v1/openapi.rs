@@ -28,7 +28,9 @@ pub fn parse(body: &[u8]) -> Result<Value, ApiGatewayError> {
         ));
     }
     if !doc.get("paths").is_some_and(|p| p.is_object()) {
-        return Err(ApiGatewayError::BadRequest("Invalid OpenAPI input: 'paths' is required".into()));
+        return Err(ApiGatewayError::BadRequest(
+            "Invalid OpenAPI input: 'paths' is required".into(),
+        ));
     }
     Ok(doc)
 }
@@ -40,7 +42,12 @@ pub fn title(doc: &Value) -> Option<String> {
 fn strings(v: &Value) -> Option<HashMap<String, String>> {
     v.as_object().map(|m| {
         m.iter()
-            .map(|(k, v)| (k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()),
+                )
+            })
             .collect()
     })
 }
@@ -85,7 +92,12 @@ fn integration_of(x: &Value) -> Result<Integration, ApiGatewayError> {
 }
 
 /// Imports a definition: `merge` keeps what the document does not name.
-pub fn import(r: &mut RestRecord, doc: &Value, merge: bool, mut new_id: impl FnMut() -> String) -> Result<(), ApiGatewayError> {
+pub fn import(
+    r: &mut RestRecord,
+    doc: &Value,
+    merge: bool,
+    mut new_id: impl FnMut() -> String,
+) -> Result<(), ApiGatewayError> {
     let v3 = doc.get("openapi").is_some();
     let root_id = r.api.root_resource_id.clone().unwrap_or_default();
     if !merge {
@@ -113,7 +125,11 @@ pub fn import(r: &mut RestRecord, doc: &Value, merge: bool, mut new_id: impl FnM
         r.api.binary_media_types = Some(b.iter().filter_map(|v| v.as_str().map(str::to_string)).collect());
     }
     // Models.
-    let schemas = if v3 { &doc["components"]["schemas"] } else { &doc["definitions"] };
+    let schemas = if v3 {
+        &doc["components"]["schemas"]
+    } else {
+        &doc["definitions"]
+    };
     if let Some(m) = schemas.as_object() {
         for (name, schema) in m {
             r.models.insert(
@@ -129,17 +145,28 @@ pub fn import(r: &mut RestRecord, doc: &Value, merge: bool, mut new_id: impl FnM
         }
     }
     // Security schemes: API keys and Lambda authorizers.
-    let schemes = if v3 { &doc["components"]["securitySchemes"] } else { &doc["securityDefinitions"] };
+    let schemes = if v3 {
+        &doc["components"]["securitySchemes"]
+    } else {
+        &doc["securityDefinitions"]
+    };
     let mut key_schemes = Vec::new();
     let mut authorizer_ids: HashMap<String, (String, String)> = HashMap::new();
     if let Some(m) = schemes.as_object() {
         for (name, s) in m {
             if let Some(z) = s.get("x-amazon-apigateway-authorizer") {
                 let kind = z["type"].as_str().unwrap_or("token").to_ascii_uppercase();
-                let kind = if kind == "COGNITO_USER_POOLS" { kind } else if kind == "REQUEST" { kind } else { "TOKEN".into() };
-                let identity = z["identitySource"].as_str().map(str::to_string).or_else(|| {
-                    s["name"].as_str().map(|h| format!("method.request.header.{h}"))
-                });
+                let kind = if kind == "COGNITO_USER_POOLS" {
+                    kind
+                } else if kind == "REQUEST" {
+                    kind
+                } else {
+                    "TOKEN".into()
+                };
+                let identity = z["identitySource"]
+                    .as_str()
+                    .map(str::to_string)
+                    .or_else(|| s["name"].as_str().map(|h| format!("method.request.header.{h}")));
                 let id = new_id();
                 r.authorizers.insert(
                     id.clone(),
@@ -151,14 +178,23 @@ pub fn import(r: &mut RestRecord, doc: &Value, merge: bool, mut new_id: impl FnM
                         authorizer_uri: z["authorizerUri"].as_str().map(str::to_string),
                         authorizer_credentials: z["authorizerCredentials"].as_str().map(str::to_string),
                         identity_source: identity,
-                        identity_validation_expression: z["identityValidationExpression"].as_str().map(str::to_string),
-                        authorizer_result_ttl_in_seconds: z["authorizerResultTtlInSeconds"].as_i64().map(|t| t as i32).or(Some(300)),
+                        identity_validation_expression: z["identityValidationExpression"]
+                            .as_str()
+                            .map(str::to_string),
+                        authorizer_result_ttl_in_seconds: z["authorizerResultTtlInSeconds"]
+                            .as_i64()
+                            .map(|t| t as i32)
+                            .or(Some(300)),
                         provider_ar_ns: z["providerARNs"]
                             .as_array()
                             .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect()),
                     },
                 );
-                let auth_type = if kind == "COGNITO_USER_POOLS" { "COGNITO_USER_POOLS" } else { "CUSTOM" };
+                let auth_type = if kind == "COGNITO_USER_POOLS" {
+                    "COGNITO_USER_POOLS"
+                } else {
+                    "CUSTOM"
+                };
                 authorizer_ids.insert(name.clone(), (id, auth_type.to_string()));
             } else if s["type"] == "apiKey" {
                 key_schemes.push(name.clone());
@@ -182,7 +218,9 @@ pub fn import(r: &mut RestRecord, doc: &Value, merge: bool, mut new_id: impl FnM
             validator_ids.insert(name.clone(), id);
         }
     }
-    let default_validator = doc["x-amazon-apigateway-request-validator"].as_str().map(str::to_string);
+    let default_validator = doc["x-amazon-apigateway-request-validator"]
+        .as_str()
+        .map(str::to_string);
     let paths = doc["paths"].as_object().cloned().unwrap_or_default();
     for (path, item) in &paths {
         let resource_id = ensure_path(r, &root_id, path, &mut new_id)?;
@@ -210,7 +248,12 @@ pub fn import(r: &mut RestRecord, doc: &Value, merge: bool, mut new_id: impl FnM
                     } else if let Some((id, kind)) = authorizer_ids.get(name) {
                         m.authorizer_id = Some(id.clone());
                         m.authorization_type = Some(kind.clone());
-                        let scopes: Vec<String> = scopes.as_array().into_iter().flatten().filter_map(|s| s.as_str().map(str::to_string)).collect();
+                        let scopes: Vec<String> = scopes
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|s| s.as_str().map(str::to_string))
+                            .collect();
                         if !scopes.is_empty() {
                             m.authorization_scopes = Some(scopes);
                         }
@@ -220,7 +263,10 @@ pub fn import(r: &mut RestRecord, doc: &Value, merge: bool, mut new_id: impl FnM
                 }
             }
             let mut params = HashMap::new();
-            for p in shared_params.iter().chain(op["parameters"].as_array().into_iter().flatten()) {
+            for p in shared_params
+                .iter()
+                .chain(op["parameters"].as_array().into_iter().flatten())
+            {
                 let location = match p["in"].as_str() {
                     Some("path") => "path",
                     Some("query") => "querystring",
@@ -228,7 +274,10 @@ pub fn import(r: &mut RestRecord, doc: &Value, merge: bool, mut new_id: impl FnM
                     _ => continue,
                 };
                 if let Some(name) = p["name"].as_str() {
-                    params.insert(format!("method.request.{location}.{name}"), p["required"].as_bool().unwrap_or(false));
+                    params.insert(
+                        format!("method.request.{location}.{name}"),
+                        p["required"].as_bool().unwrap_or(false),
+                    );
                 }
             }
             if !params.is_empty() {
@@ -246,7 +295,10 @@ pub fn import(r: &mut RestRecord, doc: &Value, merge: bool, mut new_id: impl FnM
                     .and_then(|p| p["schema"]["$ref"].as_str())
             };
             if let Some(model) = body_schema.and_then(|r| r.rsplit('/').next()) {
-                m.request_models = Some(HashMap::from([("application/json".to_string(), model.to_string())]));
+                m.request_models = Some(HashMap::from([(
+                    "application/json".to_string(),
+                    model.to_string(),
+                )]));
             }
             let validator = op["x-amazon-apigateway-request-validator"]
                 .as_str()
@@ -298,7 +350,12 @@ pub fn import(r: &mut RestRecord, doc: &Value, merge: bool, mut new_id: impl FnM
 }
 
 /// The resource for a path, created with its ancestors as needed.
-fn ensure_path(r: &mut RestRecord, root: &str, path: &str, new_id: &mut impl FnMut() -> String) -> Result<String, ApiGatewayError> {
+fn ensure_path(
+    r: &mut RestRecord,
+    root: &str,
+    path: &str,
+    new_id: &mut impl FnMut() -> String,
+) -> Result<String, ApiGatewayError> {
     let mut current = root.to_string();
     let mut built = String::new();
     for part in path.split('/').filter(|p| !p.is_empty()) {
@@ -307,7 +364,9 @@ fn ensure_path(r: &mut RestRecord, root: &str, path: &str, new_id: &mut impl FnM
         let existing = r
             .resources
             .values()
-            .find(|x| x.parent_id.as_deref() == Some(current.as_str()) && x.path_part.as_deref() == Some(part))
+            .find(|x| {
+                x.parent_id.as_deref() == Some(current.as_str()) && x.path_part.as_deref() == Some(part)
+            })
             .and_then(|x| x.id.clone());
         current = match existing {
             Some(id) => id,
@@ -332,8 +391,15 @@ fn ensure_path(r: &mut RestRecord, root: &str, path: &str, new_id: &mut impl FnM
 
 fn integration_json(n: &Integration) -> Value {
     let mut x = Map::new();
-    x.insert("type".into(), n.r#type.clone().unwrap_or_default().to_ascii_lowercase().into());
-    for (k, v) in [("httpMethod", &n.http_method), ("uri", &n.uri), ("passthroughBehavior", &n.passthrough_behavior)] {
+    x.insert(
+        "type".into(),
+        n.r#type.clone().unwrap_or_default().to_ascii_lowercase().into(),
+    );
+    for (k, v) in [
+        ("httpMethod", &n.http_method),
+        ("uri", &n.uri),
+        ("passthroughBehavior", &n.passthrough_behavior),
+    ] {
         if let Some(v) = v {
             x.insert(k.into(), v.clone().into());
         }
@@ -349,9 +415,16 @@ fn integration_json(n: &Integration) -> Value {
     }
     let mut responses = Map::new();
     for r in n.integration_responses.iter().flat_map(|m| m.values()) {
-        let key = r.selection_pattern.clone().filter(|p| !p.is_empty()).unwrap_or_else(|| "default".into());
+        let key = r
+            .selection_pattern
+            .clone()
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| "default".into());
         let mut o = Map::new();
-        o.insert("statusCode".into(), r.status_code.clone().unwrap_or_default().into());
+        o.insert(
+            "statusCode".into(),
+            r.status_code.clone().unwrap_or_default().into(),
+        );
         if let Some(t) = &r.response_templates {
             o.insert("responseTemplates".into(), json!(t));
         }
@@ -373,7 +446,9 @@ pub fn export(r: &RestRecord, snap: &RestSnapshot, stage: &str, port: u16, v3: b
     let mut uses_key = false;
     let mut used_authorizers = BTreeMap::new();
     for res in snap.resources.values() {
-        let Some(methods) = &res.resource_methods else { continue };
+        let Some(methods) = &res.resource_methods else {
+            continue;
+        };
         let mut item = Map::new();
         for (verb, m) in methods {
             let mut op = Map::new();
@@ -384,7 +459,11 @@ pub fn export(r: &RestRecord, snap: &RestSnapshot, stage: &str, port: u16, v3: b
             for (k, required) in m.request_parameters.iter().flatten() {
                 let parts: Vec<&str> = k.splitn(4, '.').collect();
                 if let [_, _, location, name] = parts.as_slice() {
-                    let location = if *location == "querystring" { "query" } else { location };
+                    let location = if *location == "querystring" {
+                        "query"
+                    } else {
+                        location
+                    };
                     params.push(json!({"name": name, "in": location, "required": *required || location == "path", "schema": {"type": "string"}}));
                 }
             }
@@ -393,7 +472,10 @@ pub fn export(r: &RestRecord, snap: &RestSnapshot, stage: &str, port: u16, v3: b
             }
             let mut responses = Map::new();
             for (status, _) in m.method_responses.iter().flatten() {
-                responses.insert(status.clone(), json!({"description": format!("{status} response")}));
+                responses.insert(
+                    status.clone(),
+                    json!({"description": format!("{status} response")}),
+                );
             }
             op.insert("responses".into(), Value::Object(responses));
             let mut security = Vec::new();
@@ -412,14 +494,24 @@ pub fn export(r: &RestRecord, snap: &RestSnapshot, stage: &str, port: u16, v3: b
             if let Some(n) = &m.method_integration {
                 op.insert("x-amazon-apigateway-integration".into(), integration_json(n));
             }
-            let key = if verb == "ANY" { "x-amazon-apigateway-any-method".to_string() } else { verb.to_ascii_lowercase() };
+            let key = if verb == "ANY" {
+                "x-amazon-apigateway-any-method".to_string()
+            } else {
+                verb.to_ascii_lowercase()
+            };
             item.insert(key, Value::Object(op));
         }
-        paths.insert(res.path.clone().unwrap_or_else(|| "/".into()), Value::Object(item));
+        paths.insert(
+            res.path.clone().unwrap_or_else(|| "/".into()),
+            Value::Object(item),
+        );
     }
     let mut schemes = Map::new();
     if uses_key {
-        schemes.insert("api_key".into(), json!({"type": "apiKey", "name": "x-api-key", "in": "header"}));
+        schemes.insert(
+            "api_key".into(),
+            json!({"type": "apiKey", "name": "x-api-key", "in": "header"}),
+        );
     }
     for (name, z) in used_authorizers {
         let mut x = json!({
@@ -438,7 +530,15 @@ pub fn export(r: &RestRecord, snap: &RestSnapshot, stage: &str, port: u16, v3: b
     let models: Map<String, Value> = snap
         .models
         .iter()
-        .map(|(k, m)| (k.clone(), m.schema.as_deref().and_then(|s| serde_json::from_str(s).ok()).unwrap_or(json!({}))))
+        .map(|(k, m)| {
+            (
+                k.clone(),
+                m.schema
+                    .as_deref()
+                    .and_then(|s| serde_json::from_str(s).ok())
+                    .unwrap_or(json!({})),
+            )
+        })
         .collect();
     let info = json!({"title": r.api.name, "version": r.api.version.clone().unwrap_or_else(|| "1.0".into())});
     let mut doc = if v3 {

@@ -90,7 +90,10 @@ fn bad(op: &PatchOperation) -> ApiGatewayError {
 }
 
 /// Applies patch operations to a shape; a path the shape does not have is a BadRequest.
-pub fn apply<T: Serialize + DeserializeOwned>(target: &T, ops: &[PatchOperation]) -> Result<T, ApiGatewayError> {
+pub fn apply<T: Serialize + DeserializeOwned>(
+    target: &T,
+    ops: &[PatchOperation],
+) -> Result<T, ApiGatewayError> {
     let mut doc = serde_json::to_value(target).expect("shapes serialize");
     for op in ops {
         let kind = op.op.as_deref().unwrap_or_default();
@@ -104,7 +107,8 @@ pub fn apply<T: Serialize + DeserializeOwned>(target: &T, ops: &[PatchOperation]
         let root = doc.as_object_mut().ok_or_else(|| bad(op))?;
         // Stage method settings.
         if root.contains_key("stageName")
-            && let Some((key, member)) = method_setting(&raw_segs.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+            && let Some((key, member)) =
+                method_setting(&raw_segs.iter().map(|s| s.to_string()).collect::<Vec<_>>())
         {
             let settings = root
                 .entry("methodSettings")
@@ -170,8 +174,19 @@ pub fn apply<T: Serialize + DeserializeOwned>(target: &T, ops: &[PatchOperation]
                 break;
             }
             // List members addressed by value start as empty lists.
-            const LISTS: &[&str] = &["binaryMediaTypes", "stageKeys", "authorizationScopes", "providerARNs", "cacheKeyParameters", "types"];
-            let fresh = if LISTS.contains(&seg.as_str()) { Value::Array(Vec::new()) } else { Value::Null };
+            const LISTS: &[&str] = &[
+                "binaryMediaTypes",
+                "stageKeys",
+                "authorizationScopes",
+                "providerARNs",
+                "cacheKeyParameters",
+                "types",
+            ];
+            let fresh = if LISTS.contains(&seg.as_str()) {
+                Value::Array(Vec::new())
+            } else {
+                Value::Null
+            };
             let entry = obj.entry(seg.clone()).or_insert(fresh.clone());
             if entry.is_null() {
                 *entry = fresh;

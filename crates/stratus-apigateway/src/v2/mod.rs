@@ -19,7 +19,8 @@ type Result<T> = std::result::Result<T, ApiGatewayError>;
 /// Converts between model shapes with the same members (a stored `Route` and
 /// `GetRouteResult`, say): they share their JSON form.
 fn to<A: Serialize, B: DeserializeOwned>(a: &A) -> B {
-    serde_json::from_value(serde_json::to_value(a).expect("shapes serialize")).expect("shapes have the same members")
+    serde_json::from_value(serde_json::to_value(a).expect("shapes serialize"))
+        .expect("shapes have the same members")
 }
 
 fn new_id(len: usize) -> String {
@@ -34,11 +35,17 @@ fn now(g: &ApiGateway) -> IsoTimestamp {
 }
 
 fn api_not_found(cx: &RequestContext, api_id: &str) -> ApiGatewayError {
-    ApiGatewayError::NotFound(format!("Invalid API identifier specified {}:{api_id}", cx.account_id()))
+    ApiGatewayError::NotFound(format!(
+        "Invalid API identifier specified {}:{api_id}",
+        cx.account_id()
+    ))
 }
 
 fn missing(what: &str, cx: &RequestContext, id: &str) -> ApiGatewayError {
-    ApiGatewayError::NotFound(format!("Invalid {what} identifier specified {}:{id}", cx.account_id()))
+    ApiGatewayError::NotFound(format!(
+        "Invalid {what} identifier specified {}:{id}",
+        cx.account_id()
+    ))
 }
 
 fn required<'a>(v: &'a Option<String>, name: &str) -> Result<&'a str> {
@@ -88,7 +95,13 @@ fn snapshot(a: &ApiRecord) -> Snapshot {
 }
 
 /// Freezes the API's configuration in a new deployment.
-fn deploy(g: &ApiGateway, a: &mut ApiRecord, snaps: &mut Vec<(String, Snapshot)>, description: Option<String>, auto: bool) -> Deployment {
+fn deploy(
+    g: &ApiGateway,
+    a: &mut ApiRecord,
+    snaps: &mut Vec<(String, Snapshot)>,
+    description: Option<String>,
+    auto: bool,
+) -> Deployment {
     let id = new_id(6);
     let d = Deployment {
         auto_deployed: Some(auto),
@@ -157,7 +170,9 @@ fn page<T: Clone>(items: Vec<T>, token: Option<&str>, max: Option<&str>) -> Resu
 fn check_cors(c: &Option<Cors>) -> Result<()> {
     if let Some(c) = c
         && c.allow_credentials == Some(true)
-        && c.allow_origins.as_ref().is_some_and(|o| o.iter().any(|o| o == "*"))
+        && c.allow_origins
+            .as_ref()
+            .is_some_and(|o| o.iter().any(|o| o == "*"))
     {
         return Err(ApiGatewayError::BadRequest(
             "allow-credentials is not supported if allow-origin is *".into(),
@@ -171,7 +186,9 @@ pub async fn create_api(g: ApiGateway, cx: RequestContext, i: CreateApiRequest) 
     let protocol = required(&i.protocol_type, "ProtocolType")?;
     let http = protocol == "HTTP";
     if !http && protocol != "WEBSOCKET" {
-        return Err(ApiGatewayError::BadRequest(format!("Invalid protocol type {protocol}")));
+        return Err(ApiGatewayError::BadRequest(format!(
+            "Invalid protocol type {protocol}"
+        )));
     }
     if !http && i.route_selection_expression.is_none() {
         return Err(ApiGatewayError::BadRequest(
@@ -289,7 +306,12 @@ pub async fn get_apis(g: ApiGateway, cx: RequestContext, i: GetApisRequest) -> R
         .into_iter()
         .filter(|a| a.account == cx.account_id() && a.region == cx.region)
         .collect();
-    apis.sort_by(|a, b| a.api.created_date.cmp(&b.api.created_date).then(a.api.api_id.cmp(&b.api.api_id)));
+    apis.sort_by(|a, b| {
+        a.api
+            .created_date
+            .cmp(&b.api.created_date)
+            .then(a.api.api_id.cmp(&b.api.api_id))
+    });
     let items: Vec<Api> = apis.into_iter().map(|a| a.api).collect();
     let (items, next) = page(items, i.next_token.as_deref(), i.max_results.as_deref())?;
     Ok(GetApisResponse {
@@ -339,7 +361,11 @@ pub async fn delete_api(g: ApiGateway, cx: RequestContext, i: DeleteApiRequest) 
     state::delete(&g.inner.store, &api_id, &raw).await
 }
 
-pub async fn delete_cors_configuration(g: ApiGateway, cx: RequestContext, i: DeleteCorsConfigurationRequest) -> Result<()> {
+pub async fn delete_cors_configuration(
+    g: ApiGateway,
+    cx: RequestContext,
+    i: DeleteCorsConfigurationRequest,
+) -> Result<()> {
     let api_id = i.api_id.unwrap_or_default();
     change(&g, &cx, &api_id, true, |a, _| {
         a.api.cors_configuration = None;
@@ -357,8 +383,7 @@ fn check_route(a: &ApiRecord, r: &Route, except: Option<&str>) -> Result<()> {
     } else if key.is_empty() {
         return Err(ApiGatewayError::BadRequest("RouteKey is required".into()));
     }
-    if a
-        .routes
+    if a.routes
         .values()
         .any(|o| o.route_key.as_deref() == Some(key) && o.route_id.as_deref() != except)
     {
@@ -373,7 +398,9 @@ fn check_route(a: &ApiRecord, r: &Route, except: Option<&str>) -> Result<()> {
             )));
         };
         if !a.integrations.contains_key(id) {
-            return Err(ApiGatewayError::BadRequest(format!("Invalid integration identifier specified {id}")));
+            return Err(ApiGatewayError::BadRequest(format!(
+                "Invalid integration identifier specified {id}"
+            )));
         }
     }
     let auth = r.authorization_type.as_deref().unwrap_or("NONE");
@@ -384,7 +411,9 @@ fn check_route(a: &ApiRecord, r: &Route, except: Option<&str>) -> Result<()> {
                 ApiGatewayError::BadRequest(format!("AuthorizerId is required for authorization type {auth}"))
             })?;
             let Some(z) = a.authorizers.get(id) else {
-                return Err(ApiGatewayError::BadRequest(format!("Invalid authorizer identifier specified {id}")));
+                return Err(ApiGatewayError::BadRequest(format!(
+                    "Invalid authorizer identifier specified {id}"
+                )));
             };
             let kind = if auth == "JWT" { "JWT" } else { "REQUEST" };
             if z.authorizer_type.as_deref() != Some(kind) {
@@ -394,13 +423,19 @@ fn check_route(a: &ApiRecord, r: &Route, except: Option<&str>) -> Result<()> {
             }
         }
         other => {
-            return Err(ApiGatewayError::BadRequest(format!("Invalid authorization type {other}")));
+            return Err(ApiGatewayError::BadRequest(format!(
+                "Invalid authorization type {other}"
+            )));
         }
     }
     Ok(())
 }
 
-pub async fn create_route(g: ApiGateway, cx: RequestContext, i: CreateRouteRequest) -> Result<CreateRouteResult> {
+pub async fn create_route(
+    g: ApiGateway,
+    cx: RequestContext,
+    i: CreateRouteRequest,
+) -> Result<CreateRouteResult> {
     let api_id = i.api_id.clone().unwrap_or_default();
     let route = change(&g, &cx, &api_id, true, |a, _| {
         let id = new_id(7);
@@ -430,23 +465,38 @@ pub async fn create_route(g: ApiGateway, cx: RequestContext, i: CreateRouteReque
 pub async fn get_route(g: ApiGateway, cx: RequestContext, i: GetRouteRequest) -> Result<GetRouteResult> {
     let (a, _) = load(&g, &cx, i.api_id.as_deref().unwrap_or_default()).await?;
     let id = i.route_id.unwrap_or_default();
-    a.routes.get(&id).map(to).ok_or_else(|| missing("Route", &cx, &id))
+    a.routes
+        .get(&id)
+        .map(to)
+        .ok_or_else(|| missing("Route", &cx, &id))
 }
 
 pub async fn get_routes(g: ApiGateway, cx: RequestContext, i: GetRoutesRequest) -> Result<GetRoutesResponse> {
     let (a, _) = load(&g, &cx, i.api_id.as_deref().unwrap_or_default()).await?;
-    let (items, next) = page(a.routes.into_values().collect(), i.next_token.as_deref(), i.max_results.as_deref())?;
+    let (items, next) = page(
+        a.routes.into_values().collect(),
+        i.next_token.as_deref(),
+        i.max_results.as_deref(),
+    )?;
     Ok(GetRoutesResponse {
         items: Some(items),
         next_token: next,
     })
 }
 
-pub async fn update_route(g: ApiGateway, cx: RequestContext, i: UpdateRouteRequest) -> Result<UpdateRouteResult> {
+pub async fn update_route(
+    g: ApiGateway,
+    cx: RequestContext,
+    i: UpdateRouteRequest,
+) -> Result<UpdateRouteResult> {
     let api_id = i.api_id.clone().unwrap_or_default();
     let id = i.route_id.clone().unwrap_or_default();
     let route = change(&g, &cx, &api_id, true, |a, _| {
-        let mut r = a.routes.get(&id).cloned().ok_or_else(|| missing("Route", &cx, &id))?;
+        let mut r = a
+            .routes
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| missing("Route", &cx, &id))?;
         macro_rules! set {
             ($($f:ident),*) => { $( if i.$f.is_some() { r.$f = i.$f.clone(); } )* };
         }
@@ -478,7 +528,10 @@ pub async fn delete_route(g: ApiGateway, cx: RequestContext, i: DeleteRouteReque
     let api_id = i.api_id.clone().unwrap_or_default();
     let id = i.route_id.clone().unwrap_or_default();
     change(&g, &cx, &api_id, true, |a, _| {
-        a.routes.remove(&id).map(|_| ()).ok_or_else(|| missing("Route", &cx, &id))
+        a.routes
+            .remove(&id)
+            .map(|_| ())
+            .ok_or_else(|| missing("Route", &cx, &id))
     })
     .await
 }
@@ -564,7 +617,11 @@ fn check_integration(a: &ApiRecord, n: &mut Integration) -> Result<()> {
     Ok(())
 }
 
-pub async fn create_integration(g: ApiGateway, cx: RequestContext, i: CreateIntegrationRequest) -> Result<CreateIntegrationResult> {
+pub async fn create_integration(
+    g: ApiGateway,
+    cx: RequestContext,
+    i: CreateIntegrationRequest,
+) -> Result<CreateIntegrationResult> {
     let api_id = i.api_id.clone().unwrap_or_default();
     let n = change(&g, &cx, &api_id, true, |a, _| {
         let id = new_id(7);
@@ -578,7 +635,11 @@ pub async fn create_integration(g: ApiGateway, cx: RequestContext, i: CreateInte
     Ok(to(&n))
 }
 
-pub async fn get_integration(g: ApiGateway, cx: RequestContext, i: GetIntegrationRequest) -> Result<GetIntegrationResult> {
+pub async fn get_integration(
+    g: ApiGateway,
+    cx: RequestContext,
+    i: GetIntegrationRequest,
+) -> Result<GetIntegrationResult> {
     let (a, _) = load(&g, &cx, i.api_id.as_deref().unwrap_or_default()).await?;
     let id = i.integration_id.unwrap_or_default();
     a.integrations
@@ -587,7 +648,11 @@ pub async fn get_integration(g: ApiGateway, cx: RequestContext, i: GetIntegratio
         .ok_or_else(|| missing("Integration", &cx, &id))
 }
 
-pub async fn get_integrations(g: ApiGateway, cx: RequestContext, i: GetIntegrationsRequest) -> Result<GetIntegrationsResponse> {
+pub async fn get_integrations(
+    g: ApiGateway,
+    cx: RequestContext,
+    i: GetIntegrationsRequest,
+) -> Result<GetIntegrationsResponse> {
     let (a, _) = load(&g, &cx, i.api_id.as_deref().unwrap_or_default()).await?;
     let (items, next) = page(
         a.integrations.into_values().collect(),
@@ -600,7 +665,11 @@ pub async fn get_integrations(g: ApiGateway, cx: RequestContext, i: GetIntegrati
     })
 }
 
-pub async fn update_integration(g: ApiGateway, cx: RequestContext, i: UpdateIntegrationRequest) -> Result<UpdateIntegrationResult> {
+pub async fn update_integration(
+    g: ApiGateway,
+    cx: RequestContext,
+    i: UpdateIntegrationRequest,
+) -> Result<UpdateIntegrationResult> {
     let api_id = i.api_id.clone().unwrap_or_default();
     let id = i.integration_id.clone().unwrap_or_default();
     let n = change(&g, &cx, &api_id, true, |a, _| {
@@ -611,14 +680,18 @@ pub async fn update_integration(g: ApiGateway, cx: RequestContext, i: UpdateInte
             .ok_or_else(|| missing("Integration", &cx, &id))?;
         // Members the update names replace the stored ones.
         let mut merged = serde_json::to_value(&old).expect("shapes serialize");
-        if let (Some(m), serde_json::Value::Object(update)) = (merged.as_object_mut(), serde_json::to_value(&i).expect("shapes serialize")) {
+        if let (Some(m), serde_json::Value::Object(update)) = (
+            merged.as_object_mut(),
+            serde_json::to_value(&i).expect("shapes serialize"),
+        ) {
             for (k, v) in update {
                 if k != "apiId" && k != "integrationId" && !v.is_null() {
                     m.insert(k, v);
                 }
             }
         }
-        let mut n: Integration = serde_json::from_value(merged).map_err(|e| ApiGatewayError::BadRequest(e.to_string()))?;
+        let mut n: Integration =
+            serde_json::from_value(merged).map_err(|e| ApiGatewayError::BadRequest(e.to_string()))?;
         check_integration(a, &mut n)?;
         a.integrations.insert(id.clone(), n.clone());
         Ok(n)
@@ -627,7 +700,11 @@ pub async fn update_integration(g: ApiGateway, cx: RequestContext, i: UpdateInte
     Ok(to(&n))
 }
 
-pub async fn delete_integration(g: ApiGateway, cx: RequestContext, i: DeleteIntegrationRequest) -> Result<()> {
+pub async fn delete_integration(
+    g: ApiGateway,
+    cx: RequestContext,
+    i: DeleteIntegrationRequest,
+) -> Result<()> {
     let api_id = i.api_id.clone().unwrap_or_default();
     let id = i.integration_id.clone().unwrap_or_default();
     change(&g, &cx, &api_id, true, |a, _| {
@@ -635,7 +712,10 @@ pub async fn delete_integration(g: ApiGateway, cx: RequestContext, i: DeleteInte
             return Err(missing("Integration", &cx, &id));
         }
         let target = format!("integrations/{id}");
-        if a.routes.values().any(|r| r.target.as_deref() == Some(target.as_str())) {
+        if a.routes
+            .values()
+            .any(|r| r.target.as_deref() == Some(target.as_str()))
+        {
             return Err(ApiGatewayError::Conflict(format!(
                 "Cannot delete Integration {id} because it is used by a route"
             )));
@@ -656,17 +736,22 @@ fn check_authorizer(a: &ApiRecord, z: &mut Authorizer) -> Result<()> {
     match kind.as_str() {
         "JWT" => {
             if a.api.protocol_type.as_deref() != Some("HTTP") {
-                return Err(ApiGatewayError::BadRequest("JWT authorizers are supported only for HTTP APIs".into()));
+                return Err(ApiGatewayError::BadRequest(
+                    "JWT authorizers are supported only for HTTP APIs".into(),
+                ));
             }
-            let jwt = z
-                .jwt_configuration
-                .as_ref()
-                .ok_or_else(|| ApiGatewayError::BadRequest("JwtConfiguration is required for JWT authorizers".into()))?;
+            let jwt = z.jwt_configuration.as_ref().ok_or_else(|| {
+                ApiGatewayError::BadRequest("JwtConfiguration is required for JWT authorizers".into())
+            })?;
             if jwt.issuer.as_deref().unwrap_or_default().is_empty() {
-                return Err(ApiGatewayError::BadRequest("JwtConfiguration.Issuer is required".into()));
+                return Err(ApiGatewayError::BadRequest(
+                    "JwtConfiguration.Issuer is required".into(),
+                ));
             }
             if jwt.audience.as_ref().is_none_or(|a| a.is_empty()) {
-                return Err(ApiGatewayError::BadRequest("JwtConfiguration.Audience is required".into()));
+                return Err(ApiGatewayError::BadRequest(
+                    "JwtConfiguration.Audience is required".into(),
+                ));
             }
             if z.identity_source.as_ref().is_none_or(|s| s.is_empty()) {
                 z.identity_source = Some(vec!["$request.header.Authorization".into()]);
@@ -688,7 +773,9 @@ fn check_authorizer(a: &ApiRecord, z: &mut Authorizer) -> Result<()> {
                         ));
                     }
                 }
-                if z.enable_simple_responses == Some(true) && z.authorizer_payload_format_version.as_deref() != Some("2.0") {
+                if z.enable_simple_responses == Some(true)
+                    && z.authorizer_payload_format_version.as_deref() != Some("2.0")
+                {
                     return Err(ApiGatewayError::BadRequest(
                         "Simple responses are supported only with payload format version 2.0".into(),
                     ));
@@ -708,7 +795,9 @@ fn check_authorizer(a: &ApiRecord, z: &mut Authorizer) -> Result<()> {
             z.authorizer_result_ttl_in_seconds = Some(ttl);
         }
         other => {
-            return Err(ApiGatewayError::BadRequest(format!("Invalid authorizer type {other}")));
+            return Err(ApiGatewayError::BadRequest(format!(
+                "Invalid authorizer type {other}"
+            )));
         }
     }
     if z.name.as_deref().unwrap_or_default().is_empty() {
@@ -717,7 +806,11 @@ fn check_authorizer(a: &ApiRecord, z: &mut Authorizer) -> Result<()> {
     Ok(())
 }
 
-pub async fn create_authorizer(g: ApiGateway, cx: RequestContext, i: CreateAuthorizerRequest) -> Result<CreateAuthorizerResponse> {
+pub async fn create_authorizer(
+    g: ApiGateway,
+    cx: RequestContext,
+    i: CreateAuthorizerRequest,
+) -> Result<CreateAuthorizerResponse> {
     let api_id = i.api_id.clone().unwrap_or_default();
     let z = change(&g, &cx, &api_id, true, |a, _| {
         let id = new_id(6);
@@ -731,7 +824,11 @@ pub async fn create_authorizer(g: ApiGateway, cx: RequestContext, i: CreateAutho
     Ok(to(&z))
 }
 
-pub async fn get_authorizer(g: ApiGateway, cx: RequestContext, i: GetAuthorizerRequest) -> Result<GetAuthorizerResponse> {
+pub async fn get_authorizer(
+    g: ApiGateway,
+    cx: RequestContext,
+    i: GetAuthorizerRequest,
+) -> Result<GetAuthorizerResponse> {
     let (a, _) = load(&g, &cx, i.api_id.as_deref().unwrap_or_default()).await?;
     let id = i.authorizer_id.unwrap_or_default();
     a.authorizers
@@ -740,7 +837,11 @@ pub async fn get_authorizer(g: ApiGateway, cx: RequestContext, i: GetAuthorizerR
         .ok_or_else(|| missing("Authorizer", &cx, &id))
 }
 
-pub async fn get_authorizers(g: ApiGateway, cx: RequestContext, i: GetAuthorizersRequest) -> Result<GetAuthorizersResponse> {
+pub async fn get_authorizers(
+    g: ApiGateway,
+    cx: RequestContext,
+    i: GetAuthorizersRequest,
+) -> Result<GetAuthorizersResponse> {
     let (a, _) = load(&g, &cx, i.api_id.as_deref().unwrap_or_default()).await?;
     let (items, next) = page(
         a.authorizers.into_values().collect(),
@@ -753,7 +854,11 @@ pub async fn get_authorizers(g: ApiGateway, cx: RequestContext, i: GetAuthorizer
     })
 }
 
-pub async fn update_authorizer(g: ApiGateway, cx: RequestContext, i: UpdateAuthorizerRequest) -> Result<UpdateAuthorizerResponse> {
+pub async fn update_authorizer(
+    g: ApiGateway,
+    cx: RequestContext,
+    i: UpdateAuthorizerRequest,
+) -> Result<UpdateAuthorizerResponse> {
     let api_id = i.api_id.clone().unwrap_or_default();
     let id = i.authorizer_id.clone().unwrap_or_default();
     let z = change(&g, &cx, &api_id, true, |a, _| {
@@ -763,14 +868,18 @@ pub async fn update_authorizer(g: ApiGateway, cx: RequestContext, i: UpdateAutho
             .cloned()
             .ok_or_else(|| missing("Authorizer", &cx, &id))?;
         let mut merged = serde_json::to_value(&old).expect("shapes serialize");
-        if let (Some(m), serde_json::Value::Object(update)) = (merged.as_object_mut(), serde_json::to_value(&i).expect("shapes serialize")) {
+        if let (Some(m), serde_json::Value::Object(update)) = (
+            merged.as_object_mut(),
+            serde_json::to_value(&i).expect("shapes serialize"),
+        ) {
             for (k, v) in update {
                 if k != "apiId" && k != "authorizerId" && !v.is_null() {
                     m.insert(k, v);
                 }
             }
         }
-        let mut z: Authorizer = serde_json::from_value(merged).map_err(|e| ApiGatewayError::BadRequest(e.to_string()))?;
+        let mut z: Authorizer =
+            serde_json::from_value(merged).map_err(|e| ApiGatewayError::BadRequest(e.to_string()))?;
         check_authorizer(a, &mut z)?;
         a.authorizers.insert(id.clone(), z.clone());
         Ok(z)
@@ -787,7 +896,10 @@ pub async fn delete_authorizer(g: ApiGateway, cx: RequestContext, i: DeleteAutho
         if !a.authorizers.contains_key(&id) {
             return Err(missing("Authorizer", &cx, &id));
         }
-        if a.routes.values().any(|r| r.authorizer_id.as_deref() == Some(id.as_str())) {
+        if a.routes
+            .values()
+            .any(|r| r.authorizer_id.as_deref() == Some(id.as_str()))
+        {
             return Err(ApiGatewayError::Conflict(format!(
                 "Cannot delete authorizer {id}: it is attached to a route"
             )));
@@ -804,7 +916,9 @@ fn check_stage_name(name: &str) -> Result<()> {
     let ok = name == "$default"
         || (!name.is_empty()
             && name.len() <= 128
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
     if ok {
         Ok(())
     } else {
@@ -822,13 +936,19 @@ fn check_variables(vars: &Option<HashMap<String, String>>) -> Result<()> {
             )));
         }
         if v.len() > 2048 {
-            return Err(ApiGatewayError::BadRequest(format!("Stage variable value for {k} is longer than 2048 characters")));
+            return Err(ApiGatewayError::BadRequest(format!(
+                "Stage variable value for {k} is longer than 2048 characters"
+            )));
         }
     }
     Ok(())
 }
 
-pub async fn create_stage(g: ApiGateway, cx: RequestContext, i: CreateStageRequest) -> Result<CreateStageResponse> {
+pub async fn create_stage(
+    g: ApiGateway,
+    cx: RequestContext,
+    i: CreateStageRequest,
+) -> Result<CreateStageResponse> {
     let api_id = i.api_id.clone().unwrap_or_default();
     let name = required(&i.stage_name, "StageName")?.to_string();
     check_stage_name(&name)?;
@@ -840,7 +960,9 @@ pub async fn create_stage(g: ApiGateway, cx: RequestContext, i: CreateStageReque
         if let Some(d) = &i.deployment_id
             && !a.deployments.contains_key(d)
         {
-            return Err(ApiGatewayError::BadRequest(format!("Invalid deployment identifier specified {d}")));
+            return Err(ApiGatewayError::BadRequest(format!(
+                "Invalid deployment identifier specified {d}"
+            )));
         }
         let mut s: Stage = to(&i);
         s.created_date = Some(now(&g));
@@ -866,39 +988,62 @@ pub async fn create_stage(g: ApiGateway, cx: RequestContext, i: CreateStageReque
 pub async fn get_stage(g: ApiGateway, cx: RequestContext, i: GetStageRequest) -> Result<GetStageResponse> {
     let (a, _) = load(&g, &cx, i.api_id.as_deref().unwrap_or_default()).await?;
     let name = i.stage_name.unwrap_or_default();
-    a.stages
-        .get(&name)
-        .map(to)
-        .ok_or_else(|| ApiGatewayError::NotFound(format!("Invalid stage identifier specified {}:{name}", cx.account_id())))
+    a.stages.get(&name).map(to).ok_or_else(|| {
+        ApiGatewayError::NotFound(format!(
+            "Invalid stage identifier specified {}:{name}",
+            cx.account_id()
+        ))
+    })
 }
 
 pub async fn get_stages(g: ApiGateway, cx: RequestContext, i: GetStagesRequest) -> Result<GetStagesResponse> {
     let (a, _) = load(&g, &cx, i.api_id.as_deref().unwrap_or_default()).await?;
-    let (items, next) = page(a.stages.into_values().collect(), i.next_token.as_deref(), i.max_results.as_deref())?;
+    let (items, next) = page(
+        a.stages.into_values().collect(),
+        i.next_token.as_deref(),
+        i.max_results.as_deref(),
+    )?;
     Ok(GetStagesResponse {
         items: Some(items),
         next_token: next,
     })
 }
 
-pub async fn update_stage(g: ApiGateway, cx: RequestContext, i: UpdateStageRequest) -> Result<UpdateStageResponse> {
+pub async fn update_stage(
+    g: ApiGateway,
+    cx: RequestContext,
+    i: UpdateStageRequest,
+) -> Result<UpdateStageResponse> {
     let api_id = i.api_id.clone().unwrap_or_default();
     let name = i.stage_name.clone().unwrap_or_default();
     check_variables(&i.stage_variables)?;
     let stage = change(&g, &cx, &api_id, false, |a, snaps| {
         let deployments = a.deployments.clone();
         let s = a.stages.get_mut(&name).ok_or_else(|| {
-            ApiGatewayError::NotFound(format!("Invalid stage identifier specified {}:{name}", cx.account_id()))
+            ApiGatewayError::NotFound(format!(
+                "Invalid stage identifier specified {}:{name}",
+                cx.account_id()
+            ))
         })?;
         if let Some(d) = &i.deployment_id
             && !deployments.contains_key(d)
         {
-            return Err(ApiGatewayError::BadRequest(format!("Invalid deployment identifier specified {d}")));
+            return Err(ApiGatewayError::BadRequest(format!(
+                "Invalid deployment identifier specified {d}"
+            )));
         }
         macro_rules! set {
             ($($f:ident),*) => { $( if i.$f.is_some() { s.$f = i.$f.clone(); } )* };
         }
-        set!(access_log_settings, auto_deploy, client_certificate_id, default_route_settings, deployment_id, description, route_settings);
+        set!(
+            access_log_settings,
+            auto_deploy,
+            client_certificate_id,
+            default_route_settings,
+            deployment_id,
+            description,
+            route_settings
+        );
         if let Some(vars) = &i.stage_variables {
             // Variables merge; an empty value removes one, as the console does.
             let current = s.stage_variables.get_or_insert_default();
@@ -925,13 +1070,20 @@ pub async fn delete_stage(g: ApiGateway, cx: RequestContext, i: DeleteStageReque
     let name = i.stage_name.clone().unwrap_or_default();
     change(&g, &cx, &api_id, false, |a, _| {
         a.stages.remove(&name).map(|_| ()).ok_or_else(|| {
-            ApiGatewayError::NotFound(format!("Invalid stage identifier specified {}:{name}", cx.account_id()))
+            ApiGatewayError::NotFound(format!(
+                "Invalid stage identifier specified {}:{name}",
+                cx.account_id()
+            ))
         })
     })
     .await
 }
 
-pub async fn create_deployment(g: ApiGateway, cx: RequestContext, i: CreateDeploymentRequest) -> Result<CreateDeploymentResponse> {
+pub async fn create_deployment(
+    g: ApiGateway,
+    cx: RequestContext,
+    i: CreateDeploymentRequest,
+) -> Result<CreateDeploymentResponse> {
     let api_id = i.api_id.clone().unwrap_or_default();
     let d = change(&g, &cx, &api_id, false, |a, snaps| {
         if a.routes.is_empty() {
@@ -968,7 +1120,11 @@ pub async fn create_deployment(g: ApiGateway, cx: RequestContext, i: CreateDeplo
     Ok(to(&d))
 }
 
-pub async fn get_deployment(g: ApiGateway, cx: RequestContext, i: GetDeploymentRequest) -> Result<GetDeploymentResponse> {
+pub async fn get_deployment(
+    g: ApiGateway,
+    cx: RequestContext,
+    i: GetDeploymentRequest,
+) -> Result<GetDeploymentResponse> {
     let (a, _) = load(&g, &cx, i.api_id.as_deref().unwrap_or_default()).await?;
     let id = i.deployment_id.unwrap_or_default();
     a.deployments
@@ -977,10 +1133,18 @@ pub async fn get_deployment(g: ApiGateway, cx: RequestContext, i: GetDeploymentR
         .ok_or_else(|| missing("Deployment", &cx, &id))
 }
 
-pub async fn get_deployments(g: ApiGateway, cx: RequestContext, i: GetDeploymentsRequest) -> Result<GetDeploymentsResponse> {
+pub async fn get_deployments(
+    g: ApiGateway,
+    cx: RequestContext,
+    i: GetDeploymentsRequest,
+) -> Result<GetDeploymentsResponse> {
     let (a, _) = load(&g, &cx, i.api_id.as_deref().unwrap_or_default()).await?;
     let mut all: Vec<Deployment> = a.deployments.into_values().collect();
-    all.sort_by(|x, y| x.created_date.cmp(&y.created_date).then(x.deployment_id.cmp(&y.deployment_id)));
+    all.sort_by(|x, y| {
+        x.created_date
+            .cmp(&y.created_date)
+            .then(x.deployment_id.cmp(&y.deployment_id))
+    });
     let (items, next) = page(all, i.next_token.as_deref(), i.max_results.as_deref())?;
     Ok(GetDeploymentsResponse {
         items: Some(items),
@@ -995,7 +1159,11 @@ pub async fn delete_deployment(g: ApiGateway, cx: RequestContext, i: DeleteDeplo
         if !a.deployments.contains_key(&id) {
             return Err(missing("Deployment", &cx, &id));
         }
-        if let Some((name, _)) = a.stages.iter().find(|(_, s)| s.deployment_id.as_deref() == Some(id.as_str())) {
+        if let Some((name, _)) = a
+            .stages
+            .iter()
+            .find(|(_, s)| s.deployment_id.as_deref() == Some(id.as_str()))
+        {
             return Err(ApiGatewayError::BadRequest(format!(
                 "Active stages pointing to this deployment must be moved or deleted: {name}"
             )));
@@ -1019,13 +1187,22 @@ fn tagged(arn: &str) -> Option<(String, Option<String>)> {
     }
 }
 
-fn tags_of<'a>(a: &'a mut ApiRecord, stage: &Option<String>, cx: &RequestContext) -> Result<&'a mut HashMap<String, String>> {
+fn tags_of<'a>(
+    a: &'a mut ApiRecord,
+    stage: &Option<String>,
+    cx: &RequestContext,
+) -> Result<&'a mut HashMap<String, String>> {
     match stage {
         Some(name) => a
             .stages
             .get_mut(name)
             .map(|s| s.tags.get_or_insert_default())
-            .ok_or_else(|| ApiGatewayError::NotFound(format!("Invalid stage identifier specified {}:{name}", cx.account_id()))),
+            .ok_or_else(|| {
+                ApiGatewayError::NotFound(format!(
+                    "Invalid stage identifier specified {}:{name}",
+                    cx.account_id()
+                ))
+            }),
         None => Ok(a.api.tags.get_or_insert_default()),
     }
 }
@@ -1034,13 +1211,19 @@ fn resource(arn: &str) -> Result<(String, Option<String>)> {
     tagged(arn).ok_or_else(|| ApiGatewayError::BadRequest(format!("Invalid resource ARN {arn}")))
 }
 
-pub async fn tag_resource(g: ApiGateway, cx: RequestContext, i: TagResourceRequest) -> Result<TagResourceResponse> {
+pub async fn tag_resource(
+    g: ApiGateway,
+    cx: RequestContext,
+    i: TagResourceRequest,
+) -> Result<TagResourceResponse> {
     let (api_id, stage) = resource(i.resource_arn.as_deref().unwrap_or_default())?;
     change(&g, &cx, &api_id, false, |a, _| {
         let tags = tags_of(a, &stage, &cx)?;
         tags.extend(i.tags.clone().unwrap_or_default());
         if tags.len() > 50 {
-            return Err(ApiGatewayError::BadRequest("A resource takes at most 50 tags".into()));
+            return Err(ApiGatewayError::BadRequest(
+                "A resource takes at most 50 tags".into(),
+            ));
         }
         Ok(())
     })
