@@ -341,6 +341,13 @@ def test_openapi_import_and_export(stratus, tmp_path):
         assert version_key in exported
         assert exported["paths"]["/pets"]["get"]["x-amazon-apigateway-integration"]["type"] == "mock"
         assert exported["paths"]["/pets/{id}"]["get"]["security"] == [{"api_key": []}]
+    yaml_export = gw.get_export(restApiId=api_id, stageName="v2", exportType="oas30", accepts="application/yaml")
+    assert yaml_export["contentType"] == "application/yaml"
+    text = yaml_export["body"].read().decode()
+    assert "x-amazon-apigateway-integration" in text and "/pets/{id}" in text
+    # The YAML export imports back as a new API with the same resources.
+    again = gw.import_rest_api(body=text.encode())
+    assert sorted(r["path"] for r in gw.get_resources(restApiId=again["id"])["items"]) == ["/", "/pets", "/pets/{id}"]
     # PutRestApi overwrite replaces the definition.
     doc["paths"] = {"/only": doc["paths"]["/pets"]}
     gw.put_rest_api(restApiId=api_id, mode="overwrite", body=json.dumps(doc).encode())

@@ -372,7 +372,12 @@ impl RestResponse {
     pub fn finish(self) -> ApiResponse {
         let mut resp = Response::new(self.body);
         *resp.status_mut() = StatusCode::from_u16(self.status).unwrap_or(StatusCode::OK);
-        if let Some(ct) = self.content_type {
+        // A modeled `Content-Type` member (GetExport's) is the header; the body's kind is only
+        // the default.
+        let explicit = self.headers.iter().any(|(k, _)| k == http::header::CONTENT_TYPE);
+        if let Some(ct) = self.content_type
+            && !explicit
+        {
             resp.headers_mut()
                 .insert(http::header::CONTENT_TYPE, HeaderValue::from_static(ct));
         }

@@ -373,11 +373,12 @@ pub async fn get_export(g: ApiGateway, cx: RequestContext, i: GetExportRequest) 
             )));
         }
     };
-    let yaml = i.accepts.as_deref().is_some_and(|a| a.contains("yaml"));
-    if yaml {
-        return Err(ApiGatewayError::BadRequest(
-            "Stratus exports JSON only (Accept: application/json)".into(),
-        ));
+    if i.accepts.as_deref().is_some_and(|a| a.contains("yaml")) {
+        return Ok(ExportResponse {
+            content_type: Some("application/yaml".into()),
+            content_disposition: Some(format!("attachment; filename=\"{kind}_{stage_name}.yaml\"")),
+            body: Some(Blob(openapi::yaml_text(&doc).into_bytes())),
+        });
     }
     Ok(ExportResponse {
         content_type: Some("application/json".into()),

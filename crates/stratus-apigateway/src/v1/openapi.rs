@@ -2,7 +2,7 @@
 //! (`x-amazon-apigateway-integration`, `-any-method`, `-authorizer`, `-api-key-source`,
 //! `-binary-media-types`, `-request-validators`, `-request-validator`): imported into a REST
 //! API (ImportRestApi, PutRestApi overwrite/merge) and exported from a stage (GetExport).
-//! JSON documents only.
+//! JSON or YAML documents.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -16,12 +16,21 @@ use crate::v1::{RestRecord, RestSnapshot};
 
 const VERBS: &[&str] = &["get", "post", "put", "patch", "delete", "head", "options"];
 
+/// A definition in JSON or YAML.
 pub fn parse(body: &[u8]) -> Result<Value, ApiGatewayError> {
-    let doc: Value = serde_json::from_slice(body).map_err(|_| {
-        ApiGatewayError::BadRequest(
-            "Invalid OpenAPI input: Stratus imports JSON definitions (convert YAML to JSON first)".into(),
-        )
-    })?;
+    let invalid = |why: String| ApiGatewayError::BadRequest(format!("Invalid OpenAPI input: {why}"));
+    let doc: Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(_) => {
+            let text = std::str::from_utf8(body).map_err(|_| invalid("the document is not UTF-8".into()))?;
+            let docs = yaml_rust2::YamlLoader::load_from_str(text).map_err(|e| invalid(e.to_string()))?;
+            let first = docs
+                .into_iter()
+                .next()
+                .ok_or_else(|| invalid("the document is empty".into()))?;
+            from_yaml(first)
+        }
+    };
     if doc.get("openapi").is_none() && doc.get("swagger").is_none() {
         return Err(ApiGatewayError::BadRequest(
             "Invalid OpenAPI input: the document has neither an 'openapi' nor a 'swagger' version".into(),
@@ -33,6 +42,63 @@ pub fn parse(body: &[u8]) -> Result<Value, ApiGatewayError> {
         ));
     }
     Ok(doc)
+}
+
+fn from_yaml(y: yaml_rust2::Yaml) -> Value {
+    use yaml_rust2::Yaml;
+    match y {
+        Yaml::Real(r) => r
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+            .map_or(Value::String(r), Value::Number),
+        Yaml::Integer(i) => Value::from(i),
+        Yaml::String(s) => Value::String(s),
+        Yaml::Boolean(b) => Value::Bool(b),
+        Yaml::Array(a) => Value::Array(a.into_iter().map(from_yaml).collect()),
+        Yaml::Hash(h) => Value::Object(
+            h.into_iter()
+                .map(|(k, v)| {
+                    let key = match k {
+                        Yaml::String(s) | Yaml::Real(s) => s,
+                        Yaml::Integer(i) => i.to_string(),
+                        Yaml::Boolean(b) => b.to_string(),
+                        other => format!("{other:?}"),
+                    };
+                    (key, from_yaml(v))
+                })
+                .collect(),
+        ),
+        _ => Value::Null,
+    }
+}
+
+fn to_yaml(v: &Value) -> yaml_rust2::Yaml {
+    use yaml_rust2::Yaml;
+    match v {
+        Value::Null => Yaml::Null,
+        Value::Bool(b) => Yaml::Boolean(*b),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => Yaml::Integer(i),
+            None => Yaml::Real(n.to_string()),
+        },
+        Value::String(s) => Yaml::String(s.clone()),
+        Value::Array(a) => Yaml::Array(a.iter().map(to_yaml).collect()),
+        Value::Object(m) => Yaml::Hash(
+            m.iter()
+                .map(|(k, v)| (Yaml::String(k.clone()), to_yaml(v)))
+                .collect(),
+        ),
+    }
+}
+
+/// A definition as YAML text.
+pub fn yaml_text(doc: &Value) -> String {
+    let mut out = String::new();
+    let mut emitter = yaml_rust2::YamlEmitter::new(&mut out);
+    let _ = emitter.dump(&to_yaml(doc));
+    out.push('\n');
+    out
 }
 
 pub fn title(doc: &Value) -> Option<String> {
