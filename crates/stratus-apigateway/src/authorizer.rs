@@ -28,10 +28,12 @@ const JWKS_REFRESH: Duration = Duration::from_secs(60);
 /// Lambda authorizers must answer within 10 s.
 const AUTHORIZER_TIMEOUT: Duration = Duration::from_secs(10);
 
+type Expiring<T> = Mutex<HashMap<String, (Instant, Arc<T>)>>;
+
 #[derive(Default)]
 pub struct Authorizers {
-    jwks: Mutex<HashMap<String, (Instant, Arc<JwkSet>)>>,
-    answers: Mutex<HashMap<String, (Instant, Arc<LambdaAnswer>)>>,
+    jwks: Expiring<JwkSet>,
+    answers: Expiring<LambdaAnswer>,
 }
 
 impl Authorizers {
@@ -41,10 +43,13 @@ impl Authorizers {
     }
 }
 
+/// A token's claims and, when the route asks for scopes, the token's scopes.
+type JwtGrant = (Map<String, Value>, Option<Vec<String>>);
+
 /// What an authorizer let through, for the integration's event.
 #[derive(Default)]
 pub struct Granted {
-    jwt: Option<(Map<String, Value>, Option<Vec<String>>)>,
+    jwt: Option<JwtGrant>,
     lambda: Option<(Option<String>, Map<String, Value>)>,
     iam: Option<Identity>,
 }

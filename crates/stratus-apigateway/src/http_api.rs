@@ -519,7 +519,7 @@ fn joined_headers(h: &HeaderMap, skip_cookies: bool) -> Map<String, Value> {
 }
 
 pub fn query_pairs(q: Option<&str>) -> Vec<(String, String)> {
-    q.map(|q| form_pairs(q)).unwrap_or_default()
+    q.map(form_pairs).unwrap_or_default()
 }
 
 fn form_pairs(q: &str) -> Vec<(String, String)> {
@@ -1138,7 +1138,7 @@ pub fn access_log(
     ];
     // Longest names first, so that `$context.requestTimeEpoch` is not read as `requestTime`.
     let mut vars = vars;
-    vars.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+    vars.sort_by_key(|v| std::cmp::Reverse(v.0.len()));
     let mut line = format.to_string();
     for (k, v) in &vars {
         line = line.replace(k, v);

@@ -875,6 +875,7 @@ async fn run(
 
 // ---- API keys -----------------------------------------------------------------------------
 
+#[allow(clippy::result_large_err)]
 async fn check_api_key(g: &ApiGateway, call: &mut Call<'_>) -> Result<(), Response<Bytes>> {
     let forbidden = || message(403, "Forbidden");
     let value = if call.snap.api_key_source == "AUTHORIZER" {
@@ -955,6 +956,7 @@ async fn check_api_key(g: &ApiGateway, call: &mut Call<'_>) -> Result<(), Respon
 
 // ---- authorizers --------------------------------------------------------------------------
 
+#[allow(clippy::result_large_err)]
 async fn authorize(g: &ApiGateway, z: &Authorizer, call: &mut Call<'_>) -> Result<(), Response<Bytes>> {
     let unauthorized = || message(401, "Unauthorized");
     let token_kind = z.r#type.as_deref() == Some("TOKEN");
@@ -1091,6 +1093,7 @@ fn upper_message(status: u16, text: &str) -> Response<Bytes> {
 
 // ---- validation ---------------------------------------------------------------------------
 
+#[allow(clippy::result_large_err)]
 fn validate(call: &Call<'_>, v: &v1::generated::RequestValidator) -> Result<(), Response<Bytes>> {
     if v.validate_request_parameters == Some(true) {
         let missing: Vec<String> = call
@@ -1330,6 +1333,7 @@ async fn invoke(
 
 /// The integration request body: the template for the request's content type, or the body
 /// passed through as the passthrough behavior allows.
+#[allow(clippy::result_large_err)]
 fn request_body(g: &ApiGateway, call: &Call<'_>, n: &Integration) -> Result<String, Response<Bytes>> {
     let body = String::from_utf8_lossy(&call.req.body).into_owned();
     let templates = n.request_templates.clone().unwrap_or_default();

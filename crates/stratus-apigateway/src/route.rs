@@ -127,17 +127,16 @@ fn decode(s: &str) -> String {
     percent_decode_str(s).decode_utf8_lossy().into_owned()
 }
 
+/// Path parameters by name, in path order.
+pub type Params = Vec<(String, String)>;
+
 /// The best route for a request among `(key, value)` routes, and its path parameters.
-pub fn select<'a, T>(
-    routes: &'a [(RouteKey, T)],
-    method: &str,
-    path: &str,
-) -> Option<(&'a T, Vec<(String, String)>)> {
+pub fn select<'a, T>(routes: &'a [(RouteKey, T)], method: &str, path: &str) -> Option<(&'a T, Params)> {
     let segs: Vec<&str> = match path.strip_prefix('/') {
         Some("") | None => vec![],
         Some(rest) => rest.split('/').collect(),
     };
-    let mut best: Option<(Vec<u8>, &T, Vec<(String, String)>)> = None;
+    let mut best: Option<(Vec<u8>, &T, Params)> = None;
     for (key, value) in routes {
         if let Some(params) = key.matches(method, &segs) {
             let rank = key.rank();

@@ -146,10 +146,8 @@ fn check(s: &Value, v: &Value, models: &BTreeMap<String, Value>, depth: usize) -
             }
         }
         match s.get("additionalProperties") {
-            Some(Value::Bool(false)) => {
-                if obj.keys().any(|k| props.is_none_or(|p| !p.contains_key(k))) {
-                    return false;
-                }
+            Some(Value::Bool(false)) if obj.keys().any(|k| props.is_none_or(|p| !p.contains_key(k))) => {
+                return false;
             }
             Some(extra @ Value::Object(_)) => {
                 for (k, x) in obj {

@@ -192,7 +192,7 @@ impl Parser<'_> {
 
     /// When a directive stands alone on its line, the line's indentation and its newline are
     /// not output.
-    fn gobble_line(&mut self, out: &mut Vec<Node>, directive_start: usize) {
+    fn gobble_line(&mut self, out: &mut [Node], directive_start: usize) {
         let line_start = self.src[..directive_start].rfind('\n').map_or(0, |p| p + 1);
         let alone_before = self.src[line_start..directive_start]
             .bytes()

@@ -457,7 +457,7 @@ fn resource_view(res: &Resource, embed: bool) -> Resource {
         out.resource_methods = res
             .resource_methods
             .as_ref()
-            .map(|m| m.iter().map(|(k, _)| (k.clone(), Method::default())).collect());
+            .map(|m| m.keys().map(|k| (k.clone(), Method::default())).collect());
     }
     if out.resource_methods.as_ref().is_some_and(|m| m.is_empty()) {
         out.resource_methods = None;

@@ -222,9 +222,7 @@ pub fn import(
         for (name, s) in m {
             if let Some(z) = s.get("x-amazon-apigateway-authorizer") {
                 let kind = z["type"].as_str().unwrap_or("token").to_ascii_uppercase();
-                let kind = if kind == "COGNITO_USER_POOLS" {
-                    kind
-                } else if kind == "REQUEST" {
+                let kind = if kind == "COGNITO_USER_POOLS" || kind == "REQUEST" {
                     kind
                 } else {
                     "TOKEN".into()
