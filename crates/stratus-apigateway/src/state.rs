@@ -125,3 +125,18 @@ pub async fn delete(store: &Store, api_id: &str, read: &Bytes) -> Result<(), Api
             other => other.into(),
         })
 }
+
+/// Converts between model shapes with the same members (a stored `Route` and
+/// `GetRouteResult`, say): they share their JSON form.
+pub fn to<A: Serialize, B: serde::de::DeserializeOwned>(a: &A) -> B {
+    serde_json::from_value(serde_json::to_value(a).expect("shapes serialize"))
+        .expect("shapes have the same members")
+}
+
+/// An identifier as API Gateway makes them: lowercase letters and digits.
+pub fn new_id(len: usize) -> String {
+    const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    (0..len)
+        .map(|_| CHARS[rand::random_range(0..CHARS.len())] as char)
+        .collect()
+}

@@ -14,7 +14,7 @@ use stratus_core::RequestContext;
 use stratus_protocol::types::{Blob, Timestamp};
 use stratus_store::{Scan, Txn};
 
-use crate::state::{self, NS};
+use crate::state::{self, NS, new_id, to};
 use crate::{ApiGateway, ApiGatewayError};
 use generated::*;
 
@@ -91,18 +91,6 @@ pub fn domain_key(name: &str) -> String {
     format!("v1domain/{}", name.to_ascii_lowercase())
 }
 
-fn to<A: Serialize, B: serde::de::DeserializeOwned>(a: &A) -> B {
-    serde_json::from_value(serde_json::to_value(a).expect("shapes serialize"))
-        .expect("shapes have the same members")
-}
-
-fn new_id(len: usize) -> String {
-    const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-    (0..len)
-        .map(|_| CHARS[rand::random_range(0..CHARS.len())] as char)
-        .collect()
-}
-
 fn now(g: &ApiGateway) -> Timestamp {
     Timestamp::from_millis(g.inner.clock.now_ms() / 1000 * 1000)
 }
@@ -137,6 +125,30 @@ async fn read<T: serde::de::DeserializeOwned>(g: &ApiGateway, key: &str) -> Resu
 
 fn mine(cx: &RequestContext, account: &str, region: &str) -> bool {
     account == cx.account_id() && region == cx.region
+}
+
+/// Replaces a record if nobody changed it since `raw` was read.
+async fn replace<T: Serialize>(g: &ApiGateway, key: &str, raw: Vec<u8>, value: &T) -> Result<()> {
+    let key = key.as_bytes().to_vec();
+    g.inner
+        .store
+        .commit(
+            Txn::new()
+                .equals(NS, key.clone(), raw)
+                .put(NS, key, state::encode(value)),
+        )
+        .await
+        .map_err(conflict)
+}
+
+/// Deletes a record if nobody changed it since `raw` was read.
+async fn remove(g: &ApiGateway, key: &str, raw: Vec<u8>) -> Result<()> {
+    let key = key.as_bytes().to_vec();
+    g.inner
+        .store
+        .commit(Txn::new().equals(NS, key.clone(), raw).delete(NS, key))
+        .await
+        .map_err(conflict)
 }
 
 pub async fn load(g: &ApiGateway, cx: &RequestContext, id: &str) -> Result<(RestRecord, Vec<u8>)> {
@@ -1839,15 +1851,7 @@ pub async fn update_api_key(g: ApiGateway, cx: RequestContext, i: UpdateApiKeyRe
     new.value = value;
     new.last_updated_date = Some(now(&g));
     k.key = new.clone();
-    g.inner
-        .store
-        .commit(Txn::new().equals(NS, key_key(&id).into_bytes(), raw).put(
-            NS,
-            key_key(&id).into_bytes(),
-            state::encode(&k),
-        ))
-        .await
-        .map_err(conflict)?;
+    replace(&g, &key_key(&id), raw, &k).await?;
     new.value = None;
     Ok(new)
 }
@@ -1987,30 +1991,14 @@ pub async fn update_usage_plan(
     new.id = Some(id.clone());
     new.api_stages = Some(stages);
     p.plan = new.clone();
-    g.inner
-        .store
-        .commit(Txn::new().equals(NS, plan_key(&id).into_bytes(), raw).put(
-            NS,
-            plan_key(&id).into_bytes(),
-            state::encode(&p),
-        ))
-        .await
-        .map_err(conflict)?;
+    replace(&g, &plan_key(&id), raw, &p).await?;
     Ok(new)
 }
 
 pub async fn delete_usage_plan(g: ApiGateway, cx: RequestContext, i: DeleteUsagePlanRequest) -> Result<()> {
     let id = i.usage_plan_id.clone().unwrap_or_default();
     let (_, raw) = load_plan(&g, &cx, &id).await?;
-    g.inner
-        .store
-        .commit(
-            Txn::new()
-                .equals(NS, plan_key(&id).into_bytes(), raw)
-                .delete(NS, plan_key(&id).into_bytes()),
-        )
-        .await
-        .map_err(conflict)
+    remove(&g, &plan_key(&id), raw).await
 }
 
 fn plan_key_view(k: &ApiKey) -> UsagePlanKey {
@@ -2040,15 +2028,7 @@ pub async fn create_usage_plan_key(
         )));
     }
     p.keys.push(key_id.clone());
-    g.inner
-        .store
-        .commit(Txn::new().equals(NS, plan_key(&id).into_bytes(), raw).put(
-            NS,
-            plan_key(&id).into_bytes(),
-            state::encode(&p),
-        ))
-        .await
-        .map_err(conflict)?;
+    replace(&g, &plan_key(&id), raw, &p).await?;
     Ok(plan_key_view(&k.key))
 }
 
@@ -2101,15 +2081,7 @@ pub async fn delete_usage_plan_key(
         )));
     }
     p.keys.retain(|k| *k != key_id);
-    g.inner
-        .store
-        .commit(Txn::new().equals(NS, plan_key(&id).into_bytes(), raw).put(
-            NS,
-            plan_key(&id).into_bytes(),
-            state::encode(&p),
-        ))
-        .await
-        .map_err(conflict)
+    replace(&g, &plan_key(&id), raw, &p).await
 }
 
 pub async fn get_usage(g: ApiGateway, cx: RequestContext, i: GetUsageRequest) -> Result<Usage> {
@@ -2260,12 +2232,7 @@ pub async fn get_domain_names(
 pub async fn delete_domain_name(g: ApiGateway, cx: RequestContext, i: DeleteDomainNameRequest) -> Result<()> {
     let name = i.domain_name.clone().unwrap_or_default();
     let (_, raw) = load_domain(&g, &cx, &name).await?;
-    let key = domain_key(&name).into_bytes();
-    g.inner
-        .store
-        .commit(Txn::new().equals(NS, key.clone(), raw).delete(NS, key))
-        .await
-        .map_err(conflict)?;
+    remove(&g, &domain_key(&name), raw).await?;
     g.inner.domains.remove(&name);
     Ok(())
 }
@@ -2301,16 +2268,7 @@ pub async fn create_base_path_mapping(
         stage: i.stage.clone(),
     };
     d.mappings.insert(base, m.clone());
-    let key = domain_key(&name).into_bytes();
-    g.inner
-        .store
-        .commit(
-            Txn::new()
-                .equals(NS, key.clone(), raw)
-                .put(NS, key, state::encode(&d)),
-        )
-        .await
-        .map_err(conflict)?;
+    replace(&g, &domain_key(&name), raw, &d).await?;
     Ok(m)
 }
 
@@ -2352,16 +2310,7 @@ pub async fn delete_base_path_mapping(
             "Invalid base path mapping identifier specified {base}"
         )));
     }
-    let key = domain_key(&name).into_bytes();
-    g.inner
-        .store
-        .commit(
-            Txn::new()
-                .equals(NS, key.clone(), raw)
-                .put(NS, key, state::encode(&d)),
-        )
-        .await
-        .map_err(conflict)
+    replace(&g, &domain_key(&name), raw, &d).await
 }
 
 // ---- tags ---------------------------------------------------------------------------------
@@ -2419,15 +2368,7 @@ async fn edit_tags(
             let t = k.key.tags.get_or_insert_default();
             f(t);
             let t = t.clone();
-            g.inner
-                .store
-                .commit(Txn::new().equals(NS, key_key(&id).into_bytes(), raw).put(
-                    NS,
-                    key_key(&id).into_bytes(),
-                    state::encode(&k),
-                ))
-                .await
-                .map_err(conflict)?;
+            replace(g, &key_key(&id), raw, &k).await?;
             Ok(t)
         }
         Tagged::Plan(id) => {
@@ -2435,15 +2376,7 @@ async fn edit_tags(
             let t = p.plan.tags.get_or_insert_default();
             f(t);
             let t = t.clone();
-            g.inner
-                .store
-                .commit(Txn::new().equals(NS, plan_key(&id).into_bytes(), raw).put(
-                    NS,
-                    plan_key(&id).into_bytes(),
-                    state::encode(&p),
-                ))
-                .await
-                .map_err(conflict)?;
+            replace(g, &plan_key(&id), raw, &p).await?;
             Ok(t)
         }
         Tagged::Domain(name) => {
@@ -2451,16 +2384,7 @@ async fn edit_tags(
             let t = d.domain.tags.get_or_insert_default();
             f(t);
             let t = t.clone();
-            let key = domain_key(&name).into_bytes();
-            g.inner
-                .store
-                .commit(
-                    Txn::new()
-                        .equals(NS, key.clone(), raw)
-                        .put(NS, key, state::encode(&d)),
-                )
-                .await
-                .map_err(conflict)?;
+            replace(g, &domain_key(&name), raw, &d).await?;
             Ok(t)
         }
     }

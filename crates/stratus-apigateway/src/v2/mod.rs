@@ -5,30 +5,14 @@ pub mod generated;
 
 use std::collections::HashMap;
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use stratus_core::RequestContext;
 use stratus_protocol::types::IsoTimestamp;
 
-use crate::state::{self, ApiRecord, Snapshot};
+use crate::state::{self, ApiRecord, Snapshot, new_id, to};
 use crate::{ApiGateway, ApiGatewayError};
 use generated::*;
 
 type Result<T> = std::result::Result<T, ApiGatewayError>;
-
-/// Converts between model shapes with the same members (a stored `Route` and
-/// `GetRouteResult`, say): they share their JSON form.
-fn to<A: Serialize, B: DeserializeOwned>(a: &A) -> B {
-    serde_json::from_value(serde_json::to_value(a).expect("shapes serialize"))
-        .expect("shapes have the same members")
-}
-
-fn new_id(len: usize) -> String {
-    const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-    (0..len)
-        .map(|_| CHARS[rand::random_range(0..CHARS.len())] as char)
-        .collect()
-}
 
 fn now(g: &ApiGateway) -> IsoTimestamp {
     IsoTimestamp::from_millis(g.inner.clock.now_ms())
