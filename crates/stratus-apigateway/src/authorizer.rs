@@ -494,18 +494,17 @@ async fn lambda(
                     ),
                 },
             };
-            let answer = match tokio::time::timeout(AUTHORIZER_TIMEOUT, g.inner.backends.invoke(call)).await {
-                Ok(Ok(a)) if !a.error => a,
-                Ok(Ok(_)) => {
+            let answer = match g
+                .call_function(call, AUTHORIZER_TIMEOUT, "HTTP API authorizer")
+                .await
+            {
+                Ok(a) if !a.error => a,
+                Ok(_) => {
                     tracing::warn!(
                         api = r.api_id,
                         authorizer = id,
                         "the authorizer function raised an error"
                     );
-                    return Err(internal_error());
-                }
-                Ok(Err(e)) => {
-                    tracing::warn!(api = r.api_id, authorizer = id, error = ?e, "the authorizer function could not be called");
                     return Err(internal_error());
                 }
                 Err(_) => return Err(internal_error()),

@@ -16,7 +16,7 @@ use serde_json::{Map, Value, json};
 use crate::route::{self, RouteKey};
 use crate::state::{self, ApiRecord, Snapshot};
 use crate::v2::generated::{Authorizer, Cors, Integration, Route, RouteSettings, Stage};
-use crate::{ApiGateway, FunctionCall, FunctionFailure, SERVICE_PRINCIPAL, Source};
+use crate::{ApiGateway, FunctionCall, SERVICE_PRINCIPAL, Source};
 
 /// One data-plane request as received.
 pub struct Incoming {
@@ -372,23 +372,16 @@ async fn route_request(
                 },
             };
             let started = Instant::now();
-            let answer = match tokio::time::timeout(timeout, g.inner.backends.invoke(call)).await {
-                Err(_) => {
+            let answer = match g.call_function(call, timeout, "HTTP API integration").await {
+                Err(crate::Unanswered::TimedOut) => {
                     log.integration_error = Some("Integration timeout".into());
                     return message(504, "Endpoint request timed out");
                 }
-                Ok(Err(e)) => {
-                    let why = match e {
-                        FunctionFailure::NotFound(m)
-                        | FunctionFailure::Denied(m)
-                        | FunctionFailure::Other(m) => m,
-                        FunctionFailure::Throttled => "Rate Exceeded.".into(),
-                    };
-                    tracing::warn!(api = r.api_id, error = why, "HTTP API integration failed");
+                Err(crate::Unanswered::Failed(why)) => {
                     log.integration_error = Some(why);
                     return internal_error();
                 }
-                Ok(Ok(a)) => a,
+                Ok(a) => a,
             };
             log.integration_latency_ms = Some(started.elapsed().as_millis() as u64);
             log.integration_status = Some(200);

@@ -80,6 +80,22 @@ pub enum FunctionFailure {
     Other(String),
 }
 
+impl FunctionFailure {
+    /// What went wrong, for the server log.
+    pub fn reason(self) -> String {
+        match self {
+            FunctionFailure::NotFound(m) | FunctionFailure::Denied(m) | FunctionFailure::Other(m) => m,
+            FunctionFailure::Throttled => "Rate Exceeded.".into(),
+        }
+    }
+}
+
+/// Why a function called for a request gave no answer.
+pub(crate) enum Unanswered {
+    TimedOut,
+    Failed(String),
+}
+
 /// A function URL's configuration, looked up by its id.
 #[derive(Clone, Debug)]
 pub struct FunctionUrl {
@@ -475,6 +491,25 @@ impl ApiGateway {
         }
         let output = op(self.clone(), cx.clone(), input).await?;
         Ok(output.to_rest(status))
+    }
+
+    /// Calls a function for a request within `timeout`. A failure is logged with its reason:
+    /// clients only ever see API Gateway's generic errors.
+    pub(crate) async fn call_function(
+        &self,
+        call: FunctionCall,
+        timeout: Duration,
+        what: &str,
+    ) -> Result<FunctionAnswer, Unanswered> {
+        match tokio::time::timeout(timeout, self.inner.backends.invoke(call)).await {
+            Err(_) => Err(Unanswered::TimedOut),
+            Ok(Ok(a)) => Ok(a),
+            Ok(Err(e)) => {
+                let why = e.reason();
+                tracing::warn!(what, error = why, "function call failed");
+                Err(Unanswered::Failed(why))
+            }
+        }
     }
 
     /// The base URL of an API's invoke endpoint.

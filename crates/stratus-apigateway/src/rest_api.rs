@@ -22,7 +22,7 @@ use crate::v1::generated::{
     Authorizer, Integration, IntegrationResponse, Method, MethodSetting, Stage, TestInvokeMethodRequest,
 };
 use crate::v1::{self, PlanRecord, RestRecord, RestSnapshot};
-use crate::{ApiGateway, ApiGatewayError, FunctionCall, FunctionFailure, SERVICE_PRINCIPAL, Source, state};
+use crate::{ApiGateway, ApiGatewayError, FunctionCall, SERVICE_PRINCIPAL, Source, state};
 
 const INTERNAL: &str = "Internal server error";
 
@@ -1030,9 +1030,12 @@ async fn authorize(g: &ApiGateway, z: &Authorizer, call: &mut Call<'_>) -> Resul
                     ),
                 },
             };
-            let out = match tokio::time::timeout(Duration::from_secs(10), g.inner.backends.invoke(fc)).await {
-                Ok(Ok(a)) => a,
-                _ => return Err(message(500, INTERNAL)),
+            let out = match g
+                .call_function(fc, Duration::from_secs(10), "REST API authorizer")
+                .await
+            {
+                Ok(a) => a,
+                Err(_) => return Err(message(500, INTERNAL)),
             };
             let v: Value = serde_json::from_slice(&out.payload).unwrap_or(Value::Null);
             if out.error {
@@ -1318,16 +1321,10 @@ async fn invoke(
             arn: call.source_arn(),
         },
     };
-    match g.inner.backends.invoke(fc).await {
+    // The caller's own timeout bounds the call (an integration's `timeoutInMillis`).
+    match g.call_function(fc, Duration::MAX, "REST API integration").await {
         Ok(a) => Ok((a.payload, a.error)),
-        Err(e) => {
-            let why = match e {
-                FunctionFailure::NotFound(m) | FunctionFailure::Denied(m) | FunctionFailure::Other(m) => m,
-                FunctionFailure::Throttled => "Rate Exceeded.".into(),
-            };
-            tracing::warn!(api = call.api_id, error = why, "REST API integration failed");
-            Err(message(500, INTERNAL))
-        }
+        Err(_) => Err(message(500, INTERNAL)),
     }
 }
 

@@ -250,8 +250,8 @@ async fn run_route(
                 },
             };
             let timeout = Duration::from_millis(n.timeout_in_millis.unwrap_or(29000).max(50) as u64);
-            match tokio::time::timeout(timeout, g.inner.backends.invoke(call)).await {
-                Ok(Ok(a)) if !a.error => {
+            match g.call_function(call, timeout, "WebSocket integration").await {
+                Ok(a) if !a.error => {
                     let v: Value = serde_json::from_slice(&a.payload).unwrap_or(Value::Null);
                     let status = v.get("statusCode").and_then(|s| s.as_u64()).unwrap_or(200) as u16;
                     let body = match v.get("body") {
@@ -262,12 +262,9 @@ async fn run_route(
                     };
                     Some((status, body))
                 }
-                Ok(Ok(_)) => Some((500, None)),
-                Ok(Err(e)) => {
-                    tracing::warn!(api = s.api_id, error = ?e, "WebSocket integration failed");
-                    Some((500, None))
-                }
-                Err(_) => Some((504, None)),
+                Ok(_) => Some((500, None)),
+                Err(crate::Unanswered::Failed(_)) => Some((500, None)),
+                Err(crate::Unanswered::TimedOut) => Some((504, None)),
             }
         }
         Some("MOCK") => Some((200, None)),
@@ -330,8 +327,11 @@ async fn authorize_connect(
             ),
         },
     };
-    let answer = match tokio::time::timeout(Duration::from_secs(10), g.inner.backends.invoke(call)).await {
-        Ok(Ok(a)) if !a.error => serde_json::from_slice::<Value>(&a.payload).unwrap_or(Value::Null),
+    let answer = match g
+        .call_function(call, Duration::from_secs(10), "WebSocket authorizer")
+        .await
+    {
+        Ok(a) if !a.error => serde_json::from_slice::<Value>(&a.payload).unwrap_or(Value::Null),
         _ => return Err(message(500, "Internal server error")),
     };
     if crate::authorizer::evaluate(&answer["policyDocument"], &method_arn) != Some(true) {
