@@ -519,16 +519,22 @@ def test_access_logs_reach_cloudwatch(stratus):
     r = call(stratus, api_id, "/logged")
     assert r.status_code == 200
     call(stratus, api_id, "/missing")
+    assert f"{r.headers['apigw-requestid']} GET GET /logged 200" in log_lines(stratus, "api-access", 2)
+
+
+def log_lines(stratus, group, at_least):
+    """The messages of a log group once it has `at_least` of them (access logs are written
+    off the request path)."""
     logs = stratus.client("logs")
     deadline = time.monotonic() + 10
     messages = []
-    while time.monotonic() < deadline and len(messages) < 2:
+    while time.monotonic() < deadline and len(messages) < at_least:
         try:
-            messages = [e["message"] for e in logs.filter_log_events(logGroupName="api-access")["events"]]
+            messages = [e["message"] for e in logs.filter_log_events(logGroupName=group)["events"]]
         except ClientError:
             pass
         time.sleep(0.1)
-    assert f"{r.headers['apigw-requestid']} GET GET /logged 200" in messages
+    return messages
 
 
 def test_control_plane_errors(stratus):

@@ -13,7 +13,7 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
-from test_apigateway import ACCOUNT, REGION, code_of, function
+from test_apigateway import ACCOUNT, REGION, code_of, function, log_lines
 
 INVOKE = "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{}/invocations"
 
@@ -511,14 +511,5 @@ def test_rest_access_logs(stratus):
          "value": "$context.requestId $context.httpMethod $context.resourcePath $context.status"}])
     r = rest_call(stratus, api_id, "/prod/logged")
     assert r.status_code == 200
-    logs = stratus.client("logs")
     expected = f"{r.headers['x-amzn-requestid']} GET /logged 200"
-    deadline = time.monotonic() + 10
-    messages = []
-    while time.monotonic() < deadline and expected not in messages:
-        try:
-            messages = [e["message"] for e in logs.filter_log_events(logGroupName="rest-access")["events"]]
-        except ClientError:
-            pass
-        time.sleep(0.1)
-    assert expected in messages
+    assert expected in log_lines(stratus, "rest-access", 1)

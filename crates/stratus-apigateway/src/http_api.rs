@@ -143,25 +143,7 @@ fn limits(stage: &Stage, route_key: &str) -> Option<(f64, i32)> {
 // ---- serving ------------------------------------------------------------------------------
 
 async fn api(g: &ApiGateway, api_id: &str) -> Option<Arc<ApiRecord>> {
-    let raw = Bytes::from(
-        g.inner
-            .store
-            .get(state::NS, state::api_key(api_id).as_bytes())
-            .await
-            .ok()??,
-    );
-    if let Some((cached, a)) = g.inner.apis.lock().unwrap().get(api_id)
-        && *cached == raw
-    {
-        return Some(a.clone());
-    }
-    let a: Arc<ApiRecord> = Arc::new(serde_json::from_slice(&raw).ok()?);
-    g.inner
-        .apis
-        .lock()
-        .unwrap()
-        .insert(api_id.to_string(), (raw, a.clone()));
-    Some(a)
+    state::read_cached(&g.inner.store, &state::api_key(api_id), &g.inner.apis).await
 }
 
 pub async fn deployed(g: &ApiGateway, api_id: &str, deployment_id: &str) -> Option<Arc<Deployed>> {

@@ -225,11 +225,11 @@ struct Inner {
     backends: Arc<dyn Backends>,
     /// `host:port` of the listener, for the endpoints the API prints.
     port: u16,
-    apis: Mutex<HashMap<String, (Bytes, Arc<state::ApiRecord>)>>,
+    apis: state::ParsedCache<state::ApiRecord>,
     deployments: Mutex<HashMap<(String, String), Arc<http_api::Deployed>>>,
     throttle: http_api::Throttle,
     authorizers: authorizer::Authorizers,
-    rest_apis: Mutex<HashMap<String, (Bytes, Arc<v1::RestRecord>)>>,
+    rest_apis: state::ParsedCache<v1::RestRecord>,
     rest_deployments: Mutex<HashMap<(String, String), Arc<v1::RestSnapshot>>>,
     rest_authorizations: Mutex<HashMap<String, (std::time::Instant, serde_json::Value)>>,
     cache: rest_api::StageCache,

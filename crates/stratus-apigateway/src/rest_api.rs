@@ -239,25 +239,7 @@ fn strip_first(path: &str) -> String {
 // ---- loading ------------------------------------------------------------------------------
 
 async fn record(g: &ApiGateway, api_id: &str) -> Option<Arc<RestRecord>> {
-    let raw = Bytes::from(
-        g.inner
-            .store
-            .get(state::NS, v1::rest_key(api_id).as_bytes())
-            .await
-            .ok()??,
-    );
-    if let Some((cached, r)) = g.inner.rest_apis.lock().unwrap().get(api_id)
-        && *cached == raw
-    {
-        return Some(r.clone());
-    }
-    let r: Arc<RestRecord> = Arc::new(serde_json::from_slice(&raw).ok()?);
-    g.inner
-        .rest_apis
-        .lock()
-        .unwrap()
-        .insert(api_id.to_string(), (raw, r.clone()));
-    Some(r)
+    state::read_cached(&g.inner.store, &v1::rest_key(api_id), &g.inner.rest_apis).await
 }
 
 async fn snapshot(g: &ApiGateway, api_id: &str, dep: &str) -> Option<Arc<RestSnapshot>> {

@@ -140,3 +140,27 @@ pub fn new_id(len: usize) -> String {
         .map(|_| CHARS[rand::random_range(0..CHARS.len())] as char)
         .collect()
 }
+
+/// Parsed records kept by the bytes they were parsed from.
+pub type ParsedCache<T> = std::sync::Mutex<std::collections::HashMap<String, (Bytes, std::sync::Arc<T>)>>;
+
+/// Reads a record and parses it only when its bytes changed since the last read (one store
+/// read per data-plane request tells whether the parsed copy is current).
+pub async fn read_cached<T: serde::de::DeserializeOwned>(
+    store: &Store,
+    key: &str,
+    cache: &ParsedCache<T>,
+) -> Option<std::sync::Arc<T>> {
+    let raw = Bytes::from(store.get(NS, key.as_bytes()).await.ok()??);
+    if let Some((cached, parsed)) = cache.lock().unwrap().get(key)
+        && *cached == raw
+    {
+        return Some(parsed.clone());
+    }
+    let parsed = std::sync::Arc::new(serde_json::from_slice(&raw).ok()?);
+    cache
+        .lock()
+        .unwrap()
+        .insert(key.to_string(), (raw, std::sync::Arc::clone(&parsed)));
+    Some(parsed)
+}
