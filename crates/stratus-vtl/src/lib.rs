@@ -92,6 +92,7 @@ impl Template {
             s: src.as_bytes(),
             src,
             i: 0,
+            depth: 0,
         };
         let (nodes, end) = p.block(&[])?;
         if let Some(end) = end {
@@ -119,7 +120,12 @@ struct Parser<'a> {
     s: &'a [u8],
     src: &'a str,
     i: usize,
+    /// Nesting of blocks and expressions, bounded so that no template exhausts the stack.
+    depth: usize,
 }
+
+/// Deepest nesting of directives and parenthesized expressions a template may have.
+const MAX_DEPTH: usize = 128;
 
 fn ident_start(c: u8) -> bool {
     c.is_ascii_alphabetic() || c == b'_'
@@ -217,6 +223,16 @@ impl Parser<'_> {
 
     /// Nodes up to one of `ends` (`#end`, `#else`...), which is returned.
     fn block(&mut self, ends: &[&str]) -> Result<(Vec<Node>, Option<&'static str>), VtlError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(self.err("the template nests too deeply"));
+        }
+        let out = self.block_inner(ends);
+        self.depth -= 1;
+        out
+    }
+
+    fn block_inner(&mut self, ends: &[&str]) -> Result<(Vec<Node>, Option<&'static str>), VtlError> {
         let mut out: Vec<Node> = Vec::new();
         let mut text = String::new();
         let flush = |text: &mut String, out: &mut Vec<Node>| {
@@ -438,7 +454,13 @@ impl Parser<'_> {
     }
 
     fn expr(&mut self) -> Result<Expr, VtlError> {
-        self.binary(0)
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(self.err("the template nests too deeply"));
+        }
+        let out = self.binary(0);
+        self.depth -= 1;
+        out
     }
 
     fn op(&mut self) -> Option<(Op, u8)> {
@@ -512,17 +534,29 @@ impl Parser<'_> {
 
     fn unary(&mut self) -> Result<Expr, VtlError> {
         self.ws();
+        if self.depth > MAX_DEPTH {
+            return Err(self.err("the template nests too deeply"));
+        }
         if self.peek() == Some(b'!') && self.s.get(self.i + 1) != Some(&b'=') {
             self.i += 1;
-            return Ok(Expr::Not(Box::new(self.unary()?)));
+            self.depth += 1;
+            let e = self.unary();
+            self.depth -= 1;
+            return Ok(Expr::Not(Box::new(e?)));
         }
         if self.at("not ") {
             self.i += 4;
-            return Ok(Expr::Not(Box::new(self.unary()?)));
+            self.depth += 1;
+            let e = self.unary();
+            self.depth -= 1;
+            return Ok(Expr::Not(Box::new(e?)));
         }
         if self.peek() == Some(b'-') && !self.s.get(self.i + 1).is_some_and(|c| c.is_ascii_digit()) {
             self.i += 1;
-            return Ok(Expr::Neg(Box::new(self.unary()?)));
+            self.depth += 1;
+            let e = self.unary();
+            self.depth -= 1;
+            return Ok(Expr::Neg(Box::new(e?)));
         }
         self.primary()
     }
@@ -575,6 +609,7 @@ impl Parser<'_> {
                     s: raw.as_bytes(),
                     src: &raw,
                     i: 0,
+                    depth: self.depth + 1,
                 };
                 let (nodes, _) = inner.block(&[])?;
                 Ok(Expr::Interp(nodes))
@@ -687,14 +722,16 @@ impl Parser<'_> {
 
 // ---- rendering ----------------------------------------------------------------------------
 
-/// Velocity stops runaway loops; so does this.
+/// Velocity stops runaway loops; so does this (per loop, and over a whole rendering).
 const MAX_ITERATIONS: usize = 100_000;
+const MAX_STEPS: usize = 1_000_000;
 const MAX_OUTPUT: usize = 10 * 1024 * 1024;
 
 struct Renderer<'a> {
     input: &'a Input,
     vars: BTreeMap<String, Value>,
     body_json: Option<Value>,
+    steps: usize,
 }
 
 fn truthy(v: &Value) -> bool {
@@ -786,6 +823,7 @@ impl<'a> Renderer<'a> {
             input,
             vars: BTreeMap::new(),
             body_json: None,
+            steps: 0,
         }
     }
 
@@ -845,6 +883,10 @@ impl<'a> Renderer<'a> {
                     let n = items.len();
                     let saved = (self.vars.get(var).cloned(), self.vars.get("foreach").cloned());
                     for (i, item) in items.into_iter().enumerate().take(MAX_ITERATIONS) {
+                        self.steps += 1;
+                        if self.steps > MAX_STEPS {
+                            return Err(VtlError::Eval("the template loops too long".into()));
+                        }
                         self.vars.insert(var.clone(), item);
                         let mut state = Map::new();
                         state.insert("index".into(), Value::from(i));
@@ -1263,5 +1305,45 @@ mod tests {
         assert!(Template::parse("#end").is_err());
         assert!(Template::parse("#set($x = )").is_err());
         assert!(Template::parse("$ 5 # not a directive").is_ok());
+        assert!(Template::parse(&format!("#set($a = {})", "(".repeat(10_000))).is_err());
+        assert!(Template::parse(&format!("#set($a = {}1)", "!".repeat(10_000))).is_err());
+        assert!(Template::parse(&"#if(true)".repeat(10_000)).is_err());
+        let nested = "#foreach($a in [1..100000])#foreach($b in [1..100000])x#end#end";
+        assert!(render(nested, &Input::default()).is_err());
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// Whatever a template says, parsing and rendering end with an answer or an error:
+        /// never a panic, never an endless loop.
+        #[test]
+        fn any_template_parses_or_fails_cleanly(src in "[ -~\n]{0,120}", body in "[ -~]{0,40}") {
+            let input = Input { body, ..Default::default() };
+            if let Ok(t) = Template::parse(&src) {
+                let _ = t.render(&input);
+            }
+        }
+
+        /// Templates built from the language's own pieces, the likelier source of edge cases.
+        #[test]
+        fn directive_soup_never_panics(parts in proptest::collection::vec(prop_oneof![
+            Just("#if($a)"), Just("#else"), Just("#elseif($b == 1)"), Just("#end"),
+            Just("#foreach($x in [1..3])"), Just("#set($a = $a + 1)"), Just("$x"), Just("$!y.z()"),
+            Just("${a}"), Just("$input.json('$.k')"), Just("$input.path('$[0]')"), Just("\""),
+            Just("'"), Just("("), Just(")"), Just("##c\n"), Just("#*"), Just("*#"), Just("text "),
+            Just("$util.escapeJavaScript($x)"), Just("[1, 2"), Just("{\"k\": 1}"),
+        ], 0..24)) {
+            let src: String = parts.concat();
+            let input = Input { body: r#"{"k": [1, {"a": "b"}]}"#.into(), ..Default::default() };
+            if let Ok(t) = Template::parse(&src) {
+                let _ = t.render(&input);
+            }
+        }
     }
 }
