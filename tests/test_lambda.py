@@ -76,6 +76,39 @@ def test_cli_walkthrough(stratus, tmp_path):
     assert json.loads((tmp_path / "out.json").read_text()) == {"hello": "x"}
 
 
+def test_logs_tail_follow_with_cli_v2(stratus, tmp_path):
+    """`aws logs tail --follow` (AWS CLI v2 only) prints a function's output as it runs."""
+    import threading
+    cli2 = "/usr/bin/aws"
+    version = subprocess.run([cli2, "--version"], capture_output=True, text=True) if os.path.exists(cli2) else None
+    assert version is not None and version.stdout.startswith("aws-cli/2"), \
+        "the AWS CLI v2 is needed at /usr/bin/aws (apt-get install awscli; .ci/run does)"
+    lam = stratus.client("lambda")
+    create(lam, "tailed", code="def handler(e, c):\n    print('line', e['n'])\n    return {}\n")
+    call(lam, "tailed", {"n": 1})
+    env = dict(os.environ, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test", AWS_DEFAULT_REGION="us-east-1")
+    out = subprocess.run([cli2, "--endpoint-url", stratus.url, "logs", "tail", "/aws/lambda/tailed", "--since", "1h"],
+                         capture_output=True, text=True, env=env, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "line 1" in out.stdout and "REPORT RequestId" in out.stdout
+    follow = subprocess.Popen([cli2, "--endpoint-url", stratus.url, "logs", "tail", "/aws/lambda/tailed", "--follow",
+                               "--since", "1h"], stdout=subprocess.PIPE, text=True, env=env)
+    seen = []
+    reader = threading.Thread(target=lambda: seen.extend(iter(follow.stdout.readline, "")), daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any("line 1" in s for s in seen):
+            time.sleep(0.1)
+        call(lam, "tailed", {"n": 2})
+        while time.monotonic() < deadline and not any("line 2" in s for s in seen):
+            time.sleep(0.1)
+    finally:
+        follow.kill()
+        follow.wait()
+    assert any("line 2" in s for s in seen), seen
+
+
 def test_control_plane(stratus):
     lam = stratus.client("lambda")
     c = create(lam, "ctl", Environment={"Variables": {"AA": "1"}}, MemorySize=256, Timeout=10,
