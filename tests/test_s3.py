@@ -1324,6 +1324,12 @@ def test_browser_post_upload_with_signed_policy(stratus, signature):
     assert r.status_code == 204, r.text
     got = s3.get_object(Bucket="forms", Key="uploads/note.txt")
     assert got["Body"].read() == b"hello form" and got["ContentType"] == "text/plain"
+    # `${filename}` in the key is the uploaded file's name.
+    named = presigner(stratus, signature).generate_presigned_post(
+        "forms", "uploads/${filename}", Conditions=[["starts-with", "$key", "uploads/"]], ExpiresIn=300)
+    r = requests.post(named["url"], data=named["fields"], files={"file": ("photo 1.png", b"\x89PNG")}, timeout=10)
+    assert r.status_code == 204, r.text
+    assert s3.get_object(Bucket="forms", Key="uploads/photo 1.png")["Body"].read() == b"\x89PNG"
     # A body over the policy's size range is refused.
     r = requests.post(post["url"], data=post["fields"], files={"file": ("big.txt", b"x" * 2000)}, timeout=10)
     assert r.status_code in (400, 403), r.text

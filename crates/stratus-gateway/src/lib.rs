@@ -226,8 +226,23 @@ impl Gateway {
                 .await;
         }
         if !is_admin(parts.uri.path()) && route::is_s3(&parts) {
-            // S3 bodies stream both ways: they are never buffered here.
-            let mut req = Request::from_parts(parts, s3s::Body::from(body));
+            // S3 bodies stream both ways: they are never buffered here (a browser form's head
+            // is read ahead for the uploaded file's name, then streamed on).
+            let form = parts.method == http::Method::POST
+                && parts
+                    .headers
+                    .get(http::header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|c| c.to_ascii_lowercase().starts_with("multipart/form-data"));
+            let (filename, body) = if form {
+                read_form_head(body).await
+            } else {
+                (None, s3s::Body::from(body))
+            };
+            let mut req = Request::from_parts(parts, body);
+            if let Some(name) = filename {
+                req.extensions_mut().insert(stratus_s3::PostFilename(name));
+            }
             // For `aws:SourceIp` in bucket policy conditions.
             req.extensions_mut().insert(stratus_core::SourceIp(peer.ip()));
             let resp = match std::panic::AssertUnwindSafe(self.inner.s3.handle(req, &request_id))
@@ -414,6 +429,47 @@ impl Gateway {
     pub fn config(&self) -> &Config {
         &self.inner.config
     }
+}
+
+/// Reads the head of a browser form upload until the `file` part names its file (at most
+/// 1 MiB: the form's fields come before the file), and gives back the whole body to stream on.
+async fn read_form_head(mut body: Incoming) -> (Option<String>, s3s::Body) {
+    const MAX_HEAD: usize = 1024 * 1024;
+    let mut head: Vec<Bytes> = Vec::new();
+    let mut seen = Vec::new();
+    let mut done = false;
+    let mut filename = None;
+    while seen.len() < MAX_HEAD {
+        match body.frame().await {
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    seen.extend_from_slice(&data);
+                    head.push(data);
+                    if let Some(name) = stratus_s3::post_filename(&seen) {
+                        filename = Some(name);
+                        break;
+                    }
+                }
+            }
+            Some(Err(_)) | None => {
+                done = true;
+                break;
+            }
+        }
+    }
+    let frames = futures_util::stream::iter(
+        head.into_iter()
+            .map(|b| Ok::<_, hyper::Error>(hyper::body::Frame::data(b))),
+    );
+    let rest: s3s::Body = if done {
+        s3s::Body::http_body_unsync(http_body_util::StreamBody::new(frames))
+    } else {
+        let tail = http_body_util::BodyStream::new(body);
+        s3s::Body::http_body_unsync(http_body_util::StreamBody::new(futures_util::StreamExt::chain(
+            frames, tail,
+        )))
+    };
+    (filename, rest)
 }
 
 /// The control plane's paths (Stratus's own and moto's, which moto-based suites call).

@@ -36,6 +36,27 @@ pub use access::{Principal, Principals};
 /// Bodies up to this size are kept inside the object's record: one store write per PUT.
 pub const INLINE_MAX: usize = 64 * 1024;
 
+/// The file name of a browser POST upload's `file` part, read by the gateway before the
+/// protocol layer consumes the form (it keeps the field, not the name): replaces `${filename}`
+/// in the key.
+#[derive(Clone, Debug)]
+pub struct PostFilename(pub String);
+
+/// The `filename` of the `file` part in the head of a `multipart/form-data` body, if the head
+/// holds it.
+pub fn post_filename(head: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(head);
+    for line in text.split("\r\n") {
+        let lower = line.to_ascii_lowercase();
+        if lower.starts_with("content-disposition:") && lower.contains("name=\"file\"") {
+            let (_, rest) = line.split_once("filename=\"")?;
+            let (name, _) = rest.split_once('"')?;
+            return Some(name.to_string());
+        }
+    }
+    None
+}
+
 /// The S3 service. Cheap to clone.
 #[derive(Clone)]
 pub struct S3 {

@@ -624,6 +624,11 @@ impl Backend {
         mut req: S3Request<PostObjectInput>,
     ) -> S3Result<S3Response<PostObjectOutput>> {
         req.extensions.insert(notify::Posted);
+        // `${filename}` in the key is the name of the uploaded file, as S3 does it.
+        if let Some(crate::PostFilename(name)) = req.extensions.get::<crate::PostFilename>() {
+            let name = name.rsplit(['/', '\\']).next().unwrap_or_default().to_string();
+            req.input.key = req.input.key.replace("${filename}", &name);
+        }
         let put = req.map_input(|i| PutObjectInput {
             acl: i.acl,
             body: i.body,
