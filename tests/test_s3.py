@@ -1340,3 +1340,33 @@ def test_browser_post_upload_with_signed_policy(stratus, signature):
     r = requests.post(post["url"], data=fields, files={"file": ("x.txt", b"x")}, timeout=10)
     assert r.status_code == 403 and error_of(r)[0] == "SignatureDoesNotMatch"
     assert _exists(s3, "uploads/x.txt", bucket="forms") is False
+
+
+def test_multipart_full_object_crc32_is_computed_and_verified(stratus):
+    """A FULL_OBJECT CRC follows from the parts' CRCs: computed when the client states none,
+    and a stated value that does not match is BadDigest."""
+    import zlib
+    s3 = stratus.client("s3")
+    make_bucket(s3, "crcs")
+    part1, part2 = b"a" * (5 * 1024 * 1024), b"tail of the object"
+    whole = base64.b64encode(zlib.crc32(part1 + part2).to_bytes(4, "big")).decode()
+
+    def upload(key, stated):
+        u = s3.create_multipart_upload(Bucket="crcs", Key=key, ChecksumAlgorithm="CRC32", ChecksumType="FULL_OBJECT")
+        parts = []
+        for n, data in ((1, part1), (2, part2)):
+            p = s3.upload_part(Bucket="crcs", Key=key, UploadId=u["UploadId"], PartNumber=n, Body=data,
+                               ChecksumAlgorithm="CRC32")
+            parts.append({"PartNumber": n, "ETag": p["ETag"], "ChecksumCRC32": p["ChecksumCRC32"]})
+        extra = {"ChecksumCRC32": stated} if stated else {}
+        return s3.complete_multipart_upload(Bucket="crcs", Key=key, UploadId=u["UploadId"],
+                                            MultipartUpload={"Parts": parts}, ChecksumType="FULL_OBJECT", **extra)
+
+    done = upload("computed", None)
+    assert done["ChecksumCRC32"] == whole and done["ChecksumType"] == "FULL_OBJECT"
+    head = s3.head_object(Bucket="crcs", Key="computed", ChecksumMode="ENABLED")
+    assert head["ChecksumCRC32"] == whole
+    assert upload("stated", whole)["ChecksumCRC32"] == whole
+    wrong = base64.b64encode((zlib.crc32(b"other") & 0xFFFFFFFF).to_bytes(4, "big")).decode()
+    assert client_error(upload, "wrong", wrong)[0] == "BadDigest"
+    assert _exists(s3, "wrong", bucket="crcs") is False

@@ -12,6 +12,7 @@ mod body;
 mod access;
 mod backend;
 mod buckets;
+mod crc;
 mod lifecycle;
 mod list;
 mod model;

@@ -51,6 +51,26 @@ fn digest(algorithm: &str, data: &[u8]) -> Option<String> {
     checksum_value(&h.finalize(), algorithm).cloned()
 }
 
+/// The full-object CRC of parts that each carry a CRC of `algorithm` (base64, as S3 prints
+/// it); `None` for other algorithms or when a part has no checksum.
+fn full_object_crc(algorithm: &str, parts: &[(u32, PartRecord)]) -> Option<String> {
+    let c = crate::crc::Crc::by_name(algorithm)?;
+    let b64 = &base64::engine::general_purpose::STANDARD;
+    let mut whole: Option<u64> = None;
+    for (_, p) in parts {
+        let (alg, value) = p.checksum.as_ref()?;
+        if alg != algorithm {
+            return None;
+        }
+        let crc = c.from_bytes(&b64.decode(value).ok()?)?;
+        whole = Some(match whole {
+            None => crc,
+            Some(acc) => c.combine(acc, crc, p.size),
+        });
+    }
+    whole.map(|w| b64.encode(c.to_bytes(w)))
+}
+
 impl Backend {
     async fn upload(&self, bucket: &str, key: &str, upload_id: &str) -> S3Result<UploadRecord> {
         let raw = self
@@ -380,9 +400,22 @@ impl Backend {
                 digest(alg, &raw).map(|v| (alg.clone(), format!("{v}-{}", chosen.len())))
             }
             (Some(alg), _) => {
-                // A full-object checksum is the client's to state at completion.
+                // A full-object CRC follows from the parts' CRCs; a value the client states
+                // must match it.
                 let given = checksums_of!(input);
-                checksum_value(&given, alg).map(|v| (alg.clone(), v.clone()))
+                let stated = checksum_value(&given, alg).cloned();
+                match (stated, full_object_crc(alg, &chosen)) {
+                    (Some(s), Some(c)) if s != c => {
+                        return Err(s3_error!(
+                            BadDigest,
+                            "The {} you specified did not match the calculated checksum.",
+                            alg.to_ascii_lowercase()
+                        ));
+                    }
+                    (_, Some(c)) => Some((alg.clone(), c)),
+                    (Some(s), None) => Some((alg.clone(), s)),
+                    (None, None) => None,
+                }
             }
             _ => None,
         };
