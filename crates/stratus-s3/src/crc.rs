@@ -85,7 +85,7 @@ impl Crc {
         all[(8 - (self.bits / 8) as usize)..].to_vec()
     }
 
-    pub fn from_bytes(self, bytes: &[u8]) -> Option<u64> {
+    pub fn parse(self, bytes: &[u8]) -> Option<u64> {
         if bytes.len() != (self.bits / 8) as usize {
             return None;
         }
@@ -140,7 +140,7 @@ mod tests {
                 );
             }
             let bytes = c.to_bytes(reference(c, &data));
-            assert_eq!(c.from_bytes(&bytes), Some(reference(c, &data)));
+            assert_eq!(c.parse(&bytes), Some(reference(c, &data)));
         }
     }
 }

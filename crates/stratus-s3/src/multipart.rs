@@ -62,7 +62,7 @@ fn full_object_crc(algorithm: &str, parts: &[(u32, PartRecord)]) -> Option<Strin
         if alg != algorithm {
             return None;
         }
-        let crc = c.from_bytes(&b64.decode(value).ok()?)?;
+        let crc = c.parse(&b64.decode(value).ok()?)?;
         whole = Some(match whole {
             None => crc,
             Some(acc) => c.combine(acc, crc, p.size),
