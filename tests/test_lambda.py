@@ -654,6 +654,61 @@ def test_invoke_with_response_stream(stratus):
     assert code_of(e) == "ResourceNotFoundException"
 
 
+STREAMING_BOOTSTRAP = """#!/usr/bin/env python3
+# A custom runtime that answers in the Runtime API's streaming mode: chunked, errors in trailers.
+import base64, http.client, json, os, time
+host, port = os.environ["AWS_LAMBDA_RUNTIME_API"].split(":")
+conn = http.client.HTTPConnection(host, int(port))
+while True:
+    conn.request("GET", "/2018-06-01/runtime/invocation/next")
+    r = conn.getresponse()
+    rid = r.getheader("Lambda-Runtime-Aws-Request-Id")
+    event = json.loads(r.read())
+    conn.putrequest("POST", "/2018-06-01/runtime/invocation/%s/response" % rid)
+    conn.putheader("Lambda-Runtime-Function-Response-Mode", "streaming")
+    conn.putheader("Transfer-Encoding", "chunked")
+    conn.putheader("Trailer", "Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body")
+    conn.endheaders()
+    for i in range(event.get("n", 3)):
+        data = ("chunk %d\\n" % i).encode()
+        conn.send(b"%x\\r\\n%s\\r\\n" % (len(data), data))
+        time.sleep(0.2)
+    if event.get("fail"):
+        body = base64.b64encode(json.dumps({"errorMessage": "half way", "errorType": "Boom"}).encode())
+        conn.send(b"0\\r\\nLambda-Runtime-Function-Error-Type: Boom\\r\\nLambda-Runtime-Function-Error-Body: " + body + b"\\r\\n\\r\\n")
+    else:
+        conn.send(b"0\\r\\n\\r\\n")
+    conn.getresponse().read()
+"""
+
+
+def test_response_streaming_runtime(stratus):
+    """A function answering in the Runtime API's streaming mode: InvokeWithResponseStream gets
+    its chunks as separate PayloadChunk events; plain Invoke gets the whole answer; an error
+    sent in the trailers ends the stream with InvokeComplete's error."""
+    lam = stratus.client("lambda")
+    lam.create_function(FunctionName="chunky", Runtime="provided.al2023", Role=ROLE, Handler="x",
+                        Code={"ZipFile": zip_of({"bootstrap": STREAMING_BOOTSTRAP}, {"bootstrap": 0o755})})
+    r = lam.invoke_with_response_stream(FunctionName="chunky", Payload=json.dumps({"n": 3}))
+    assert r["StatusCode"] == 200 and r["ExecutedVersion"] == "$LATEST"
+    events = list(r["EventStream"])
+    chunks = [e["PayloadChunk"]["Payload"] for e in events if "PayloadChunk" in e]
+    assert b"".join(chunks) == b"chunk 0\nchunk 1\nchunk 2\n"
+    assert len(chunks) >= 2, chunks  # streamed, not gathered into one
+    complete = [e["InvokeComplete"] for e in events if "InvokeComplete" in e]
+    assert len(complete) == 1 and "ErrorCode" not in complete[0]
+
+    out = lam.invoke(FunctionName="chunky", Payload=json.dumps({"n": 2}))
+    assert out["Payload"].read() == b"chunk 0\nchunk 1\n" and "FunctionError" not in out
+
+    r = lam.invoke_with_response_stream(FunctionName="chunky", Payload=json.dumps({"n": 1, "fail": True}))
+    events = list(r["EventStream"])
+    assert b"".join(e["PayloadChunk"]["Payload"] for e in events if "PayloadChunk" in e) == b"chunk 0\n"
+    complete = [e["InvokeComplete"] for e in events if "InvokeComplete" in e][0]
+    assert complete["ErrorCode"] == "Unhandled"
+    assert json.loads(complete["ErrorDetails"])["errorType"] == "Boom"
+
+
 def test_rust_lambda_runtime_client(stratus):
     """A function built with the official Rust runtime client (`lambda_runtime`) runs as a
     `provided.al2023` bootstrap."""

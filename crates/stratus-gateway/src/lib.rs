@@ -308,7 +308,14 @@ impl Gateway {
             .catch_unwind()
             .await
         {
-            Ok(resp) => resp,
+            Ok(Dispatched::Buffered(resp)) => resp,
+            Ok(Dispatched::Streamed(resp)) => {
+                let (mut parts, body) = resp.into_parts();
+                if let Ok(v) = HeaderValue::from_str(&request_id) {
+                    parts.headers.insert("x-amzn-requestid", v);
+                }
+                return Response::from_parts(parts, body);
+            }
             Err(panic) => {
                 let what = panic
                     .downcast_ref::<&str>()
@@ -329,7 +336,7 @@ impl Gateway {
         parts: &http::request::Parts,
         api: &ApiRequest<'_>,
         request_id: &str,
-    ) -> ApiResponse {
+    ) -> Dispatched {
         let signature = auth::parse(parts);
         let service = match &signature {
             Ok(Some(sig)) => {
@@ -339,14 +346,14 @@ impl Gateway {
         };
         let service = match service {
             Ok(s) => s,
-            Err(name) => return route::unknown_service(&name, request_id),
+            Err(name) => return Dispatched::Buffered(route::unknown_service(&name, request_id)),
         };
         let protocol = service.protocol();
         let identity = match auth::authenticate(self, signature, parts, api.body, protocol).await {
             Ok(id) => id,
             Err(e) => {
                 tracing::debug!(request_id, error = ?e, "authentication failed");
-                return e.render(protocol, request_id);
+                return Dispatched::Buffered(e.render(protocol, request_id));
             }
         };
         let (identity, region) = identity;
@@ -357,6 +364,15 @@ impl Gateway {
         };
         let span = tracing::debug_span!("request", service = service.name(), request_id);
         let _enter = span.enter();
+        // InvokeWithResponseStream answers as the function writes.
+        if service == Service::Lambda
+            && let Some(streamed) = self.inner.lambda.handle_stream(&cx, api).await
+        {
+            return match streamed {
+                Ok(resp) => Dispatched::Streamed(resp),
+                Err(e) => Dispatched::Buffered(e.render(protocol, request_id)),
+            };
+        }
         let result = match service {
             Service::Sts => self.inner.sts.handle(&cx, api).await,
             Service::DynamoDb => self.inner.dynamodb.handle(&cx, api).await,
@@ -364,7 +380,7 @@ impl Gateway {
             Service::Lambda => self.inner.lambda.handle(&cx, api).await,
             Service::ApiGateway => self.inner.apigateway.handle(&cx, api).await,
         };
-        match result {
+        Dispatched::Buffered(match result {
             Ok(resp) => resp,
             Err(e) => {
                 if e.status >= 500 {
@@ -372,7 +388,7 @@ impl Gateway {
                 }
                 e.render(protocol, request_id)
             }
-        }
+        })
     }
 
     /// API Gateway invoke URLs and function URLs: anonymous at the door (their own auth
@@ -470,6 +486,12 @@ async fn read_form_head(mut body: Incoming) -> (Option<String>, s3s::Body) {
         )))
     };
     (filename, rest)
+}
+
+/// A service's answer: whole, or streamed as it is produced (InvokeWithResponseStream).
+enum Dispatched {
+    Buffered(ApiResponse),
+    Streamed(Response<stratus_lambda::invoke::StreamBody>),
 }
 
 /// The control plane's paths (Stratus's own and moto's, which moto-based suites call).

@@ -370,6 +370,7 @@ async fn run_event(l: &Lambda, key: Vec<u8>, value: Vec<u8>) -> Result<(), Lambd
         invoked_arn,
         client_context: None,
         cognito_identity: None,
+        stream: None,
     };
     let ran = crate::invoke::execute(l, &cx, &f, &config, inv).await;
     let now = l.inner.clock.now_ms();

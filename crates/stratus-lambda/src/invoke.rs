@@ -28,6 +28,17 @@ pub async fn invoke(
     cx: RequestContext,
     i: InvocationRequest,
 ) -> Result<InvocationResponse, LambdaError> {
+    invoke_with(l, cx, i, None, None).await
+}
+
+/// Invoke; `stream` receives the chunks of a function that answers in streaming mode.
+async fn invoke_with(
+    l: Lambda,
+    cx: RequestContext,
+    i: InvocationRequest,
+    stream: Option<tokio::sync::mpsc::UnboundedSender<Bytes>>,
+    version: Option<tokio::sync::oneshot::Sender<String>>,
+) -> Result<InvocationResponse, LambdaError> {
     let t = target(
         i.function_name.as_deref().unwrap_or_default(),
         i.qualifier.as_deref(),
@@ -79,6 +90,9 @@ pub async fn invoke(
         }
     }
     let config = resolve(&l, &cx, &f, qualifier.as_deref()).await?;
+    if let Some(v) = version {
+        let _ = v.send(config.version.clone());
+    }
     let invoked_arn = match &t.qualifier {
         Some(q) => format!("{}:{q}", function_arn(&cx, &t.name)),
         None => function_arn(&cx, &t.name),
@@ -111,6 +125,7 @@ pub async fn invoke(
         invoked_arn,
         client_context,
         cognito_identity: None,
+        stream,
     };
     let Ran { result, log } = execute(&l, &cx, &f, &config, inv).await?;
     let tail = (i.log_type.as_deref() == Some("Tail")).then(|| {
@@ -327,6 +342,151 @@ async fn run(
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
+}
+
+/// A streamed HTTP body.
+pub type StreamBody =
+    http_body_util::combinators::UnsyncBoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+
+/// InvokeWithResponseStream as a stream: each chunk a function writes in streaming mode goes
+/// out as a `PayloadChunk` event as soon as it arrives, then `InvokeComplete`. Errors found
+/// before the function's first chunk (not found, throttled...) are ordinary error answers.
+pub(crate) async fn invoke_streaming(
+    l: Lambda,
+    cx: RequestContext,
+    i: InvocationRequest,
+) -> Result<http::Response<StreamBody>, LambdaError> {
+    use futures_util::StreamExt;
+    use http_body_util::BodyExt;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Bytes>();
+    let (version_tx, mut version_rx) = tokio::sync::oneshot::channel();
+    let mut task = tokio::spawn(invoke_with(l, cx, i, Some(tx), Some(version_tx)));
+    // Answered before any chunk (a buffered answer, or an error): the whole answer at once.
+    let whole = |out: InvocationResponse, rx: &mut tokio::sync::mpsc::UnboundedReceiver<Bytes>| {
+        let mut chunks = Vec::new();
+        while let Ok(c) = rx.try_recv() {
+            chunks.push(c);
+        }
+        let resp = if chunks.is_empty() {
+            response_stream(out)
+        } else {
+            let mut body = Vec::new();
+            for c in &chunks {
+                body.extend(event_message("PayloadChunk", "application/octet-stream", c));
+            }
+            body.extend(complete_message(&out));
+            stream_head(Bytes::from(body), out.executed_version.as_deref())
+        };
+        let (parts, body) = resp.into_parts();
+        http::Response::from_parts(
+            parts,
+            http_body_util::Full::new(body)
+                .map_err(|never| match never {})
+                .boxed_unsync(),
+        )
+    };
+    let first = tokio::select! {
+        done = &mut task => {
+            let out = done.map_err(|e| LambdaError::Internal(e.to_string()))??;
+            return Ok(whole(out, &mut rx));
+        }
+        first = rx.recv() => first,
+    };
+    let Some(first) = first else {
+        // No chunk came and none will: wait for the answer.
+        let out = (&mut task)
+            .await
+            .map_err(|e| LambdaError::Internal(e.to_string()))??;
+        return Ok(whole(out, &mut rx));
+    };
+    // The function streams: chunks as they come, then the call's end.
+    let head = Bytes::from(event_message("PayloadChunk", "application/octet-stream", &first));
+    let chunks = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|c| {
+            (
+                Bytes::from(event_message("PayloadChunk", "application/octet-stream", &c)),
+                rx,
+            )
+        })
+    });
+    let end = futures_util::stream::once(async move {
+        match task.await {
+            Ok(Ok(out)) => Bytes::from(complete_message(&out)),
+            Ok(Err(e)) => {
+                let mut m = serde_json::Map::new();
+                m.insert(
+                    "ErrorCode".into(),
+                    stratus_protocol::ServiceError::code(&e).into(),
+                );
+                m.insert(
+                    "ErrorDetails".into(),
+                    stratus_protocol::ServiceError::message(&e).into(),
+                );
+                Bytes::from(event_message(
+                    "InvokeComplete",
+                    "application/json",
+                    serde_json::Value::Object(m).to_string().as_bytes(),
+                ))
+            }
+            Err(e) => Bytes::from(event_message(
+                "InvokeComplete",
+                "application/json",
+                serde_json::json!({"ErrorCode": "ServiceException", "ErrorDetails": e.to_string()})
+                    .to_string()
+                    .as_bytes(),
+            )),
+        }
+    });
+    let frames = futures_util::stream::once(async move { head })
+        .chain(chunks)
+        .chain(end)
+        .map(|b| Ok::<_, Box<dyn std::error::Error + Send + Sync>>(http_body::Frame::data(b)));
+    let mut resp = http::Response::new(http_body_util::StreamBody::new(frames).boxed_unsync());
+    let h = resp.headers_mut();
+    // The version was chosen before the function ran, so it is known by its first chunk.
+    if let Some(v) = version_rx
+        .try_recv()
+        .ok()
+        .and_then(|v| http::HeaderValue::from_str(&v).ok())
+    {
+        h.insert("x-amz-executed-version", v);
+    }
+    h.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/vnd.amazon.eventstream"),
+    );
+    Ok(resp)
+}
+
+/// `InvokeComplete`: the error code and details, if the function failed, and the log tail.
+fn complete_message(out: &InvocationResponse) -> Vec<u8> {
+    let mut complete = serde_json::Map::new();
+    if let Some(code) = &out.function_error {
+        complete.insert("ErrorCode".into(), code.clone().into());
+        let payload = out.payload.as_ref().map(|b| b.0.clone()).unwrap_or_default();
+        complete.insert(
+            "ErrorDetails".into(),
+            String::from_utf8_lossy(&payload).into_owned().into(),
+        );
+    }
+    if let Some(tail) = &out.log_result {
+        complete.insert("LogResult".into(), tail.clone().into());
+    }
+    let complete = serde_json::Value::Object(complete).to_string();
+    event_message("InvokeComplete", "application/json", complete.as_bytes())
+}
+
+fn stream_head(body: Bytes, version: Option<&str>) -> stratus_protocol::ApiResponse {
+    let mut resp = http::Response::new(body);
+    let h = resp.headers_mut();
+    h.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/vnd.amazon.eventstream"),
+    );
+    if let Some(v) = version.and_then(|v| http::HeaderValue::from_str(v).ok()) {
+        h.insert("x-amz-executed-version", v);
+    }
+    resp
 }
 
 /// InvokeWithResponseStream: the same call as Invoke, its answer sent as an event stream

@@ -11,7 +11,7 @@ pub mod code;
 mod concurrency;
 pub mod error;
 pub mod generated;
-mod invoke;
+pub mod invoke;
 mod layers;
 pub mod metrics;
 mod ops;
@@ -271,6 +271,39 @@ impl Lambda {
             "{}/_stratus/lambda/code/{id}.zip?token={token}",
             self.inner.config.endpoint_url
         )
+    }
+
+    /// InvokeWithResponseStream with a streamed body; `None` for every other request.
+    pub async fn handle_stream(
+        &self,
+        cx: &RequestContext,
+        req: &ApiRequest<'_>,
+    ) -> Option<Result<http::Response<invoke::StreamBody>, AwsError>> {
+        let query = rest::query_pairs(req.query);
+        let (route, labels) = rest::find_route(generated::ROUTES, req.method.as_str(), req.path, &query)?;
+        if route.operation != "InvokeWithResponseStream" {
+            return None;
+        }
+        let r = RestRequest::new(req, labels);
+        Some(self.invoke_stream(cx, &r).await)
+    }
+
+    async fn invoke_stream(
+        &self,
+        cx: &RequestContext,
+        r: &RestRequest<'_>,
+    ) -> Result<http::Response<invoke::StreamBody>, AwsError> {
+        let input = generated::InvocationRequest::from_rest(r)?;
+        if let Some(message) = input.violations() {
+            return Err(AwsError::validation(PROTOCOL, message));
+        }
+        if input.invocation_type.as_deref() == Some("Event") {
+            return Err(LambdaError::Validation(
+                "1 validation error detected: Value 'Event' at 'invocationType' failed to satisfy constraint: Member must satisfy enum value set: [RequestResponse, DryRun]".into(),
+            )
+            .into());
+        }
+        Ok(invoke::invoke_streaming(self.clone(), cx.clone(), input).await?)
     }
 
     /// Decodes, validates and runs one request.

@@ -17,6 +17,8 @@ use tokio::sync::{mpsc, oneshot};
 
 /// Largest response a function may return (6 MB, as AWS).
 pub const MAX_RESPONSE_BYTES: usize = 6 * 1024 * 1024;
+/// Largest streamed response (20 MB, AWS's default maximum for response streaming).
+pub const MAX_STREAMED_BYTES: usize = 20 * 1024 * 1024;
 
 /// An event handed to the runtime by `GET /next`.
 pub struct Work {
@@ -27,6 +29,15 @@ pub struct Work {
     pub client_context: Option<String>,
     pub cognito_identity: Option<String>,
     pub reply: oneshot::Sender<Reply>,
+    /// Where the chunks of a streamed response go as they arrive (InvokeWithResponseStream).
+    pub stream: Option<mpsc::UnboundedSender<Bytes>>,
+}
+
+/// The event being worked on: who waits for its answer, and for its chunks.
+struct Current {
+    id: String,
+    reply: oneshot::Sender<Reply>,
+    stream: Option<mpsc::UnboundedSender<Bytes>>,
 }
 
 /// What the runtime answered for one event.
@@ -50,7 +61,7 @@ pub enum InitSignal {
 
 struct State {
     work: tokio::sync::Mutex<mpsc::Receiver<Work>>,
-    current: Mutex<Option<(String, oneshot::Sender<Reply>)>>,
+    current: Mutex<Option<Current>>,
     init: Mutex<Option<oneshot::Sender<InitSignal>>>,
     /// The uid a connecting process must run as (sandboxed instances only).
     uid: Option<u32>,
@@ -112,6 +123,10 @@ impl RuntimeApi {
     }
 }
 
+fn reply_to(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
+    reply(status, body)
+}
+
 fn reply(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
     *r.status_mut() = status;
@@ -148,6 +163,17 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> 
         );
     }
     let err_type = error_type(&req);
+    let streaming = req
+        .headers()
+        .get("lambda-runtime-function-response-mode")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"streaming"));
+    if streaming
+        && let Some(id) = rest
+            .strip_prefix("invocation/")
+            .and_then(|r| r.strip_suffix("/response"))
+    {
+        return stream_response(state, id, req.into_body()).await;
+    }
     let body = match Limited::new(req.into_body(), MAX_RESPONSE_BYTES + 1)
         .collect()
         .await
@@ -159,7 +185,7 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> 
                     .strip_prefix("invocation/")
                     .and_then(|r| r.strip_suffix("/response"))
             {
-                take_current(state, id).map(|tx| tx.send(Reply::TooLarge(MAX_RESPONSE_BYTES + 1)));
+                take_current(state, id).map(|(tx, _)| tx.send(Reply::TooLarge(MAX_RESPONSE_BYTES + 1)));
                 return reply(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     r#"{"errorMessage":"Exceeded maximum allowed payload size (6291556 bytes).","errorType":"RequestEntityTooLarge"}"#,
@@ -190,7 +216,7 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> 
         _ => return reply(StatusCode::NOT_FOUND, r#"{"errorMessage":"not found"}"#),
     };
     match take_current(state, id) {
-        Some(tx) => {
+        Some((tx, _)) => {
             let _ = tx.send(message);
             reply(StatusCode::ACCEPTED, r#"{"status":"OK"}"#)
         }
@@ -201,13 +227,77 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> 
     }
 }
 
-fn take_current(state: &State, id: &str) -> Option<oneshot::Sender<Reply>> {
+type Waiters = (oneshot::Sender<Reply>, Option<mpsc::UnboundedSender<Bytes>>);
+
+fn take_current(state: &State, id: &str) -> Option<Waiters> {
     let mut cur = state.current.lock().unwrap();
-    if cur.as_ref().is_some_and(|(c, _)| c == id) {
-        cur.take().map(|(_, tx)| tx)
+    if cur.as_ref().is_some_and(|c| c.id == id) {
+        cur.take().map(|c| (c.reply, c.stream))
     } else {
         None
     }
+}
+
+/// A response in streaming mode (`Lambda-Runtime-Function-Response-Mode: streaming`): each
+/// chunk goes to the caller as it arrives when the caller streams, or is gathered into one
+/// answer when it does not; an error in the trailers (`Lambda-Runtime-Function-Error-Type`,
+/// `-Error-Body` in base64) ends the call as a function error.
+async fn stream_response(state: &State, id: &str, mut body: Incoming) -> Response<Full<Bytes>> {
+    use base64::Engine as _;
+    let Some((reply, stream)) = take_current(state, id) else {
+        return reply_to(
+            StatusCode::BAD_REQUEST,
+            r#"{"errorMessage":"Invalid request ID","errorType":"InvalidRequestID"}"#,
+        );
+    };
+    let limit = if stream.is_some() {
+        MAX_STREAMED_BYTES
+    } else {
+        MAX_RESPONSE_BYTES
+    };
+    let mut gathered = Vec::new();
+    let mut total = 0usize;
+    let mut error: Option<(Option<String>, Bytes)> = None;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            break;
+        };
+        match frame.into_data() {
+            Ok(data) => {
+                total += data.len();
+                if total > limit {
+                    let _ = reply.send(Reply::TooLarge(total));
+                    return reply_to(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        r#"{"errorMessage":"Exceeded maximum allowed payload size.","errorType":"RequestEntityTooLarge"}"#,
+                    );
+                }
+                match &stream {
+                    Some(tx) => {
+                        let _ = tx.send(data);
+                    }
+                    None => gathered.extend_from_slice(&data),
+                }
+            }
+            Err(frame) => {
+                if let Ok(trailers) = frame.into_trailers() {
+                    let text = |k: &str| trailers.get(k).and_then(|v| v.to_str().ok()).map(str::to_string);
+                    if let Some(kind) = text("lambda-runtime-function-error-type") {
+                        let body = text("lambda-runtime-function-error-body")
+                            .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+                            .unwrap_or_default();
+                        error = Some((Some(kind), Bytes::from(body)));
+                    }
+                }
+            }
+        }
+    }
+    let message = match error {
+        Some((error_type, body)) => Reply::Error { body, error_type },
+        None => Reply::Response(Bytes::from(gathered)),
+    };
+    let _ = reply.send(message);
+    reply_to(StatusCode::ACCEPTED, r#"{"status":"OK"}"#)
 }
 
 async fn next(state: &State) -> Response<Full<Bytes>> {
@@ -245,7 +335,11 @@ async fn next(state: &State) -> Response<Full<Bytes>> {
     if let Some(c) = &work.cognito_identity {
         put(h, "lambda-runtime-cognito-identity", c);
     }
-    *state.current.lock().unwrap() = Some((work.request_id, work.reply));
+    *state.current.lock().unwrap() = Some(Current {
+        id: work.request_id,
+        reply: work.reply,
+        stream: work.stream,
+    });
     r
 }
 

@@ -80,6 +80,8 @@ pub struct Invocation {
     pub invoked_arn: String,
     pub client_context: Option<String>,
     pub cognito_identity: Option<String>,
+    /// Where the chunks of a streamed response go as they arrive; `None` gathers them.
+    pub stream: Option<tokio::sync::mpsc::UnboundedSender<Bytes>>,
 }
 
 /// What became of a call.
@@ -391,6 +393,7 @@ impl Runtime {
             client_context: inv.client_context.clone(),
             cognito_identity: inv.cognito_identity.clone(),
             reply: reply_tx,
+            stream: inv.stream.clone(),
         };
         let _ = instance.work.send(work).await;
         let mut exited = instance.exited.clone();
