@@ -15,7 +15,7 @@ import requests
 from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from test_lambda import ROLE, zip_of
+from test_lambda import ROLE, STREAMING_BOOTSTRAP, zip_of
 
 ACCOUNT = "000000000000"
 REGION = "us-east-1"
@@ -877,3 +877,25 @@ def test_iam_routes_take_signed_calls_only(stratus):
     assert r.status_code == 200, r.text
     assert r.json()["requestContext"]["authorizer"]["iam"]["accountId"] == ACCOUNT
     assert stratus.signed("execute-api", method="GET", path=path, secret="wrong").status_code == 403
+
+
+def test_function_url_response_streaming(stratus):
+    """A function URL in RESPONSE_STREAM mode relays a streaming function's chunks as they come,
+    with the status and headers of its HTTP prelude when it writes one."""
+    lam = stratus.client("lambda")
+    lam.create_function(FunctionName="chunky-url", Runtime="provided.al2023", Role=ROLE, Handler="x",
+                        Code={"ZipFile": zip_of({"bootstrap": STREAMING_BOOTSTRAP}, {"bootstrap": 0o755})})
+    url = lam.create_function_url_config(FunctionName="chunky-url", AuthType="NONE",
+                                         InvokeMode="RESPONSE_STREAM")["FunctionUrl"]
+    assert lam.get_function_url_config(FunctionName="chunky-url")["InvokeMode"] == "RESPONSE_STREAM"
+    lam.add_permission(FunctionName="chunky-url", StatementId="url", Action="lambda:InvokeFunctionUrl",
+                       Principal="*", FunctionUrlAuthType="NONE")
+    url_id = url.split("//")[1].split(".")[0]
+    host = {"Host": f"{url_id}.lambda-url.{REGION}.localhost:{stratus.port}"}
+    with requests.get(stratus.url + "/?n=3", headers=host, stream=True, timeout=30) as r:
+        assert r.status_code == 200
+        assert r.headers.get("transfer-encoding") == "chunked"
+        assert b"".join(r.iter_content(chunk_size=None)) == b"chunk 0\nchunk 1\nchunk 2\n"
+    r = requests.get(stratus.url + "/?n=2&prelude=1", headers=host, timeout=30)
+    assert r.status_code == 201 and r.headers["x-a"] == "b" and r.headers["content-type"] == "text/plain"
+    assert r.content == b"chunk 0\nchunk 1\n"

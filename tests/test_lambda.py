@@ -664,16 +664,21 @@ while True:
     r = conn.getresponse()
     rid = r.getheader("Lambda-Runtime-Aws-Request-Id")
     event = json.loads(r.read())
+    opts = event.get("queryStringParameters") or event  # a function URL's query, or the event
     conn.putrequest("POST", "/2018-06-01/runtime/invocation/%s/response" % rid)
     conn.putheader("Lambda-Runtime-Function-Response-Mode", "streaming")
     conn.putheader("Transfer-Encoding", "chunked")
     conn.putheader("Trailer", "Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body")
     conn.endheaders()
-    for i in range(event.get("n", 3)):
+    if opts.get("prelude"):
+        head = json.dumps({"statusCode": 201, "headers": {"x-a": "b", "content-type": "text/plain"}}).encode()
+        head += bytes(8)
+        conn.send(b"%x\\r\\n%s\\r\\n" % (len(head), head))
+    for i in range(int(opts.get("n", 3))):
         data = ("chunk %d\\n" % i).encode()
         conn.send(b"%x\\r\\n%s\\r\\n" % (len(data), data))
         time.sleep(0.2)
-    if event.get("fail"):
+    if opts.get("fail"):
         body = base64.b64encode(json.dumps({"errorMessage": "half way", "errorType": "Boom"}).encode())
         conn.send(b"0\\r\\nLambda-Runtime-Function-Error-Type: Boom\\r\\nLambda-Runtime-Function-Error-Body: " + body + b"\\r\\n\\r\\n")
     else:

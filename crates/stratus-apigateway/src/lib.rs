@@ -106,12 +106,39 @@ pub struct FunctionUrl {
     /// `NONE` or `AWS_IAM`.
     pub auth_type: String,
     pub cors: Option<serde_json::Value>,
+    /// `BUFFERED` or `RESPONSE_STREAM`.
+    pub invoke_mode: String,
+}
+
+/// A function's answer relayed as it comes: whole, or a first chunk and the rest to follow.
+pub enum Relayed {
+    Whole(FunctionAnswer),
+    Chunks {
+        first: Bytes,
+        rest: tokio::sync::mpsc::UnboundedReceiver<Bytes>,
+    },
+}
+
+/// Response bodies of the data plane: whole, or streamed (function URLs in `RESPONSE_STREAM`
+/// mode).
+pub type DataBody =
+    http_body_util::combinators::UnsyncBoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+
+fn whole_body(resp: http::Response<Bytes>) -> http::Response<DataBody> {
+    use http_body_util::BodyExt;
+    resp.map(|b| {
+        http_body_util::Full::new(b)
+            .map_err(|never| match never {})
+            .boxed_unsync()
+    })
 }
 
 /// What API Gateway needs from the rest of the server.
 #[async_trait::async_trait]
 pub trait Backends: Send + Sync + 'static {
     async fn invoke(&self, call: FunctionCall) -> Result<FunctionAnswer, FunctionFailure>;
+    /// The same call, its answer relayed chunk by chunk when the function streams.
+    async fn invoke_stream(&self, call: FunctionCall) -> Result<Relayed, FunctionFailure>;
     async fn function_url(&self, id: &str) -> Option<FunctionUrl>;
     /// Checks a request's SigV4 signature (function URLs with `AWS_IAM`).
     async fn authenticate(&self, parts: &http::request::Parts, body: &[u8]) -> Result<Identity, AwsError>;
@@ -313,7 +340,7 @@ impl ApiGateway {
         body: Bytes,
         peer: SocketAddr,
         request_id: &str,
-    ) -> http::Response<Bytes> {
+    ) -> http::Response<DataBody> {
         let req = http_api::Incoming {
             parts,
             body,
@@ -322,10 +349,10 @@ impl ApiGateway {
             received_ms: self.inner.clock.now_ms(),
         };
         match target {
-            Target::Api { api_id, path } => http_api::serve(self, &api_id, &path, req).await,
+            Target::Api { api_id, path } => whole_body(http_api::serve(self, &api_id, &path, req).await),
             Target::FunctionUrl { id } => furl::serve(self, &id, req).await,
-            Target::Domain { name } => rest_api::serve_domain(self, &name, req).await,
-            Target::Connection { id } => websocket::manage(self, &id, None, req).await,
+            Target::Domain { name } => whole_body(rest_api::serve_domain(self, &name, req).await),
+            Target::Connection { id } => whole_body(websocket::manage(self, &id, None, req).await),
         }
     }
 

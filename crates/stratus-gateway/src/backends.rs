@@ -3,11 +3,32 @@
 
 use std::sync::Weak;
 
-use stratus_apigateway::{FunctionAnswer, FunctionCall, FunctionFailure, FunctionUrl, Source};
+use stratus_apigateway::{FunctionAnswer, FunctionCall, FunctionFailure, FunctionUrl, Relayed, Source};
 use stratus_core::Identity;
 use stratus_lambda::Lambda;
 use stratus_lambda::callers::{CallError, Caller};
+use stratus_lambda::invoke::Streamed;
 use stratus_protocol::{AwsError, Protocol};
+
+fn caller(source: Source) -> Caller {
+    match source {
+        Source::Service { principal, arn } => Caller::Service {
+            principal: principal.to_string(),
+            source_arn: arn,
+        },
+        Source::PublicUrl => Caller::PublicUrl,
+        Source::SignedUrl { account } => Caller::SignedUrl { account },
+    }
+}
+
+fn failure(e: CallError) -> FunctionFailure {
+    match e {
+        CallError::NotFound(m) => FunctionFailure::NotFound(m),
+        CallError::Denied(m) => FunctionFailure::Denied(m),
+        CallError::Throttled => FunctionFailure::Throttled,
+        CallError::Other(m) => FunctionFailure::Other(m),
+    }
+}
 
 pub struct Backends {
     pub lambda: Lambda,
@@ -18,14 +39,7 @@ pub struct Backends {
 #[async_trait::async_trait]
 impl stratus_apigateway::Backends for Backends {
     async fn invoke(&self, call: FunctionCall) -> Result<FunctionAnswer, FunctionFailure> {
-        let caller = match call.source {
-            Source::Service { principal, arn } => Caller::Service {
-                principal: principal.to_string(),
-                source_arn: arn,
-            },
-            Source::PublicUrl => Caller::PublicUrl,
-            Source::SignedUrl { account } => Caller::SignedUrl { account },
-        };
+        let caller = caller(call.source);
         self.lambda
             .call(
                 &call.account,
@@ -37,12 +51,27 @@ impl stratus_apigateway::Backends for Backends {
             )
             .await
             .map(|(payload, error)| FunctionAnswer { payload, error })
-            .map_err(|e| match e {
-                CallError::NotFound(m) => FunctionFailure::NotFound(m),
-                CallError::Denied(m) => FunctionFailure::Denied(m),
-                CallError::Throttled => FunctionFailure::Throttled,
-                CallError::Other(m) => FunctionFailure::Other(m),
-            })
+            .map_err(failure)
+    }
+
+    async fn invoke_stream(&self, call: FunctionCall) -> Result<Relayed, FunctionFailure> {
+        let caller = caller(call.source);
+        let streamed = self
+            .lambda
+            .call_stream(
+                &call.account,
+                &call.region,
+                &call.function,
+                call.payload,
+                call.request_id,
+                caller,
+            )
+            .await
+            .map_err(failure)?;
+        Ok(match streamed {
+            Streamed::Whole { payload, error } => Relayed::Whole(FunctionAnswer { payload, error }),
+            Streamed::Chunks { first, rest } => Relayed::Chunks { first, rest },
+        })
     }
 
     async fn function_url(&self, id: &str) -> Option<FunctionUrl> {
@@ -53,6 +82,7 @@ impl stratus_apigateway::Backends for Backends {
             function: t.function_arn,
             auth_type: t.auth_type,
             cors: t.cors,
+            invoke_mode: t.invoke_mode,
         })
     }
 

@@ -424,18 +424,15 @@ impl Gateway {
             Ok(resp) => resp,
             Err(_) => {
                 tracing::error!(request_id, "data-plane handler panicked");
-                http::Response::builder()
+                let resp = http::Response::builder()
                     .status(500)
                     .header(http::header::CONTENT_TYPE, "application/json")
                     .body(Bytes::from_static(br#"{"message":"Internal Server Error"}"#))
-                    .expect("static response")
+                    .expect("static response");
+                return finish(resp, request_id);
             }
         };
-        let (parts, body) = resp.into_parts();
-        Response::from_parts(
-            parts,
-            Full::new(body).map_err(|never| match never {}).boxed_unsync(),
-        )
+        resp
     }
 
     fn signing_key(&self, secret: &str, sig: &stratus_protocol::sigv4::Signature) -> [u8; 32] {

@@ -35,6 +35,8 @@ pub struct UrlTarget {
     pub function_arn: String,
     pub auth_type: String,
     pub cors: Option<serde_json::Value>,
+    /// `BUFFERED` or `RESPONSE_STREAM`.
+    pub invoke_mode: String,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -132,6 +134,14 @@ fn check_policy(statements: &[serde_json::Value], owner: &str, caller: &Caller) 
     }
 }
 
+fn call_error(e: LambdaError) -> CallError {
+    match e {
+        LambdaError::TooManyRequests(_) => CallError::Throttled,
+        LambdaError::NotFound(m) => CallError::NotFound(m),
+        other => CallError::Other(other.to_string()),
+    }
+}
+
 /// Why a call from another service failed.
 pub enum CallError {
     NotFound(String),
@@ -152,6 +162,47 @@ impl Lambda {
         request_id: String,
         caller: Caller,
     ) -> Result<(Bytes, bool), CallError> {
+        let (cx, request) = self
+            .checked(account, region, function, payload, request_id, caller)
+            .await?;
+        match crate::invoke::invoke(self.clone(), cx, request).await {
+            Ok(out) => Ok((
+                Bytes::from(out.payload.map(|p| p.0).unwrap_or_default()),
+                out.function_error.is_some(),
+            )),
+            Err(e) => Err(call_error(e)),
+        }
+    }
+
+    /// As [`Lambda::call`], for a caller that relays a streamed answer as it comes
+    /// (function URLs with `RESPONSE_STREAM`).
+    pub async fn call_stream(
+        &self,
+        account: &str,
+        region: &str,
+        function: &str,
+        payload: Bytes,
+        request_id: String,
+        caller: Caller,
+    ) -> Result<crate::invoke::Streamed, CallError> {
+        let (cx, request) = self
+            .checked(account, region, function, payload, request_id, caller)
+            .await?;
+        crate::invoke::invoke_relay(self.clone(), cx, request)
+            .await
+            .map_err(call_error)
+    }
+
+    /// The request context and Invoke input of a call the function's policy allows.
+    async fn checked(
+        &self,
+        account: &str,
+        region: &str,
+        function: &str,
+        payload: Bytes,
+        request_id: String,
+        caller: Caller,
+    ) -> Result<(RequestContext, InvocationRequest), CallError> {
         let cx = RequestContext {
             request_id,
             region: region.to_string(),
@@ -180,15 +231,7 @@ impl Lambda {
             payload: Some(Blob(payload.to_vec())),
             ..Default::default()
         };
-        match crate::invoke::invoke(self.clone(), cx, request).await {
-            Ok(out) => Ok((
-                Bytes::from(out.payload.map(|p| p.0).unwrap_or_default()),
-                out.function_error.is_some(),
-            )),
-            Err(LambdaError::TooManyRequests(_)) => Err(CallError::Throttled),
-            Err(LambdaError::NotFound(m)) => Err(CallError::NotFound(m)),
-            Err(e) => Err(CallError::Other(e.to_string())),
-        }
+        Ok((cx, request))
     }
 
     /// The function URL with this id, if it still exists.
@@ -215,6 +258,11 @@ impl Lambda {
             region: entry.region,
             function_arn,
             auth_type: config.get("auth_type")?.as_str()?.to_string(),
+            invoke_mode: config
+                .get("invoke_mode")
+                .and_then(|m| m.as_str())
+                .unwrap_or("BUFFERED")
+                .to_string(),
             cors: config.get("cors").cloned().filter(|c| !c.is_null()),
         })
     }

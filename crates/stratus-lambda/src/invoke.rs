@@ -458,6 +458,58 @@ pub(crate) async fn invoke_streaming(
     Ok(resp)
 }
 
+/// A call relayed as it comes: the whole answer, or the first chunk and the rest to follow.
+pub enum Streamed {
+    Whole {
+        payload: Bytes,
+        error: bool,
+    },
+    Chunks {
+        first: Bytes,
+        rest: tokio::sync::mpsc::UnboundedReceiver<Bytes>,
+    },
+}
+
+/// Runs a call whose answer is relayed by another service: chunks of a streaming function as
+/// they come, any other answer whole.
+pub(crate) async fn invoke_relay(
+    l: Lambda,
+    cx: RequestContext,
+    i: InvocationRequest,
+) -> Result<Streamed, LambdaError> {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Bytes>();
+    let mut task = tokio::spawn(invoke_with(l, cx, i, Some(tx), None));
+    let whole = |out: InvocationResponse, rx: &mut tokio::sync::mpsc::UnboundedReceiver<Bytes>| {
+        let mut payload = Vec::new();
+        while let Ok(c) = rx.try_recv() {
+            payload.extend_from_slice(&c);
+        }
+        if payload.is_empty() {
+            payload = out.payload.map(|b| b.0).unwrap_or_default();
+        }
+        Streamed::Whole {
+            payload: Bytes::from(payload),
+            error: out.function_error.is_some(),
+        }
+    };
+    let first = tokio::select! {
+        done = &mut task => {
+            let out = done.map_err(|e| LambdaError::Internal(e.to_string()))??;
+            return Ok(whole(out, &mut rx));
+        }
+        first = rx.recv() => first,
+    };
+    match first {
+        Some(first) => Ok(Streamed::Chunks { first, rest: rx }),
+        None => {
+            let out = (&mut task)
+                .await
+                .map_err(|e| LambdaError::Internal(e.to_string()))??;
+            Ok(whole(out, &mut rx))
+        }
+    }
+}
+
 /// `InvokeComplete`: the error code and details, if the function failed, and the log tail.
 fn complete_message(out: &InvocationResponse) -> Vec<u8> {
     let mut complete = serde_json::Map::new();
