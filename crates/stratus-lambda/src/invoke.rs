@@ -358,84 +358,55 @@ pub(crate) async fn invoke_streaming(
 ) -> Result<http::Response<StreamBody>, LambdaError> {
     use futures_util::StreamExt;
     use http_body_util::BodyExt;
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Bytes>();
-    let (version_tx, mut version_rx) = tokio::sync::oneshot::channel();
-    let mut task = tokio::spawn(invoke_with(l, cx, i, Some(tx), Some(version_tx)));
-    // Answered before any chunk (a buffered answer, or an error): the whole answer at once.
-    let whole = |out: InvocationResponse, rx: &mut tokio::sync::mpsc::UnboundedReceiver<Bytes>| {
-        let mut chunks = Vec::new();
-        while let Ok(c) = rx.try_recv() {
-            chunks.push(c);
+    let (first, rest, done, version) = match relay(l, cx, i).await? {
+        Relay::Whole { out, chunks } => {
+            // Answered before any chunk (a buffered answer, or an error): all at once.
+            let resp = if chunks.is_empty() {
+                response_stream(out)
+            } else {
+                let mut body = Vec::new();
+                for c in &chunks {
+                    body.extend(event_message("PayloadChunk", "application/octet-stream", c));
+                }
+                body.extend(complete_message(&out));
+                stream_head(Bytes::from(body), out.executed_version.as_deref())
+            };
+            let (parts, body) = resp.into_parts();
+            return Ok(http::Response::from_parts(
+                parts,
+                http_body_util::Full::new(body)
+                    .map_err(|never| match never {})
+                    .boxed_unsync(),
+            ));
         }
-        let resp = if chunks.is_empty() {
-            response_stream(out)
-        } else {
-            let mut body = Vec::new();
-            for c in &chunks {
-                body.extend(event_message("PayloadChunk", "application/octet-stream", c));
-            }
-            body.extend(complete_message(&out));
-            stream_head(Bytes::from(body), out.executed_version.as_deref())
-        };
-        let (parts, body) = resp.into_parts();
-        http::Response::from_parts(
-            parts,
-            http_body_util::Full::new(body)
-                .map_err(|never| match never {})
-                .boxed_unsync(),
-        )
-    };
-    let first = tokio::select! {
-        done = &mut task => {
-            let out = done.map_err(|e| LambdaError::Internal(e.to_string()))??;
-            return Ok(whole(out, &mut rx));
-        }
-        first = rx.recv() => first,
-    };
-    let Some(first) = first else {
-        // No chunk came and none will: wait for the answer.
-        let out = (&mut task)
-            .await
-            .map_err(|e| LambdaError::Internal(e.to_string()))??;
-        return Ok(whole(out, &mut rx));
+        Relay::Chunks {
+            first,
+            rest,
+            done,
+            version,
+        } => (first, rest, done, version),
     };
     // The function streams: chunks as they come, then the call's end.
-    let head = Bytes::from(event_message("PayloadChunk", "application/octet-stream", &first));
-    let chunks = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|c| {
-            (
-                Bytes::from(event_message("PayloadChunk", "application/octet-stream", &c)),
-                rx,
-            )
-        })
+    let chunk = |c: &[u8]| Bytes::from(event_message("PayloadChunk", "application/octet-stream", c));
+    let head = chunk(&first);
+    let chunks = futures_util::stream::unfold(rest, move |mut rx| async move {
+        rx.recv().await.map(|c| (chunk(&c), rx))
     });
     let end = futures_util::stream::once(async move {
-        match task.await {
-            Ok(Ok(out)) => Bytes::from(complete_message(&out)),
-            Ok(Err(e)) => {
-                let mut m = serde_json::Map::new();
-                m.insert(
-                    "ErrorCode".into(),
-                    stratus_protocol::ServiceError::code(&e).into(),
-                );
-                m.insert(
-                    "ErrorDetails".into(),
-                    stratus_protocol::ServiceError::message(&e).into(),
-                );
-                Bytes::from(event_message(
-                    "InvokeComplete",
-                    "application/json",
-                    serde_json::Value::Object(m).to_string().as_bytes(),
-                ))
-            }
-            Err(e) => Bytes::from(event_message(
-                "InvokeComplete",
-                "application/json",
-                serde_json::json!({"ErrorCode": "ServiceException", "ErrorDetails": e.to_string()})
-                    .to_string()
-                    .as_bytes(),
-            )),
-        }
+        let (code, details) = match done.await {
+            Ok(Ok(out)) => return Bytes::from(complete_message(&out)),
+            Ok(Err(e)) => (
+                stratus_protocol::ServiceError::code(&e).to_string(),
+                stratus_protocol::ServiceError::message(&e),
+            ),
+            Err(e) => ("ServiceException".to_string(), e.to_string()),
+        };
+        let complete = serde_json::json!({ "ErrorCode": code, "ErrorDetails": details });
+        Bytes::from(event_message(
+            "InvokeComplete",
+            "application/json",
+            complete.to_string().as_bytes(),
+        ))
     });
     let frames = futures_util::stream::once(async move { head })
         .chain(chunks)
@@ -443,12 +414,7 @@ pub(crate) async fn invoke_streaming(
         .map(|b| Ok::<_, Box<dyn std::error::Error + Send + Sync>>(http_body::Frame::data(b)));
     let mut resp = http::Response::new(http_body_util::StreamBody::new(frames).boxed_unsync());
     let h = resp.headers_mut();
-    // The version was chosen before the function ran, so it is known by its first chunk.
-    if let Some(v) = version_rx
-        .try_recv()
-        .ok()
-        .and_then(|v| http::HeaderValue::from_str(&v).ok())
-    {
+    if let Some(v) = version.and_then(|v| http::HeaderValue::from_str(&v).ok()) {
         h.insert("x-amz-executed-version", v);
     }
     h.insert(
@@ -456,6 +422,54 @@ pub(crate) async fn invoke_streaming(
         http::HeaderValue::from_static("application/vnd.amazon.eventstream"),
     );
     Ok(resp)
+}
+
+/// How a call with a chunk channel went: answered whole (with any chunks that came first), or
+/// streaming, its first chunk in hand.
+enum Relay {
+    Whole {
+        out: InvocationResponse,
+        chunks: Vec<Bytes>,
+    },
+    Chunks {
+        first: Bytes,
+        rest: tokio::sync::mpsc::UnboundedReceiver<Bytes>,
+        /// The call's end (its log tail, errors found after the last chunk).
+        done: tokio::task::JoinHandle<Result<InvocationResponse, LambdaError>>,
+        /// The version that runs, chosen before the function started.
+        version: Option<String>,
+    },
+}
+
+/// Runs a call with a chunk channel and waits for whichever comes first: the first chunk or
+/// the whole answer. Errors found before the function ran (not found, throttled) are errors.
+async fn relay(l: Lambda, cx: RequestContext, i: InvocationRequest) -> Result<Relay, LambdaError> {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Bytes>();
+    let (version_tx, mut version_rx) = tokio::sync::oneshot::channel();
+    let mut task = tokio::spawn(invoke_with(l, cx, i, Some(tx), Some(version_tx)));
+    let first = tokio::select! {
+        done = &mut task => Some(Err(done)),
+        first = rx.recv() => first.map(Ok),
+    };
+    let done = match first {
+        Some(Ok(first)) => {
+            return Ok(Relay::Chunks {
+                first,
+                rest: rx,
+                done: task,
+                version: version_rx.try_recv().ok(),
+            });
+        }
+        Some(Err(done)) => done,
+        // No chunk came and none will: wait for the answer.
+        None => (&mut task).await,
+    };
+    let out = done.map_err(|e| LambdaError::Internal(e.to_string()))??;
+    let mut chunks = Vec::new();
+    while let Ok(c) = rx.try_recv() {
+        chunks.push(c);
+    }
+    Ok(Relay::Whole { out, chunks })
 }
 
 /// A call relayed as it comes: the whole answer, or the first chunk and the rest to follow.
@@ -477,37 +491,21 @@ pub(crate) async fn invoke_relay(
     cx: RequestContext,
     i: InvocationRequest,
 ) -> Result<Streamed, LambdaError> {
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Bytes>();
-    let mut task = tokio::spawn(invoke_with(l, cx, i, Some(tx), None));
-    let whole = |out: InvocationResponse, rx: &mut tokio::sync::mpsc::UnboundedReceiver<Bytes>| {
-        let mut payload = Vec::new();
-        while let Ok(c) = rx.try_recv() {
-            payload.extend_from_slice(&c);
+    Ok(match relay(l, cx, i).await? {
+        Relay::Whole { out, chunks } => {
+            let payload = if chunks.is_empty() {
+                out.payload.map(|b| b.0).unwrap_or_default()
+            } else {
+                chunks.concat()
+            };
+            Streamed::Whole {
+                payload: Bytes::from(payload),
+                error: out.function_error.is_some(),
+            }
         }
-        if payload.is_empty() {
-            payload = out.payload.map(|b| b.0).unwrap_or_default();
-        }
-        Streamed::Whole {
-            payload: Bytes::from(payload),
-            error: out.function_error.is_some(),
-        }
-    };
-    let first = tokio::select! {
-        done = &mut task => {
-            let out = done.map_err(|e| LambdaError::Internal(e.to_string()))??;
-            return Ok(whole(out, &mut rx));
-        }
-        first = rx.recv() => first,
-    };
-    match first {
-        Some(first) => Ok(Streamed::Chunks { first, rest: rx }),
-        None => {
-            let out = (&mut task)
-                .await
-                .map_err(|e| LambdaError::Internal(e.to_string()))??;
-            Ok(whole(out, &mut rx))
-        }
-    }
+        // The call finishes on its own; the caller reads until the channel closes.
+        Relay::Chunks { first, rest, .. } => Streamed::Chunks { first, rest },
+    })
 }
 
 /// `InvokeComplete`: the error code and details, if the function failed, and the log tail.

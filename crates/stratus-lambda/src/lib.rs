@@ -293,16 +293,7 @@ impl Lambda {
         cx: &RequestContext,
         r: &RestRequest<'_>,
     ) -> Result<http::Response<invoke::StreamBody>, AwsError> {
-        let input = generated::InvocationRequest::from_rest(r)?;
-        if let Some(message) = input.violations() {
-            return Err(AwsError::validation(PROTOCOL, message));
-        }
-        if input.invocation_type.as_deref() == Some("Event") {
-            return Err(LambdaError::Validation(
-                "1 validation error detected: Value 'Event' at 'invocationType' failed to satisfy constraint: Member must satisfy enum value set: [RequestResponse, DryRun]".into(),
-            )
-            .into());
-        }
+        let input = stream_input(r)?;
         Ok(invoke::invoke_streaming(self.clone(), cx.clone(), input).await?)
     }
 
@@ -345,17 +336,7 @@ impl Lambda {
             "Invoke" => self.run(cx, &r, s, invoke::invoke).await,
             "InvokeAsync" => self.run(cx, &r, s, asynchronous::invoke_async).await,
             "InvokeWithResponseStream" => {
-                let input = generated::InvocationRequest::from_rest(&r)?;
-                if let Some(message) = input.violations() {
-                    return Err(AwsError::validation(PROTOCOL, message));
-                }
-                if input.invocation_type.as_deref() == Some("Event") {
-                    return Err(LambdaError::Validation(
-                        "1 validation error detected: Value 'Event' at 'invocationType' failed to satisfy constraint: Member must satisfy enum value set: [RequestResponse, DryRun]".into(),
-                    )
-                    .into());
-                }
-                let out = invoke::invoke(self.clone(), cx.clone(), input).await?;
+                let out = invoke::invoke(self.clone(), cx.clone(), stream_input(&r)?).await?;
                 Ok(invoke::response_stream(out))
             }
             "PutFunctionEventInvokeConfig" => {
@@ -430,6 +411,21 @@ impl Lambda {
         let output = op(self.clone(), cx.clone(), input).await?;
         Ok(output.to_rest(status))
     }
+}
+
+/// InvokeWithResponseStream's input: Invoke's, without the `Event` type.
+fn stream_input(r: &RestRequest<'_>) -> Result<generated::InvocationRequest, AwsError> {
+    let input = generated::InvocationRequest::from_rest(r)?;
+    if let Some(message) = input.violations() {
+        return Err(AwsError::validation(PROTOCOL, message));
+    }
+    if input.invocation_type.as_deref() == Some("Event") {
+        return Err(LambdaError::Validation(
+            "1 validation error detected: Value 'Event' at 'invocationType' failed to satisfy constraint: Member must satisfy enum value set: [RequestResponse, DryRun]".into(),
+        )
+        .into());
+    }
+    Ok(input)
 }
 
 fn base64_of_hex(id: &str) -> Option<String> {
