@@ -75,6 +75,7 @@ async fn call(p: &Proc, n: u64) -> Duration {
             client_context: None,
             cognito_identity: None,
             reply: tx,
+            stream: None,
         })
         .await
         .unwrap();
