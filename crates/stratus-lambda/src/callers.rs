@@ -87,7 +87,11 @@ fn allows(
     }
 }
 
-fn check_policy(statements: &[serde_json::Value], owner: &str, caller: &Caller) -> Result<(), String> {
+pub(crate) fn check_policy(
+    statements: &[serde_json::Value],
+    owner: &str,
+    caller: &Caller,
+) -> Result<(), String> {
     let mut keys = ContextKeys::new();
     let ok = match caller {
         Caller::Service {
@@ -134,10 +138,39 @@ fn check_policy(statements: &[serde_json::Value], owner: &str, caller: &Caller) 
     }
 }
 
+/// The request context (the function owner's account) and Invoke input of a call from another
+/// service; the function's policy is checked when the call loads it.
+fn request(
+    account: &str,
+    region: &str,
+    function: &str,
+    payload: Bytes,
+    request_id: String,
+) -> Result<(RequestContext, InvocationRequest), CallError> {
+    target(function, None).map_err(|e| CallError::NotFound(e.to_string()))?;
+    let cx = RequestContext {
+        request_id,
+        region: region.to_string(),
+        identity: Identity {
+            account_id: account.to_string(),
+            arn: format!("arn:aws:iam::{account}:root"),
+            user_id: account.to_string(),
+            access_key_id: String::new(),
+        },
+    };
+    let request = InvocationRequest {
+        function_name: Some(function.to_string()),
+        payload: Some(Blob(payload.to_vec())),
+        ..Default::default()
+    };
+    Ok((cx, request))
+}
+
 fn call_error(e: LambdaError) -> CallError {
     match e {
         LambdaError::TooManyRequests(_) => CallError::Throttled,
         LambdaError::NotFound(m) => CallError::NotFound(m),
+        LambdaError::Denied(m) => CallError::Denied(m),
         other => CallError::Other(other.to_string()),
     }
 }
@@ -162,10 +195,12 @@ impl Lambda {
         request_id: String,
         caller: Caller,
     ) -> Result<(Bytes, bool), CallError> {
-        let (cx, request) = self
-            .checked(account, region, function, payload, request_id, caller)
-            .await?;
-        match crate::invoke::invoke(self.clone(), cx, request).await {
+        let (cx, request) = request(account, region, function, payload, request_id)?;
+        let extras = crate::invoke::Extras {
+            caller: Some(caller),
+            ..Default::default()
+        };
+        match crate::invoke::invoke_with(self.clone(), cx, request, extras).await {
             Ok(out) => Ok((
                 Bytes::from(out.payload.map(|p| p.0).unwrap_or_default()),
                 out.function_error.is_some(),
@@ -185,53 +220,10 @@ impl Lambda {
         request_id: String,
         caller: Caller,
     ) -> Result<crate::invoke::Streamed, CallError> {
-        let (cx, request) = self
-            .checked(account, region, function, payload, request_id, caller)
-            .await?;
-        crate::invoke::invoke_relay(self.clone(), cx, request)
+        let (cx, request) = request(account, region, function, payload, request_id)?;
+        crate::invoke::invoke_relay(self.clone(), cx, request, caller)
             .await
             .map_err(call_error)
-    }
-
-    /// The request context and Invoke input of a call the function's policy allows.
-    async fn checked(
-        &self,
-        account: &str,
-        region: &str,
-        function: &str,
-        payload: Bytes,
-        request_id: String,
-        caller: Caller,
-    ) -> Result<(RequestContext, InvocationRequest), CallError> {
-        let cx = RequestContext {
-            request_id,
-            region: region.to_string(),
-            identity: Identity {
-                account_id: account.to_string(),
-                arn: format!("arn:aws:iam::{account}:root"),
-                user_id: account.to_string(),
-                access_key_id: String::new(),
-            },
-        };
-        let t = target(function, None).map_err(|e| CallError::NotFound(e.to_string()))?;
-        let key = state::key(account, region, &t.name);
-        let f = match state::get(&self.inner.store, &key).await {
-            Ok(Some((f, _))) => f,
-            Ok(None) => return Err(CallError::NotFound(format!("Function not found: {function}"))),
-            Err(e) => return Err(CallError::Other(e.to_string())),
-        };
-        let empty = Vec::new();
-        let statements = f
-            .policies
-            .get(t.qualifier.as_deref().unwrap_or_default())
-            .unwrap_or(&empty);
-        check_policy(statements, account, &caller).map_err(CallError::Denied)?;
-        let request = InvocationRequest {
-            function_name: Some(function.to_string()),
-            payload: Some(Blob(payload.to_vec())),
-            ..Default::default()
-        };
-        Ok((cx, request))
     }
 
     /// The function URL with this id, if it still exists.

@@ -22,6 +22,9 @@ pub enum LambdaError {
     Unsupported(String),
     #[error("{0}")]
     ProvisionedNotFound(String),
+    /// The function's resource policy does not let a calling service or URL caller in.
+    #[error("{0}")]
+    Denied(String),
     /// Over a concurrency limit; the reason is AWS's `Reason` member.
     #[error("Rate Exceeded.")]
     TooManyRequests(&'static str),
@@ -42,6 +45,7 @@ impl ServiceError for LambdaError {
             LambdaError::Unsupported(_) => "UnsupportedMediaTypeException",
             LambdaError::TooManyRequests(_) => "TooManyRequestsException",
             LambdaError::ProvisionedNotFound(_) => "ProvisionedConcurrencyConfigNotFoundException",
+            LambdaError::Denied(_) => "AccessDeniedException",
             LambdaError::Internal(_) => "ServiceException",
         }
     }
@@ -50,6 +54,7 @@ impl ServiceError for LambdaError {
         match self {
             LambdaError::NotFound(_) | LambdaError::ProvisionedNotFound(_) => 404,
             LambdaError::Conflict(_) => 409,
+            LambdaError::Denied(_) => 403,
             LambdaError::TooLarge(_) => 413,
             LambdaError::PreconditionFailed(_) => 412,
             LambdaError::Unsupported(_) => 415,

@@ -28,17 +28,32 @@ pub async fn invoke(
     cx: RequestContext,
     i: InvocationRequest,
 ) -> Result<InvocationResponse, LambdaError> {
-    invoke_with(l, cx, i, None, None).await
+    invoke_with(l, cx, i, Extras::default()).await
 }
 
-/// Invoke; `stream` receives the chunks of a function that answers in streaming mode.
-async fn invoke_with(
+/// What a call from inside Stratus adds to an Invoke.
+#[derive(Default)]
+pub(crate) struct Extras {
+    /// Receives the chunks of a function that answers in streaming mode, as they arrive.
+    pub stream: Option<tokio::sync::mpsc::UnboundedSender<Bytes>>,
+    /// Told the version that runs, before it runs.
+    pub version: Option<tokio::sync::oneshot::Sender<String>>,
+    /// Another service (or a function URL) calling: the function's resource policy must
+    /// allow it; checked on the record the call loads anyway.
+    pub caller: Option<crate::callers::Caller>,
+}
+
+pub(crate) async fn invoke_with(
     l: Lambda,
     cx: RequestContext,
     i: InvocationRequest,
-    stream: Option<tokio::sync::mpsc::UnboundedSender<Bytes>>,
-    version: Option<tokio::sync::oneshot::Sender<String>>,
+    extras: Extras,
 ) -> Result<InvocationResponse, LambdaError> {
+    let Extras {
+        stream,
+        version,
+        caller,
+    } = extras;
     let t = target(
         i.function_name.as_deref().unwrap_or_default(),
         i.qualifier.as_deref(),
@@ -68,6 +83,13 @@ async fn invoke_with(
         )));
     }
     let (f, _, _) = load(&l, &cx, &t.name).await?;
+    if let Some(caller) = &caller {
+        let statements = f
+            .policies
+            .get(t.qualifier.as_deref().unwrap_or_default())
+            .map_or(&[][..], Vec::as_slice);
+        crate::callers::check_policy(statements, cx.account_id(), caller).map_err(LambdaError::Denied)?;
+    }
     let mut qualifier = t.qualifier.clone();
     // An alias with weights routes a share of calls to its additional version.
     if let Some(q) = &qualifier
@@ -358,7 +380,7 @@ pub(crate) async fn invoke_streaming(
 ) -> Result<http::Response<StreamBody>, LambdaError> {
     use futures_util::StreamExt;
     use http_body_util::BodyExt;
-    let (first, rest, done, version) = match relay(l, cx, i).await? {
+    let (first, rest, done, version) = match relay(l, cx, i, None).await? {
         Relay::Whole { out, chunks } => {
             // Answered before any chunk (a buffered answer, or an error): all at once.
             let resp = if chunks.is_empty() {
@@ -443,10 +465,20 @@ enum Relay {
 
 /// Runs a call with a chunk channel and waits for whichever comes first: the first chunk or
 /// the whole answer. Errors found before the function ran (not found, throttled) are errors.
-async fn relay(l: Lambda, cx: RequestContext, i: InvocationRequest) -> Result<Relay, LambdaError> {
+async fn relay(
+    l: Lambda,
+    cx: RequestContext,
+    i: InvocationRequest,
+    caller: Option<crate::callers::Caller>,
+) -> Result<Relay, LambdaError> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Bytes>();
     let (version_tx, mut version_rx) = tokio::sync::oneshot::channel();
-    let mut task = tokio::spawn(invoke_with(l, cx, i, Some(tx), Some(version_tx)));
+    let extras = Extras {
+        stream: Some(tx),
+        version: Some(version_tx),
+        caller,
+    };
+    let mut task = tokio::spawn(invoke_with(l, cx, i, extras));
     let first = tokio::select! {
         done = &mut task => Some(Err(done)),
         first = rx.recv() => first.map(Ok),
@@ -490,8 +522,9 @@ pub(crate) async fn invoke_relay(
     l: Lambda,
     cx: RequestContext,
     i: InvocationRequest,
+    caller: crate::callers::Caller,
 ) -> Result<Streamed, LambdaError> {
-    Ok(match relay(l, cx, i).await? {
+    Ok(match relay(l, cx, i, Some(caller)).await? {
         Relay::Whole { out, chunks } => {
             let payload = if chunks.is_empty() {
                 out.payload.map(|b| b.0).unwrap_or_default()
