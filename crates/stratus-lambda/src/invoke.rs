@@ -14,7 +14,7 @@ use stratus_protocol::types::Blob;
 use stratus_runtime::{FunctionSpec, Invocation};
 
 use crate::generated::{InvocationRequest, InvocationResponse};
-use crate::ops::{function_arn, load, log_group, resolve, target};
+use crate::ops::{function_arn, load_shared, log_group, resolve, target};
 use crate::state::{self, Config, Function};
 use crate::{Lambda, LambdaError};
 
@@ -82,7 +82,7 @@ pub(crate) async fn invoke_with(
             "Could not parse request body into json: Could not parse payload into json: {e}"
         )));
     }
-    let (f, _, _) = load(&l, &cx, &t.name).await?;
+    let f = load_shared(&l, &cx, &t.name).await?;
     if let Some(caller) = &caller {
         let statements = f
             .policies

@@ -89,6 +89,8 @@ struct Inner {
     metrics: metrics::Metrics,
     /// Provisioned pools this node keeps, by `ACCOUNT/REGION/NAME/QUALIFIER`.
     pools: std::sync::Mutex<std::collections::HashMap<String, scale::Pool>>,
+    /// Function records as the invoke path last decoded them.
+    parsed: state::Parsed,
 }
 
 /// One invocation's log lines for one stream.
@@ -120,12 +122,21 @@ async fn flush_metrics(l: Lambda) {
     }
 }
 
+/// Shortest time between two rounds of log writes. Output that arrives in between waits for
+/// the next round (CloudWatch Logs shows Lambda output seconds late on AWS too).
+const LOG_ROUND: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// Writes function output to CloudWatch Logs off the invocation path: whatever accumulated
-/// while the previous writes ran is merged per stream, so a busy function costs one store
-/// commit per stream and round instead of one per invocation.
+/// since the previous round is merged per stream, so a busy function costs one store write
+/// per stream and round instead of several page writes per invocation.
 async fn ship_logs(logs: Logs, mut rx: tokio::sync::mpsc::UnboundedReceiver<LogBatch>) {
     use std::collections::BTreeMap;
+    let mut last_round: Option<tokio::time::Instant> = None;
     while let Some(first) = rx.recv().await {
+        if let Some(at) = last_round {
+            tokio::time::sleep_until(at + LOG_ROUND).await;
+        }
+        last_round = Some(tokio::time::Instant::now());
         let mut merged: BTreeMap<(String, String, String, String), Vec<stratus_logs::LogEvent>> =
             BTreeMap::new();
         let mut add = |b: LogBatch| {
@@ -180,6 +191,7 @@ impl Lambda {
                 concurrency,
                 metrics: metrics::Metrics::default(),
                 pools: Default::default(),
+                parsed: Default::default(),
             }),
         };
         tokio::spawn(asynchronous::dispatch(lambda.clone()));
@@ -245,6 +257,7 @@ impl Lambda {
     pub fn reset(&self) {
         self.shutdown();
         self.inner.pools.lock().unwrap().clear();
+        self.inner.parsed.lock().unwrap().clear();
         self.inner.concurrency.forget();
         self.inner.metrics.forget();
     }

@@ -122,6 +122,18 @@ pub(crate) async fn load(
     }
 }
 
+/// [`load`] for the invoke path: the record shared, decoded only when it changed.
+pub(crate) async fn load_shared(
+    l: &Lambda,
+    cx: &RequestContext,
+    name: &str,
+) -> Result<std::sync::Arc<Function>, LambdaError> {
+    let key = state::key(cx.account_id(), &cx.region, name);
+    state::get_shared(&l.inner.store, &key, &l.inner.parsed)
+        .await?
+        .ok_or_else(|| not_found(cx, name, None))
+}
+
 /// The configuration a qualifier names: `$LATEST`, a version number, or an alias (resolved to
 /// its primary version).
 pub(crate) async fn resolve(
@@ -742,6 +754,7 @@ pub async fn delete_function(
             f.provisioned.clear();
             crate::scale::reconcile(&l, &cx, &f).await?;
             l.inner.runtime.retire(&format!("{arn}:"));
+            l.inner.parsed.lock().unwrap().remove(&key);
             l.inner
                 .concurrency
                 .set_reserved(&l.inner.store, cx.account_id(), &cx.region, &t.name, None)

@@ -134,6 +134,30 @@ pub async fn get(store: &Store, key: &str) -> Result<Option<(Function, Bytes)>, 
     }
 }
 
+/// Parsed function records kept with the bytes they were parsed from.
+pub type Parsed = std::sync::Mutex<std::collections::HashMap<String, (Vec<u8>, std::sync::Arc<Function>)>>;
+
+/// A function record, parsed again only when its bytes changed since the last call: the
+/// invoke path reads the record on every call (so every node sees a change at once) and
+/// skips decoding an unchanged one.
+pub async fn get_shared(
+    store: &Store,
+    key: &str,
+    parsed: &Parsed,
+) -> Result<Option<std::sync::Arc<Function>>, LambdaError> {
+    let Some(raw) = store.get(FUNCTIONS, key.as_bytes()).await? else {
+        return Ok(None);
+    };
+    if let Some((seen, f)) = parsed.lock().unwrap().get(key)
+        && *seen == raw
+    {
+        return Ok(Some(f.clone()));
+    }
+    let f = std::sync::Arc::new(decode::<Function>(&raw)?);
+    parsed.lock().unwrap().insert(key.to_string(), (raw, f.clone()));
+    Ok(Some(f))
+}
+
 pub async fn list(store: &Store, account: &str, region: &str) -> Result<Vec<Function>, LambdaError> {
     let prefix = format!("{account}/{region}/");
     let rows = store.scan(FUNCTIONS, &Scan::prefix(prefix.as_bytes())).await?;

@@ -29,42 +29,74 @@ pub struct Route {
 /// Matches `path` (percent-encoded, without query) against a model URI template and returns
 /// the decoded label values. `{Name+}` labels are greedy and may span `/`.
 pub fn match_template(template: &str, path: &str) -> Option<Vec<(String, String)>> {
-    let template = template.split('?').next().unwrap_or(template);
-    let t_segs: Vec<&str> = template.trim_start_matches('/').split('/').collect();
-    let p_segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let mut labels = Vec::new();
-    let mut pi = 0;
-    for (ti, t) in t_segs.iter().enumerate() {
-        if let Some(name) = t.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-            if let Some(greedy) = name.strip_suffix('+') {
-                // A greedy label takes everything up to the remaining literal segments.
-                let rest = t_segs.len() - ti - 1;
-                if p_segs.len() < pi + 1 + rest {
-                    return None;
-                }
-                let end = p_segs.len() - rest;
-                let raw = p_segs[pi..end].join("/");
-                if raw.is_empty() {
-                    return None;
-                }
-                labels.push((greedy.to_string(), decode(&raw)));
-                pi = end;
-            } else {
-                let seg = p_segs.get(pi)?;
-                if seg.is_empty() {
-                    return None;
-                }
-                labels.push((name.to_string(), decode(seg)));
-                pi += 1;
+    walk(template, path, |name, raw| {
+        labels.push((name.to_string(), decode(raw)))
+    })
+    .then_some(labels)
+}
+
+/// The next `/`-separated segment of what is left of a path; `None` once none is left.
+fn next_segment<'p>(rest: &mut Option<&'p str>) -> Option<&'p str> {
+    let r = rest.take()?;
+    match r.split_once('/') {
+        Some((segment, more)) => {
+            *rest = Some(more);
+            Some(segment)
+        }
+        None => Some(r),
+    }
+}
+
+/// Walks `path` along `template`, handing each label its raw (still encoded) value; false
+/// when the path does not fit. Nothing is allocated, so routing can try every template.
+fn walk<'p>(template: &str, path: &'p str, mut label: impl FnMut(&str, &'p str)) -> bool {
+    let template = template.split('?').next().unwrap_or(template);
+    let template = template.trim_start_matches('/');
+    let path = path.trim_start_matches('/');
+    let mut rest = Some(path);
+    let mut consumed = 0;
+    for (ti, t) in template.split('/').enumerate() {
+        let Some(name) = t.strip_prefix('{').and_then(|s| s.strip_suffix('}')) else {
+            if next_segment(&mut rest) != Some(t) {
+                return false;
             }
+            consumed += 1;
+            continue;
+        };
+        if let Some(greedy) = name.strip_suffix('+') {
+            // A greedy label takes everything up to the remaining literal segments.
+            let (t_count, p_count) = (template.split('/').count(), path.split('/').count());
+            let after = t_count - ti - 1;
+            if p_count < consumed + 1 + after {
+                return false;
+            }
+            let take = p_count - after - consumed;
+            let Some(r) = rest else { return false };
+            let raw = match r.match_indices('/').nth(take - 1) {
+                Some((at, _)) => {
+                    rest = Some(&r[at + 1..]);
+                    &r[..at]
+                }
+                None => {
+                    rest = None;
+                    r
+                }
+            };
+            if raw.is_empty() {
+                return false;
+            }
+            label(greedy, raw);
+            consumed += take;
         } else {
-            if p_segs.get(pi) != Some(t) {
-                return None;
+            match next_segment(&mut rest) {
+                Some(segment) if !segment.is_empty() => label(name, segment),
+                _ => return false,
             }
-            pi += 1;
+            consumed += 1;
         }
     }
-    (pi == p_segs.len()).then_some(labels)
+    rest.is_none()
 }
 
 fn decode(s: &str) -> String {
@@ -90,11 +122,11 @@ pub fn find_route<'r>(
     path: &str,
     query: &[(String, String)],
 ) -> Option<(&'r Route, Vec<(String, String)>)> {
-    let mut best: Option<(usize, &Route, Vec<(String, String)>)> = None;
+    let mut best: Option<(usize, &Route)> = None;
     for route in routes.iter().filter(|r| r.method == method) {
-        let Some(labels) = match_template(route.uri, path) else {
+        if !walk(route.uri, path, |_, _| {}) {
             continue;
-        };
+        }
         let (tpath, tquery) = route.uri.split_once('?').unwrap_or((route.uri, ""));
         let required: Vec<(&str, Option<&str>)> = tquery
             .split('&')
@@ -117,11 +149,12 @@ pub fn find_route<'r>(
             * 4
             + required.len() * 2
             + usize::from(!tpath.contains('+'));
-        if best.as_ref().is_none_or(|(score, _, _)| literal > *score) {
-            best = Some((literal, route, labels));
+        if best.as_ref().is_none_or(|(score, _)| literal > *score) {
+            best = Some((literal, route));
         }
     }
-    best.map(|(_, r, l)| (r, l))
+    let (_, route) = best?;
+    Some((route, match_template(route.uri, path)?))
 }
 
 /// A request bound to its route: labels from the path, parameters from the query.
@@ -412,6 +445,15 @@ mod tests {
         assert!(match_template("/{Bucket}/{Key+}", "/b").is_none());
         assert!(match_template("/2015-03-31/functions/", "/2015-03-31/functions/").is_some());
         assert!(match_template("/2015-03-31/functions/", "/2015-03-31/functions/x").is_none());
+        // A greedy label keeps empty segments, stops before trailing literals, is never empty.
+        let l = match_template("/{Bucket}/{Key+}", "/b/a//c/").unwrap();
+        assert_eq!(l[1], ("Key".into(), "a//c/".into()));
+        let l = match_template("/a/{p+}/x", "/a/1/2/x").unwrap();
+        assert_eq!(l, vec![("p".into(), "1/2".into())]);
+        assert!(match_template("/a/{p+}/x", "/a/x").is_none());
+        assert!(match_template("/{Bucket}/{Key+}", "/b/").is_none());
+        assert!(match_template("/{Bucket}", "/b/c").is_none());
+        assert!(match_template("/{Bucket}?uploads", "/b").is_some());
     }
 
     #[test]

@@ -421,7 +421,7 @@ impl Runtime {
         if !keep {
             instance.kill();
         }
-        let lines = instance.logs.drain().await;
+        let lines = instance.logs.drain();
         let max_memory_mb = instance.peak_mb();
         let log_stream = instance.stream.clone();
         if keep {
@@ -755,7 +755,7 @@ impl Drop for Instance {
 /// still goes to the log.
 async fn failure(instance: Option<Instance>, error: Bytes) -> Outcome {
     let lines = match &instance {
-        Some(i) => i.logs.drain().await,
+        Some(i) => i.logs.drain(),
         None => Vec::new(),
     };
     Outcome {

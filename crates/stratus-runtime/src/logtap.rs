@@ -1,70 +1,112 @@
 //! An instance's output: one pipe shared by stdout and stderr, split into timestamped lines.
-//! [`LogTap::drain`] returns everything written so far: bytes the runtime wrote before it
-//! answered are in the pipe by then, and the reader only acknowledges a drain once the pipe
-//! has nothing more to give.
+//! A background task reads the pipe as output arrives, so that a chatty function never blocks
+//! on a full pipe; [`LogTap::drain`] reads whatever is still in the pipe itself, under the same
+//! lock, and returns everything written so far: bytes the runtime wrote before it answered are
+//! in the pipe by then. Draining costs no task switch.
 
+use std::io::ErrorKind;
 use std::sync::{Arc, Mutex};
 
-use tokio::io::AsyncReadExt;
-use tokio::sync::{mpsc, oneshot};
+use tokio::net::unix::pipe::Receiver;
 
 /// Longest line kept (AWS truncates log events at 256 KB).
 const MAX_LINE: usize = 256 * 1024;
 
-type Lines = Arc<Mutex<Vec<(i64, String)>>>;
+/// What has been read and not yet drained.
+#[derive(Default)]
+struct Tap {
+    lines: Vec<(i64, String)>,
+    partial: Vec<u8>,
+    closed: bool,
+}
+
+impl Tap {
+    /// Reads the pipe until it has nothing more to give now; false once it is closed.
+    fn read_available(&mut self, pipe: &Receiver) -> bool {
+        let mut buf = [0u8; 16 * 1024];
+        while !self.closed {
+            match pipe.try_read(&mut buf) {
+                Ok(0) => {
+                    self.flush();
+                    self.closed = true;
+                }
+                Ok(n) => {
+                    self.partial.extend_from_slice(&buf[..n]);
+                    self.split();
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => {
+                    self.flush();
+                    self.closed = true;
+                }
+            }
+        }
+        !self.closed
+    }
+
+    fn split(&mut self) {
+        while let Some(pos) = self.partial.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.partial.drain(..=pos).collect();
+            self.push(&line[..line.len() - 1]);
+        }
+        if self.partial.len() > MAX_LINE {
+            let line = std::mem::take(&mut self.partial);
+            self.push(&line);
+        }
+    }
+
+    fn flush(&mut self) {
+        if !self.partial.is_empty() {
+            let line = std::mem::take(&mut self.partial);
+            self.push(&line);
+        }
+    }
+
+    fn push(&mut self, line: &[u8]) {
+        let mut text = String::from_utf8_lossy(line).into_owned();
+        if text.ends_with('\r') {
+            text.pop();
+        }
+        text.truncate(MAX_LINE);
+        self.lines.push((now_ms(), text));
+    }
+}
 
 pub struct LogTap {
-    lines: Lines,
-    drain_tx: mpsc::Sender<oneshot::Sender<()>>,
+    pipe: Arc<Receiver>,
+    tap: Arc<Mutex<Tap>>,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for LogTap {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
 }
 
 impl LogTap {
     pub fn start(reader: std::io::PipeReader) -> std::io::Result<LogTap> {
         let fd = std::os::fd::OwnedFd::from(reader);
-        let mut pipe = tokio::net::unix::pipe::Receiver::from_owned_fd(fd)?;
-        let lines: Lines = Arc::default();
-        let (drain_tx, mut drain_rx) = mpsc::channel::<oneshot::Sender<()>>(4);
-        let out = lines.clone();
-        tokio::spawn(async move {
-            let mut buf = vec![0u8; 16 * 1024];
-            let mut partial: Vec<u8> = Vec::new();
-            loop {
-                tokio::select! {
-                    biased;
-                    n = pipe.read(&mut buf) => match n {
-                        Ok(0) | Err(_) => {
-                            flush(&out, &mut partial);
-                            // Answer drains until the instance is dropped.
-                            while let Some(ack) = drain_rx.recv().await {
-                                let _ = ack.send(());
-                            }
-                            return;
-                        }
-                        Ok(n) => {
-                            partial.extend_from_slice(&buf[..n]);
-                            split(&out, &mut partial);
-                        }
-                    },
-                    ack = drain_rx.recv() => match ack {
-                        Some(ack) => {
-                            flush(&out, &mut partial);
-                            let _ = ack.send(());
-                        }
-                        None => return,
-                    },
+        let pipe = Arc::new(Receiver::from_owned_fd(fd)?);
+        let tap: Arc<Mutex<Tap>> = Arc::default();
+        let (p, t) = (pipe.clone(), tap.clone());
+        let reader = tokio::spawn(async move {
+            while p.readable().await.is_ok() {
+                if !t.lock().unwrap().read_available(&p) {
+                    return;
                 }
             }
         });
-        Ok(LogTap { lines, drain_tx })
+        Ok(LogTap { pipe, tap, reader })
     }
 
     /// Everything written since the last drain.
-    pub async fn drain(&self) -> Vec<(i64, String)> {
-        let (tx, rx) = oneshot::channel();
-        if self.drain_tx.send(tx).await.is_ok() {
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(1), rx).await;
-        }
-        std::mem::take(&mut *self.lines.lock().unwrap())
+    pub fn drain(&self) -> Vec<(i64, String)> {
+        let mut tap = self.tap.lock().unwrap();
+        tap.read_available(&self.pipe);
+        tap.flush();
+        std::mem::take(&mut tap.lines)
     }
 }
 
@@ -72,31 +114,4 @@ fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
-}
-
-fn split(out: &Lines, partial: &mut Vec<u8>) {
-    while let Some(pos) = partial.iter().position(|&b| b == b'\n') {
-        let line: Vec<u8> = partial.drain(..=pos).collect();
-        push(out, &line[..line.len() - 1]);
-    }
-    if partial.len() > MAX_LINE {
-        let line: Vec<u8> = std::mem::take(partial);
-        push(out, &line);
-    }
-}
-
-fn flush(out: &Lines, partial: &mut Vec<u8>) {
-    if !partial.is_empty() {
-        let line = std::mem::take(partial);
-        push(out, &line);
-    }
-}
-
-fn push(out: &Lines, line: &[u8]) {
-    let mut text = String::from_utf8_lossy(line).into_owned();
-    if text.ends_with('\r') {
-        text.pop();
-    }
-    text.truncate(MAX_LINE);
-    out.lock().unwrap().push((now_ms(), text));
 }
