@@ -204,7 +204,7 @@ pub(crate) async fn execute(
             return Err(e);
         }
     };
-    let spec = spec(l, cx, config)?;
+    let spec = shared_spec(l, cx, config)?;
     let pool = l.inner.runtime.provisioned(&spec.pool_key);
     let (result, log, outcome) = run(l, cx, config, &spec, inv).await;
     l.inner.metrics.invoked(
@@ -232,6 +232,26 @@ struct Measured {
     duration: Duration,
     init_duration: Option<Duration>,
     provisioned: bool,
+}
+
+/// [`spec`] for the invoke path, built once per configuration revision and shared.
+fn shared_spec(
+    l: &Lambda,
+    cx: &RequestContext,
+    c: &Config,
+) -> Result<std::sync::Arc<FunctionSpec>, LambdaError> {
+    let key = format!("{}:{}:{}", function_arn(cx, &c.name), c.version, c.revision_id);
+    if let Some(spec) = l.inner.specs.lock().unwrap().get(&key) {
+        return Ok(spec.clone());
+    }
+    let spec = std::sync::Arc::new(spec(l, cx, c)?);
+    let mut specs = l.inner.specs.lock().unwrap();
+    // Old revisions are never asked for again; a bound keeps the map from growing with them.
+    if specs.len() >= 4096 {
+        specs.clear();
+    }
+    specs.insert(key, spec.clone());
+    Ok(spec)
 }
 
 /// How the runtime starts instances of one version's configuration.

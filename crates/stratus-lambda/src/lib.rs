@@ -91,6 +91,8 @@ struct Inner {
     pools: std::sync::Mutex<std::collections::HashMap<String, scale::Pool>>,
     /// Function records as the invoke path last decoded them.
     parsed: state::Parsed,
+    /// How instances of each configuration revision start, by `ARN:VERSION:REVISION`.
+    specs: std::sync::Mutex<std::collections::HashMap<String, Arc<stratus_runtime::FunctionSpec>>>,
 }
 
 /// One invocation's log lines for one stream.
@@ -192,6 +194,7 @@ impl Lambda {
                 metrics: metrics::Metrics::default(),
                 pools: Default::default(),
                 parsed: Default::default(),
+                specs: Default::default(),
             }),
         };
         tokio::spawn(asynchronous::dispatch(lambda.clone()));
@@ -258,6 +261,7 @@ impl Lambda {
         self.shutdown();
         self.inner.pools.lock().unwrap().clear();
         self.inner.parsed.lock().unwrap().clear();
+        self.inner.specs.lock().unwrap().clear();
         self.inner.concurrency.forget();
         self.inner.metrics.forget();
     }

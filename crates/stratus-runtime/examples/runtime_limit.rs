@@ -5,7 +5,8 @@
 //!     runtime_limit warm <python3.12|nodejs20.x> <callers> <secs>
 //!     runtime_limit cold <python3.12|nodejs20.x> <runs>
 //!
-//! Prints one JSON line.
+//! Prints one JSON line; `warm` also reports the CPU time each call cost this process (the
+//! Runtime API side) and the runtime processes, in microseconds.
 
 use std::time::{Duration, Instant};
 
@@ -85,6 +86,16 @@ async fn call(p: &Proc, n: u64) -> Duration {
     }
 }
 
+/// CPU time (user + system) a process has used so far, from `/proc/PID/stat` (100 ticks/s).
+fn cpu_secs(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
+    let tick = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (tick(11) + tick(12)) / 100.0
+}
+
 fn pct(v: &mut [f64], p: f64) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[((v.len() as f64 * p) as usize).min(v.len() - 1)]
@@ -119,6 +130,11 @@ async fn main() {
         for _ in 0..callers {
             procs.push(start(&runtime, &dir).await.0);
         }
+        let pids: Vec<u32> = procs.iter().filter_map(|p| p._child.id()).collect();
+        let cpu_before = (
+            cpu_secs("self"),
+            pids.iter().map(|p| cpu_secs(&p.to_string())).sum::<f64>(),
+        );
         let stop = Instant::now() + Duration::from_secs(secs);
         let mut tasks = Vec::new();
         for (i, p) in procs.into_iter().enumerate() {
@@ -129,17 +145,25 @@ async fn main() {
                     lat.push(call(&p, n).await.as_secs_f64() * 1000.0);
                     n += 1;
                 }
-                lat
+                // Kept alive until its CPU time has been read.
+                (lat, p)
             }));
         }
         let mut all = Vec::new();
+        let mut done = Vec::new();
         for t in tasks {
-            all.extend(t.await.unwrap());
+            let (lat, p) = t.await.unwrap();
+            all.extend(lat);
+            done.push(p);
         }
         let count = all.len();
+        let per_call = |before: f64, after: f64| (after - before) * 1e6 / count.max(1) as f64;
+        let api_us = per_call(cpu_before.0, cpu_secs("self"));
+        let runtime_us = per_call(cpu_before.1, pids.iter().map(|p| cpu_secs(&p.to_string())).sum());
+        drop(done);
         let (p50, p99) = (pct(&mut all, 0.5), pct(&mut all, 0.99));
         println!(
-            r#"{{"mode":"warm","runtime":"{runtime}","rps":{:.0},"p50":{p50:.3},"p99":{p99:.3},"requests":{count}}}"#,
+            r#"{{"mode":"warm","runtime":"{runtime}","rps":{:.0},"p50":{p50:.3},"p99":{p99:.3},"requests":{count},"api_cpu_us":{api_us:.0},"runtime_cpu_us":{runtime_us:.0}}}"#,
             count as f64 / secs as f64
         );
     }
