@@ -469,6 +469,32 @@ def test_function_logs_reach_cloudwatch(stratus):
     assert streams[0]["logStreamName"].split("/")[3].startswith("[$LATEST]")
 
 
+CHATTY = """
+import sys
+def handler(event, context):
+    for i in range(event["lines"]):
+        print(f"line {i} " + "x" * 100)
+    sys.stderr.write("last words\\n")
+    return {"printed": event["lines"]}
+"""
+
+
+def test_output_larger_than_a_pipe_is_logged_whole(stratus):
+    # ~3 MB of output in one call: far more than the pipe between the instance and the server
+    # holds, so the function only finishes if the server keeps reading while it runs.
+    lam = stratus.client("lambda")
+    create(lam, "chatty", code=CHATTY, Timeout=60)
+    r, out = call(lam, "chatty", {"lines": 30000}, LogType="Tail")
+    assert out == {"printed": 30000}
+    tail = base64.b64decode(r["LogResult"]).decode()
+    assert "line 29999 " in tail and "last words" in tail
+    assert tail.rstrip("\n").splitlines()[-1].startswith("REPORT RequestId: ")
+    # The next call's log starts clean: nothing of the previous call's output is left over.
+    r, out = call(lam, "chatty", {"lines": 1}, LogType="Tail")
+    tail = base64.b64decode(r["LogResult"]).decode()
+    assert "line 0 " in tail and "line 29999" not in tail
+
+
 def _descendants(pid):
     out, todo = [], [pid]
     while todo:

@@ -12,6 +12,10 @@ use tokio::net::unix::pipe::Receiver;
 /// Longest line kept (AWS truncates log events at 256 KB).
 const MAX_LINE: usize = 256 * 1024;
 
+/// Most bytes read from the pipe in one go (a pipe holds 64 KiB unless enlarged, 1 MiB at most
+/// for an unprivileged process).
+const READ_BUDGET: usize = 1024 * 1024;
+
 /// What has been read and not yet drained.
 #[derive(Default)]
 struct Tap {
@@ -21,10 +25,14 @@ struct Tap {
 }
 
 impl Tap {
-    /// Reads the pipe until it has nothing more to give now; false once it is closed.
+    /// Reads the pipe until it has nothing more to give now, or [`READ_BUDGET`] bytes (more
+    /// than a pipe holds, so that a function writing without pause cannot keep a reader here
+    /// for ever); false once it is closed.
     fn read_available(&mut self, pipe: &Receiver) -> bool {
         let mut buf = [0u8; 16 * 1024];
-        while !self.closed {
+        let mut budget = READ_BUDGET;
+        while !self.closed && budget > 0 {
+            budget = budget.saturating_sub(buf.len());
             match pipe.try_read(&mut buf) {
                 Ok(0) => {
                     self.flush();
@@ -96,6 +104,8 @@ impl LogTap {
                 if !t.lock().unwrap().read_available(&p) {
                     return;
                 }
+                // A pipe that is still full gets its next turn after other tasks.
+                tokio::task::yield_now().await;
             }
         });
         Ok(LogTap { pipe, tap, reader })
