@@ -358,6 +358,9 @@ def test_async_retries_follow_aws_schedule_on_the_clock(stratus):
     rid2 = r["ResponseMetadata"]["RequestId"]
     until("the single attempt to be given up", lambda: len(signed_json(
         stratus, "/_stratus/lambda/failed-events", "function=flaky")["FailedEvents"]) == 2)
+    # Function output reaches CloudWatch Logs shortly after the call, as on AWS.
+    until("the single attempt's log", lambda: len(starts_of(stratus, "flaky", rid2)) == 1)
+    time.sleep(1)
     assert len(starts_of(stratus, "flaky", rid2)) == 1
 
 
