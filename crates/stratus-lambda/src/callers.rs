@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
+use stratus_core::RequestContext;
 use stratus_core::condition::{ContextKeys, glob, holds};
-use stratus_core::{Identity, RequestContext};
 use stratus_protocol::types::Blob;
 use stratus_store::Txn;
 
@@ -148,16 +148,7 @@ fn request(
     request_id: String,
 ) -> Result<(RequestContext, InvocationRequest), CallError> {
     target(function, None).map_err(|e| CallError::NotFound(e.to_string()))?;
-    let cx = RequestContext {
-        request_id,
-        region: region.to_string(),
-        identity: Identity {
-            account_id: account.to_string(),
-            arn: format!("arn:aws:iam::{account}:root"),
-            user_id: account.to_string(),
-            access_key_id: String::new(),
-        },
-    };
+    let cx = crate::asynchronous::account_context(account, region, &request_id);
     let request = InvocationRequest {
         function_name: Some(function.to_string()),
         payload: Some(Blob(payload.to_vec())),
