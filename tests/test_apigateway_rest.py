@@ -513,3 +513,101 @@ def test_rest_access_logs(stratus):
     assert r.status_code == 200
     expected = f"{r.headers['x-amzn-requestid']} GET /logged 200"
     assert expected in log_lines(stratus, "rest-access", 1)
+
+
+def cognito_user(stratus, username="ann", password="Correct-Horse-9"):
+    """A user pool with one confirmed user; (pool, client id, tokens)."""
+    idp = stratus.client("cognito-idp")
+    pool = idp.create_user_pool(PoolName="users")["UserPool"]
+    cid = idp.create_user_pool_client(UserPoolId=pool["Id"], ClientName="web",
+                                      ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH",
+                                                         "ALLOW_REFRESH_TOKEN_AUTH"])["UserPoolClient"]["ClientId"]
+    idp.admin_create_user(UserPoolId=pool["Id"], Username=username, MessageAction="SUPPRESS",
+                          UserAttributes=[{"Name": "email", "Value": f"{username}@example.com"}])
+    idp.admin_set_user_password(UserPoolId=pool["Id"], Username=username, Password=password, Permanent=True)
+    tokens = idp.initiate_auth(ClientId=cid, AuthFlow="USER_PASSWORD_AUTH",
+                               AuthParameters={"USERNAME": username, "PASSWORD": password})["AuthenticationResult"]
+    return pool, cid, tokens
+
+
+def test_cognito_user_pool_authorizer(stratus):
+    echo = function(stratus, "claims", code=(
+        "import json\ndef handler(e, c):\n"
+        "    return {'statusCode': 200, 'body': json.dumps(e['requestContext']['authorizer'])}\n"))
+    pool, _, tokens = cognito_user(stratus)
+    other_pool, _, other_tokens = cognito_user(stratus, username="eve")
+    gw, api_id, root = new_api(stratus)
+    auth = gw.create_authorizer(restApiId=api_id, name="users", type="COGNITO_USER_POOLS",
+                                providerARNs=[pool["Arn"]],
+                                identitySource="method.request.header.Authorization")["id"]
+    proxy_method(gw, api_id, resource(gw, api_id, root, "me"), echo, verb="GET", auth="COGNITO_USER_POOLS",
+                 authorizerId=auth)
+    proxy_method(gw, api_id, resource(gw, api_id, root, "admin"), echo, verb="GET", auth="COGNITO_USER_POOLS",
+                 authorizerId=auth, authorizationScopes=["aws.cognito.signin.user.admin"])
+    # A mapping template reads a claim through $context.
+    rid = resource(gw, api_id, root, "email")
+    mock_method(gw, api_id, rid, body='{"email": "$context.authorizer.claims.email"}', auth="COGNITO_USER_POOLS",
+                authorizerId=auth)
+    gw.create_deployment(restApiId=api_id, stageName="prod")
+
+    r = rest_call(stratus, api_id, "/prod/me", headers={"Authorization": tokens["IdToken"]})
+    assert r.status_code == 200, r.text
+    claims = r.json()["claims"]
+    assert claims["cognito:username"] == "ann" and claims["email"] == "ann@example.com"
+    assert claims["token_use"] == "id" and isinstance(claims["exp"], str)
+    r = rest_call(stratus, api_id, "/prod/email", headers={"Authorization": tokens["IdToken"]})
+    assert r.status_code == 200 and r.json() == {"email": "ann@example.com"}
+
+    unauthorized = (401, {"message": "Unauthorized"})
+
+    def status(path, headers):
+        r = rest_call(stratus, api_id, path, headers=headers)
+        return r.status_code, r.json()
+
+    header, payload, signature = tokens["IdToken"].split(".")
+    forged_claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
+    forged_claims["cognito:username"] = "admin"
+    forged = ".".join([header, base64.urlsafe_b64encode(json.dumps(forged_claims).encode()).decode().rstrip("="),
+                       signature])
+    assert status("/prod/me", {}) == unauthorized
+    assert status("/prod/me", {"Authorization": forged}) == unauthorized
+    assert status("/prod/me", {"Authorization": other_tokens["IdToken"]}) == unauthorized  # another pool
+    assert status("/prod/me", {"Authorization": tokens["AccessToken"]}) == unauthorized  # no scopes: ID token
+    # With scopes, the access token that holds one passes and the ID token does not.
+    assert rest_call(stratus, api_id, "/prod/admin", headers={"Authorization": tokens["AccessToken"]}) \
+        .status_code == 200
+    assert status("/prod/admin", {"Authorization": tokens["IdToken"]}) == unauthorized
+    # Expired on the server's clock.
+    stratus.advance_clock(3601)
+    assert status("/prod/me", {"Authorization": tokens["IdToken"]}) == unauthorized
+
+
+def test_http_api_jwt_authorizer_with_a_stratus_user_pool(stratus):
+    from test_apigateway import call, http_api, lambda_route
+    arn = function(stratus, "echo-jwt")
+    pool, cid, tokens = cognito_user(stratus)
+    gw = stratus.client("apigatewayv2")
+    api_id = http_api(stratus)
+    auth_id = gw.create_authorizer(ApiId=api_id, Name="cognito", AuthorizerType="JWT",
+                                   IdentitySource=["$request.header.Authorization"],
+                                   JwtConfiguration={"Issuer": f"{stratus.url}/{pool['Id']}",
+                                                     "Audience": [cid]})["AuthorizerId"]
+    lambda_route(stratus, api_id, "GET /me", arn, AuthorizationType="JWT", AuthorizerId=auth_id)
+    gw.create_stage(ApiId=api_id, StageName="$default", AutoDeploy=True)
+    for token in (tokens["IdToken"], tokens["AccessToken"]):
+        r = call(stratus, api_id, "/me", headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 200, r.text
+        assert r.json()["requestContext"]["authorizer"]["jwt"]["claims"]["sub"]
+    r = call(stratus, api_id, "/me", headers={"Authorization": "Bearer nope"})
+    assert r.status_code == 401
+    # Templates name a pool's issuer in AWS's form: the pool of that id is Stratus's own.
+    aws_form = gw.create_authorizer(ApiId=api_id, Name="aws-form", AuthorizerType="JWT",
+                                    IdentitySource=["$request.header.Authorization"],
+                                    JwtConfiguration={"Issuer": f"https://cognito-idp.us-east-1.amazonaws.com/"
+                                                                f"{pool['Id']}", "Audience": [cid]})["AuthorizerId"]
+    lambda_route(stratus, api_id, "GET /aws", arn, AuthorizationType="JWT", AuthorizerId=aws_form)
+    r = call(stratus, api_id, "/aws", headers={"Authorization": f"Bearer {tokens['IdToken']}"})
+    assert r.status_code == 200, r.text
+    other_pool, other_cid, other_tokens = cognito_user(stratus, username="eve")
+    r = call(stratus, api_id, "/aws", headers={"Authorization": f"Bearer {other_tokens['IdToken']}"})
+    assert r.status_code == 401

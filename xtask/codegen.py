@@ -116,6 +116,19 @@ SERVICES = {
         ],
         "extra_shapes": [],
     },
+    "cognito-idp": {
+        "crate": "stratus-cognito",
+        "operations": [
+            "CreateUserPool", "DescribeUserPool", "ListUserPools", "DeleteUserPool",
+            "CreateUserPoolClient", "DescribeUserPoolClient", "ListUserPoolClients",
+            "DeleteUserPoolClient",
+            "AdminCreateUser", "AdminGetUser", "AdminDeleteUser", "AdminSetUserPassword",
+            "AdminConfirmSignUp", "AdminUpdateUserAttributes", "ListUsers", "SignUp",
+            "InitiateAuth", "AdminInitiateAuth", "RespondToAuthChallenge",
+            "AdminRespondToAuthChallenge", "GetUser", "ChangePassword",
+        ],
+        "extra_shapes": [],
+    },
     # Not served yet: generated for the protocol layer's golden wire tests of rest-xml (the
     # rest-json golden tests use Lambda's own generated code).
     "cloudfront": {
@@ -657,6 +670,17 @@ class Gen:
             self.emit(f'    "{op}",')
         self.emit("];")
         self.emit()
+        unsigned = sorted(
+            name for name, op in self.model["operations"].items()
+            if op.get("authtype") == "none" or op.get("auth") == ["smithy.api#noAuth"]
+        )
+        if unsigned:
+            self.emit("/// Operations AWS accepts without a signature (the caller proves itself another way).")
+            self.emit("pub const UNSIGNED_OPERATIONS: &[&str] = &[")
+            for op in unsigned:
+                self.emit(f'    "{op}",')
+            self.emit("];")
+            self.emit()
         if self.is_rest():
             self.gen_routes()
         body_start = len(self.out)

@@ -237,34 +237,27 @@ async fn issuer_keys(g: &ApiGateway, issuer: &str, kid: Option<&str>) -> Result<
     Ok(set)
 }
 
-async fn jwt(
+/// `https://cognito-idp.{region}.amazonaws.com/{pool id}` → the pool id.
+fn cognito_pool(issuer: &str) -> Option<&str> {
+    let rest = issuer.strip_prefix("https://cognito-idp.")?;
+    let (host, pool) = rest.split_once('/')?;
+    (host.ends_with(".amazonaws.com") && !pool.is_empty() && !pool.contains('/')).then_some(pool)
+}
+
+/// Verifies a token against its issuer's published keys (OpenID discovery, then JWKS).
+async fn verify_jwt(
     g: &ApiGateway,
-    z: &Authorizer,
-    route: &Route,
-    r: &Resolved<'_>,
-    req: &Incoming,
-) -> Result<Granted, Response<Bytes>> {
+    token: &str,
+    issuer: &str,
+) -> Result<Map<String, Value>, Response<Bytes>> {
     use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-    let sources = z.identity_source.clone().unwrap_or_default();
-    let Some(values) = identity(&sources, r, req) else {
-        return Err(message(401, "Unauthorized"));
-    };
-    let raw = values.first().cloned().unwrap_or_default();
-    let token = raw
-        .strip_prefix("Bearer ")
-        .or_else(|| raw.strip_prefix("bearer "))
-        .unwrap_or(&raw)
-        .trim();
-    let config = z.jwt_configuration.clone().unwrap_or_default();
-    let issuer = config.issuer.unwrap_or_default();
-    let audience = config.audience.unwrap_or_default();
     let header =
         jsonwebtoken::decode_header(token).map_err(|_| unauthorized("the token is not a valid JWT"))?;
     let alg = header.alg;
     if !matches!(alg, Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512) {
         return Err(unauthorized("the token's algorithm is not supported"));
     }
-    let keys = match issuer_keys(g, &issuer, header.kid.as_deref()).await {
+    let keys = match issuer_keys(g, issuer, header.kid.as_deref()).await {
         Ok(k) => k,
         Err(e) => {
             tracing::warn!(issuer, error = e, "could not fetch the issuer's keys");
@@ -282,7 +275,7 @@ async fn jwt(
     v.leeway = 0;
     v.validate_aud = false;
     v.validate_nbf = true;
-    v.set_issuer(&[issuer.as_str()]);
+    v.set_issuer(&[issuer]);
     v.set_required_spec_claims(&["exp", "iss"]);
     let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &v).map_err(|e| {
         use jsonwebtoken::errors::ErrorKind;
@@ -294,7 +287,48 @@ async fn jwt(
             _ => "the token is invalid",
         })
     })?;
-    let claims = data.claims;
+    Ok(data.claims)
+}
+
+async fn jwt(
+    g: &ApiGateway,
+    z: &Authorizer,
+    route: &Route,
+    r: &Resolved<'_>,
+    req: &Incoming,
+) -> Result<Granted, Response<Bytes>> {
+    let sources = z.identity_source.clone().unwrap_or_default();
+    let Some(values) = identity(&sources, r, req) else {
+        return Err(message(401, "Unauthorized"));
+    };
+    let raw = values.first().cloned().unwrap_or_default();
+    let token = raw
+        .strip_prefix("Bearer ")
+        .or_else(|| raw.strip_prefix("bearer "))
+        .unwrap_or(&raw)
+        .trim();
+    let config = z.jwt_configuration.clone().unwrap_or_default();
+    let issuer = config.issuer.unwrap_or_default();
+    let audience = config.audience.unwrap_or_default();
+    let claims = match cognito_pool(&issuer) {
+        // `https://cognito-idp.{region}.amazonaws.com/{pool id}`, as templates write a
+        // user pool's issuer: Stratus's own pool of that id verifies the token.
+        Some(pool_id) => {
+            let arn = format!(
+                "arn:aws:cognito-idp:{}:{}:userpool/{pool_id}",
+                r.api.region, r.api.account
+            );
+            g.inner
+                .backends
+                .user_pool_token(token, &[arn])
+                .await
+                .map_err(|why| {
+                    tracing::debug!(why, "user pool token refused");
+                    unauthorized("the token is not one of the user pool's")
+                })?
+        }
+        None => verify_jwt(g, token, &issuer).await?,
+    };
     let auds: Vec<String> = match claims.get("aud") {
         Some(Value::String(s)) => vec![s.clone()],
         Some(Value::Array(a)) => a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),

@@ -142,6 +142,13 @@ pub trait Backends: Send + Sync + 'static {
     async fn function_url(&self, id: &str) -> Option<FunctionUrl>;
     /// Checks a request's SigV4 signature (function URLs with `AWS_IAM`).
     async fn authenticate(&self, parts: &http::request::Parts, body: &[u8]) -> Result<Identity, AwsError>;
+    /// Verifies a token issued by one of the Cognito user `pools` (by ARN): its claims, or
+    /// why it is refused.
+    async fn user_pool_token(
+        &self,
+        token: &str,
+        pools: &[String],
+    ) -> Result<serde_json::Map<String, serde_json::Value>, String>;
 }
 
 /// Where a data-plane request goes, told by its host or path.

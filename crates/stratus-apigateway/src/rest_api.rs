@@ -783,11 +783,17 @@ async fn run(
                 }
             }
             "COGNITO_USER_POOLS" => {
-                tracing::warn!(
-                    api = api_id,
-                    "COGNITO_USER_POOLS authorizers need Stratus's Cognito, which does not exist yet"
-                );
-                return message(401, "Unauthorized");
+                let Some(z) = method
+                    .authorizer_id
+                    .as_ref()
+                    .and_then(|id| snap.authorizers.get(id))
+                else {
+                    return message(500, INTERNAL);
+                };
+                let scopes = method.authorization_scopes.clone().unwrap_or_default();
+                if let Err(resp) = user_pool(g, z, &scopes, &mut call).await {
+                    return resp;
+                }
             }
             _ => {
                 let Some(z) = method
@@ -939,6 +945,65 @@ async fn check_api_key(g: &ApiGateway, call: &mut Call<'_>) -> Result<(), Respon
 // ---- authorizers --------------------------------------------------------------------------
 
 #[allow(clippy::result_large_err)]
+/// A Cognito user pool authorizer: the token in the identity source (the raw token, no
+/// `Bearer`) must be one of the authorizer's pools' tokens, unexpired; an ID token when the
+/// method names no scopes, else an access token holding one of them. Its claims reach the
+/// integration as `$context.authorizer.claims`.
+async fn user_pool(
+    g: &ApiGateway,
+    z: &Authorizer,
+    scopes: &[String],
+    call: &mut Call<'_>,
+) -> Result<(), Response<Bytes>> {
+    let unauthorized = || message(401, "Unauthorized");
+    let source = z
+        .identity_source
+        .clone()
+        .unwrap_or_else(|| "method.request.header.Authorization".into());
+    let Some(token) = call.source(source.trim()).filter(|t| !t.is_empty()) else {
+        return Err(unauthorized());
+    };
+    let pools = z.provider_ar_ns.clone().unwrap_or_default();
+    let claims = match g.inner.backends.user_pool_token(&token, &pools).await {
+        Ok(c) => c,
+        Err(why) => {
+            tracing::debug!(api = call.api_id, why, "user pool token refused");
+            return Err(unauthorized());
+        }
+    };
+    let token_use = claims
+        .get("token_use")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if scopes.is_empty() {
+        if token_use != "id" {
+            return Err(unauthorized());
+        }
+    } else {
+        let held: Vec<&str> = claims
+            .get("scope")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect();
+        if token_use != "access" || !scopes.iter().any(|s| held.contains(&s.as_str())) {
+            return Err(unauthorized());
+        }
+    }
+    let flat: Map<String, Value> = claims
+        .into_iter()
+        .map(|(k, v)| {
+            let text = match v {
+                Value::String(s) => s,
+                other => other.to_string(),
+            };
+            (k, Value::String(text))
+        })
+        .collect();
+    call.authorizer = Map::from_iter([("claims".to_string(), Value::Object(flat))]);
+    Ok(())
+}
+
 async fn authorize(g: &ApiGateway, z: &Authorizer, call: &mut Call<'_>) -> Result<(), Response<Bytes>> {
     let unauthorized = || message(401, "Unauthorized");
     let token_kind = z.r#type.as_deref() == Some("TOKEN");

@@ -32,6 +32,7 @@ fn failure(e: CallError) -> FunctionFailure {
 
 pub struct Backends {
     pub lambda: Lambda,
+    pub cognito: stratus_cognito::Cognito,
     /// The server itself, for signature checks (weak: the server owns API Gateway).
     pub gateway: Weak<crate::Inner>,
 }
@@ -84,6 +85,20 @@ impl stratus_apigateway::Backends for Backends {
             cors: t.cors,
             invoke_mode: t.invoke_mode,
         })
+    }
+
+    async fn user_pool_token(
+        &self,
+        token: &str,
+        pools: &[String],
+    ) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+        if pools.is_empty() {
+            return Err("the authorizer names no user pool".into());
+        }
+        self.cognito
+            .verify_token(token, pools)
+            .await
+            .map(|(_, claims)| claims)
     }
 
     async fn authenticate(&self, parts: &http::request::Parts, body: &[u8]) -> Result<Identity, AwsError> {

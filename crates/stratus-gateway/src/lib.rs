@@ -54,6 +54,7 @@ struct Inner {
     lambda: Lambda,
     s3: S3,
     apigateway: stratus_apigateway::ApiGateway,
+    cognito: stratus_cognito::Cognito,
     blobs: Blobs,
     signing_keys: auth::SigningKeys,
 }
@@ -91,13 +92,15 @@ impl Gateway {
             sts: sts.clone(),
         });
         let s3 = S3::new(store.clone(), blobs.clone(), clock.clone(), principals);
+        let endpoint_url = format!("http://{}", SocketAddr::new(endpoint_ip, endpoint.port()));
+        let cognito = stratus_cognito::Cognito::new(store.clone(), clock.clone(), endpoint_url.clone());
         let lambda = Lambda::new(
             store.clone(),
             clock.clone(),
             logs.clone(),
             stratus_lambda::LambdaConfig {
                 data_dir: std::path::PathBuf::from(&config.data_dir),
-                endpoint_url: format!("http://{}", SocketAddr::new(endpoint_ip, endpoint.port())),
+                endpoint_url,
                 credentials: config
                     .effective_access_keys()
                     .into_iter()
@@ -137,6 +140,7 @@ impl Gateway {
                 logs.clone(),
                 Arc::new(backends::Backends {
                     lambda: lambda.clone(),
+                    cognito: cognito.clone(),
                     gateway: weak.clone(),
                 }),
                 endpoint,
@@ -152,6 +156,7 @@ impl Gateway {
                 lambda,
                 s3,
                 apigateway,
+                cognito,
                 blobs,
                 signing_keys: auth::SigningKeys::default(),
             }
@@ -224,6 +229,11 @@ impl Gateway {
             return self
                 .serve_data_plane(target, parts, body, peer, &request_id)
                 .await;
+        }
+        if parts.method == http::Method::GET && stratus_cognito::Cognito::is_well_known(parts.uri.path()) {
+            // A user pool's JWKS and OpenID configuration: public, as on AWS.
+            let resp = self.inner.cognito.serve_well_known(parts.uri.path()).await;
+            return finish(resp, &request_id);
         }
         if !is_admin(parts.uri.path()) && route::is_s3(&parts) {
             // S3 bodies stream both ways: they are never buffered here (a browser form's head
@@ -349,7 +359,24 @@ impl Gateway {
             Err(name) => return Dispatched::Buffered(route::unknown_service(&name, request_id)),
         };
         let protocol = service.protocol();
-        let identity = match auth::authenticate(self, signature, parts, api.body, protocol).await {
+        let anonymous = service == Service::Cognito
+            && matches!(signature, Ok(None))
+            && stratus_cognito::Cognito::is_unsigned(&parts.headers);
+        let identity = if anonymous {
+            // Sign-up and sign-in calls carry no signature: the pool's client is the caller.
+            Ok((
+                stratus_core::Identity {
+                    account_id: String::new(),
+                    arn: String::new(),
+                    user_id: String::new(),
+                    access_key_id: String::new(),
+                },
+                self.inner.config.region.clone(),
+            ))
+        } else {
+            auth::authenticate(self, signature, parts, api.body, protocol).await
+        };
+        let identity = match identity {
             Ok(id) => id,
             Err(e) => {
                 tracing::debug!(request_id, error = ?e, "authentication failed");
@@ -379,6 +406,7 @@ impl Gateway {
             Service::Logs => self.inner.logs.handle(&cx, api).await,
             Service::Lambda => self.inner.lambda.handle(&cx, api).await,
             Service::ApiGateway => self.inner.apigateway.handle(&cx, api).await,
+            Service::Cognito => self.inner.cognito.handle(&cx, api).await,
         };
         Dispatched::Buffered(match result {
             Ok(resp) => resp,

@@ -12,6 +12,7 @@ pub enum Service {
     Logs,
     Lambda,
     ApiGateway,
+    Cognito,
 }
 
 /// Signing names of AWS services Stratus will serve but does not yet.
@@ -24,7 +25,6 @@ const PLANNED: &[&str] = &[
     "kinesis",
     "firehose",
     "states",
-    "cognito-idp",
     "cognito-identity",
     "cloudfront",
     "monitoring",
@@ -39,6 +39,7 @@ impl Service {
             "logs" => Some(Service::Logs),
             "lambda" => Some(Service::Lambda),
             "apigateway" => Some(Service::ApiGateway),
+            "cognito-idp" => Some(Service::Cognito),
             _ => None,
         }
     }
@@ -50,6 +51,7 @@ impl Service {
             Service::Logs => "logs",
             Service::Lambda => "lambda",
             Service::ApiGateway => "apigateway",
+            Service::Cognito => "cognito-idp",
         }
     }
 
@@ -60,6 +62,7 @@ impl Service {
             Service::Logs => stratus_logs::PROTOCOL,
             Service::Lambda => stratus_lambda::PROTOCOL,
             Service::ApiGateway => stratus_apigateway::PROTOCOL,
+            Service::Cognito => stratus_cognito::PROTOCOL,
         }
     }
 
@@ -69,6 +72,7 @@ impl Service {
         Service::Logs,
         Service::Lambda,
         Service::ApiGateway,
+        Service::Cognito,
     ];
 }
 
@@ -84,6 +88,11 @@ pub fn identify(parts: &Parts) -> Option<Service> {
         && t.starts_with(stratus_logs::generated::TARGET_PREFIX)
     {
         return Some(Service::Logs);
+    }
+    if let Some(t) = target
+        && t.starts_with(stratus_cognito::generated::TARGET_PREFIX)
+    {
+        return Some(Service::Cognito);
     }
     // Lambda's REST paths all start with a dated API version.
     let path = parts.uri.path();

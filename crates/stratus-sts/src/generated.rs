@@ -34,6 +34,9 @@ pub const OPERATIONS: &[&str] = &[
     "GetWebIdentityToken",
 ];
 
+/// Operations AWS accepts without a signature (the caller proves itself another way).
+pub const UNSIGNED_OPERATIONS: &[&str] = &["AssumeRoleWithSAML", "AssumeRoleWithWebIdentity"];
+
 static RE_0: LazyLock<Regex> = LazyLock::new(|| {
     anchored(r#"[\u0009\u000A\u000D\u0020-\u007E\u0085\u00A0-\uD7FF\uE000-\uFFFD\u10000-\u10FFFF]+"#)
 });
