@@ -11,6 +11,7 @@ import os
 import threading
 import time
 import urllib.parse
+import uuid
 import xml.etree.ElementTree as ET
 import zlib
 
@@ -1178,6 +1179,42 @@ def test_acknowledged_objects_survive_kill_9_mid_upload(new_server):
         assert got["Body"].read() == attempted[key], f"{key} is present with partial or wrong content"
     for key in set(attempted) - set(present):
         assert client_error(c.head_object, Bucket="crash", Key=key)[2] == 404
+
+
+def test_bodies_no_record_references_are_swept_at_start(new_server):
+    """A crash between a body's rename and its record's commit leaves an orphan file: the next
+    start removes it, and every referenced body stays."""
+    s = new_server(dev=False)
+    c = s.client("s3")
+    c.create_bucket(Bucket="sweep")
+    big = os.urandom(300 * 1024)  # above the inline limit: a blob file
+    c.put_object(Bucket="sweep", Key="kept", Body=big)
+    c.copy_object(Bucket="sweep", Key="copy", CopySource={"Bucket": "sweep", "Key": "kept"})
+    upload = c.create_multipart_upload(Bucket="sweep", Key="pending")["UploadId"]
+    c.upload_part(Bucket="sweep", Key="pending", UploadId=upload, PartNumber=1, Body=big)
+    s.kill9()
+    blobs = s.data_dir / "blobs"
+    before = {p.name for p in blobs.glob("*/*") if p.parent.name != "tmp"}
+    assert len(before) == 3, before  # the object, its copy (a link) and the part
+    orphans = []
+    for i in range(3):
+        name = uuid.uuid4().hex
+        (blobs / name[:2]).mkdir(exist_ok=True)
+        (blobs / name[:2] / name).write_bytes(b"left by a crash" * i)
+        orphans.append(blobs / name[:2] / name)
+    s.start()
+    deadline = time.monotonic() + 30
+    while any(p.exists() for p in orphans) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(p.exists() for p in orphans), "orphan bodies were not swept"
+    assert {p.name for p in blobs.glob("*/*") if p.parent.name != "tmp"} == before
+    c = s.client("s3")
+    assert c.get_object(Bucket="sweep", Key="kept")["Body"].read() == big
+    assert c.get_object(Bucket="sweep", Key="copy")["Body"].read() == big
+    etag = c.list_parts(Bucket="sweep", Key="pending", UploadId=upload)["Parts"][0]["ETag"]
+    c.complete_multipart_upload(Bucket="sweep", Key="pending", UploadId=upload,
+                                MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]})
+    assert c.get_object(Bucket="sweep", Key="pending")["Body"].read() == big
 
 
 def website_get(stratus, bucket, path, method="GET"):

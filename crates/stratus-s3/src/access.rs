@@ -88,7 +88,12 @@ impl S3Access for Access {
         };
         let action = iam_action(op);
         let source = cx.extensions_mut().get::<stratus_core::SourceIp>().copied();
-        let keys = request_keys(cx, source, identity.as_ref(), self.clock.now_ms());
+        // Condition keys matter only to a bucket policy's conditions.
+        let keys = if record.policy.is_some() {
+            request_keys(cx, source, identity.as_ref(), self.clock.now_ms())
+        } else {
+            ContextKeys::new()
+        };
         let decision = decide(&record, identity.as_ref(), action, key.as_deref(), &keys);
         cx.extensions_mut()
             .insert(crate::backend::CheckedBucket(record.clone()));

@@ -16,6 +16,7 @@ mod crc;
 mod lifecycle;
 mod list;
 mod model;
+mod sweep;
 // Declared before the modules that use its macros.
 #[macro_use]
 mod objects;
@@ -81,6 +82,8 @@ impl S3 {
         let service = Arc::new(builder.build());
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(backend.clone().lifecycle_loop());
+            let (backend, started) = (backend.clone(), std::time::SystemTime::now());
+            rt.spawn(async move { sweep::sweep(&backend, started).await });
         }
         S3 { service, backend }
     }

@@ -12,7 +12,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::Stream;
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use std::io::{Read, Seek};
+use tokio::io::AsyncWriteExt;
 
 /// Where blobs live. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -22,7 +23,9 @@ pub struct Blobs {
 }
 
 /// Size of the chunks a blob is read in.
-const READ_CHUNK: usize = 256 * 1024;
+const READ_CHUNK: usize = 1024 * 1024;
+/// Size of a blob writer's buffer.
+const WRITE_BUFFER: usize = 256 * 1024;
 
 impl Blobs {
     /// Opens (creating) the blob directory and removes temporary files a crash left behind.
@@ -49,7 +52,7 @@ impl Blobs {
         let file = tokio::fs::File::create(&tmp).await?;
         Ok(BlobWriter {
             blobs: self.clone(),
-            file: Some(tokio::io::BufWriter::with_capacity(READ_CHUNK, file)),
+            file: Some(tokio::io::BufWriter::with_capacity(WRITE_BUFFER, file)),
             tmp,
             id,
             len: 0,
@@ -74,6 +77,40 @@ impl Blobs {
         }
     }
 
+    /// Ids of the blobs whose files were last changed (created, renamed into place, linked)
+    /// before `before`. A blob a request is writing or linking now is not among them, so a
+    /// sweep that lists these first and reads the store's references second never takes a
+    /// body a commit is about to reference.
+    pub async fn stored_before(&self, before: std::time::SystemTime) -> io::Result<Vec<String>> {
+        let root = self.root.clone();
+        blocking(move || {
+            let mut ids = Vec::new();
+            for dir in std::fs::read_dir(root.as_path())? {
+                let dir = dir?;
+                if dir.file_name() == "tmp" || !dir.file_type()?.is_dir() {
+                    continue;
+                }
+                for file in std::fs::read_dir(dir.path())? {
+                    let file = file?;
+                    if changed_before(&file.path(), before) {
+                        ids.push(file.file_name().to_string_lossy().into_owned());
+                    }
+                }
+            }
+            Ok(ids)
+        })
+        .await
+    }
+
+    /// Removes a blob if its file has not changed since `before` (see [`Blobs::stored_before`]).
+    pub async fn delete_unchanged(&self, id: &str, before: std::time::SystemTime) -> bool {
+        let path = self.path(id);
+        if !changed_before(&path, before) {
+            return false;
+        }
+        tokio::fs::remove_file(path).await.is_ok()
+    }
+
     /// Removes every blob (the `--dev` reset; the store is wiped alongside).
     pub async fn wipe(&self) -> io::Result<()> {
         let mut dir = tokio::fs::read_dir(self.root.as_path()).await?;
@@ -85,32 +122,66 @@ impl Blobs {
         Ok(())
     }
 
-    /// Streams `len` bytes of a blob from `offset`.
+    /// Streams `len` bytes of a blob from `offset`, in chunks of at most 1 MiB. Each chunk is
+    /// read on a blocking thread straight into its own buffer (no zeroing, no second copy).
     pub async fn read(
         &self,
         id: &str,
         offset: u64,
         len: u64,
     ) -> io::Result<impl Stream<Item = io::Result<Bytes>> + Send + Sync + use<>> {
-        let mut file = tokio::fs::File::open(self.path(id)).await?;
-        if offset > 0 {
-            file.seek(io::SeekFrom::Start(offset)).await?;
-        }
+        let path = self.path(id);
+        let file = blocking(move || {
+            let mut file = std::fs::File::open(path)?;
+            if offset > 0 {
+                file.seek(io::SeekFrom::Start(offset))?;
+            }
+            Ok(file)
+        })
+        .await?;
         Ok(futures_util::stream::unfold(
-            (file, len),
-            |(mut file, remaining)| async move {
-                if remaining == 0 {
-                    return None;
-                }
-                let want = remaining.min(READ_CHUNK as u64) as usize;
-                let mut buf = vec![0u8; want];
-                match file.read_exact(&mut buf).await {
-                    Ok(_) => Some((Ok(Bytes::from(buf)), (file, remaining - want as u64))),
-                    Err(e) => Some((Err(e), (file, 0))),
-                }
+            (Some(file), len),
+            |(file, remaining)| async move {
+                let file = file.filter(|_| remaining > 0)?;
+                let want = remaining.min(READ_CHUNK as u64);
+                let read = blocking(move || {
+                    let mut buf = Vec::with_capacity(want as usize);
+                    (&file).take(want).read_to_end(&mut buf)?;
+                    if (buf.len() as u64) < want {
+                        return Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "blob is shorter than its record",
+                        ));
+                    }
+                    Ok((file, buf))
+                })
+                .await;
+                Some(match read {
+                    Ok((file, buf)) => (Ok(Bytes::from(buf)), (Some(file), remaining - want)),
+                    Err(e) => (Err(e), (None, 0)),
+                })
             },
         ))
     }
+}
+
+/// Whether the file's inode last changed before `before` (ctime: a rename or a hard link
+/// counts as a change, unlike mtime).
+fn changed_before(path: &Path, before: std::time::SystemTime) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::metadata(path) else {
+        return false;
+    };
+    let ctime =
+        std::time::UNIX_EPOCH + std::time::Duration::new(meta.ctime() as u64, meta.ctime_nsec() as u32);
+    ctime < before
+}
+
+/// Runs file I/O on tokio's blocking threads.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> io::Result<T> + Send + 'static) -> io::Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| Err(io::Error::other(e)))
 }
 
 /// A blob being written. Dropped without [`BlobWriter::finish`], it leaves nothing behind.

@@ -21,6 +21,12 @@ CREATE TABLE IF NOT EXISTS kv (ns TEXT NOT NULL, k BLOB NOT NULL, v BLOB NOT NUL
 CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_ms INTEGER NOT NULL) WITHOUT ROWID;
 ";
 
+/// Page size of new databases: 8 KiB pages keep records up to ~2 KiB (a 1 KiB S3 object
+/// with its metadata, most DynamoDB items) on their leaf page. In a `WITHOUT ROWID` table a
+/// record over ~1 KiB spills to an overflow page at 4 KiB, which SQLite reads with its own
+/// `pread` on every lookup (see docs/decisions/0002).
+const PAGE_SIZE: i64 = 8192;
+
 /// Most transactions folded into one commit.
 const MAX_GROUP: usize = 512;
 
@@ -63,6 +69,9 @@ fn open_conn(path: &Path, read_only: bool, fsync: bool) -> Result<Connection> {
     if !read_only {
         // Fail at once, not after a busy timeout, when another process holds the files.
         conn.busy_timeout(std::time::Duration::ZERO).map_err(engine_err)?;
+        // Takes effect only when the file is created (an existing database keeps its size).
+        conn.pragma_update(None, "page_size", PAGE_SIZE)
+            .map_err(engine_err)?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| {
             if matches!(
                 e.sqlite_error_code(),
