@@ -782,7 +782,7 @@ async fn run(
                     Err(e) => return message(403, &e.message),
                 }
             }
-            "COGNITO_USER_POOLS" => {
+            kind => {
                 let Some(z) = method
                     .authorizer_id
                     .as_ref()
@@ -790,20 +790,13 @@ async fn run(
                 else {
                     return message(500, INTERNAL);
                 };
-                let scopes = method.authorization_scopes.clone().unwrap_or_default();
-                if let Err(resp) = user_pool(g, z, &scopes, &mut call).await {
-                    return resp;
-                }
-            }
-            _ => {
-                let Some(z) = method
-                    .authorizer_id
-                    .as_ref()
-                    .and_then(|id| snap.authorizers.get(id))
-                else {
-                    return message(500, INTERNAL);
+                let granted = if kind == "COGNITO_USER_POOLS" {
+                    let scopes = method.authorization_scopes.clone().unwrap_or_default();
+                    user_pool(g, z, &scopes, &mut call).await
+                } else {
+                    authorize(g, z, &mut call).await
                 };
-                if let Err(resp) = authorize(g, z, &mut call).await {
+                if let Err(resp) = granted {
                     return resp;
                 }
             }

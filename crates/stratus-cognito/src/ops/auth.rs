@@ -95,6 +95,30 @@ struct Outcome {
     authentication_result: Option<AuthenticationResultType>,
 }
 
+/// The four sign-in answers carry the same members.
+macro_rules! answer_from_outcome {
+    ($($ty:ident),*) => {$(
+        impl From<Outcome> for $ty {
+            fn from(o: Outcome) -> Self {
+                $ty {
+                    challenge_name: o.challenge_name,
+                    session: o.session,
+                    challenge_parameters: o.challenge_parameters,
+                    authentication_result: o.authentication_result,
+                    ..Default::default()
+                }
+            }
+        }
+    )*};
+}
+
+answer_from_outcome!(
+    InitiateAuthResponse,
+    AdminInitiateAuthResponse,
+    RespondToAuthChallengeResponse,
+    AdminRespondToAuthChallengeResponse
+);
+
 fn flows(client: &ClientRecord) -> &[String] {
     client.client.explicit_auth_flows.as_deref().unwrap_or_default()
 }
@@ -417,13 +441,7 @@ pub async fn initiate_auth(
         false,
     )
     .await?;
-    Ok(InitiateAuthResponse {
-        challenge_name: o.challenge_name,
-        session: o.session,
-        challenge_parameters: o.challenge_parameters,
-        authentication_result: o.authentication_result,
-        available_challenges: None,
-    })
+    Ok(o.into())
 }
 
 /// The client of an Admin* sign-in call: it must belong to the pool named, in the caller's
@@ -463,13 +481,7 @@ pub async fn admin_initiate_auth(
         true,
     )
     .await?;
-    Ok(AdminInitiateAuthResponse {
-        challenge_name: o.challenge_name,
-        session: o.session,
-        challenge_parameters: o.challenge_parameters,
-        authentication_result: o.authentication_result,
-        available_challenges: None,
-    })
+    Ok(o.into())
 }
 
 pub async fn respond_to_auth_challenge(
@@ -487,12 +499,7 @@ pub async fn respond_to_auth_challenge(
         input.session.as_deref(),
     )
     .await?;
-    Ok(RespondToAuthChallengeResponse {
-        challenge_name: o.challenge_name,
-        session: o.session,
-        challenge_parameters: o.challenge_parameters,
-        authentication_result: o.authentication_result,
-    })
+    Ok(o.into())
 }
 
 pub async fn admin_respond_to_auth_challenge(
@@ -516,10 +523,5 @@ pub async fn admin_respond_to_auth_challenge(
         input.session.as_deref(),
     )
     .await?;
-    Ok(AdminRespondToAuthChallengeResponse {
-        challenge_name: o.challenge_name,
-        session: o.session,
-        challenge_parameters: o.challenge_parameters,
-        authentication_result: o.authentication_result,
-    })
+    Ok(o.into())
 }
