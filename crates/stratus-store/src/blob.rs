@@ -20,6 +20,7 @@ use tokio::io::AsyncWriteExt;
 pub struct Blobs {
     root: Arc<PathBuf>,
     fsync: bool,
+    buffers: Arc<Buffers>,
 }
 
 /// Size of the chunks a blob is read in.
@@ -37,6 +38,7 @@ impl Blobs {
         Ok(Blobs {
             root: Arc::new(root.to_path_buf()),
             fsync,
+            buffers: Arc::default(),
         })
     }
 
@@ -123,7 +125,7 @@ impl Blobs {
     }
 
     /// Streams `len` bytes of a blob from `offset`, in chunks of at most 1 MiB. Each chunk is
-    /// read on a blocking thread straight into its own buffer (no zeroing, no second copy).
+    /// read on a blocking thread straight into a pooled buffer (no zeroing, no second copy).
     pub async fn read(
         &self,
         id: &str,
@@ -140,12 +142,17 @@ impl Blobs {
         })
         .await?;
         Ok(futures_util::stream::unfold(
-            (Some(file), len),
-            |(file, remaining)| async move {
+            (Some(file), len, self.buffers.clone()),
+            |(file, remaining, buffers)| async move {
                 let file = file.filter(|_| remaining > 0)?;
                 let want = remaining.min(READ_CHUNK as u64);
+                // Whole chunks reuse pooled buffers; a shorter one gets a buffer of its size.
+                let mut buf = if want == READ_CHUNK as u64 {
+                    buffers.take()
+                } else {
+                    Vec::with_capacity(want as usize)
+                };
                 let read = blocking(move || {
-                    let mut buf = Vec::with_capacity(want as usize);
                     (&file).take(want).read_to_end(&mut buf)?;
                     if (buf.len() as u64) < want {
                         return Err(io::Error::new(
@@ -157,11 +164,58 @@ impl Blobs {
                 })
                 .await;
                 Some(match read {
-                    Ok((file, buf)) => (Ok(Bytes::from(buf)), (Some(file), remaining - want)),
-                    Err(e) => (Err(e), (None, 0)),
+                    Ok((file, buf)) => {
+                        let chunk = Bytes::from_owner(Pooled {
+                            buf,
+                            buffers: buffers.clone(),
+                        });
+                        (Ok(chunk), (Some(file), remaining - want, buffers))
+                    }
+                    Err(e) => (Err(e), (None, 0, buffers)),
                 })
             },
         ))
+    }
+}
+
+/// Read buffers kept for reuse: a fresh 1 MiB buffer per chunk costs its page faults every
+/// time. At most [`POOLED`] are kept.
+#[derive(Debug, Default)]
+struct Buffers(std::sync::Mutex<Vec<Vec<u8>>>);
+
+const POOLED: usize = 8;
+
+impl Buffers {
+    fn take(&self) -> Vec<u8> {
+        let mut buf = self
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(READ_CHUNK));
+        buf.clear();
+        buf
+    }
+}
+
+/// A chunk handed to the response; its buffer goes back to the pool once the chunk is sent.
+struct Pooled {
+    buf: Vec<u8>,
+    buffers: Arc<Buffers>,
+}
+
+impl AsRef<[u8]> for Pooled {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        let mut pool = self.buffers.0.lock().unwrap_or_else(|e| e.into_inner());
+        if pool.len() < POOLED && self.buf.capacity() >= READ_CHUNK {
+            pool.push(std::mem::take(&mut self.buf));
+        }
     }
 }
 
