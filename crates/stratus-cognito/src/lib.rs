@@ -234,12 +234,14 @@ enum WellKnown {
 
 /// `/{pool id}/.well-known/{jwks.json|openid-configuration}` → (pool id, document).
 fn well_known(path: &str) -> Option<(&str, WellKnown)> {
-    let (pool_id, doc) = path.strip_prefix('/')?.split_once("/.well-known/")?;
-    let doc = match doc {
-        "jwks.json" => WellKnown::Jwks,
-        "openid-configuration" => WellKnown::OpenId,
-        _ => return None,
+    // Suffixes first: every request without a body passes through here.
+    let (rest, doc) = if let Some(rest) = path.strip_suffix("/.well-known/jwks.json") {
+        (rest, WellKnown::Jwks)
+    } else {
+        let rest = path.strip_suffix("/.well-known/openid-configuration")?;
+        (rest, WellKnown::OpenId)
     };
+    let pool_id = rest.strip_prefix('/')?;
     let (region, suffix) = pool_id.split_once('_')?;
     let region_like =
         region.split('-').count() >= 3 && region.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
