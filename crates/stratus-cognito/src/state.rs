@@ -68,6 +68,15 @@ impl PoolRecord {
             .map(String::as_str)
     }
 
+    /// The pool's password policy (Cognito's default when it has none).
+    pub fn password_policy(&self) -> crate::generated::PasswordPolicyType {
+        self.pool
+            .policies
+            .as_ref()
+            .and_then(|p| p.password_policy.clone())
+            .unwrap_or_else(crate::password::default_policy)
+    }
+
     pub fn username_key(&self, username: &str) -> String {
         if self.case_insensitive() {
             username.to_lowercase()
@@ -91,6 +100,18 @@ impl ClientRecord {
     pub fn pool_id(&self) -> &str {
         self.client.user_pool_id.as_deref().unwrap_or_default()
     }
+}
+
+/// A token validity in seconds: `value` in `unit` (or `default_unit`: `seconds`, `minutes`,
+/// `hours`, `days`), `None` when the client sets none.
+pub fn validity_secs(value: Option<i32>, unit: Option<&str>, default_unit: &str) -> Option<i64> {
+    let per = match unit.unwrap_or(default_unit) {
+        "seconds" => 1,
+        "minutes" => 60,
+        "hours" => 3_600,
+        _ => 86_400,
+    };
+    value.map(|v| v as i64 * per)
 }
 
 /// `UNCONFIRMED`, `CONFIRMED`, `FORCE_CHANGE_PASSWORD`, `RESET_REQUIRED`.

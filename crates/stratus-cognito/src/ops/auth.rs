@@ -293,13 +293,7 @@ async fn respond(
     if old.username != grant.username {
         return Err(expired());
     }
-    let policy = pool
-        .pool
-        .policies
-        .as_ref()
-        .and_then(|p| p.password_policy.clone())
-        .unwrap_or_else(password::default_policy);
-    password::check(new_password, &policy)?;
+    password::check(new_password, &pool.password_policy())?;
     let mut user = old.clone();
     for (k, v) in &responses {
         if let Some(attr) = k.strip_prefix("userAttributes.") {
@@ -320,18 +314,6 @@ async fn respond(
     })
 }
 
-/// A validity in seconds: `value` in `unit` (or `default_unit`), or `default_secs`.
-fn validity(value: Option<i32>, unit: Option<&str>, default_unit: &str, default_secs: i64) -> i64 {
-    let Some(v) = value else { return default_secs };
-    v as i64
-        * match unit.unwrap_or(default_unit) {
-            "seconds" => 1,
-            "minutes" => 60,
-            "hours" => 3_600,
-            _ => 86_400,
-        }
-}
-
 /// ID and access tokens (and a refresh token when `with_refresh`) for `user`.
 async fn issue(
     cg: &Cognito,
@@ -346,19 +328,12 @@ async fn issue(
         .ok_or_else(|| CognitoError::pool_not_found(pool.id()))?;
     let c = &client.client;
     let units = c.token_validity_units.clone().unwrap_or_default();
-    let access_secs = validity(
-        c.access_token_validity,
-        units.access_token.as_deref(),
-        "hours",
-        3_600,
-    );
-    let id_secs = validity(c.id_token_validity, units.id_token.as_deref(), "hours", 3_600);
-    let refresh_secs = validity(
-        c.refresh_token_validity,
-        units.refresh_token.as_deref(),
-        "days",
-        30 * 86_400,
-    );
+    let validity = state::validity_secs;
+    let access_secs =
+        validity(c.access_token_validity, units.access_token.as_deref(), "hours").unwrap_or(3_600);
+    let id_secs = validity(c.id_token_validity, units.id_token.as_deref(), "hours").unwrap_or(3_600);
+    let refresh_secs =
+        validity(c.refresh_token_validity, units.refresh_token.as_deref(), "days").unwrap_or(30 * 86_400);
     let now_ms = cg.clock.now_ms();
     let now = now_ms / 1000;
     let iss = cg.issuer(pool.id());

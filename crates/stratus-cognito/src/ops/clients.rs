@@ -30,13 +30,7 @@ fn check_flows(flows: &[String]) -> Result<(), CognitoError> {
 fn check_validity(client: &UserPoolClientType) -> Result<(), CognitoError> {
     let units = client.token_validity_units.clone().unwrap_or_default();
     let secs = |v: Option<i32>, unit: Option<&str>, default_unit: &str| -> i64 {
-        let v = v.unwrap_or(0) as i64;
-        v * match unit.unwrap_or(default_unit) {
-            "seconds" => 1,
-            "minutes" => 60,
-            "hours" => 3600,
-            _ => 86_400,
-        }
+        state::validity_secs(v, unit, default_unit).unwrap_or(0)
     };
     let access = secs(
         client.access_token_validity,

@@ -273,14 +273,6 @@ fn new_user(
     })
 }
 
-fn policy(pool: &PoolRecord) -> PasswordPolicyType {
-    pool.pool
-        .policies
-        .as_ref()
-        .and_then(|p| p.password_policy.clone())
-        .unwrap_or_else(password::default_policy)
-}
-
 pub async fn admin_create_user(
     cg: Cognito,
     cx: RequestContext,
@@ -297,7 +289,7 @@ pub async fn admin_create_user(
             user: Some(user_type(&user, None)),
         });
     }
-    let policy = policy(&pool);
+    let policy = pool.password_policy();
     let temporary = match input.temporary_password {
         Some(p) => {
             password::check(&p, &policy)?;
@@ -363,7 +355,7 @@ pub async fn admin_set_user_password(
     let pool = own_pool(&cg, &cx, input.user_pool_id.as_deref().unwrap_or_default()).await?;
     let (old, raw) = require_user(&cg, &pool, input.username.as_deref().unwrap_or_default()).await?;
     let new_password = input.password.unwrap_or_default();
-    password::check(&new_password, &policy(&pool))?;
+    password::check(&new_password, &pool.password_policy())?;
     let mut user = old.clone();
     user.password = password::hash(&new_password);
     user.status = if input.permanent == Some(true) {
@@ -523,7 +515,7 @@ pub async fn sign_up(
         ));
     }
     let pw = input.password.unwrap_or_default();
-    password::check(&pw, &policy(&pool))?;
+    password::check(&pw, &pool.password_policy())?;
     let user = new_user(
         &cg,
         &pool,
@@ -597,7 +589,7 @@ pub async fn change_password(
         return Err(CognitoError::not_authorized("Incorrect username or password."));
     }
     let proposed = input.proposed_password.unwrap_or_default();
-    password::check(&proposed, &policy(&pool))?;
+    password::check(&proposed, &pool.password_policy())?;
     let mut user = old.clone();
     user.password = password::hash(&proposed);
     user.modified_ms = cg.clock.now_ms();
