@@ -353,40 +353,61 @@ fn finish(job: Job, out: Result<bool>) {
 }
 
 /// Copies committed WAL frames into the database file in the background. PASSIVE never
-/// blocks the writer or readers; once everything is copied SQLite restarts the WAL from the
-/// beginning, which keeps it small.
+/// blocks the writer or readers. Under continuous writes it never catches up completely, and
+/// the WAL only starts over from its beginning once everything in it is copied: past
+/// `WAL_RESTART_BYTES` this thread catches up once more and then restarts the WAL, holding the
+/// write lock only while it copies the few frames written meanwhile.
 fn checkpoint_loop(conn: Connection) {
     let _ = conn.busy_timeout(std::time::Duration::from_millis(100));
+    let page_size: i64 = conn
+        .pragma_query_value(None, "page_size", |r| r.get(0))
+        .unwrap_or(PAGE_SIZE);
     loop {
         std::thread::sleep(std::time::Duration::from_millis(250));
-        let res: rusqlite::Result<(i64, i64, i64)> =
-            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            });
-        if let Err(e) = res {
-            tracing::debug!(error = %e, "background checkpoint skipped");
+        match checkpoint(&conn, "PASSIVE") {
+            Ok((_, frames, _)) if frames.saturating_mul(page_size) > WAL_RESTART_BYTES as i64 => {
+                // The restart copies and syncs under the write lock whatever is left: catch up
+                // until a pass is quick (or four passes), so that little is.
+                for _ in 0..4 {
+                    let pass = std::time::Instant::now();
+                    let _ = checkpoint(&conn, "PASSIVE");
+                    if pass.elapsed() < std::time::Duration::from_millis(20) {
+                        break;
+                    }
+                }
+                if let Err(e) = checkpoint(&conn, "RESTART") {
+                    tracing::debug!(error = %e, "WAL restart skipped; will retry");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::debug!(error = %e, "background checkpoint skipped"),
         }
     }
 }
 
-/// Size the WAL file is cut back to after a restart.
-const WAL_KEEP_BYTES: u64 = 32 * 1024 * 1024;
-/// Beyond this the writer itself restarts the WAL: under continuous writes the background
-/// checkpoint never catches up completely, and the WAL would grow without bound.
-const WAL_RESTART_BYTES: u64 = 128 * 1024 * 1024;
+/// One `wal_checkpoint`: (busy, frames in the WAL, frames copied).
+fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<(i64, i64, i64)> {
+    conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+    })
+}
+
+/// Beyond this much content the checkpointer restarts the WAL.
+const WAL_RESTART_BYTES: u64 = 64 * 1024 * 1024;
+/// A restarted WAL file longer than this is cut back to it. Cutting a file of hundreds of MB
+/// takes the writer ~100 ms, so under heavy writes the file keeps its length and is
+/// overwritten from the start instead.
+const WAL_KEEP_BYTES: u64 = 256 * 1024 * 1024;
+/// Beyond this file length the writer itself restarts the WAL, waiting for the copy: only when
+/// the checkpointer cannot (a reader holding an old snapshot for seconds).
+const WAL_FORCE_BYTES: u64 = 1024 * 1024 * 1024;
 
 fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, wal: std::path::PathBuf) {
     let mut groups: u64 = 0;
     while let Ok(first) = rx.recv() {
         groups += 1;
-        if groups.is_multiple_of(64) && std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_RESTART_BYTES) {
-            // Most frames are already copied by the background checkpointer; this copies the
-            // rest and starts the WAL over.
-            let res: rusqlite::Result<(i64, i64, i64)> =
-                conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                });
-            if let Err(e) = res {
+        if groups.is_multiple_of(64) && std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_FORCE_BYTES) {
+            if let Err(e) = checkpoint(&conn, "TRUNCATE") {
                 tracing::warn!(error = %e, "WAL restart failed; will retry");
             }
         }
