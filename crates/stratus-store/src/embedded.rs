@@ -9,7 +9,8 @@
 
 use std::ops::Bound;
 use std::path::Path;
-use std::sync::{Mutex, mpsc};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::oneshot;
@@ -119,13 +120,17 @@ impl EmbeddedEngine {
             .map_err(engine_err)?;
         let wal = std::path::PathBuf::from(format!("{}-wal", path.display()));
         let checkpointer = open_conn(path, false, fsync)?;
+        let restart_due = Arc::new(AtomicBool::new(false));
         std::thread::Builder::new()
             .name("stratus-store-writer".into())
-            .spawn(move || writer_loop(writer, rx, wal))
+            .spawn({
+                let restart_due = restart_due.clone();
+                move || writer_loop(writer, rx, wal, &restart_due)
+            })
             .map_err(engine_err)?;
         std::thread::Builder::new()
             .name("stratus-store-checkpoint".into())
-            .spawn(move || checkpoint_loop(checkpointer))
+            .spawn(move || checkpoint_loop(checkpointer, &restart_due))
             .map_err(engine_err)?;
         Ok(Self {
             jobs: Mutex::new(tx),
@@ -355,9 +360,11 @@ fn finish(job: Job, out: Result<bool>) {
 /// Copies committed WAL frames into the database file in the background. PASSIVE never
 /// blocks the writer or readers. Under continuous writes it never catches up completely, and
 /// the WAL only starts over from its beginning once everything in it is copied: past
-/// `WAL_RESTART_BYTES` this thread catches up once more and then restarts the WAL, holding the
-/// write lock only while it copies the few frames written meanwhile.
-fn checkpoint_loop(conn: Connection) {
+/// `WAL_RESTART_BYTES` this thread catches up and then asks the writer to restart the WAL
+/// between two groups (the writer holds the write lock almost all the time under load, so a
+/// restart from here would rarely get it). The writer then copies and syncs only the few
+/// frames written since.
+fn checkpoint_loop(conn: Connection, restart_due: &AtomicBool) {
     let _ = conn.busy_timeout(std::time::Duration::from_millis(100));
     let page_size: i64 = conn
         .pragma_query_value(None, "page_size", |r| r.get(0))
@@ -366,8 +373,7 @@ fn checkpoint_loop(conn: Connection) {
         std::thread::sleep(std::time::Duration::from_millis(250));
         match checkpoint(&conn, "PASSIVE") {
             Ok((_, frames, _)) if frames.saturating_mul(page_size) > WAL_RESTART_BYTES as i64 => {
-                // The restart copies and syncs under the write lock whatever is left: catch up
-                // until a pass is quick (or four passes), so that little is.
+                // Catch up until a pass is quick (or four passes), so that little is left.
                 for _ in 0..4 {
                     let pass = std::time::Instant::now();
                     let _ = checkpoint(&conn, "PASSIVE");
@@ -375,9 +381,7 @@ fn checkpoint_loop(conn: Connection) {
                         break;
                     }
                 }
-                if let Err(e) = checkpoint(&conn, "RESTART") {
-                    tracing::debug!(error = %e, "WAL restart skipped; will retry");
-                }
+                restart_due.store(true, Ordering::Release);
             }
             Ok(_) => {}
             Err(e) => tracing::debug!(error = %e, "background checkpoint skipped"),
@@ -392,21 +396,28 @@ fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<(i64, i64, i64)
     })
 }
 
-/// Beyond this much content the checkpointer restarts the WAL.
+/// Beyond this much content the WAL is restarted.
 const WAL_RESTART_BYTES: u64 = 64 * 1024 * 1024;
 /// A restarted WAL file longer than this is cut back to it. Cutting a file of hundreds of MB
 /// takes the writer ~100 ms, so under heavy writes the file keeps its length and is
 /// overwritten from the start instead.
 const WAL_KEEP_BYTES: u64 = 256 * 1024 * 1024;
-/// Beyond this file length the writer itself restarts the WAL, waiting for the copy: only when
-/// the checkpointer cannot (a reader holding an old snapshot for seconds).
+/// Beyond this file length the writer restarts the WAL without waiting for the checkpointer,
+/// copying whatever is left: only when restarts keep failing (a reader holding an old
+/// snapshot for seconds).
 const WAL_FORCE_BYTES: u64 = 1024 * 1024 * 1024;
 
-fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, wal: std::path::PathBuf) {
+fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, wal: std::path::PathBuf, restart_due: &AtomicBool) {
     let mut groups: u64 = 0;
     while let Ok(first) = rx.recv() {
         groups += 1;
-        if groups.is_multiple_of(64) && std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_FORCE_BYTES) {
+        if restart_due.swap(false, Ordering::AcqRel) {
+            if let Err(e) = checkpoint(&conn, "RESTART") {
+                tracing::warn!(error = %e, "WAL restart failed; will retry");
+            }
+        } else if groups.is_multiple_of(64)
+            && std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_FORCE_BYTES)
+        {
             if let Err(e) = checkpoint(&conn, "TRUNCATE") {
                 tracing::warn!(error = %e, "WAL restart failed; will retry");
             }
