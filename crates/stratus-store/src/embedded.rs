@@ -411,16 +411,19 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, wal: std::path::PathBu
     let mut groups: u64 = 0;
     while let Ok(first) = rx.recv() {
         groups += 1;
-        if restart_due.swap(false, Ordering::AcqRel) {
-            if let Err(e) = checkpoint(&conn, "RESTART") {
-                tracing::warn!(error = %e, "WAL restart failed; will retry");
-            }
+        let restart = if restart_due.swap(false, Ordering::AcqRel) {
+            Some("RESTART")
         } else if groups.is_multiple_of(64)
             && std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_FORCE_BYTES)
         {
-            if let Err(e) = checkpoint(&conn, "TRUNCATE") {
-                tracing::warn!(error = %e, "WAL restart failed; will retry");
-            }
+            Some("TRUNCATE")
+        } else {
+            None
+        };
+        if let Some(mode) = restart
+            && let Err(e) = checkpoint(&conn, mode)
+        {
+            tracing::warn!(error = %e, "WAL restart failed; will retry");
         }
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
