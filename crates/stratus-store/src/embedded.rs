@@ -1,20 +1,29 @@
-//! The embedded engine: SQLite in WAL mode (see docs/decisions/0002-embedded-engine.md).
+//! The embedded engine: a write front (memtable and log) over SQLite in WAL mode (see
+//! docs/decisions/0002-embedded-engine-sqlite-group-commit.md and
+//! docs/decisions/0010-embedded-write-front.md).
 //!
-//! One writer thread owns the write connection and commits group-wise: it takes every
-//! transaction waiting at that moment, runs each inside a savepoint (a failed precondition
-//! rolls back only that one), and makes them all durable with a single COMMIT before any of
-//! them is acknowledged. With `synchronous=NORMAL` a commit is in the WAL file before the
-//! answer (survives `kill -9`); with `synchronous=FULL` it is also fsynced (survives power
-//! loss). Readers use a small pool of read-only connections and never block the writer.
+//! A commit evaluates its checks, appends one record to the current log segment and applies
+//! its writes to the memtable, all under one lock and on the caller's thread: once the append
+//! returns, the record is in the file and survives `kill -9`. With `--durability fsync` the
+//! commit then waits until the syncer thread has fsynced the log past it (everyone waiting
+//! shares one fsync). The flusher thread moves the memtable into SQLite in one sorted
+//! transaction once it holds `FLUSH_BYTES` (or no write has come for `FLUSH_IDLE`), then deletes
+//! the log segment. Readers look in the memtable first, then in SQLite. A transaction that
+//! deletes a prefix (a whole table, a namespace) first drains the memtable and then runs
+//! directly on SQLite, alone.
 
-use std::ops::Bound;
-use std::path::Path;
+use std::fs::File;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, mpsc};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
-use tokio::sync::oneshot;
+use tokio::sync::watch;
 
+use crate::memtable::{self, Memtable, Merge, Op};
 use crate::{Bytes, Check, Engine, Result, Scan, StoreError, Txn, Write, notify};
 
 const SCHEMA: &str = "
@@ -28,37 +37,27 @@ CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, 
 /// `pread` on every lookup (see docs/decisions/0002).
 const PAGE_SIZE: i64 = 8192;
 
-/// Most transactions folded into one commit.
-const MAX_GROUP: usize = 512;
-
-enum Job {
-    Txn(Txn, oneshot::Sender<Result<()>>),
-    Lease {
-        name: String,
-        holder: String,
-        now_ms: i64,
-        ttl_ms: i64,
-        reply: oneshot::Sender<Result<bool>>,
-    },
-    Release {
-        name: String,
-        holder: String,
-        reply: oneshot::Sender<Result<()>>,
-    },
-    Wipe(oneshot::Sender<Result<()>>),
-}
-
-pub struct EmbeddedEngine {
-    jobs: Mutex<mpsc::Sender<Job>>,
-    readers: Mutex<Vec<Connection>>,
-    path: std::path::PathBuf,
-}
+/// The memtable is flushed into SQLite once it holds this much...
+const FLUSH_BYTES: usize = 8 << 20;
+/// ...or once no write has come for this long.
+const FLUSH_IDLE: Duration = Duration::from_secs(1);
+/// Commits wait for a flush while the memtable holds more than this many times `FLUSH_BYTES`
+/// (the flusher has fallen behind), so memory stays bounded.
+const STALL_FACTOR: usize = 3;
+/// How often the flusher looks at the memtable.
+const FLUSH_POLL: Duration = Duration::from_millis(20);
+/// A WAL file longer than this after a flush is checkpointed and cut back at once.
+const WAL_KEEP_BYTES: u64 = 256 * 1024 * 1024;
 
 fn engine_err(e: impl std::fmt::Display) -> StoreError {
     StoreError::Engine(e.to_string())
 }
 
-fn open_conn(path: &Path, read_only: bool, fsync: bool) -> Result<Connection> {
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn open_conn(path: &Path, read_only: bool) -> Result<Connection> {
     let flags = if read_only {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
     } else {
@@ -69,7 +68,7 @@ fn open_conn(path: &Path, read_only: bool, fsync: bool) -> Result<Connection> {
     let conn = Connection::open_with_flags_and_vfs(path, flags, c"unix-excl").map_err(engine_err)?;
     if !read_only {
         // Fail at once, not after a busy timeout, when another process holds the files.
-        conn.busy_timeout(std::time::Duration::ZERO).map_err(engine_err)?;
+        conn.busy_timeout(Duration::ZERO).map_err(engine_err)?;
         // Takes effect only when the file is created (an existing database keeps its size).
         conn.pragma_update(None, "page_size", PAGE_SIZE)
             .map_err(engine_err)?;
@@ -86,89 +85,572 @@ fn open_conn(path: &Path, read_only: bool, fsync: bool) -> Result<Connection> {
                 engine_err(e)
             }
         })?;
-        conn.pragma_update(None, "synchronous", if fsync { "FULL" } else { "NORMAL" })
+        // SQLite commits only flushes, prefix deletions and leases, all rare: each is fsynced, so
+        // a log segment can be deleted as soon as its flush has committed.
+        conn.pragma_update(None, "synchronous", "FULL")
             .map_err(engine_err)?;
         conn.execute_batch(SCHEMA).map_err(engine_err)?;
+        conn.pragma_update(None, "wal_autocheckpoint", 0i64)
+            .map_err(engine_err)?;
+        conn.pragma_update(None, "journal_size_limit", WAL_KEEP_BYTES as i64)
+            .map_err(engine_err)?;
     }
-    conn.busy_timeout(std::time::Duration::from_secs(10))
-        .map_err(engine_err)?;
-    // Page caches are per connection (one writer, a checkpointer, up to 16 readers): keep them
-    // small so resident memory stays bounded however large the tables grow.
+    conn.busy_timeout(Duration::from_secs(10)).map_err(engine_err)?;
+    // Page caches are per connection (the writer and up to 17 readers): keep them small so
+    // resident memory stays bounded however large the tables grow.
     let cache_kib: i64 = if read_only { 2_000 } else { 8_000 };
     conn.pragma_update(None, "cache_size", -cache_kib)
         .map_err(engine_err)?;
     Ok(conn)
 }
 
+/// The log segment that commits append to.
+struct Log {
+    file: Arc<File>,
+    number: u64,
+    /// Bytes appended so far (a failed append is cut back to this).
+    len: u64,
+}
+
+fn segment_path(db: &Path, number: u64) -> PathBuf {
+    PathBuf::from(format!("{}-log-{number:010}", db.display()))
+}
+
+/// The log segments next to `db`, oldest first.
+fn segments(db: &Path) -> Result<Vec<(u64, PathBuf)>> {
+    let dir = db.parent().unwrap_or(Path::new("."));
+    let stem = format!(
+        "{}-log-",
+        db.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
+    );
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(engine_err)? {
+        let entry = entry.map_err(engine_err)?;
+        let name = entry.file_name();
+        if let Some(n) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(&stem))
+            .and_then(|n| n.parse::<u64>().ok())
+        {
+            out.push((n, entry.path()));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+impl Log {
+    fn create(db: &Path, number: u64, fsync: bool) -> Result<Self> {
+        let path = segment_path(db, number);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| StoreError::Engine(format!("cannot create log {}: {e}", path.display())))?;
+        let len = file.metadata().map_err(engine_err)?.len();
+        if fsync {
+            // The new file's name must survive a power loss too.
+            if let Some(dir) = db.parent() {
+                File::open(dir).and_then(|d| d.sync_all()).map_err(engine_err)?;
+            }
+        }
+        Ok(Self {
+            file: Arc::new(file),
+            number,
+            len,
+        })
+    }
+}
+
+/// Applies every record of a log segment to SQLite in one transaction (start-up recovery).
+/// Replaying a segment whose flush had already committed writes the same values again.
+fn replay(conn: &Connection, path: &Path) -> Result<usize> {
+    let data = std::fs::read(path).map_err(engine_err)?;
+    let records = memtable::decode(&data);
+    in_transaction(conn, |conn| {
+        for op in records.iter().flatten() {
+            match *op {
+                Op::Put(ns, key, value) => upsert(conn, ns, key, value)?,
+                Op::Delete(ns, key) => remove(conn, ns, key)?,
+            }
+        }
+        Ok(())
+    })?;
+    Ok(records.len())
+}
+
+fn upsert(conn: &Connection, ns: &str, key: &[u8], value: &[u8]) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO kv (ns, k, v) VALUES (?1, ?2, ?3) ON CONFLICT (ns, k) DO UPDATE SET v = excluded.v",
+    )
+    .and_then(|mut s| s.execute(params![ns, key, value]))
+    .map(|_| ())
+    .map_err(engine_err)
+}
+
+fn remove(conn: &Connection, ns: &str, key: &[u8]) -> Result<()> {
+    conn.prepare_cached("DELETE FROM kv WHERE ns = ?1 AND k = ?2")
+        .and_then(|mut s| s.execute(params![ns, key]))
+        .map(|_| ())
+        .map_err(engine_err)
+}
+
+fn lookup(conn: &Connection, ns: &str, key: &[u8]) -> Result<Option<Bytes>> {
+    conn.prepare_cached("SELECT v FROM kv WHERE ns = ?1 AND k = ?2")
+        .and_then(|mut s| s.query_row(params![ns, key], |r| r.get(0)).optional())
+        .map_err(engine_err)
+}
+
+/// Runs `f` inside one write transaction: committed when it succeeds, rolled back otherwise.
+fn in_transaction<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    conn.execute_batch("BEGIN IMMEDIATE").map_err(engine_err)?;
+    match f(conn) {
+        Ok(out) => match conn.execute_batch("COMMIT") {
+            Ok(()) => Ok(out),
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                Err(engine_err(e))
+            }
+        },
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
+/// Starts a read transaction whose snapshot is fixed from now on (SQLite takes it at the
+/// first read, so one read is made at once).
+fn begin_snapshot(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch("BEGIN")?;
+    conn.prepare_cached("SELECT count(*) FROM leases")?
+        .query_row([], |_| Ok(()))
+}
+
+/// What the memtables hold and where new records go; one lock guards it all.
+struct Tables {
+    active: Memtable,
+    /// The memtable being flushed: still read until SQLite holds its contents.
+    frozen: Option<Arc<Memtable>>,
+    log: Log,
+    /// Segments whose records are all in `frozen` (deleted once it is flushed).
+    retired: Vec<u64>,
+    /// A read-only connection for checks on keys that no memtable holds.
+    sqlite: Connection,
+    /// Commits appended so far: the sequence number of the last one.
+    written: u64,
+    last_write: Instant,
+    /// Set when a failed append could not be cut back: later records could not be trusted.
+    broken: Option<String>,
+}
+
+impl Tables {
+    /// The entry the memtables hold for a key, newest first.
+    fn get(&self, ns: &str, key: &[u8]) -> Option<Option<&Bytes>> {
+        self.active
+            .get(ns, key)
+            .or_else(|| self.frozen.as_ref()?.get(ns, key))
+    }
+
+    fn current(&self, ns: &str, key: &[u8]) -> Result<Option<Bytes>> {
+        match self.get(ns, key) {
+            Some(entry) => Ok(entry.cloned()),
+            None => lookup(&self.sqlite, ns, key),
+        }
+    }
+
+    /// Evaluates the checks, then appends the record and applies the writes. Returns the
+    /// commit's sequence number (0 when it wrote nothing).
+    fn commit(&mut self, txn: Txn) -> Result<u64> {
+        if let Some(e) = &self.broken {
+            return Err(StoreError::Engine(e.clone()));
+        }
+        for (index, check) in txn.checks.iter().enumerate() {
+            let holds = match check {
+                Check::Exists { ns, key } => self.current(ns, key)?.is_some(),
+                Check::Absent { ns, key } => self.current(ns, key)?.is_none(),
+                Check::Equals { ns, key, value } => self.current(ns, key)?.as_ref() == Some(value),
+            };
+            if !holds {
+                return Err(StoreError::ConditionFailed { index });
+            }
+        }
+        if txn.writes.is_empty() {
+            return Ok(0);
+        }
+        let record = memtable::encode(txn.writes.iter().map(|w| match w {
+            Write::Put { ns, key, value } => Op::Put(ns, key, value),
+            Write::Delete { ns, key } => Op::Delete(ns, key),
+            Write::DeletePrefix { .. } => unreachable!("prefix deletions run directly on SQLite"),
+        }));
+        if let Err(e) = (&*self.log.file).write_all(&record) {
+            // Cut a partial record off, or no later record could be read back.
+            if let Err(cut) = self.log.file.set_len(self.log.len) {
+                self.broken = Some(format!("log append failed ({e}) and could not be undone ({cut})"));
+            }
+            return Err(StoreError::Engine(format!("log append failed: {e}")));
+        }
+        self.log.len += record.len() as u64;
+        for write in txn.writes {
+            match write {
+                Write::Put { ns, key, value } => self.active.set(&ns, key, Some(value)),
+                Write::Delete { ns, key } => self.active.set(&ns, key, None),
+                Write::DeletePrefix { .. } => {}
+            }
+        }
+        self.written += 1;
+        self.last_write = Instant::now();
+        Ok(self.written)
+    }
+
+    /// Starts a new log segment and freezes the active memtable for flushing.
+    fn rotate(&mut self, shared: &Shared) -> Result<()> {
+        let next = Log::create(&shared.path, self.log.number + 1, shared.fsync)?;
+        if shared.fsync {
+            // Commits waiting on the old segment are covered by this sync.
+            self.log.file.sync_data().map_err(engine_err)?;
+            let upto = self.written;
+            shared
+                .synced
+                .send_if_modified(|s| std::mem::replace(s, upto.max(*s)) != *s);
+        }
+        let old = std::mem::replace(&mut self.log, next);
+        self.retired.push(old.number);
+        self.frozen = Some(Arc::new(std::mem::take(&mut self.active)));
+        Ok(())
+    }
+}
+
+struct Shared {
+    path: PathBuf,
+    fsync: bool,
+    flush_bytes: usize,
+    tables: Mutex<Tables>,
+    /// SQLite's write connection: flushes, prefix deletions, leases and wipes take turns.
+    sqlite: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+    /// Commits hold it shared; a transaction that runs directly on SQLite holds it alone.
+    gate: tokio::sync::RwLock<()>,
+    /// The last commit whose record is fsynced (`--durability fsync`).
+    synced: watch::Sender<u64>,
+    /// The last commit someone waits to see fsynced, and the syncer's wake-up.
+    sync_wanted: (Mutex<u64>, Condvar),
+    /// Why fsyncs stopped working, if they did.
+    sync_error: Mutex<Option<String>>,
+    /// Woken after every flush (commits stalled on a full memtable wait for it).
+    flushed: tokio::sync::Notify,
+    stop: AtomicBool,
+}
+
+/// Moves the memtable into SQLite: freezes it behind a new log segment (unless a frozen one
+/// is still waiting after a failed flush), writes it in key order in one transaction, then
+/// forgets it and deletes the segments it came from.
+fn flush(shared: &Shared, conn: &Connection) -> Result<()> {
+    let frozen = {
+        let mut t = lock(&shared.tables);
+        if t.frozen.is_none() {
+            if t.active.is_empty() {
+                return Ok(());
+            }
+            t.rotate(shared)?;
+        }
+        t.frozen.clone().unwrap_or_default()
+    };
+    in_transaction(conn, |conn| {
+        for (ns, key, value) in frozen.sorted() {
+            match value {
+                Some(v) => upsert(conn, ns, key, v)?,
+                None => remove(conn, ns, key)?,
+            }
+        }
+        Ok(())
+    })?;
+    let retired = {
+        let mut t = lock(&shared.tables);
+        t.frozen = None;
+        std::mem::take(&mut t.retired)
+    };
+    shared.flushed.notify_waiters();
+    for (i, number) in retired.iter().enumerate() {
+        if let Err(e) = std::fs::remove_file(segment_path(&shared.path, *number)) {
+            // A segment left behind would be replayed at the next start, over later changes.
+            lock(&shared.tables).retired.extend_from_slice(&retired[i..]);
+            return Err(StoreError::Engine(format!(
+                "cannot delete a flushed log segment: {e}"
+            )));
+        }
+    }
+    // Copy the new pages into the database file now, while nothing else writes: the next
+    // flush then starts the WAL over from its beginning.
+    let _ = checkpoint(conn, "PASSIVE");
+    let wal = PathBuf::from(format!("{}-wal", shared.path.display()));
+    if std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_KEEP_BYTES) {
+        let _ = checkpoint(conn, "TRUNCATE");
+    }
+    Ok(())
+}
+
+/// Flushes until no memtable holds anything (the caller keeps new commits out).
+fn drain(shared: &Shared, conn: &Connection) -> Result<()> {
+    loop {
+        flush(shared, conn)?;
+        let t = lock(&shared.tables);
+        if t.active.is_empty() && t.frozen.is_none() && t.retired.is_empty() {
+            return Ok(());
+        }
+    }
+}
+
+/// One `wal_checkpoint`: (busy, frames in the WAL, frames copied).
+fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<(i64, i64, i64)> {
+    conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+    })
+}
+
+fn flush_loop(shared: Arc<Shared>, wake: mpsc::Receiver<()>) {
+    loop {
+        let stopping = matches!(
+            wake.recv_timeout(FLUSH_POLL),
+            Err(mpsc::RecvTimeoutError::Disconnected)
+        );
+        let due = {
+            let t = lock(&shared.tables);
+            t.frozen.is_some()
+                || !t.retired.is_empty()
+                || (!t.active.is_empty()
+                    && (stopping
+                        || t.active.bytes() >= shared.flush_bytes
+                        || t.last_write.elapsed() >= FLUSH_IDLE))
+        };
+        if due {
+            let conn = lock(&shared.sqlite);
+            if let Err(e) = flush(&shared, &conn) {
+                tracing::warn!(error = %e, "memtable flush failed; will retry");
+            }
+        }
+        if stopping {
+            return;
+        }
+    }
+}
+
+/// Fsyncs the log whenever a commit waits for it; every commit appended before the fsync
+/// started is covered by it.
+fn sync_loop(shared: Arc<Shared>) {
+    loop {
+        {
+            let (wanted, wake) = &shared.sync_wanted;
+            let mut w = lock(wanted);
+            while *w <= *shared.synced.borrow() && !shared.stop.load(Ordering::Acquire) {
+                w = wake.wait(w).unwrap_or_else(|e| e.into_inner());
+            }
+            if shared.stop.load(Ordering::Acquire) {
+                return;
+            }
+        }
+        let (file, upto) = {
+            let t = lock(&shared.tables);
+            (t.log.file.clone(), t.written)
+        };
+        match file.sync_data() {
+            Ok(()) => {
+                shared
+                    .synced
+                    .send_if_modified(|s| std::mem::replace(s, upto.max(*s)) != *s);
+            }
+            Err(e) => {
+                *lock(&shared.sync_error) = Some(format!("log fsync failed: {e}"));
+                shared.synced.send_replace(u64::MAX);
+                return;
+            }
+        }
+    }
+}
+
+pub struct EmbeddedEngine {
+    shared: Arc<Shared>,
+    /// Dropped to stop the flusher (which flushes one last time).
+    wake: Option<mpsc::Sender<()>>,
+    threads: Vec<JoinHandle<()>>,
+}
+
 impl EmbeddedEngine {
-    /// Opens (creating if needed) the database file at `path`.
+    /// Opens (creating if needed) the database file at `path`, replaying any log left by the
+    /// last run into it.
     pub fn open(path: &Path, fsync: bool) -> Result<Self> {
+        Self::open_with(path, fsync, FLUSH_BYTES)
+    }
+
+    /// [`open`](Self::open) with another flush threshold (tests use a tiny one).
+    #[doc(hidden)]
+    pub fn open_with(path: &Path, fsync: bool, flush_bytes: usize) -> Result<Self> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| {
                 StoreError::Engine(format!("cannot create data directory {}: {e}", dir.display()))
             })?;
         }
-        let writer = open_conn(path, false, fsync)?;
-        let (tx, rx) = mpsc::channel::<Job>();
-        // Checkpoints (copying the WAL into the database file, with an fsync) run on their own
-        // connection and thread, so a commit never waits for one.
-        writer
-            .pragma_update(None, "wal_autocheckpoint", 0i64)
-            .map_err(engine_err)?;
-        writer
-            .pragma_update(None, "journal_size_limit", WAL_KEEP_BYTES as i64)
-            .map_err(engine_err)?;
-        let wal = std::path::PathBuf::from(format!("{}-wal", path.display()));
-        let checkpointer = open_conn(path, false, fsync)?;
-        let restart_due = Arc::new(AtomicBool::new(false));
-        std::thread::Builder::new()
-            .name("stratus-store-writer".into())
-            .spawn({
-                let restart_due = restart_due.clone();
-                move || writer_loop(writer, rx, wal, &restart_due)
-            })
-            .map_err(engine_err)?;
-        std::thread::Builder::new()
-            .name("stratus-store-checkpoint".into())
-            .spawn(move || checkpoint_loop(checkpointer, &restart_due))
-            .map_err(engine_err)?;
-        Ok(Self {
-            jobs: Mutex::new(tx),
-            readers: Mutex::new(Vec::new()),
+        let writer = open_conn(path, false)?;
+        let found = segments(path)?;
+        for (_, segment) in &found {
+            let records = replay(&writer, segment)?;
+            tracing::info!(segment = %segment.display(), records, "replayed log segment");
+            std::fs::remove_file(segment).map_err(engine_err)?;
+        }
+        let number = found.last().map_or(1, |(n, _)| n + 1);
+        let log = Log::create(path, number, fsync)?;
+        let shared = Arc::new(Shared {
             path: path.to_path_buf(),
+            fsync,
+            flush_bytes,
+            tables: Mutex::new(Tables {
+                active: Memtable::default(),
+                frozen: None,
+                log,
+                retired: Vec::new(),
+                sqlite: open_conn(path, true)?,
+                written: 0,
+                last_write: Instant::now(),
+                broken: None,
+            }),
+            sqlite: Mutex::new(writer),
+            readers: Mutex::new(Vec::new()),
+            gate: tokio::sync::RwLock::new(()),
+            synced: watch::Sender::new(0),
+            sync_wanted: (Mutex::new(0), Condvar::new()),
+            sync_error: Mutex::new(None),
+            flushed: tokio::sync::Notify::new(),
+            stop: AtomicBool::new(false),
+        });
+        let (wake, woken) = mpsc::channel();
+        let mut threads = vec![
+            std::thread::Builder::new()
+                .name("stratus-store-flush".into())
+                .spawn({
+                    let shared = shared.clone();
+                    move || flush_loop(shared, woken)
+                })
+                .map_err(engine_err)?,
+        ];
+        if fsync {
+            threads.push(
+                std::thread::Builder::new()
+                    .name("stratus-store-sync".into())
+                    .spawn({
+                        let shared = shared.clone();
+                        move || sync_loop(shared)
+                    })
+                    .map_err(engine_err)?,
+            );
+        }
+        Ok(Self {
+            shared,
+            wake: Some(wake),
+            threads,
         })
     }
 
-    fn send(&self, job: Job) -> Result<()> {
-        self.jobs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .send(job)
-            .map_err(|_| StoreError::Engine("store writer stopped".into()))
+    /// Moves everything in memory into SQLite now (tests use it to cover both places).
+    #[doc(hidden)]
+    pub fn flush_now(&self) -> Result<()> {
+        let conn = lock(&self.shared.sqlite);
+        drain(&self.shared, &conn)
     }
 
     fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
-        let conn = self.readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let conn = lock(&self.shared.readers).pop();
         let conn = match conn {
             Some(c) => c,
-            None => open_conn(&self.path, true, false)?,
+            None => open_conn(&self.shared.path, true)?,
         };
         let out = f(&conn).map_err(engine_err);
-        let mut pool = self.readers.lock().unwrap_or_else(|e| e.into_inner());
-        if pool.len() < 16 {
+        let mut pool = lock(&self.shared.readers);
+        // A connection left inside a transaction (a failed scan) is not reused.
+        if pool.len() < 16 && conn.is_autocommit() {
             pool.push(conn);
         }
         out
     }
+
+    /// Runs `f` on SQLite's write connection, on a blocking thread.
+    async fn on_sqlite<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Shared, &Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let shared = self.shared.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = lock(&shared.sqlite);
+            f(&shared, &conn)
+        })
+        .await
+        .map_err(engine_err)?
+    }
+
+    /// Runs `f` directly on SQLite with no commit in between: new commits wait, the memtables
+    /// are drained, then `f` runs in one transaction.
+    async fn alone<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let _gate = self.shared.gate.write().await;
+        self.on_sqlite(move |shared, conn| {
+            drain(shared, conn)?;
+            in_transaction(conn, f)
+        })
+        .await
+    }
+
+    async fn wait_synced(&self, seq: u64) -> Result<()> {
+        let mut synced = self.shared.synced.subscribe();
+        if *synced.borrow() < seq {
+            let (wanted, wake) = &self.shared.sync_wanted;
+            let mut w = lock(wanted);
+            if *w < seq {
+                *w = seq;
+                wake.notify_one();
+            }
+        }
+        let _ = synced.wait_for(|s| *s >= seq).await;
+        match lock(&self.shared.sync_error).clone() {
+            Some(e) => Err(StoreError::Engine(e)),
+            None => Ok(()),
+        }
+    }
+
+    /// Holds a commit back while the memtable is far over its size (the flusher is behind).
+    async fn wait_for_room(&self) {
+        let limit = self.shared.flush_bytes.saturating_mul(STALL_FACTOR);
+        loop {
+            let flushed = self.shared.flushed.notified();
+            tokio::pin!(flushed);
+            flushed.as_mut().enable();
+            if lock(&self.shared.tables).active.bytes() <= limit {
+                return;
+            }
+            flushed.await;
+        }
+    }
 }
 
-async fn reply<T>(rx: oneshot::Receiver<Result<T>>) -> Result<T> {
-    rx.await
-        .map_err(|_| StoreError::Engine("store writer stopped".into()))?
+impl Drop for EmbeddedEngine {
+    fn drop(&mut self) {
+        {
+            let _w = lock(&self.shared.sync_wanted.0);
+            self.shared.stop.store(true, Ordering::Release);
+        }
+        self.shared.sync_wanted.1.notify_all();
+        self.wake.take();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
 }
 
 impl Engine for EmbeddedEngine {
     async fn get(&self, ns: &str, key: &[u8]) -> Result<Option<Bytes>> {
+        if let Some(entry) = lock(&self.shared.tables).get(ns, key) {
+            return Ok(entry.cloned());
+        }
         self.with_reader(|c| {
             c.prepare_cached("SELECT v FROM kv WHERE ns = ?1 AND k = ?2")?
                 .query_row(params![ns, key], |r| r.get(0))
@@ -177,97 +659,184 @@ impl Engine for EmbeddedEngine {
     }
 
     async fn scan(&self, ns: &str, scan: &Scan) -> Result<Vec<(Bytes, Bytes)>> {
+        use std::ops::Bound;
         let mut sql = String::from("SELECT k, v FROM kv WHERE ns = ?1");
         let mut args: Vec<&[u8]> = Vec::new();
-        match &scan.start {
-            Bound::Included(s) => {
-                args.push(s);
-                sql.push_str(&format!(" AND k >= ?{}", args.len() + 1));
-            }
-            Bound::Excluded(s) => {
-                args.push(s);
-                sql.push_str(&format!(" AND k > ?{}", args.len() + 1));
-            }
-            Bound::Unbounded => {}
-        }
-        match &scan.end {
-            Bound::Included(e) => {
-                args.push(e);
-                sql.push_str(&format!(" AND k <= ?{}", args.len() + 1));
-            }
-            Bound::Excluded(e) => {
-                args.push(e);
-                sql.push_str(&format!(" AND k < ?{}", args.len() + 1));
-            }
-            Bound::Unbounded => {}
+        for (bound, inclusive, exclusive) in [(&scan.start, ">=", ">"), (&scan.end, "<=", "<")] {
+            let op = match bound {
+                Bound::Included(b) => {
+                    args.push(b);
+                    inclusive
+                }
+                Bound::Excluded(b) => {
+                    args.push(b);
+                    exclusive
+                }
+                Bound::Unbounded => continue,
+            };
+            sql.push_str(&format!(" AND k {op} ?{}", args.len() + 1));
         }
         sql.push_str(if scan.reverse {
-            " ORDER BY k DESC"
+            " ORDER BY k DESC LIMIT ?"
         } else {
-            " ORDER BY k ASC"
+            " ORDER BY k ASC LIMIT ?"
         });
-        let limit = i64::try_from(scan.limit).unwrap_or(i64::MAX);
-        sql.push_str(&format!(" LIMIT {limit}"));
         self.with_reader(|c| {
-            let mut stmt = c.prepare_cached(&sql)?;
-            let mut bind: Vec<&dyn rusqlite::ToSql> = vec![&ns];
-            for a in &args {
-                bind.push(a);
+            // The memtables' entries in range, up to the point where they alone give `limit`
+            // keys; the SQLite read starts under the same lock, so both sides show one moment.
+            let (mem, snapshot) = {
+                let t = lock(&self.shared.tables);
+                let older = t.frozen.as_ref().map(|f| f.range(ns, scan));
+                let merged = Merge::new(
+                    t.active.range(ns, scan),
+                    older.into_iter().flatten(),
+                    scan.reverse,
+                );
+                let (mut mem, mut live) = (Vec::new(), 0);
+                for (k, v) in merged {
+                    if live == scan.limit {
+                        break;
+                    }
+                    live += usize::from(v.is_some());
+                    mem.push((k.to_vec(), v.cloned()));
+                }
+                let snapshot = !mem.is_empty();
+                if snapshot {
+                    begin_snapshot(c)?;
+                }
+                (mem, snapshot)
+            };
+            // Each memtable entry hides at most one SQLite row.
+            let limit = i64::try_from(scan.limit.saturating_add(mem.len())).unwrap_or(i64::MAX);
+            let rows = (|| {
+                let mut stmt = c.prepare_cached(&sql)?;
+                let mut bind: Vec<&dyn rusqlite::ToSql> = vec![&ns];
+                for a in &args {
+                    bind.push(a);
+                }
+                bind.push(&limit);
+                let rows = stmt.query_map(bind.as_slice(), |r| Ok((r.get(0)?, r.get(1)?)))?;
+                rows.collect::<rusqlite::Result<Vec<(Bytes, Bytes)>>>()
+            })();
+            if snapshot {
+                c.execute_batch("ROLLBACK")?;
             }
-            let rows = stmt.query_map(bind.as_slice(), |r| Ok((r.get(0)?, r.get(1)?)))?;
-            rows.collect()
+            let rows = rows?;
+            if mem.is_empty() {
+                return Ok(rows);
+            }
+            Ok(Merge::new(
+                mem.into_iter(),
+                rows.into_iter().map(|(k, v)| (k, Some(v))),
+                scan.reverse,
+            )
+            .filter_map(|(k, v)| Some((k, v?)))
+            .take(scan.limit)
+            .collect())
         })
     }
 
     async fn commit(&self, txn: Txn) -> Result<()> {
-        let (tx, rx) = oneshot::channel();
-        self.send(Job::Txn(txn, tx))?;
-        reply(rx).await
+        if txn.writes.iter().any(|w| matches!(w, Write::DeletePrefix { .. })) {
+            return self.alone(move |conn| apply(conn, &txn)).await;
+        }
+        let seq = {
+            let _gate = self.shared.gate.read().await;
+            lock(&self.shared.tables).commit(txn)?
+        };
+        if self.shared.fsync && seq > 0 {
+            self.wait_synced(seq).await?;
+        }
+        self.wait_for_room().await;
+        Ok(())
     }
 
     async fn acquire_lease(&self, name: &str, holder: &str, now_ms: i64, ttl_ms: i64) -> Result<bool> {
-        let (tx, rx) = oneshot::channel();
-        self.send(Job::Lease {
-            name: name.into(),
-            holder: holder.into(),
-            now_ms,
-            ttl_ms,
-            reply: tx,
-        })?;
-        reply(rx).await
+        let (name, holder) = (name.to_string(), holder.to_string());
+        self.on_sqlite(move |_, conn| {
+            conn.prepare_cached(
+                "INSERT INTO leases (name, holder, expires_ms) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_ms = excluded.expires_ms
+                 WHERE leases.holder = excluded.holder OR leases.expires_ms <= ?4",
+            )
+            .and_then(|mut s| s.execute(params![name, holder, now_ms + ttl_ms, now_ms]))
+            .map(|n| n > 0)
+            .map_err(engine_err)
+        })
+        .await
     }
 
     async fn release_lease(&self, name: &str, holder: &str) -> Result<()> {
-        let (tx, rx) = oneshot::channel();
-        self.send(Job::Release {
-            name: name.into(),
-            holder: holder.into(),
-            reply: tx,
-        })?;
-        reply(rx).await
+        let (name, holder) = (name.to_string(), holder.to_string());
+        self.on_sqlite(move |_, conn| {
+            conn.prepare_cached("DELETE FROM leases WHERE name = ?1 AND holder = ?2")
+                .and_then(|mut s| s.execute(params![name, holder]))
+                .map(|_| ())
+                .map_err(engine_err)
+        })
+        .await
     }
 
     async fn wipe(&self) -> Result<()> {
-        let (tx, rx) = oneshot::channel();
-        self.send(Job::Wipe(tx))?;
-        reply(rx).await
+        self.alone(|conn| {
+            conn.execute_batch("DELETE FROM kv; DELETE FROM leases;")
+                .map_err(engine_err)
+        })
+        .await
     }
 
     async fn stats(&self, ns: &str) -> Result<(u64, u64)> {
         self.with_reader(|c| {
-            c.prepare_cached("SELECT count(*), coalesce(sum(length(v)), 0) FROM kv WHERE ns = ?1")?
-                .query_row(params![ns], |r| {
-                    Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64))
-                })
+            let (mem, snapshot) = {
+                let t = lock(&self.shared.tables);
+                let older = t.frozen.as_ref().map(|f| f.range(ns, &Scan::all()));
+                let mem: Vec<(Bytes, Option<usize>)> = Merge::new(
+                    t.active.range(ns, &Scan::all()),
+                    older.into_iter().flatten(),
+                    false,
+                )
+                .map(|(k, v)| (k.to_vec(), v.map(Vec::len)))
+                .collect();
+                let snapshot = !mem.is_empty();
+                if snapshot {
+                    begin_snapshot(c)?;
+                }
+                (mem, snapshot)
+            };
+            let counted = (|| {
+                let (mut count, mut bytes) = c
+                    .prepare_cached("SELECT count(*), coalesce(sum(length(v)), 0) FROM kv WHERE ns = ?1")?
+                    .query_row(params![ns], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?;
+                for (key, len) in &mem {
+                    let stored: Option<i64> = c
+                        .prepare_cached("SELECT length(v) FROM kv WHERE ns = ?1 AND k = ?2")?
+                        .query_row(params![ns, key], |r| r.get(0))
+                        .optional()?;
+                    if let Some(old) = stored {
+                        count -= 1;
+                        bytes -= old;
+                    }
+                    if let Some(new) = len {
+                        count += 1;
+                        bytes += *new as i64;
+                    }
+                }
+                Ok((count.max(0) as u64, bytes.max(0) as u64))
+            })();
+            if snapshot {
+                c.execute_batch("ROLLBACK")?;
+            }
+            counted
         })
     }
 
     fn subscribe_remote(&self, _hub: notify::Hub) {
-        // One process owns the file: every commit is local and wakes the hub directly.
+        // One process owns the files: every commit is local and wakes the hub directly.
     }
 }
 
-/// Evaluates the checks and applies the writes of one transaction inside the open one.
+/// Evaluates the checks and applies the writes of a transaction that runs directly on SQLite,
+/// inside the open write transaction (the memtables are empty then).
 fn apply(conn: &Connection, txn: &Txn) -> Result<()> {
     for (index, check) in txn.checks.iter().enumerate() {
         let (ns, key) = match check {
@@ -308,186 +877,4 @@ fn apply(conn: &Connection, txn: &Txn) -> Result<()> {
         res.map_err(engine_err)?;
     }
     Ok(())
-}
-
-fn run_job(conn: &Connection, job: &Job) -> (Result<bool>, bool) {
-    // Returns the job's outcome and whether its savepoint must be rolled back.
-    let out = match job {
-        Job::Txn(txn, _) => apply(conn, txn).map(|_| true),
-        Job::Lease {
-            name,
-            holder,
-            now_ms,
-            ttl_ms,
-            ..
-        } => conn
-            .prepare_cached(
-                "INSERT INTO leases (name, holder, expires_ms) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_ms = excluded.expires_ms
-                 WHERE leases.holder = excluded.holder OR leases.expires_ms <= ?4",
-            )
-            .and_then(|mut s| s.execute(params![name, holder, now_ms + ttl_ms, now_ms]))
-            .map(|n| n > 0)
-            .map_err(engine_err),
-        Job::Release { name, holder, .. } => conn
-            .prepare_cached("DELETE FROM leases WHERE name = ?1 AND holder = ?2")
-            .and_then(|mut s| s.execute(params![name, holder]))
-            .map(|_| true)
-            .map_err(engine_err),
-        Job::Wipe(_) => conn
-            .execute_batch("DELETE FROM kv; DELETE FROM leases;")
-            .map(|_| true)
-            .map_err(engine_err),
-    };
-    let rollback = out.is_err();
-    (out, rollback)
-}
-
-fn finish(job: Job, out: Result<bool>) {
-    match job {
-        Job::Txn(_, r) => {
-            let _ = r.send(out.map(|_| ()));
-        }
-        Job::Lease { reply, .. } => {
-            let _ = reply.send(out);
-        }
-        Job::Release { reply, .. } | Job::Wipe(reply) => {
-            let _ = reply.send(out.map(|_| ()));
-        }
-    }
-}
-
-/// Copies committed WAL frames into the database file in the background. PASSIVE never
-/// blocks the writer or readers. Under continuous writes it never catches up completely, and
-/// the WAL only starts over from its beginning once everything in it is copied: past
-/// `WAL_RESTART_BYTES` this thread catches up and then asks the writer to restart the WAL
-/// between two groups (the writer holds the write lock almost all the time under load, so a
-/// restart from here would rarely get it). The writer then copies and syncs only the few
-/// frames written since.
-fn checkpoint_loop(conn: Connection, restart_due: &AtomicBool) {
-    let _ = conn.busy_timeout(std::time::Duration::from_millis(100));
-    let page_size: i64 = conn
-        .pragma_query_value(None, "page_size", |r| r.get(0))
-        .unwrap_or(PAGE_SIZE);
-    loop {
-        std::thread::sleep(std::time::Duration::from_millis(250));
-        match checkpoint(&conn, "PASSIVE") {
-            Ok((_, frames, _)) if frames.saturating_mul(page_size) > WAL_RESTART_BYTES as i64 => {
-                // Catch up until a pass is quick (or four passes), so that little is left.
-                for _ in 0..4 {
-                    let pass = std::time::Instant::now();
-                    let _ = checkpoint(&conn, "PASSIVE");
-                    if pass.elapsed() < std::time::Duration::from_millis(20) {
-                        break;
-                    }
-                }
-                restart_due.store(true, Ordering::Release);
-            }
-            Ok(_) => {}
-            Err(e) => tracing::debug!(error = %e, "background checkpoint skipped"),
-        }
-    }
-}
-
-/// One `wal_checkpoint`: (busy, frames in the WAL, frames copied).
-fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<(i64, i64, i64)> {
-    conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
-        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-    })
-}
-
-/// Beyond this much content the WAL is restarted.
-const WAL_RESTART_BYTES: u64 = 64 * 1024 * 1024;
-/// A restarted WAL file longer than this is cut back to it. Cutting a file of hundreds of MB
-/// takes the writer ~100 ms, so under heavy writes the file keeps its length and is
-/// overwritten from the start instead.
-const WAL_KEEP_BYTES: u64 = 256 * 1024 * 1024;
-/// Beyond this file length the writer restarts the WAL without waiting for the checkpointer,
-/// copying whatever is left: only when restarts keep failing (a reader holding an old
-/// snapshot for seconds).
-const WAL_FORCE_BYTES: u64 = 1024 * 1024 * 1024;
-
-fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, wal: std::path::PathBuf, restart_due: &AtomicBool) {
-    let mut groups: u64 = 0;
-    while let Ok(first) = rx.recv() {
-        groups += 1;
-        let restart = if restart_due.swap(false, Ordering::AcqRel) {
-            Some("RESTART")
-        } else if groups.is_multiple_of(64)
-            && std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_FORCE_BYTES)
-        {
-            Some("TRUNCATE")
-        } else {
-            None
-        };
-        if let Some(mode) = restart
-            && let Err(e) = checkpoint(&conn, mode)
-        {
-            tracing::warn!(error = %e, "WAL restart failed; will retry");
-        }
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP {
-            match rx.try_recv() {
-                Ok(job) => group.push(job),
-                Err(_) => break,
-            }
-        }
-        let mut outcomes = Vec::with_capacity(group.len());
-        let begun = conn.execute_batch("BEGIN IMMEDIATE").map_err(engine_err);
-        if let Err(e) = begun {
-            for job in group {
-                finish(job, Err(StoreError::Engine(e.to_string())));
-            }
-            continue;
-        }
-        let mut poisoned = None;
-        for job in &group {
-            // A transaction without preconditions cannot fail on its own: it needs no savepoint.
-            // If one fails anyway (an I/O error), the whole group is rolled back below.
-            if matches!(job, Job::Txn(t, _) if t.checks.is_empty()) {
-                let (out, failed) = run_job(&conn, job);
-                if failed {
-                    poisoned = out.as_ref().err().map(|e| e.to_string());
-                    break;
-                }
-                outcomes.push(out);
-                continue;
-            }
-            let sp = conn.execute_batch("SAVEPOINT t");
-            let (out, rollback) = match sp {
-                Ok(()) => run_job(&conn, job),
-                Err(e) => (Err(engine_err(e)), false),
-            };
-            let end = if rollback {
-                "ROLLBACK TO t; RELEASE t"
-            } else {
-                "RELEASE t"
-            };
-            let out = match conn.execute_batch(end) {
-                Ok(()) => out,
-                Err(e) => Err(engine_err(e)),
-            };
-            outcomes.push(out);
-        }
-        if let Some(e) = poisoned {
-            let _ = conn.execute_batch("ROLLBACK");
-            for job in group {
-                finish(job, Err(StoreError::Engine(format!("write failed: {e}"))));
-            }
-            continue;
-        }
-        match conn.execute_batch("COMMIT") {
-            Ok(()) => {
-                for (job, out) in group.into_iter().zip(outcomes) {
-                    finish(job, out);
-                }
-            }
-            Err(e) => {
-                let _ = conn.execute_batch("ROLLBACK");
-                for job in group {
-                    finish(job, Err(StoreError::Engine(format!("commit failed: {e}"))));
-                }
-            }
-        }
-    }
 }

@@ -10,6 +10,7 @@
 pub mod blob;
 mod embedded;
 pub mod keys;
+mod memtable;
 mod notify;
 mod postgres;
 
@@ -312,6 +313,15 @@ impl Store {
         Store {
             backend: Backend::Embedded(Arc::new(engine)),
             hub: notify::Hub::default(),
+        }
+    }
+
+    /// The embedded engine behind this store, when it is the one (tests reach its flush).
+    #[doc(hidden)]
+    pub fn embedded(&self) -> Option<&EmbeddedEngine> {
+        match &self.backend {
+            Backend::Embedded(e) => Some(e),
+            Backend::Postgres(_) => None,
         }
     }
 

@@ -34,15 +34,23 @@ fn write() -> impl Strategy<Value = Write> {
     ]
 }
 
-fn txn() -> impl Strategy<Value = Txn> {
+/// A transaction, and whether the embedded engine's memtable is flushed into SQLite after it
+/// (so that reads and checks meet keys in the memtable, in SQLite, and in both).
+fn txn() -> impl Strategy<Value = (Txn, bool)> {
     (
         prop::collection::vec(check(), 0..3),
         prop::collection::vec(write(), 1..5),
+        prop::bool::weighted(0.25),
     )
-        .prop_map(|(checks, writes)| Txn {
-            checks,
-            writes,
-            notify: vec![],
+        .prop_map(|(checks, writes, flush)| {
+            (
+                Txn {
+                    checks,
+                    writes,
+                    notify: vec![],
+                },
+                flush,
+            )
         })
 }
 
@@ -74,9 +82,9 @@ fn apply(model: &mut Model, txn: &Txn) -> Result<(), usize> {
     Ok(())
 }
 
-async fn run(store: &Store, txns: &[Txn], lo: &[u8], hi: &[u8]) -> Result<(), TestCaseError> {
+async fn run(store: &Store, txns: &[(Txn, bool)], lo: &[u8], hi: &[u8]) -> Result<(), TestCaseError> {
     let mut model = Model::new();
-    for t in txns {
+    for (t, flush) in txns {
         let expected = apply(&mut model, t);
         let got = match store.commit(t.clone()).await {
             Ok(()) => Ok(()),
@@ -84,6 +92,11 @@ async fn run(store: &Store, txns: &[Txn], lo: &[u8], hi: &[u8]) -> Result<(), Te
             Err(e) => return Err(TestCaseError::fail(e.to_string())),
         };
         prop_assert_eq!(got, expected);
+        if let (true, Some(engine)) = (flush, store.embedded()) {
+            engine
+                .flush_now()
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        }
     }
     for ns in ["a", "b"] {
         let want: Vec<(Vec<u8>, Vec<u8>)> = model
@@ -108,6 +121,29 @@ async fn run(store: &Store, txns: &[Txn], lo: &[u8], hi: &[u8]) -> Result<(), Te
             .cloned()
             .collect();
         prop_assert_eq!(&store.scan(ns, &range).await.unwrap(), &want_range);
+        let mut want_rev_range: Vec<_> = want
+            .iter()
+            .filter(|(k, _)| k.as_slice() >= lo && k.as_slice() < hi)
+            .cloned()
+            .collect();
+        want_rev_range.reverse();
+        want_rev_range.truncate(2);
+        prop_assert_eq!(
+            &store
+                .scan(
+                    ns,
+                    &Scan {
+                        reverse: true,
+                        limit: 2,
+                        ..range.clone()
+                    }
+                )
+                .await
+                .unwrap(),
+            &want_rev_range
+        );
+        let size = want.iter().map(|(_, v)| v.len() as u64).sum::<u64>();
+        prop_assert_eq!(store.stats(ns).await.unwrap(), (want.len() as u64, size));
     }
     Ok(())
 }
