@@ -46,6 +46,9 @@ const FLUSH_IDLE: Duration = Duration::from_secs(1);
 const STALL_FACTOR: usize = 3;
 /// How often the flusher looks at the memtable.
 const FLUSH_POLL: Duration = Duration::from_millis(20);
+/// Recently read rows (and absent keys) kept in memory, at most this much; the cache starts
+/// over when it is full.
+const ROW_CACHE_BYTES: usize = 8 << 20;
 /// A WAL file longer than this after a flush is checkpointed and cut back at once.
 const WAL_KEEP_BYTES: u64 = 256 * 1024 * 1024;
 
@@ -235,6 +238,11 @@ struct Tables {
     log: Log,
     /// Segments whose records are all in `frozen` (deleted once it is flushed).
     retired: Vec<u64>,
+    /// Rows read from SQLite (`None`: known absent). A commit forgets the keys it writes.
+    cache: Memtable,
+    /// Moves on when SQLite changes under the cache (a flush or a direct transaction ends): a
+    /// row read before then may be stale and is not cached.
+    epoch: u64,
     /// A read-only connection for checks on keys that no memtable holds.
     sqlite: Connection,
     /// Commits appended so far: the sequence number of the last one.
@@ -252,11 +260,32 @@ impl Tables {
             .or_else(|| self.frozen.as_ref()?.get(ns, key))
     }
 
-    fn current(&self, ns: &str, key: &[u8]) -> Result<Option<Bytes>> {
-        match self.get(ns, key) {
-            Some(entry) => Ok(entry.cloned()),
-            None => lookup(&self.sqlite, ns, key),
+    /// The entry the memtables or the row cache hold for a key.
+    fn known(&self, ns: &str, key: &[u8]) -> Option<Option<&Bytes>> {
+        self.get(ns, key).or_else(|| self.cache.get(ns, key))
+    }
+
+    /// Caches a row read from SQLite, unless SQLite may have changed since (`epoch`) or a
+    /// memtable holds a newer entry.
+    fn remember(&mut self, ns: &str, key: &[u8], value: Option<&Bytes>, epoch: u64) {
+        if self.epoch != epoch || self.get(ns, key).is_some() {
+            return;
         }
+        if self.cache.bytes() > ROW_CACHE_BYTES {
+            self.cache = Memtable::default();
+        }
+        self.cache.set(ns, key.to_vec(), value.cloned());
+    }
+
+    fn current(&mut self, ns: &str, key: &[u8]) -> Result<Option<Bytes>> {
+        if let Some(entry) = self.known(ns, key) {
+            return Ok(entry.cloned());
+        }
+        // SQLite cannot change this row while the lock is held (a flush writes only rows that
+        // a memtable holds), so it can be cached at once.
+        let row = lookup(&self.sqlite, ns, key)?;
+        self.remember(ns, key, row.as_ref(), self.epoch);
+        Ok(row)
     }
 
     /// Evaluates the checks, then appends the record and applies the writes. Returns the
@@ -293,8 +322,14 @@ impl Tables {
         self.log.len += record.len() as u64;
         for write in txn.writes {
             match write {
-                Write::Put { ns, key, value } => self.active.set(&ns, key, Some(value)),
-                Write::Delete { ns, key } => self.active.set(&ns, key, None),
+                Write::Put { ns, key, value } => {
+                    self.cache.remove(&ns, &key);
+                    self.active.set(&ns, key, Some(value));
+                }
+                Write::Delete { ns, key } => {
+                    self.cache.remove(&ns, &key);
+                    self.active.set(&ns, key, None);
+                }
                 Write::DeletePrefix { .. } => {}
             }
         }
@@ -368,6 +403,7 @@ fn flush(shared: &Shared, conn: &Connection) -> Result<()> {
     let retired = {
         let mut t = lock(&shared.tables);
         t.frozen = None;
+        t.epoch += 1;
         std::mem::take(&mut t.retired)
     };
     shared.flushed.notify_waiters();
@@ -508,6 +544,8 @@ impl EmbeddedEngine {
                 frozen: None,
                 log,
                 retired: Vec::new(),
+                cache: Memtable::default(),
+                epoch: 0,
                 sqlite: open_conn(path, true)?,
                 written: 0,
                 last_write: Instant::now(),
@@ -595,7 +633,11 @@ impl EmbeddedEngine {
         let _gate = self.shared.gate.write().await;
         self.on_sqlite(move |shared, conn| {
             drain(shared, conn)?;
-            in_transaction(conn, f)
+            let out = in_transaction(conn, f);
+            let mut t = lock(&shared.tables);
+            t.cache = Memtable::default();
+            t.epoch += 1;
+            out
         })
         .await
     }
@@ -648,14 +690,20 @@ impl Drop for EmbeddedEngine {
 
 impl Engine for EmbeddedEngine {
     async fn get(&self, ns: &str, key: &[u8]) -> Result<Option<Bytes>> {
-        if let Some(entry) = lock(&self.shared.tables).get(ns, key) {
-            return Ok(entry.cloned());
-        }
-        self.with_reader(|c| {
+        let epoch = {
+            let t = lock(&self.shared.tables);
+            if let Some(entry) = t.known(ns, key) {
+                return Ok(entry.cloned());
+            }
+            t.epoch
+        };
+        let row: Option<Bytes> = self.with_reader(|c| {
             c.prepare_cached("SELECT v FROM kv WHERE ns = ?1 AND k = ?2")?
                 .query_row(params![ns, key], |r| r.get(0))
                 .optional()
-        })
+        })?;
+        lock(&self.shared.tables).remember(ns, key, row.as_ref(), epoch);
+        Ok(row)
     }
 
     async fn scan(&self, ns: &str, scan: &Scan) -> Result<Vec<(Bytes, Bytes)>> {

@@ -43,6 +43,15 @@ impl Memtable {
         self.bytes += added;
     }
 
+    /// Forgets a key.
+    pub fn remove(&mut self, ns: &str, key: &[u8]) {
+        if let Some(space) = self.spaces.get_mut(ns)
+            && let Some(old) = space.remove(key)
+        {
+            self.bytes -= key.len() + old.map_or(0, |v| v.len()) + ENTRY_OVERHEAD;
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.spaces.is_empty()
     }
@@ -264,6 +273,10 @@ mod tests {
         assert_eq!(m.bytes(), one - 90);
         m.set("a", b"k".to_vec(), None);
         assert_eq!(m.get("a", b"k"), Some(None));
+        let before = m.bytes();
+        m.set("a", b"k2".to_vec(), Some(vec![0; 10]));
+        m.remove("a", b"k2");
+        assert_eq!((m.bytes(), m.get("a", b"k2")), (before, None));
         let scan = Scan {
             start: Bound::Excluded(b"z".to_vec()),
             end: Bound::Excluded(b"z".to_vec()),

@@ -97,6 +97,24 @@ async fn run(store: &Store, txns: &[(Txn, bool)], lo: &[u8], hi: &[u8]) -> Resul
                 .flush_now()
                 .map_err(|e| TestCaseError::fail(e.to_string()))?;
         }
+        // Point reads of every key the transaction touched (these fill and must invalidate
+        // the embedded engine's row cache).
+        let touched = t.checks.iter().map(|c| match c {
+            Check::Exists { ns, key } | Check::Absent { ns, key } | Check::Equals { ns, key, .. } => {
+                (ns, key)
+            }
+        });
+        let written = t.writes.iter().map(|w| match w {
+            Write::Put { ns, key, .. } | Write::Delete { ns, key } => (ns, key),
+            Write::DeletePrefix { ns, prefix } => (ns, prefix),
+        });
+        for (ns, key) in touched.chain(written) {
+            let got = store
+                .get(ns, key)
+                .await
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(got.as_ref(), model.get(&(ns.clone(), key.clone())));
+        }
     }
     for ns in ["a", "b"] {
         let want: Vec<(Vec<u8>, Vec<u8>)> = model
