@@ -53,6 +53,33 @@ pub struct Access {
     pub principals: Arc<dyn Principals>,
     pub store: Store,
     pub clock: Clock,
+    pub buckets: ParsedBuckets,
+}
+
+/// Bucket records the access check parsed, by name, with the bytes they came from: every
+/// request still reads the bytes (so a change on another node is seen at once) but parses
+/// them only when they changed.
+#[derive(Default)]
+pub struct ParsedBuckets(std::sync::Mutex<std::collections::HashMap<String, (Vec<u8>, Arc<BucketRecord>)>>);
+
+impl ParsedBuckets {
+    /// Most buckets remembered; past it the map starts over.
+    const MAX: usize = 1024;
+
+    fn parse(&self, name: &str, raw: Vec<u8>) -> Option<Arc<BucketRecord>> {
+        let mut known = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((bytes, record)) = known.get(name)
+            && *bytes == raw
+        {
+            return Some(record.clone());
+        }
+        let record = Arc::new(serde_json::from_slice::<BucketRecord>(&raw).ok()?);
+        if known.len() >= Self::MAX {
+            known.clear();
+        }
+        known.insert(name.to_string(), (raw, record.clone()));
+        Some(record)
+    }
 }
 
 #[async_trait::async_trait]
@@ -83,7 +110,7 @@ impl S3Access for Access {
             .get(BUCKETS, bucket.as_bytes())
             .await
             .map_err(|e| s3s::S3Error::internal_error(e))?;
-        let Some(record) = raw.and_then(|r| serde_json::from_slice::<BucketRecord>(&r).ok()) else {
+        let Some(record) = raw.and_then(|r| self.buckets.parse(&bucket, r)) else {
             return Ok(()); // the operation answers NoSuchBucket
         };
         let action = iam_action(op);
@@ -96,7 +123,7 @@ impl S3Access for Access {
         };
         let decision = decide(&record, identity.as_ref(), action, key.as_deref(), &keys);
         cx.extensions_mut()
-            .insert(crate::backend::CheckedBucket(record.clone()));
+            .insert(crate::backend::CheckedBucket(BucketRecord::clone(&record)));
         match decision {
             Decision::Allow => Ok(()),
             Decision::Deny => Err(access_denied()),

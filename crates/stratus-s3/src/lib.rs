@@ -77,6 +77,7 @@ impl S3 {
             principals,
             store,
             clock,
+            buckets: Default::default(),
         });
         builder.set_host(access::Hosts);
         let service = Arc::new(builder.build());
