@@ -60,7 +60,10 @@ pub struct Access {
 /// request still reads the bytes (so a change on another node is seen at once) but parses
 /// them only when they changed.
 #[derive(Default)]
-pub struct ParsedBuckets(std::sync::Mutex<std::collections::HashMap<String, (Vec<u8>, Arc<BucketRecord>)>>);
+pub struct ParsedBuckets(std::sync::Mutex<std::collections::HashMap<String, Parsed>>);
+
+/// A record's stored bytes and what they parse to.
+type Parsed = (Vec<u8>, Arc<BucketRecord>);
 
 impl ParsedBuckets {
     /// Most buckets remembered; past it the map starts over.
