@@ -44,6 +44,8 @@ const FLUSH_IDLE: Duration = Duration::from_secs(1);
 /// Commits wait for a flush while the memtable holds more than this many times `FLUSH_BYTES`
 /// (the flusher has fallen behind), so memory stays bounded.
 const STALL_FACTOR: usize = 3;
+/// The longest a commit is held back for room.
+const STALL_MAX: Duration = Duration::from_secs(5);
 /// How often the flusher looks at the memtable.
 const FLUSH_POLL: Duration = Duration::from_millis(20);
 /// Recently read rows (and absent keys) kept in memory, at most this much; the cache starts
@@ -660,8 +662,11 @@ impl EmbeddedEngine {
     }
 
     /// Holds a commit back while the memtable is far over its size (the flusher is behind).
+    /// The commit itself is already durable: this only slows writers down, and gives up after
+    /// `STALL_MAX` (a flusher that keeps failing must not hang every writer).
     async fn wait_for_room(&self) {
         let limit = self.shared.flush_bytes.saturating_mul(STALL_FACTOR);
+        let deadline = tokio::time::Instant::now() + STALL_MAX;
         loop {
             let flushed = self.shared.flushed.notified();
             tokio::pin!(flushed);
@@ -669,7 +674,9 @@ impl EmbeddedEngine {
             if lock(&self.shared.tables).active.bytes() <= limit {
                 return;
             }
-            flushed.await;
+            if tokio::time::timeout_at(deadline, flushed).await.is_err() {
+                return;
+            }
         }
     }
 }
