@@ -385,13 +385,14 @@ struct Shared {
 fn flush(shared: &Shared, conn: &Connection) -> Result<()> {
     let frozen = {
         let mut t = lock(&shared.tables);
-        if t.frozen.is_none() {
-            if t.active.is_empty() {
-                return Ok(());
-            }
+        if t.frozen.is_none() && !t.active.is_empty() {
             t.rotate(shared)?;
         }
-        t.frozen.clone().unwrap_or_default()
+        t.frozen.clone()
+    };
+    // With nothing to write, segments whose deletion failed before are retried.
+    let Some(frozen) = frozen else {
+        return delete_retired(shared);
     };
     in_transaction(conn, |conn| {
         for (ns, key, value) in frozen.sorted() {
@@ -402,28 +403,36 @@ fn flush(shared: &Shared, conn: &Connection) -> Result<()> {
         }
         Ok(())
     })?;
-    let retired = {
+    {
         let mut t = lock(&shared.tables);
         t.frozen = None;
         t.epoch += 1;
-        std::mem::take(&mut t.retired)
-    };
-    shared.flushed.notify_waiters();
-    for (i, number) in retired.iter().enumerate() {
-        if let Err(e) = std::fs::remove_file(segment_path(&shared.path, *number)) {
-            // A segment left behind would be replayed at the next start, over later changes.
-            lock(&shared.tables).retired.extend_from_slice(&retired[i..]);
-            return Err(StoreError::Engine(format!(
-                "cannot delete a flushed log segment: {e}"
-            )));
-        }
     }
+    shared.flushed.notify_waiters();
+    delete_retired(shared)?;
     // Copy the new pages into the database file now, while nothing else writes: the next
     // flush then starts the WAL over from its beginning.
     let _ = checkpoint(conn, "PASSIVE");
     let wal = PathBuf::from(format!("{}-wal", shared.path.display()));
     if std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_KEEP_BYTES) {
         let _ = checkpoint(conn, "TRUNCATE");
+    }
+    Ok(())
+}
+
+/// Deletes the flushed segments, oldest first. One that cannot be deleted stops the rest:
+/// a segment left behind is replayed at the next start, so a newer one must stay after it.
+fn delete_retired(shared: &Shared) -> Result<()> {
+    let retired = std::mem::take(&mut lock(&shared.tables).retired);
+    for (i, number) in retired.iter().enumerate() {
+        if let Err(e) = std::fs::remove_file(segment_path(&shared.path, *number)) {
+            let mut t = lock(&shared.tables);
+            let newer = std::mem::take(&mut t.retired);
+            t.retired = retired[i..].iter().copied().chain(newer).collect();
+            return Err(StoreError::Engine(format!(
+                "cannot delete a flushed log segment: {e}"
+            )));
+        }
     }
     Ok(())
 }
