@@ -200,10 +200,39 @@ fn remove(conn: &Connection, ns: &str, key: &[u8]) -> Result<()> {
         .map_err(engine_err)
 }
 
+fn remove_prefix(conn: &Connection, ns: &str, prefix: &[u8]) -> Result<()> {
+    match crate::keys::prefix_end(prefix) {
+        Some(end) => conn
+            .prepare_cached("DELETE FROM kv WHERE ns = ?1 AND k >= ?2 AND k < ?3")
+            .and_then(|mut s| s.execute(params![ns, prefix, end])),
+        None => conn
+            .prepare_cached("DELETE FROM kv WHERE ns = ?1 AND k >= ?2")
+            .and_then(|mut s| s.execute(params![ns, prefix])),
+    }
+    .map(|_| ())
+    .map_err(engine_err)
+}
+
 fn lookup(conn: &Connection, ns: &str, key: &[u8]) -> Result<Option<Bytes>> {
     conn.prepare_cached("SELECT v FROM kv WHERE ns = ?1 AND k = ?2")
         .and_then(|mut s| s.query_row(params![ns, key], |r| r.get(0)).optional())
         .map_err(engine_err)
+}
+
+/// Evaluates a transaction's checks in order against `current` (the value a key has now);
+/// the first that does not hold names the failure.
+fn check_all(checks: &[Check], mut current: impl FnMut(&str, &[u8]) -> Result<Option<Bytes>>) -> Result<()> {
+    for (index, check) in checks.iter().enumerate() {
+        let holds = match check {
+            Check::Exists { ns, key } => current(ns, key)?.is_some(),
+            Check::Absent { ns, key } => current(ns, key)?.is_none(),
+            Check::Equals { ns, key, value } => current(ns, key)?.as_ref() == Some(value),
+        };
+        if !holds {
+            return Err(StoreError::ConditionFailed { index });
+        }
+    }
+    Ok(())
 }
 
 /// Runs `f` inside one write transaction: committed when it succeeds, rolled back otherwise.
@@ -262,6 +291,20 @@ impl Tables {
             .or_else(|| self.frozen.as_ref()?.get(ns, key))
     }
 
+    /// The memtables' entries of a namespace within the scan's bounds, newest first per key.
+    fn range<'a>(
+        &'a self,
+        ns: &str,
+        scan: &Scan,
+    ) -> impl Iterator<Item = (&'a [u8], Option<&'a Bytes>)> + 'a {
+        let older = self.frozen.as_ref().map(|f| f.range(ns, scan));
+        Merge::new(
+            self.active.range(ns, scan),
+            older.into_iter().flatten(),
+            scan.reverse,
+        )
+    }
+
     /// The entry the memtables or the row cache hold for a key.
     fn known(&self, ns: &str, key: &[u8]) -> Option<Option<&Bytes>> {
         self.get(ns, key).or_else(|| self.cache.get(ns, key))
@@ -296,16 +339,7 @@ impl Tables {
         if let Some(e) = &self.broken {
             return Err(StoreError::Engine(e.clone()));
         }
-        for (index, check) in txn.checks.iter().enumerate() {
-            let holds = match check {
-                Check::Exists { ns, key } => self.current(ns, key)?.is_some(),
-                Check::Absent { ns, key } => self.current(ns, key)?.is_none(),
-                Check::Equals { ns, key, value } => self.current(ns, key)?.as_ref() == Some(value),
-            };
-            if !holds {
-                return Err(StoreError::ConditionFailed { index });
-            }
-        }
+        check_all(&txn.checks, |ns, key| self.current(ns, key))?;
         if txn.writes.is_empty() {
             return Ok(0);
         }
@@ -750,12 +784,7 @@ impl Engine for EmbeddedEngine {
             // keys; the SQLite read starts under the same lock, so both sides show one moment.
             let (mem, snapshot) = {
                 let t = lock(&self.shared.tables);
-                let older = t.frozen.as_ref().map(|f| f.range(ns, scan));
-                let merged = Merge::new(
-                    t.active.range(ns, scan),
-                    older.into_iter().flatten(),
-                    scan.reverse,
-                );
+                let merged = t.range(ns, scan);
                 let (mut mem, mut live) = (Vec::new(), 0);
                 for (k, v) in merged {
                     if live == scan.limit {
@@ -853,14 +882,10 @@ impl Engine for EmbeddedEngine {
         self.with_reader(|c| {
             let (mem, snapshot) = {
                 let t = lock(&self.shared.tables);
-                let older = t.frozen.as_ref().map(|f| f.range(ns, &Scan::all()));
-                let mem: Vec<(Bytes, Option<usize>)> = Merge::new(
-                    t.active.range(ns, &Scan::all()),
-                    older.into_iter().flatten(),
-                    false,
-                )
-                .map(|(k, v)| (k.to_vec(), v.map(Vec::len)))
-                .collect();
+                let mem: Vec<(Bytes, Option<usize>)> = t
+                    .range(ns, &Scan::all())
+                    .map(|(k, v)| (k.to_vec(), v.map(Vec::len)))
+                    .collect();
                 let snapshot = !mem.is_empty();
                 if snapshot {
                     begin_snapshot(c)?;
@@ -902,43 +927,13 @@ impl Engine for EmbeddedEngine {
 /// Evaluates the checks and applies the writes of a transaction that runs directly on SQLite,
 /// inside the open write transaction (the memtables are empty then).
 fn apply(conn: &Connection, txn: &Txn) -> Result<()> {
-    for (index, check) in txn.checks.iter().enumerate() {
-        let (ns, key) = match check {
-            Check::Exists { ns, key } | Check::Absent { ns, key } | Check::Equals { ns, key, .. } => {
-                (ns, key)
-            }
-        };
-        let current: Option<Vec<u8>> = conn
-            .prepare_cached("SELECT v FROM kv WHERE ns = ?1 AND k = ?2")
-            .and_then(|mut s| s.query_row(params![ns, key], |r| r.get(0)).optional())
-            .map_err(engine_err)?;
-        let holds = match check {
-            Check::Exists { .. } => current.is_some(),
-            Check::Absent { .. } => current.is_none(),
-            Check::Equals { value, .. } => current.as_deref() == Some(value.as_slice()),
-        };
-        if !holds {
-            return Err(StoreError::ConditionFailed { index });
-        }
-    }
+    check_all(&txn.checks, |ns, key| lookup(conn, ns, key))?;
     for write in &txn.writes {
-        let res = match write {
-            Write::Put { ns, key, value } => conn
-                .prepare_cached("INSERT INTO kv (ns, k, v) VALUES (?1, ?2, ?3) ON CONFLICT (ns, k) DO UPDATE SET v = excluded.v")
-                .and_then(|mut s| s.execute(params![ns, key, value])),
-            Write::Delete { ns, key } => conn
-                .prepare_cached("DELETE FROM kv WHERE ns = ?1 AND k = ?2")
-                .and_then(|mut s| s.execute(params![ns, key])),
-            Write::DeletePrefix { ns, prefix } => match crate::keys::prefix_end(prefix) {
-                Some(end) => conn
-                    .prepare_cached("DELETE FROM kv WHERE ns = ?1 AND k >= ?2 AND k < ?3")
-                    .and_then(|mut s| s.execute(params![ns, prefix, end])),
-                None => conn
-                    .prepare_cached("DELETE FROM kv WHERE ns = ?1 AND k >= ?2")
-                    .and_then(|mut s| s.execute(params![ns, prefix])),
-            },
-        };
-        res.map_err(engine_err)?;
+        match write {
+            Write::Put { ns, key, value } => upsert(conn, ns, key, value)?,
+            Write::Delete { ns, key } => remove(conn, ns, key)?,
+            Write::DeletePrefix { ns, prefix } => remove_prefix(conn, ns, prefix)?,
+        }
     }
     Ok(())
 }
