@@ -1,5 +1,5 @@
 //! Commit throughput of each engine and durability setting, one writer and many: shows what
-//! group commit buys. Run: `cargo run --release -p stratus-store --example store_bench`.
+//! shared fsyncs buy. Run: `cargo run --release -p stratus-store --example store_bench`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,10 +1,10 @@
 //! The storage boundary of Stratus: ordered key-value namespaces with range scans in both
 //! directions, multi-key transactions with preconditions, wake-up signals for waiters and
-//! leases for singleton jobs — and the engines behind it (embedded SQLite, PostgreSQL).
+//! leases for singleton jobs — and the engines behind it (embedded: a log and memtable over SQLite; PostgreSQL).
 //!
 //! Services only ever see [`Store`]; they never talk to an engine. Transactions are data
-//! ([`Txn`]), not closures, so an engine commits one in a single step (one write transaction
-//! on the embedded engine, one round trip on PostgreSQL). This crate depends on no other
+//! ([`Txn`]), not closures, so an engine commits one in a single step (one log record on the
+//! embedded engine, one round trip on PostgreSQL). This crate depends on no other
 //! Stratus crate.
 
 pub mod blob;
