@@ -871,6 +871,29 @@ def test_tampered_signature_and_anonymous_access(stratus):
     assert keys_of(s3.list_objects_v2(Bucket="bkt")) == ["private.txt"]
 
 
+def test_header_signed_reads_verify_key_secret_and_token(stratus):
+    """GET and HEAD signed in the Authorization header are checked like every other request:
+    a wrong secret, an unknown key or a temporary key without its session token is refused;
+    temporary credentials with their token read like the account's own key."""
+    s3 = stratus.client("s3")
+    make_bucket(s3, "hdr")
+    s3.put_object(Bucket="hdr", Key="k", Body=b"body")
+    wrong = stratus.client("s3", secret="not-the-secret")
+    for call, kw in ((wrong.get_object, {"Key": "k"}), (wrong.list_objects_v2, {}),
+                     (wrong.get_object_tagging, {"Key": "k"})):
+        assert client_error(call, Bucket="hdr", **kw)[::2] == ("SignatureDoesNotMatch", 403)
+    assert client_error(wrong.head_object, Bucket="hdr", Key="k")[2] == 403
+    unknown = stratus.client("s3", key="AKIANOSUCHKEY", secret="x")
+    assert client_error(unknown.get_object, Bucket="hdr", Key="k")[::2] == ("InvalidAccessKeyId", 403)
+    creds = stratus.client("sts").get_session_token(DurationSeconds=900)["Credentials"]
+    temp = stratus.client("s3", key=creds["AccessKeyId"], secret=creds["SecretAccessKey"],
+                          token=creds["SessionToken"])
+    assert temp.get_object(Bucket="hdr", Key="k")["Body"].read() == b"body"
+    assert temp.head_object(Bucket="hdr", Key="k")["ContentLength"] == 4
+    no_token = stratus.client("s3", key=creds["AccessKeyId"], secret=creds["SecretAccessKey"])
+    assert client_error(no_token.get_object, Bucket="hdr", Key="k")[::2] == ("InvalidToken", 400)
+
+
 # ---------------------------------------------------------------- versioning
 
 def test_versioning_versions_and_delete_markers(stratus):

@@ -86,7 +86,11 @@ const MAX_CACHED_KEYS: usize = 4096;
 impl SigningKeys {
     pub fn get(&self, secret: &str, sig: &Signature) -> [u8; 32] {
         let c = &sig.credential;
-        let id = format!("{secret}\n{}\n{}\n{}", c.date, c.region, c.service);
+        let mut id =
+            String::with_capacity(secret.len() + c.date.len() + c.region.len() + c.service.len() + 3);
+        for part in [secret, "\n", &c.date, "\n", &c.region, "\n", &c.service] {
+            id.push_str(part);
+        }
         let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(k) = keys.get(&id) {
             return *k;

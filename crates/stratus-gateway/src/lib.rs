@@ -215,7 +215,7 @@ impl Gateway {
     /// Handles one HTTP request end to end. Never fails: every error is an AWS-shaped answer.
     pub async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
         let request_id = stratus_core::ids::request_id();
-        let (parts, body) = req.into_parts();
+        let (mut parts, body) = req.into_parts();
         let host = parts
             .headers
             .get(http::header::HOST)
@@ -249,7 +249,11 @@ impl Gateway {
             } else {
                 (None, s3s::Body::from(body))
             };
+            let verified = self.verify_s3_read(&mut parts).await;
             let mut req = Request::from_parts(parts, body);
+            if let Some(caller) = verified {
+                req.extensions_mut().insert(caller);
+            }
             if let Some(name) = filename {
                 req.extensions_mut().insert(stratus_s3::PostFilename(name));
             }
@@ -461,6 +465,42 @@ impl Gateway {
             }
         };
         resp
+    }
+
+    /// Verifies a bodiless S3 read (GET or HEAD signed in the `Authorization` header) with the
+    /// gateway's own check and its cached signing keys, and hands the caller to S3 in place of
+    /// the header. Anything else, and any request this check does not accept, keeps its
+    /// header and is verified by the protocol layer as before, which gives S3's own errors
+    /// (decision 0012).
+    async fn verify_s3_read(&self, parts: &mut http::request::Parts) -> Option<stratus_s3::Verified> {
+        use stratus_protocol::sigv4::UNSIGNED_PAYLOAD;
+        const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        if !matches!(parts.method, http::Method::GET | http::Method::HEAD)
+            || parts.headers.contains_key(http::header::TRANSFER_ENCODING)
+            || parts
+                .headers
+                .get(http::header::CONTENT_LENGTH)
+                .is_some_and(|v| v.as_bytes() != b"0")
+        {
+            return None;
+        }
+        let sig = match auth::parse(parts) {
+            Ok(Some(sig)) if sig.presigned_expires.is_none() && sig.credential.service == "s3" => sig,
+            _ => return None,
+        };
+        // The protocol layer requires the payload hash header; a bodiless request carries the
+        // empty body's hash or none at all.
+        if !matches!(
+            sig.content_sha256.as_deref(),
+            Some(EMPTY_SHA256 | UNSIGNED_PAYLOAD)
+        ) {
+            return None;
+        }
+        let (identity, _region) = auth::authenticate(self, Ok(Some(sig)), parts, b"", Protocol::RestXml)
+            .await
+            .ok()?;
+        parts.headers.remove(http::header::AUTHORIZATION);
+        Some(stratus_s3::Verified(identity))
     }
 
     fn signing_key(&self, secret: &str, sig: &stratus_protocol::sigv4::Signature) -> [u8; 32] {

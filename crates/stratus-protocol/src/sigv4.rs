@@ -376,15 +376,40 @@ pub fn string_to_sign(
     canonical.push('\n');
     canonical.push_str(payload_hash);
     let c = &sig.credential;
-    let sts = format!(
-        "{ALGORITHM}\n{}\n{}/{}/{}/aws4_request\n{}",
-        sig.amz_date,
-        c.date,
-        c.region,
-        c.service,
-        hex::encode(Sha256::digest(canonical.as_bytes()))
-    );
+    let digest = Hex32::of(Sha256::digest(canonical.as_bytes()).into());
+    let mut sts = String::with_capacity(160);
+    for part in [
+        ALGORITHM,
+        "\n",
+        &sig.amz_date,
+        "\n",
+        &c.date,
+        "/",
+        &c.region,
+        "/",
+        &c.service,
+        "/aws4_request\n",
+        digest.as_str(),
+    ] {
+        sts.push_str(part);
+    }
     (canonical, sts)
+}
+
+/// The lowercase hex of a 32-byte digest, without the per-character work of `hex::encode`
+/// (two of these per verified request).
+struct Hex32([u8; 64]);
+
+impl Hex32 {
+    fn of(bytes: [u8; 32]) -> Hex32 {
+        let mut out = [0u8; 64];
+        hex::encode_to_slice(bytes, &mut out).expect("64 hex digits for 32 bytes");
+        Hex32(out)
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("hex digits are ASCII")
+    }
 }
 
 fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
@@ -522,8 +547,8 @@ pub fn verify_with_key(
     let mut first = None;
     for payload_hash in candidates {
         let (canonical, sts) = string_to_sign(sig, req, &payload_hash, double_encode);
-        let expected = hex::encode(hmac(key, sts.as_bytes()));
-        if bool::from(expected.as_bytes().ct_eq(provided)) {
+        let expected = Hex32::of(hmac(key, sts.as_bytes()));
+        if bool::from(expected.0.as_slice().ct_eq(provided)) {
             return Ok(());
         }
         first.get_or_insert((canonical, sts));

@@ -88,9 +88,11 @@ impl ParsedBuckets {
 #[async_trait::async_trait]
 impl S3Access for Access {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
-        let identity = match cx.credentials() {
-            Some(creds) => Some(self.identify(&creds.access_key.clone(), cx).await?),
-            None => None,
+        let verified = cx.extensions_mut().remove::<crate::Verified>();
+        let identity = match (cx.credentials(), verified) {
+            (Some(creds), _) => Some(self.identify(&creds.access_key.clone(), cx).await?),
+            (None, Some(crate::Verified(identity))) => Some(identity),
+            (None, None) => None,
         };
         cx.extensions_mut().insert(Caller(identity.clone()));
         let op = cx.s3_op().name();
@@ -126,7 +128,7 @@ impl S3Access for Access {
         };
         let decision = decide(&record, identity.as_ref(), action, key.as_deref(), &keys);
         cx.extensions_mut()
-            .insert(crate::backend::CheckedBucket(BucketRecord::clone(&record)));
+            .insert(crate::backend::CheckedBucket(record.clone()));
         match decision {
             Decision::Allow => Ok(()),
             Decision::Deny => Err(access_denied()),

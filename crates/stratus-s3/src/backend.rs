@@ -16,7 +16,7 @@ use crate::model::{BUCKETS, BucketRecord};
 
 /// The bucket record read by the access check, kept for the operation of the same request.
 #[derive(Clone)]
-pub struct CheckedBucket(pub BucketRecord);
+pub struct CheckedBucket(pub Arc<BucketRecord>);
 
 #[derive(Clone)]
 pub struct Backend {
@@ -54,13 +54,13 @@ impl Backend {
 
     /// The bucket a request names: the record the access check already read for it, or a
     /// fresh read.
-    pub async fn bucket_for(&self, extensions: &http::Extensions, name: &str) -> S3Result<BucketRecord> {
+    pub async fn bucket_for(&self, extensions: &http::Extensions, name: &str) -> S3Result<Arc<BucketRecord>> {
         if let Some(CheckedBucket(b)) = extensions.get::<CheckedBucket>()
             && b.name == name
         {
             return Ok(b.clone());
         }
-        self.bucket(name).await
+        self.bucket(name).await.map(Arc::new)
     }
 
     pub async fn bucket(&self, name: &str) -> S3Result<BucketRecord> {

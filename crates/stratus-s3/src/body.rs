@@ -209,7 +209,7 @@ pub async fn open(blobs: &Blobs, rec: &ObjectRecord, start: u64, len: u64) -> S3
     match &rec.body {
         BodyRef::Inline => {
             let end = (start + len) as usize;
-            let bytes = bytes::Bytes::copy_from_slice(&rec.inline[start as usize..end]);
+            let bytes = rec.inline.slice(start as usize..end);
             Ok(StreamingBlob::from(s3s::Body::from(bytes)))
         }
         BodyRef::Blobs(pieces) => {

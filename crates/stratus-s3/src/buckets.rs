@@ -322,7 +322,7 @@ impl Backend {
     ) -> S3Result<S3Response<HeadBucketOutput>> {
         let rec = self.bucket_for(&req.extensions, &req.input.bucket).await?;
         Ok(S3Response::new(HeadBucketOutput {
-            bucket_region: Some(rec.region),
+            bucket_region: Some(rec.region.clone()),
             ..Default::default()
         }))
     }
@@ -378,7 +378,7 @@ impl Backend {
     ) -> S3Result<S3Response<GetBucketLocationOutput>> {
         let rec = self.bucket_for(&req.extensions, &req.input.bucket).await?;
         let location_constraint =
-            (rec.region != "us-east-1").then(|| BucketLocationConstraint::from(rec.region));
+            (rec.region != "us-east-1").then(|| BucketLocationConstraint::from(rec.region.clone()));
         Ok(S3Response::new(GetBucketLocationOutput { location_constraint }))
     }
 
@@ -388,7 +388,7 @@ impl Backend {
     ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
         let rec = self.bucket_for(&req.extensions, &req.input.bucket).await?;
         Ok(S3Response::new(GetBucketVersioningOutput {
-            status: rec.versioning.map(BucketVersioningStatus::from),
+            status: rec.versioning.clone().map(BucketVersioningStatus::from),
             mfa_delete: None,
         }))
     }
@@ -447,8 +447,10 @@ impl Backend {
         req: S3Request<GetBucketPolicyInput>,
     ) -> S3Result<S3Response<GetBucketPolicyOutput>> {
         let rec = self.bucket_for(&req.extensions, &req.input.bucket).await?;
-        match rec.policy {
-            Some(policy) => Ok(S3Response::new(GetBucketPolicyOutput { policy: Some(policy) })),
+        match &rec.policy {
+            Some(policy) => Ok(S3Response::new(GetBucketPolicyOutput {
+                policy: Some(policy.clone()),
+            })),
             None => Err(s3_error!(NoSuchBucketPolicy, "The bucket policy does not exist")),
         }
     }

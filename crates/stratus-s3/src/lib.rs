@@ -134,14 +134,14 @@ impl S3 {
 
     /// Serves one S3 request. `request_id` goes into the answer's headers and error bodies.
     pub async fn handle(&self, req: Request<s3s::Body>, request_id: &str) -> Response<s3s::Body> {
-        let host = req
+        let website = req
             .headers()
             .get(http::header::HOST)
             .and_then(|h| h.to_str().ok())
-            .unwrap_or("")
-            .to_string();
-        let mut resp = if let Some(bucket) = website_bucket(&host) {
-            self.backend.website(bucket, &req, request_id).await
+            .and_then(website_bucket)
+            .map(str::to_string);
+        let mut resp = if let Some(bucket) = website {
+            self.backend.website(&bucket, &req, request_id).await
         } else {
             self.api(req, request_id).await
         };
@@ -153,7 +153,8 @@ impl S3 {
     }
 
     async fn api(&self, mut req: Request<s3s::Body>, request_id: &str) -> Response<s3s::Body> {
-        let target = Target::of(&req);
+        // What an error answer names; read only when there is one.
+        let (host, uri) = (req.headers().get(http::header::HOST).cloned(), req.uri().clone());
         normalize_presigned_signature(&mut req);
         req.extensions_mut()
             .insert(notify::RequestId(request_id.to_string()));
@@ -162,12 +163,13 @@ impl S3 {
             .get(http::header::ORIGIN)
             .and_then(|h| h.to_str().ok())
             .map(str::to_string);
+        let target = || Target::of(host.as_ref().and_then(|h| h.to_str().ok()).unwrap_or(""), &uri);
         if req.method() == http::Method::OPTIONS {
             return self
-                .preflight(&req, target.bucket.as_deref(), origin.as_deref(), request_id)
+                .preflight(&req, target().bucket.as_deref(), origin.as_deref(), request_id)
                 .await;
         }
-        let method = req.method().as_str().to_string();
+        let method = req.method().clone();
         let mut resp = match self.service.call(req).await {
             Ok(resp) => resp,
             Err(e) => {
@@ -182,10 +184,11 @@ impl S3 {
             }
         };
         if resp.status().is_client_error() || resp.status().is_server_error() {
-            resp = complete_error(resp, request_id, &target).await;
+            resp = complete_error(resp, request_id, &target()).await;
         }
-        if let (Some(origin), Some(bucket)) = (&origin, &target.bucket)
-            && let Some(rule) = self.backend.cors_rule(bucket, origin, &method, &[]).await
+        if let Some(origin) = &origin
+            && let Some(bucket) = &target().bucket
+            && let Some(rule) = self.backend.cors_rule(bucket, origin, method.as_str(), &[]).await
         {
             website::cors_headers(resp.headers_mut(), &rule, origin, false);
         }
@@ -271,6 +274,11 @@ pub fn website_bucket(host: &str) -> Option<&str> {
         .filter(|b| !b.is_empty())
 }
 
+/// The caller of a request whose signature the gateway has already verified (it then removes
+/// the `Authorization` header, so the protocol layer sees no signature to check again).
+#[derive(Clone, Debug)]
+pub struct Verified(pub Identity);
+
 /// The caller of a request, as [`access`] established it.
 #[derive(Clone, Debug)]
 pub(crate) struct Caller(pub Option<Identity>);
@@ -315,14 +323,9 @@ struct Target {
 }
 
 impl Target {
-    fn of(req: &Request<s3s::Body>) -> Target {
-        let host = req
-            .headers()
-            .get(http::header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("");
+    fn of(host: &str, uri: &http::Uri) -> Target {
         let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
-        let path = req.uri().path().trim_start_matches('/');
+        let path = uri.path().trim_start_matches('/');
         let decode = |s: &str| {
             percent_encoding::percent_decode_str(s)
                 .decode_utf8_lossy()

@@ -412,7 +412,7 @@ impl Backend {
             }
         }
         Ok(S3Response::new(ListObjectVersionsOutput {
-            name: Some(bucket.name),
+            name: Some(bucket.name.clone()),
             prefix: Some(enc(url, prefix)),
             key_marker: Some(input.key_marker.unwrap_or_default()),
             version_id_marker: Some(input.version_id_marker.unwrap_or_default()),

@@ -95,7 +95,7 @@ pub struct ObjectRecord {
     pub body: BodyRef,
     /// The bytes of an [`BodyRef::Inline`] body (stored after the JSON header).
     #[serde(skip)]
-    pub inline: Vec<u8>,
+    pub inline: bytes::Bytes,
 }
 
 impl ObjectRecord {
@@ -110,11 +110,23 @@ impl ObjectRecord {
     }
 
     pub fn decode(raw: &[u8]) -> Option<ObjectRecord> {
+        let (mut rec, body_at) = Self::decode_header(raw)?;
+        rec.inline = bytes::Bytes::copy_from_slice(&raw[body_at..]);
+        Some(rec)
+    }
+
+    /// [`ObjectRecord::decode`] of a record the caller owns: the inline body is not copied.
+    pub fn decode_owned(raw: Vec<u8>) -> Option<ObjectRecord> {
+        let (mut rec, body_at) = Self::decode_header(&raw)?;
+        rec.inline = bytes::Bytes::from(raw).slice(body_at..);
+        Some(rec)
+    }
+
+    /// The record without its inline body, and where that body starts.
+    fn decode_header(raw: &[u8]) -> Option<(ObjectRecord, usize)> {
         let len = u32::from_be_bytes(raw.get(..4)?.try_into().ok()?) as usize;
         let header = raw.get(4..4 + len)?;
-        let mut rec: ObjectRecord = serde_json::from_slice(header).ok()?;
-        rec.inline = raw[4 + len..].to_vec();
-        Some(rec)
+        Some((serde_json::from_slice(header).ok()?, 4 + len))
     }
 
     pub fn blob_ids(&self) -> Vec<String> {
@@ -224,12 +236,17 @@ mod tests {
         let rec = ObjectRecord {
             size: 3,
             etag: "abc".into(),
-            inline: b"a\0c".to_vec(),
+            inline: bytes::Bytes::from_static(b"a\0c"),
             owner: "000000000000".into(),
             ..Default::default()
         };
         let back = ObjectRecord::decode(&rec.encode()).unwrap();
-        assert_eq!(back.inline, b"a\0c");
+        assert_eq!(back.inline, &b"a\0c"[..]);
+        let owned = ObjectRecord::decode_owned(rec.encode()).unwrap();
+        assert_eq!(
+            (owned.inline, owned.etag),
+            (bytes::Bytes::from_static(b"a\0c"), "abc".into())
+        );
         assert_eq!(back.etag, "abc");
     }
 

@@ -133,7 +133,7 @@ impl Backend {
         );
         self.store.commit(txn).await.map_err(internal)?;
         Ok(S3Response::new(CreateMultipartUploadOutput {
-            bucket: Some(bucket.name),
+            bucket: Some(bucket.name.clone()),
             key: Some(input.key),
             upload_id: Some(upload_id),
             checksum_algorithm: algorithm.map(ChecksumAlgorithm::from),
@@ -436,7 +436,7 @@ impl Backend {
             storage_class: upload.storage_class.clone(),
             owner: upload.owner.clone(),
             body: BodyRef::Blobs(chosen.iter().map(|(_, p)| (p.blob.clone(), p.size)).collect()),
-            inline: Vec::new(),
+            inline: Default::default(),
         };
         // The upload must still exist: claim it first so a concurrent abort cannot free the
         // blobs this object is made of.

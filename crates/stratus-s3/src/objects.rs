@@ -471,7 +471,7 @@ impl Backend {
                     .await
                     .map_err(internal)?
                     .ok_or_else(no_such_key)?;
-                let rec = ObjectRecord::decode(&raw).ok_or_else(|| internal("corrupt object record"))?;
+                let rec = ObjectRecord::decode_owned(raw).ok_or_else(|| internal("corrupt object record"))?;
                 if rec.delete_marker {
                     return Err(with_headers(
                         no_such_key(),
@@ -578,7 +578,7 @@ impl Backend {
                 .filter(|s| s != "STANDARD"),
             owner,
             body: ingested.body.clone(),
-            inline: ingested.inline.clone(),
+            inline: ingested.inline.clone().into(),
         };
         let blobs = ingested.body.blob_ids();
         let event = if req.extensions.get::<notify::Posted>().is_some() {

@@ -774,10 +774,12 @@ impl Engine for EmbeddedEngine {
             };
             sql.push_str(&format!(" AND k {op} ?{}", args.len() + 1));
         }
+        // No `LIMIT ?`: SQLite re-prepares a statement whenever a new value is bound to its
+        // LIMIT parameter; rows are read lazily, so taking `limit` of them reads no more.
         sql.push_str(if scan.reverse {
-            " ORDER BY k DESC LIMIT ?"
+            " ORDER BY k DESC"
         } else {
-            " ORDER BY k ASC LIMIT ?"
+            " ORDER BY k ASC"
         });
         self.with_reader(|c| {
             // The memtables' entries in range, up to the point where they alone give `limit`
@@ -800,16 +802,16 @@ impl Engine for EmbeddedEngine {
                 (mem, snapshot)
             };
             // Each memtable entry hides at most one SQLite row.
-            let limit = i64::try_from(scan.limit.saturating_add(mem.len())).unwrap_or(i64::MAX);
+            let limit = scan.limit.saturating_add(mem.len());
             let rows = (|| {
                 let mut stmt = c.prepare_cached(&sql)?;
                 let mut bind: Vec<&dyn rusqlite::ToSql> = vec![&ns];
                 for a in &args {
                     bind.push(a);
                 }
-                bind.push(&limit);
                 let rows = stmt.query_map(bind.as_slice(), |r| Ok((r.get(0)?, r.get(1)?)))?;
-                rows.collect::<rusqlite::Result<Vec<(Bytes, Bytes)>>>()
+                rows.take(limit)
+                    .collect::<rusqlite::Result<Vec<(Bytes, Bytes)>>>()
             })();
             if snapshot {
                 c.execute_batch("ROLLBACK")?;
