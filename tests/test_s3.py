@@ -8,6 +8,7 @@ import datetime
 import hashlib
 import json
 import os
+import socket
 import threading
 import time
 import urllib.parse
@@ -892,6 +893,28 @@ def test_header_signed_reads_verify_key_secret_and_token(stratus):
     assert temp.head_object(Bucket="hdr", Key="k")["ContentLength"] == 4
     no_token = stratus.client("s3", key=creds["AccessKeyId"], secret=creds["SecretAccessKey"])
     assert client_error(no_token.get_object, Bucket="hdr", Key="k")[::2] == ("InvalidToken", 400)
+
+
+def test_refused_upload_closes_its_connection(stratus):
+    """An upload refused before its body was read (the client waits for `100 Continue`, as the
+    SDKs do) is answered with `Connection: close`, so that the client does not send its next
+    request on a connection the server is about to close."""
+    s3 = stratus.client("s3")
+    make_bucket(s3, "closing")
+    port = int(stratus.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"PUT /closing/k HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1\r\n"
+                     b"Expect: 100-continue\r\n\r\n")
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = sock.recv(4096)
+            assert chunk, head
+            head += chunk
+    status, *headers = head.split(b"\r\n\r\n")[0].decode().split("\r\n")
+    assert status.split()[1] == "403"
+    assert {h.split(":", 1)[0].lower(): h.split(":", 1)[1].strip() for h in headers}["connection"] == "close"
+    s3.put_object(Bucket="closing", Key="k", Body=b"x")
+    assert s3.get_object(Bucket="closing", Key="k")["Body"].read() == b"x"
 
 
 # ---------------------------------------------------------------- versioning

@@ -250,6 +250,11 @@ impl Gateway {
                 (None, s3s::Body::from(body))
             };
             let verified = self.verify_s3_read(&mut parts).await;
+            let has_body = parts.headers.contains_key(http::header::TRANSFER_ENCODING)
+                || parts
+                    .headers
+                    .get(http::header::CONTENT_LENGTH)
+                    .is_some_and(|v| v.as_bytes() != b"0");
             let mut req = Request::from_parts(parts, body);
             if let Some(caller) = verified {
                 req.extensions_mut().insert(caller);
@@ -273,6 +278,14 @@ impl Gateway {
             let (mut parts, body) = resp.into_parts();
             if let Ok(v) = HeaderValue::from_str(&request_id) {
                 parts.headers.insert("x-amzn-requestid", v);
+            }
+            if has_body && (parts.status.is_client_error() || parts.status.is_server_error()) {
+                // A refused upload's body may be left unread (an `Expect: 100-continue` client
+                // never sends it), after which the connection cannot be reused; saying so keeps
+                // the client from sending its next request on a connection about to close.
+                parts
+                    .headers
+                    .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
             }
             return Response::from_parts(parts, body.boxed_unsync());
         }
@@ -488,8 +501,8 @@ impl Gateway {
             Ok(Some(sig)) if sig.presigned_expires.is_none() && sig.credential.service == "s3" => sig,
             _ => return None,
         };
-        // The protocol layer requires the payload hash header; a bodiless request carries the
-        // empty body's hash or none at all.
+        // The protocol layer requires the payload hash header; without a body it is the empty
+        // body's hash or UNSIGNED-PAYLOAD.
         if !matches!(
             sig.content_sha256.as_deref(),
             Some(EMPTY_SHA256 | UNSIGNED_PAYLOAD)
