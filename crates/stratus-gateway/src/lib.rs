@@ -249,12 +249,16 @@ impl Gateway {
             } else {
                 (None, s3s::Body::from(body))
             };
-            let verified = self.verify_s3_read(&mut parts).await;
             let has_body = parts.headers.contains_key(http::header::TRANSFER_ENCODING)
                 || parts
                     .headers
                     .get(http::header::CONTENT_LENGTH)
                     .is_some_and(|v| v.as_bytes() != b"0");
+            let verified = if has_body {
+                None
+            } else {
+                self.verify_s3_read(&mut parts).await
+            };
             let mut req = Request::from_parts(parts, body);
             if let Some(caller) = verified {
                 req.extensions_mut().insert(caller);
@@ -480,7 +484,7 @@ impl Gateway {
         resp
     }
 
-    /// Verifies a bodiless S3 read (GET or HEAD signed in the `Authorization` header) with the
+    /// Verifies an S3 read without a body (GET or HEAD signed in the `Authorization` header) with the
     /// gateway's own check and its cached signing keys, and hands the caller to S3 in place of
     /// the header. Anything else, and any request this check does not accept, keeps its
     /// header and is verified by the protocol layer as before, which gives S3's own errors
@@ -488,13 +492,7 @@ impl Gateway {
     async fn verify_s3_read(&self, parts: &mut http::request::Parts) -> Option<stratus_s3::Verified> {
         use stratus_protocol::sigv4::UNSIGNED_PAYLOAD;
         const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-        if !matches!(parts.method, http::Method::GET | http::Method::HEAD)
-            || parts.headers.contains_key(http::header::TRANSFER_ENCODING)
-            || parts
-                .headers
-                .get(http::header::CONTENT_LENGTH)
-                .is_some_and(|v| v.as_bytes() != b"0")
-        {
+        if !matches!(parts.method, http::Method::GET | http::Method::HEAD) {
             return None;
         }
         let sig = match auth::parse(parts) {
