@@ -4,6 +4,11 @@
 //! Layout: `dynamodb:items:{table id}` / enc(hash) [+ enc(range)] → item (stored JSON);
 //! `dynamodb:index:{table id}:{index}` / enc(index hash) [+ enc(index range)] + enc(table key)
 //! → projected item.
+//!
+//! A stored item is a tag byte, the item's size by DynamoDB's rules (u32, little-endian) and
+//! its JSON wire form, so that a Query or Scan can put items into its answer as they are and
+//! count their size without decoding them. Values written before the tag existed are the
+//! JSON alone (they start with `{`) and are still read.
 
 use std::collections::HashMap;
 
@@ -306,12 +311,72 @@ pub fn project_for_index(table: &TableInfo, index: &Index, item: &Item) -> Item 
     }
 }
 
+/// First byte of a stored item with a size header (JSON never starts with it).
+const SIZED: u8 = 0x01;
+const HEADER: usize = 5;
+
 pub fn encode_item(item: &Item) -> Vec<u8> {
-    serde_json::to_vec(item).expect("items serialize")
+    let size = u32::try_from(value::item_size(item)).unwrap_or(u32::MAX);
+    let mut out = Vec::with_capacity(256);
+    out.push(SIZED);
+    out.extend_from_slice(&size.to_le_bytes());
+    serde_json::to_writer(&mut out, item).expect("items serialize");
+    out
 }
 
 pub fn decode_item(raw: &[u8]) -> Result<Item, DynamoDbError> {
-    serde_json::from_slice(raw).map_err(|e| DynamoDbError::Internal(format!("corrupt item: {e}")))
+    let json = match raw.first() {
+        Some(&SIZED) => raw.get(HEADER..).ok_or_else(corrupt_header)?,
+        _ => raw,
+    };
+    serde_json::from_slice(json).map_err(|e| DynamoDbError::Internal(format!("corrupt item: {e}")))
+}
+
+fn corrupt_header() -> DynamoDbError {
+    DynamoDbError::Internal("corrupt item: truncated header".into())
+}
+
+/// An item as a read found it: its size and JSON wire form, decoded only when asked.
+#[derive(Clone, Debug)]
+pub struct StoredItem {
+    size: usize,
+    raw: Vec<u8>,
+    /// Where the JSON starts in `raw`.
+    json_at: usize,
+}
+
+impl StoredItem {
+    pub fn new(raw: Vec<u8>) -> Result<StoredItem, DynamoDbError> {
+        if raw.first() == Some(&SIZED) {
+            let header = raw.get(1..HEADER).ok_or_else(corrupt_header)?;
+            let size = u32::from_le_bytes(header.try_into().expect("four bytes")) as usize;
+            return Ok(StoredItem {
+                size,
+                raw,
+                json_at: HEADER,
+            });
+        }
+        let size = value::item_size(&decode_item(&raw)?);
+        Ok(StoredItem {
+            size,
+            raw,
+            json_at: 0,
+        })
+    }
+
+    /// Size by DynamoDB's rules.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// The item in DynamoDB JSON, as an answer carries it.
+    pub fn json(&self) -> &[u8] {
+        &self.raw[self.json_at..]
+    }
+
+    pub fn decode(&self) -> Result<Item, DynamoDbError> {
+        decode_item(self.json())
+    }
 }
 
 /// Reads an item and the bytes it was stored as.
@@ -386,4 +451,42 @@ pub fn write_units(bytes: usize) -> f64 {
 pub fn read_units(bytes: usize, consistent: bool) -> f64 {
     let units = bytes.div_ceil(4096).max(1) as f64;
     if consistent { units } else { units / 2.0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item() -> Item {
+        let wire =
+            r#"{"pk":{"S":"a"},"n":{"N":"12.50"},"b":{"B":"AAE="},"l":{"L":[{"BOOL":true},{"NULL":true}]}}"#;
+        from_wire(&serde_json::from_str(wire).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn stored_items_carry_their_size_and_wire_form() {
+        let item = item();
+        let raw = encode_item(&item);
+        let stored = StoredItem::new(raw.clone()).unwrap();
+        assert_eq!(stored.size(), value::item_size(&item));
+        assert_eq!(stored.json(), serde_json::to_vec(&item).unwrap());
+        assert_eq!(stored.decode().unwrap(), item);
+        assert_eq!(decode_item(&raw).unwrap(), item);
+    }
+
+    #[test]
+    fn items_stored_as_json_alone_are_still_read() {
+        let item = item();
+        let raw = serde_json::to_vec(&item).unwrap();
+        let stored = StoredItem::new(raw.clone()).unwrap();
+        assert_eq!(stored.size(), value::item_size(&item));
+        assert_eq!(stored.json(), raw);
+        assert_eq!(decode_item(&raw).unwrap(), item);
+    }
+
+    #[test]
+    fn truncated_headers_are_corrupt_not_panics() {
+        assert!(StoredItem::new(vec![SIZED, 1, 2]).is_err());
+        assert!(decode_item(&[SIZED, 1]).is_err());
+    }
 }

@@ -70,8 +70,8 @@ impl DynamoDb {
             "GetItem" => self.run(cx, body, ops::get_item).await,
             "DeleteItem" => self.run(cx, body, ops::delete_item).await,
             "UpdateItem" => self.run(cx, body, ops::update_item).await,
-            "Query" => self.run(cx, body, ops::query).await,
-            "Scan" => self.run(cx, body, ops::scan).await,
+            "Query" => self.run_encoded(cx, body, ops::query).await,
+            "Scan" => self.run_encoded(cx, body, ops::scan).await,
             "BatchGetItem" => self.run(cx, body, ops::batch_get_item).await,
             "BatchWriteItem" => self.run(cx, body, ops::batch_write_item).await,
             "TransactGetItems" => self.run(cx, body, ops::transact_get_items).await,
@@ -102,5 +102,23 @@ impl DynamoDb {
     {
         let (this, cx) = (self.clone(), cx.clone());
         json::serve(body, PROTOCOL, true, move |input| op(this, cx, input)).await
+    }
+
+    /// As `run`, for Query and Scan, whose answers write their own JSON.
+    async fn run_encoded<I, F>(
+        &self,
+        cx: &RequestContext,
+        body: &[u8],
+        op: impl FnOnce(DynamoDb, RequestContext, I) -> F,
+    ) -> Result<ApiResponse, AwsError>
+    where
+        I: DeserializeOwned + Validate,
+        F: Future<Output = Result<ops::QueryReply, DynamoDbError>>,
+    {
+        let (this, cx) = (self.clone(), cx.clone());
+        json::serve_encoded(body, PROTOCOL, true, move |input| async move {
+            op(this, cx, input).await.map(|reply| reply.to_json())
+        })
+        .await
     }
 }

@@ -32,6 +32,11 @@ pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, AwsError> {
 /// Encodes an output shape as a 200 answer; `crc32` adds the `x-amz-crc32` header DynamoDB sends.
 pub fn encode<T: Serialize>(output: &T, version: &'static str, crc32: bool) -> Response<Bytes> {
     let body = serde_json::to_vec(output).unwrap_or_else(|_| b"{}".to_vec());
+    respond(body, version, crc32)
+}
+
+/// A 200 answer carrying an already encoded JSON body.
+pub fn respond(body: Vec<u8>, version: &'static str, crc32: bool) -> Response<Bytes> {
     let mut resp = Response::new(Bytes::new());
     let h = resp.headers_mut();
     h.insert(
@@ -63,16 +68,36 @@ where
     E: Into<AwsError>,
     F: Future<Output = Result<O, E>>,
 {
+    serve_encoded(body, protocol, crc32, |input| async {
+        op(input)
+            .await
+            .map(|output| serde_json::to_vec(&output).unwrap_or_else(|_| b"{}".to_vec()))
+    })
+    .await
+}
+
+/// As `serve`, for an operation that encodes its own output as a JSON body.
+pub async fn serve_encoded<I, E, F>(
+    body: &[u8],
+    protocol: crate::Protocol,
+    crc32: bool,
+    op: impl FnOnce(I) -> F,
+) -> Result<Response<Bytes>, AwsError>
+where
+    I: DeserializeOwned + crate::validate::Validate,
+    E: Into<AwsError>,
+    F: Future<Output = Result<Vec<u8>, E>>,
+{
     let input: I = decode(body)?;
     if let Some(message) = input.violations() {
         return Err(AwsError::validation(protocol, message));
     }
-    let output = op(input).await.map_err(Into::into)?;
+    let body = op(input).await.map_err(Into::into)?;
     let version = match protocol {
         crate::Protocol::Json { version } => version,
         _ => "1.0",
     };
-    Ok(encode(&output, version, crc32))
+    Ok(respond(body, version, crc32))
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ pub use create_table::create_table;
 pub use describe::{delete_table, describe_endpoints, describe_limits, describe_table, list_tables};
 pub use items::{delete_item, get_item, put_item, update_item};
 pub use partiql::{batch_execute_statement, execute_statement, execute_transaction};
-pub use query::{query, scan};
+pub use query::{QueryReply, query, scan};
 pub use tags::{list_tags_of_resource, tag_resource, untag_resource};
 pub use update_table::update_table;
 

@@ -158,10 +158,16 @@ async fn select(
         .as_ref()
         .map(|k| base64::engine::general_purpose::STANDARD.encode(serde_json::to_vec(k).unwrap_or_default()));
     let units = items::read_units(page.bytes, consistent);
-    let items = match projection {
-        Some(p) => page.items.iter().map(|i| eval::project(i, p)).collect(),
-        None => page.items,
-    };
+    let items = page
+        .items
+        .into_iter()
+        .map(|i| {
+            Ok(match projection {
+                Some(p) => eval::project(&i.into_item()?, p),
+                None => i.into_item()?,
+            })
+        })
+        .collect::<Result<_, DynamoDbError>>()?;
     Ok(StatementReply {
         items,
         next_token,

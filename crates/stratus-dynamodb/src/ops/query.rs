@@ -4,6 +4,7 @@
 //! Select, secondary indexes and parallel Scan segments.
 
 use std::collections::HashMap;
+use std::io::Write as _;
 use std::ops::Bound;
 
 use serde::Serialize;
@@ -26,18 +27,78 @@ const PAGE_BYTES: usize = 1024 * 1024;
 /// Rows fetched from the store per step.
 const BATCH: usize = 256;
 
-#[derive(Serialize, Default)]
+/// The answer of a Query or Scan. Items read as stored go into the body as they are: stored
+/// items are already their JSON wire form.
+#[derive(Default)]
 pub struct QueryReply {
-    #[serde(rename = "Items", skip_serializing_if = "Option::is_none")]
-    items: Option<Vec<Item>>,
-    #[serde(rename = "Count")]
+    items: Option<Vec<PageItem>>,
     count: usize,
-    #[serde(rename = "ScannedCount")]
     scanned_count: usize,
-    #[serde(rename = "LastEvaluatedKey", skip_serializing_if = "Option::is_none")]
     last_evaluated_key: Option<Item>,
-    #[serde(rename = "ConsumedCapacity", skip_serializing_if = "Option::is_none")]
     consumed_capacity: Option<ConsumedCapacity>,
+}
+
+impl QueryReply {
+    pub fn to_json(&self) -> Vec<u8> {
+        let items_len: usize = self.items.iter().flatten().map(PageItem::json_len_hint).sum();
+        let mut out = Vec::with_capacity(items_len + 128);
+        out.push(b'{');
+        if let Some(items) = &self.items {
+            out.extend_from_slice(b"\"Items\":[");
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                match item {
+                    PageItem::Stored(s) => out.extend_from_slice(s.json()),
+                    PageItem::Decoded(item) => json_into(&mut out, item),
+                }
+            }
+            out.extend_from_slice(b"],");
+        }
+        write!(
+            out,
+            "\"Count\":{},\"ScannedCount\":{}",
+            self.count, self.scanned_count
+        )
+        .expect("writing to a Vec");
+        if let Some(key) = &self.last_evaluated_key {
+            out.extend_from_slice(b",\"LastEvaluatedKey\":");
+            json_into(&mut out, key);
+        }
+        if let Some(capacity) = &self.consumed_capacity {
+            out.extend_from_slice(b",\"ConsumedCapacity\":");
+            json_into(&mut out, capacity);
+        }
+        out.push(b'}');
+        out
+    }
+}
+
+fn json_into(out: &mut Vec<u8>, value: &impl Serialize) {
+    serde_json::to_writer(out, value).expect("answers serialize");
+}
+
+/// An item of a page: as stored, or decoded because the read looked inside it.
+pub(crate) enum PageItem {
+    Stored(items::StoredItem),
+    Decoded(Item),
+}
+
+impl PageItem {
+    pub(crate) fn into_item(self) -> Result<Item, DynamoDbError> {
+        match self {
+            PageItem::Stored(s) => s.decode(),
+            PageItem::Decoded(item) => Ok(item),
+        }
+    }
+
+    fn json_len_hint(&self) -> usize {
+        match self {
+            PageItem::Stored(s) => s.json().len() + 1,
+            PageItem::Decoded(_) => 256,
+        }
+    }
 }
 
 enum SortCond {
@@ -295,7 +356,7 @@ impl Source<'_> {
 }
 
 pub(crate) struct Page {
-    pub items: Vec<Item>,
+    pub items: Vec<PageItem>,
     pub scanned: usize,
     pub bytes: usize,
     pub last: Option<Item>,
@@ -340,21 +401,34 @@ pub(crate) async fn read(db: &DynamoDb, src: &Source<'_>, spec: ReadSpec<'_>) ->
             } else {
                 start = Bound::Excluded(k.clone());
             }
-            let item = items::decode_item(&v)?;
-            if let Some((seg, total)) = spec.segment
-                && segment_of(src.table, &item, total) != seg
+            let stored = items::StoredItem::new(v)?;
+            // Attributes are looked at only for a segment or a filter; otherwise the item goes
+            // out as stored.
+            let decoded = match spec.segment.is_some() || spec.filter.is_some() {
+                true => Some(stored.decode()?),
+                false => None,
+            };
+            if let (Some((seg, total)), Some(item)) = (spec.segment, &decoded)
+                && segment_of(src.table, item, total) != seg
             {
                 continue;
             }
             page.scanned += 1;
-            page.bytes += stratus_dynamodb_expr::value::item_size(&item);
+            page.bytes += stored.size();
             let done_by_limit = spec.limit.is_some_and(|l| page.scanned >= l);
             let done_by_size = page.bytes >= PAGE_BYTES;
             if done_by_limit || done_by_size {
-                page.last = Some(src.last_key(&item));
+                page.last = Some(match &decoded {
+                    Some(item) => src.last_key(item),
+                    None => src.last_key(&stored.decode()?),
+                });
             }
-            if spec.filter.is_none_or(|f| eval::eval(f, &item)) {
-                page.items.push(item);
+            match decoded {
+                Some(item) if spec.filter.is_none_or(|f| eval::eval(f, &item)) => {
+                    page.items.push(PageItem::Decoded(item))
+                }
+                Some(_) => {}
+                None => page.items.push(PageItem::Stored(stored)),
             }
             if done_by_limit || done_by_size {
                 return Ok(page);
@@ -581,7 +655,11 @@ fn finish(
         None
     } else {
         Some(match projection {
-            Some(p) => page.items.iter().map(|i| eval::project(i, &p)).collect(),
+            Some(p) => page
+                .items
+                .into_iter()
+                .map(|i| Ok(PageItem::Decoded(eval::project(&i.into_item()?, &p))))
+                .collect::<Result<_, DynamoDbError>>()?,
             None => page.items,
         })
     };
