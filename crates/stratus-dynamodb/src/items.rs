@@ -379,6 +379,19 @@ impl StoredItem {
     }
 }
 
+/// Reads an item as stored.
+pub async fn load_stored(
+    store: &Store,
+    table: &TableInfo,
+    key: &[u8],
+) -> Result<Option<StoredItem>, DynamoDbError> {
+    store
+        .get(&table.ns(), key)
+        .await?
+        .map(StoredItem::new)
+        .transpose()
+}
+
 /// Reads an item and the bytes it was stored as.
 pub async fn load(
     store: &Store,

@@ -67,12 +67,12 @@ impl DynamoDb {
             "ListTagsOfResource" => self.run(cx, body, ops::list_tags_of_resource).await,
             "DescribeLimits" => self.run(cx, body, ops::describe_limits).await,
             "PutItem" => self.run(cx, body, ops::put_item).await,
-            "GetItem" => self.run(cx, body, ops::get_item).await,
+            "GetItem" => self.run_encoded(cx, body, ops::get_item).await,
             "DeleteItem" => self.run(cx, body, ops::delete_item).await,
             "UpdateItem" => self.run(cx, body, ops::update_item).await,
             "Query" => self.run_encoded(cx, body, ops::query).await,
             "Scan" => self.run_encoded(cx, body, ops::scan).await,
-            "BatchGetItem" => self.run(cx, body, ops::batch_get_item).await,
+            "BatchGetItem" => self.run_encoded(cx, body, ops::batch_get_item).await,
             "BatchWriteItem" => self.run(cx, body, ops::batch_write_item).await,
             "TransactGetItems" => self.run(cx, body, ops::transact_get_items).await,
             "TransactWriteItems" => self.run(cx, body, ops::transact_write_items).await,
@@ -104,8 +104,8 @@ impl DynamoDb {
         json::serve(body, PROTOCOL, true, move |input| op(this, cx, input)).await
     }
 
-    /// As `run`, for Query and Scan, whose answers write their own JSON.
-    async fn run_encoded<I, F>(
+    /// As `run`, for the reads whose answers write their own JSON.
+    async fn run_encoded<I, O, F>(
         &self,
         cx: &RequestContext,
         body: &[u8],
@@ -113,7 +113,8 @@ impl DynamoDb {
     ) -> Result<ApiResponse, AwsError>
     where
         I: DeserializeOwned + Validate,
-        F: Future<Output = Result<ops::QueryReply, DynamoDbError>>,
+        O: ops::EncodeJson,
+        F: Future<Output = Result<O, DynamoDbError>>,
     {
         let (this, cx) = (self.clone(), cx.clone());
         json::serve_encoded(body, PROTOCOL, true, move |input| async move {

@@ -14,6 +14,7 @@ use stratus_dynamodb_expr::eval;
 use stratus_dynamodb_expr::expr::{Cond, Kind};
 use stratus_store::{StoreError, Txn};
 
+use super::answer::{EncodeJson, JsonObject, ReadItem};
 use super::common::{Exprs, consumed, legacy_projection};
 use super::table_info;
 use crate::generated::{
@@ -146,14 +147,28 @@ pub async fn batch_write_item(
     })
 }
 
-#[derive(Serialize, Default)]
+/// The answer of BatchGetItem.
+#[derive(Default)]
 pub struct BatchGetReply {
-    #[serde(rename = "Responses")]
-    responses: BTreeMap<String, Vec<Item>>,
-    #[serde(rename = "UnprocessedKeys")]
+    responses: BTreeMap<String, Vec<ReadItem>>,
     unprocessed_keys: BTreeMap<String, serde_json::Value>,
-    #[serde(rename = "ConsumedCapacity", skip_serializing_if = "Option::is_none")]
     consumed_capacity: Option<Vec<ConsumedCapacity>>,
+}
+
+impl EncodeJson for BatchGetReply {
+    fn to_json(&self) -> Vec<u8> {
+        let mut o = JsonObject::new(&self.responses.values().flatten().collect::<Vec<_>>());
+        o.object("Responses", |r| {
+            for (table, items) in &self.responses {
+                r.items(table, items);
+            }
+        });
+        o.member("UnprocessedKeys", &self.unprocessed_keys);
+        if let Some(capacity) = &self.consumed_capacity {
+            o.member("ConsumedCapacity", capacity);
+        }
+        o.finish()
+    }
 }
 
 pub async fn batch_get_item(
@@ -203,13 +218,13 @@ pub async fn batch_get_item(
                 unprocessed.push(serde_json::to_value(&key_item).unwrap_or_default());
                 continue;
             }
-            if let Some((item, _)) = items::load(&db.store, &t, &key).await? {
-                let size = stratus_dynamodb_expr::value::item_size(&item);
+            if let Some(stored) = items::load_stored(&db.store, &t, &key).await? {
+                let size = stored.size();
                 bytes += size;
                 *units.entry(t.name.clone()).or_default() += items::read_units(size, consistent);
                 found.push(match &projection {
-                    Some(p) => eval::project(&item, p),
-                    None => item,
+                    Some(p) => ReadItem::Decoded(eval::project(&stored.decode()?, p)),
+                    None => ReadItem::Stored(stored),
                 });
             } else {
                 *units.entry(t.name.clone()).or_default() += items::read_units(0, consistent);

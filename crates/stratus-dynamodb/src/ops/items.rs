@@ -13,6 +13,7 @@ use stratus_dynamodb_expr::expr::{Cond, Kind, Path, Step, Update};
 use stratus_dynamodb_expr::value::WireValue;
 use stratus_store::{StoreError, Txn};
 
+use super::answer::{EncodeJson, JsonObject, ReadItem};
 use super::common::{
     Exprs, ItemReply, collection_metrics, consumed, legacy_expected, legacy_projection, legacy_updates,
     no_mixing,
@@ -214,11 +215,30 @@ pub async fn put_item(
     ))
 }
 
+/// The answer of GetItem.
+pub struct GetItemReply {
+    item: Option<ReadItem>,
+    consumed_capacity: Option<ConsumedCapacity>,
+}
+
+impl EncodeJson for GetItemReply {
+    fn to_json(&self) -> Vec<u8> {
+        let mut o = JsonObject::new(&self.item.iter().collect::<Vec<_>>());
+        if let Some(item) = &self.item {
+            o.item("Item", item);
+        }
+        if let Some(capacity) = &self.consumed_capacity {
+            o.member("ConsumedCapacity", capacity);
+        }
+        o.finish()
+    }
+}
+
 pub async fn get_item(
     db: DynamoDb,
     cx: RequestContext,
     input: GetItemInput,
-) -> Result<ItemReply, DynamoDbError> {
+) -> Result<GetItemReply, DynamoDbError> {
     let table = table_info(&db, &cx, input.table_name.as_deref().unwrap_or_default()).await?;
     no_mixing(
         &[("AttributesToGet", input.attributes_to_get.is_some())],
@@ -231,14 +251,14 @@ pub async fn get_item(
     let projection = parsed
         .projection
         .or_else(|| input.attributes_to_get.as_deref().map(legacy_projection));
-    let found = items::load(&db.store, &table, &key).await?.map(|(i, _)| i);
-    let size = found.as_ref().map_or(0, stratus_dynamodb_expr::value::item_size);
+    let found = items::load_stored(&db.store, &table, &key).await?;
+    let size = found.as_ref().map_or(0, items::StoredItem::size);
     let consistent = input.consistent_read.unwrap_or(false);
     let item = match (found, &projection) {
-        (Some(i), Some(p)) => Some(eval::project(&i, p)),
-        (i, _) => i,
+        (Some(s), Some(p)) => Some(ReadItem::Decoded(eval::project(&s.decode()?, p))),
+        (s, _) => s.map(ReadItem::Stored),
     };
-    Ok(ItemReply {
+    Ok(GetItemReply {
         item,
         consumed_capacity: consumed(
             input.return_consumed_capacity.as_deref(),
@@ -247,7 +267,6 @@ pub async fn get_item(
             &[],
             true,
         ),
-        ..Default::default()
     })
 }
 

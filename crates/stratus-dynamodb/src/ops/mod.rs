@@ -1,5 +1,6 @@
 //! One file per operation (tags share one file).
 
+mod answer;
 mod batch;
 mod common;
 mod create_table;
@@ -10,12 +11,13 @@ mod query;
 mod tags;
 mod update_table;
 
+pub use answer::EncodeJson;
 pub use batch::{batch_get_item, batch_write_item, transact_get_items, transact_write_items};
 pub use create_table::create_table;
 pub use describe::{delete_table, describe_endpoints, describe_limits, describe_table, list_tables};
 pub use items::{delete_item, get_item, put_item, update_item};
 pub use partiql::{batch_execute_statement, execute_statement, execute_transaction};
-pub use query::{QueryReply, query, scan};
+pub use query::{query, scan};
 pub use tags::{list_tags_of_resource, tag_resource, untag_resource};
 pub use update_table::update_table;
 

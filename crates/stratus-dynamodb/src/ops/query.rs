@@ -4,10 +4,8 @@
 //! Select, secondary indexes and parallel Scan segments.
 
 use std::collections::HashMap;
-use std::io::Write as _;
 use std::ops::Bound;
 
-use serde::Serialize;
 use stratus_core::RequestContext;
 use stratus_dynamodb_expr::eval;
 use stratus_dynamodb_expr::expr::{CmpOp, Cond, Kind, Operand, Path, Step};
@@ -16,6 +14,7 @@ use stratus_dynamodb_expr::{AttributeValue, Item};
 use stratus_store::Scan as StoreScan;
 use stratus_store::keys::prefix_end;
 
+use super::answer::{EncodeJson, JsonObject, ReadItem};
 use super::common::{Exprs, consumed, legacy_conditions, legacy_projection, no_mixing};
 use super::table_info;
 use crate::generated::*;
@@ -31,73 +30,29 @@ const BATCH: usize = 256;
 /// items are already their JSON wire form.
 #[derive(Default)]
 pub struct QueryReply {
-    items: Option<Vec<PageItem>>,
+    items: Option<Vec<ReadItem>>,
     count: usize,
     scanned_count: usize,
     last_evaluated_key: Option<Item>,
     consumed_capacity: Option<ConsumedCapacity>,
 }
 
-impl QueryReply {
-    pub fn to_json(&self) -> Vec<u8> {
-        let items_len: usize = self.items.iter().flatten().map(PageItem::json_len_hint).sum();
-        let mut out = Vec::with_capacity(items_len + 128);
-        out.push(b'{');
+impl EncodeJson for QueryReply {
+    fn to_json(&self) -> Vec<u8> {
+        let items: Vec<&ReadItem> = self.items.iter().flatten().collect();
+        let mut o = JsonObject::new(&items);
         if let Some(items) = &self.items {
-            out.extend_from_slice(b"\"Items\":[");
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                match item {
-                    PageItem::Stored(s) => out.extend_from_slice(s.json()),
-                    PageItem::Decoded(item) => json_into(&mut out, item),
-                }
-            }
-            out.extend_from_slice(b"],");
+            o.items("Items", items);
         }
-        write!(
-            out,
-            "\"Count\":{},\"ScannedCount\":{}",
-            self.count, self.scanned_count
-        )
-        .expect("writing to a Vec");
+        o.member("Count", &self.count);
+        o.member("ScannedCount", &self.scanned_count);
         if let Some(key) = &self.last_evaluated_key {
-            out.extend_from_slice(b",\"LastEvaluatedKey\":");
-            json_into(&mut out, key);
+            o.member("LastEvaluatedKey", key);
         }
         if let Some(capacity) = &self.consumed_capacity {
-            out.extend_from_slice(b",\"ConsumedCapacity\":");
-            json_into(&mut out, capacity);
+            o.member("ConsumedCapacity", capacity);
         }
-        out.push(b'}');
-        out
-    }
-}
-
-fn json_into(out: &mut Vec<u8>, value: &impl Serialize) {
-    serde_json::to_writer(out, value).expect("answers serialize");
-}
-
-/// An item of a page: as stored, or decoded because the read looked inside it.
-pub(crate) enum PageItem {
-    Stored(items::StoredItem),
-    Decoded(Item),
-}
-
-impl PageItem {
-    pub(crate) fn into_item(self) -> Result<Item, DynamoDbError> {
-        match self {
-            PageItem::Stored(s) => s.decode(),
-            PageItem::Decoded(item) => Ok(item),
-        }
-    }
-
-    fn json_len_hint(&self) -> usize {
-        match self {
-            PageItem::Stored(s) => s.json().len() + 1,
-            PageItem::Decoded(_) => 256,
-        }
+        o.finish()
     }
 }
 
@@ -356,7 +311,7 @@ impl Source<'_> {
 }
 
 pub(crate) struct Page {
-    pub items: Vec<PageItem>,
+    pub items: Vec<ReadItem>,
     pub scanned: usize,
     pub bytes: usize,
     pub last: Option<Item>,
@@ -425,10 +380,10 @@ pub(crate) async fn read(db: &DynamoDb, src: &Source<'_>, spec: ReadSpec<'_>) ->
             }
             match decoded {
                 Some(item) if spec.filter.is_none_or(|f| eval::eval(f, &item)) => {
-                    page.items.push(PageItem::Decoded(item))
+                    page.items.push(ReadItem::Decoded(item))
                 }
                 Some(_) => {}
-                None => page.items.push(PageItem::Stored(stored)),
+                None => page.items.push(ReadItem::Stored(stored)),
             }
             if done_by_limit || done_by_size {
                 return Ok(page);
@@ -658,7 +613,7 @@ fn finish(
             Some(p) => page
                 .items
                 .into_iter()
-                .map(|i| Ok(PageItem::Decoded(eval::project(&i.into_item()?, &p))))
+                .map(|i| Ok(ReadItem::Decoded(eval::project(&i.into_item()?, &p))))
                 .collect::<Result<_, DynamoDbError>>()?,
             None => page.items,
         })
