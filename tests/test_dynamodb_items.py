@@ -376,6 +376,33 @@ def test_describe_table_counts_items(table, stratus):
     assert stratus.client("dynamodb").describe_table(TableName="items")["Table"]["ItemCount"] == 6
 
 
+def test_large_tables_are_counted_without_waiting_on_the_count(stratus):
+    """From 10,000 items on, DescribeTable answers with the last figures while a recount runs
+    (AWS refreshes them only every few hours): the figures catch up with the writes."""
+    import time
+    ddb = stratus.client("dynamodb")
+    ddb.create_table(TableName="large", BillingMode="PAY_PER_REQUEST",
+                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+    t = stratus.resource("dynamodb").Table("large")
+    with t.batch_writer() as w:
+        for i in range(10_050):
+            w.put_item(Item={"pk": f"k{i}"})
+    assert ddb.describe_table(TableName="large")["Table"]["ItemCount"] == 10_050
+    with t.batch_writer() as w:
+        for i in range(10_050, 10_080):
+            w.put_item(Item={"pk": f"k{i}"})
+    t.delete_item(Key={"pk": "k0"})
+    seen = []
+    for _ in range(200):
+        seen.append(ddb.describe_table(TableName="large")["Table"]["ItemCount"])
+        if seen[-1] == 10_079:
+            break
+        time.sleep(0.05)
+    assert seen[-1] == 10_079
+    assert set(seen) <= {10_050, 10_079}
+
+
 def test_acknowledged_puts_survive_kill_9_mid_run(new_server):
     import threading
     s = new_server()

@@ -178,16 +178,23 @@ pub async fn list(
 
 /// Item counts and sizes per table, recomputed after local writes or when older than a few
 /// seconds (writes on other nodes of a cluster show up then; AWS itself refreshes these
-/// figures only every few hours).
+/// figures only every few hours). Counting reads the whole table: a large table's figures are
+/// recounted in the background while DescribeTable answers with the last ones, so its answer
+/// never waits on a count.
 #[derive(Default)]
 pub struct StatsCache {
     writes: std::sync::atomic::AtomicU64,
     entries: Mutex<HashMap<String, (u64, std::time::Instant, (u64, u64))>>,
+    /// Tables being recounted in the background.
+    counting: Mutex<std::collections::HashSet<String>>,
     /// The last record handed out with counts filled in, by the record it was made from.
     patched: Mutex<HashMap<String, (Arc<TableRecord>, Arc<TableRecord>)>>,
 }
 
 const STATS_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(5);
+/// From this many items on, stale figures are answered while a recount runs (counting 10,000
+/// items takes about a millisecond here).
+const COUNT_IN_BACKGROUND: u64 = 10_000;
 
 impl StatsCache {
     /// Notes that items changed.
@@ -195,20 +202,31 @@ impl StatsCache {
         self.writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
-    pub async fn get(&self, store: &Store, table_id: &str) -> Result<(u64, u64), DynamoDbError> {
+    pub async fn get(self: &Arc<Self>, store: &Store, table_id: &str) -> Result<(u64, u64), DynamoDbError> {
         let writes = self.writes.load(std::sync::atomic::Ordering::Relaxed);
-        if let Some((w, at, stats)) = self
-            .entries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(table_id)
-            && *w == writes
-            && at.elapsed() < STATS_MAX_AGE
-        {
-            return Ok(*stats);
+        let cached = lock(&self.entries).get(table_id).copied();
+        if let Some((w, at, stats)) = cached {
+            if w == writes && at.elapsed() < STATS_MAX_AGE {
+                return Ok(stats);
+            }
+            if stats.0 >= COUNT_IN_BACKGROUND {
+                if lock(&self.counting).insert(table_id.to_string()) {
+                    let (this, store, id) = (self.clone(), store.clone(), table_id.to_string());
+                    tokio::spawn(async move {
+                        let _ = this.count(&store, &id, writes).await;
+                        lock(&this.counting).remove(&id);
+                    });
+                }
+                return Ok(stats);
+            }
         }
+        self.count(store, table_id, writes).await
+    }
+
+    /// Counts a table's items and bytes and keeps the figures, as of `writes` local writes.
+    async fn count(&self, store: &Store, table_id: &str, writes: u64) -> Result<(u64, u64), DynamoDbError> {
         let stats = store.stats(&items_ns(table_id)).await?;
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let mut entries = lock(&self.entries);
         if entries.len() >= MAX_CACHED {
             entries.clear();
         }
@@ -218,7 +236,7 @@ impl StatsCache {
 
     /// `rec` with its ItemCount and TableSizeBytes filled in (shared while nothing changes).
     pub async fn with_counts(
-        &self,
+        self: &Arc<Self>,
         store: &Store,
         rec: Arc<TableRecord>,
     ) -> Result<Arc<TableRecord>, DynamoDbError> {
@@ -230,7 +248,7 @@ impl StatsCache {
         if fresh(&rec) {
             return Ok(rec);
         }
-        let mut patched = self.patched.lock().unwrap_or_else(|e| e.into_inner());
+        let mut patched = lock(&self.patched);
         if let Some((source, out)) = patched.get(rec.id())
             && Arc::ptr_eq(source, &rec)
             && fresh(out)
@@ -247,4 +265,8 @@ impl StatsCache {
         patched.insert(rec.id().to_string(), (rec, copy.clone()));
         Ok(copy)
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
