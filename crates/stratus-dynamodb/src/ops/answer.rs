@@ -53,8 +53,9 @@ pub(crate) struct JsonObject {
 }
 
 impl JsonObject {
-    pub(crate) fn new(items: &[&ReadItem]) -> JsonObject {
-        let mut out = Vec::with_capacity(items.iter().map(|i| i.len_hint()).sum::<usize>() + 128);
+    /// An object about to hold `items` (sizes the buffer).
+    pub(crate) fn new<'a>(items: impl IntoIterator<Item = &'a ReadItem>) -> JsonObject {
+        let mut out = Vec::with_capacity(items.into_iter().map(ReadItem::len_hint).sum::<usize>() + 128);
         out.push(b'{');
         JsonObject { out, empty: true }
     }
@@ -118,7 +119,7 @@ mod tests {
         let item: Item = serde_json::from_str(r#"{"pk":{"S":"a\"b"},"n":{"N":"1"}}"#).unwrap();
         let stored = ReadItem::Stored(StoredItem::new(items::encode_item(&item)).unwrap());
         let decoded = ReadItem::Decoded(item.clone());
-        let mut o = JsonObject::new(&[&stored, &decoded]);
+        let mut o = JsonObject::new([&stored, &decoded]);
         o.items("Items", &[stored, decoded]);
         o.member("Count", &2);
         o.object("Responses", |r| {

@@ -157,7 +157,7 @@ pub struct BatchGetReply {
 
 impl EncodeJson for BatchGetReply {
     fn to_json(&self) -> Vec<u8> {
-        let mut o = JsonObject::new(&self.responses.values().flatten().collect::<Vec<_>>());
+        let mut o = JsonObject::new(self.responses.values().flatten());
         o.object("Responses", |r| {
             for (table, items) in &self.responses {
                 r.items(table, items);

@@ -223,7 +223,7 @@ pub struct GetItemReply {
 
 impl EncodeJson for GetItemReply {
     fn to_json(&self) -> Vec<u8> {
-        let mut o = JsonObject::new(&self.item.iter().collect::<Vec<_>>());
+        let mut o = JsonObject::new(&self.item);
         if let Some(item) = &self.item {
             o.item("Item", item);
         }

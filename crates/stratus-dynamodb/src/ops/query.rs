@@ -39,8 +39,7 @@ pub struct QueryReply {
 
 impl EncodeJson for QueryReply {
     fn to_json(&self) -> Vec<u8> {
-        let items: Vec<&ReadItem> = self.items.iter().flatten().collect();
-        let mut o = JsonObject::new(&items);
+        let mut o = JsonObject::new(self.items.iter().flatten());
         if let Some(items) = &self.items {
             o.items("Items", items);
         }
@@ -359,10 +358,9 @@ pub(crate) async fn read(db: &DynamoDb, src: &Source<'_>, spec: ReadSpec<'_>) ->
             let stored = items::StoredItem::new(v)?;
             // Attributes are looked at only for a segment or a filter; otherwise the item goes
             // out as stored.
-            let decoded = match spec.segment.is_some() || spec.filter.is_some() {
-                true => Some(stored.decode()?),
-                false => None,
-            };
+            let decoded = (spec.segment.is_some() || spec.filter.is_some())
+                .then(|| stored.decode())
+                .transpose()?;
             if let (Some((seg, total)), Some(item)) = (spec.segment, &decoded)
                 && segment_of(src.table, item, total) != seg
             {
