@@ -9,7 +9,7 @@ pub mod items;
 mod ops;
 pub mod state;
 
-use serde::{Serialize, de::DeserializeOwned};
+use serde::de::DeserializeOwned;
 use stratus_core::{Clock, RequestContext};
 use stratus_protocol::validate::Validate;
 use stratus_protocol::{ApiRequest, ApiResponse, AwsError, Protocol, json};
@@ -67,12 +67,12 @@ impl DynamoDb {
             "ListTagsOfResource" => self.run(cx, body, ops::list_tags_of_resource).await,
             "DescribeLimits" => self.run(cx, body, ops::describe_limits).await,
             "PutItem" => self.run(cx, body, ops::put_item).await,
-            "GetItem" => self.run_encoded(cx, body, ops::get_item).await,
+            "GetItem" => self.run(cx, body, ops::get_item).await,
             "DeleteItem" => self.run(cx, body, ops::delete_item).await,
             "UpdateItem" => self.run(cx, body, ops::update_item).await,
-            "Query" => self.run_encoded(cx, body, ops::query).await,
-            "Scan" => self.run_encoded(cx, body, ops::scan).await,
-            "BatchGetItem" => self.run_encoded(cx, body, ops::batch_get_item).await,
+            "Query" => self.run(cx, body, ops::query).await,
+            "Scan" => self.run(cx, body, ops::scan).await,
+            "BatchGetItem" => self.run(cx, body, ops::batch_get_item).await,
             "BatchWriteItem" => self.run(cx, body, ops::batch_write_item).await,
             "TransactGetItems" => self.run(cx, body, ops::transact_get_items).await,
             "TransactWriteItems" => self.run(cx, body, ops::transact_write_items).await,
@@ -89,23 +89,8 @@ impl DynamoDb {
         }
     }
 
+    /// Decodes the input, runs `op` and encodes its answer.
     async fn run<I, O, F>(
-        &self,
-        cx: &RequestContext,
-        body: &[u8],
-        op: impl FnOnce(DynamoDb, RequestContext, I) -> F,
-    ) -> Result<ApiResponse, AwsError>
-    where
-        I: DeserializeOwned + Validate,
-        O: Serialize,
-        F: Future<Output = Result<O, DynamoDbError>>,
-    {
-        let (this, cx) = (self.clone(), cx.clone());
-        json::serve(body, PROTOCOL, true, move |input| op(this, cx, input)).await
-    }
-
-    /// As `run`, for the reads whose answers write their own JSON.
-    async fn run_encoded<I, O, F>(
         &self,
         cx: &RequestContext,
         body: &[u8],

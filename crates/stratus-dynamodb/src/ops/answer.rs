@@ -8,9 +8,15 @@ use stratus_dynamodb_expr::Item;
 use crate::DynamoDbError;
 use crate::items::StoredItem;
 
-/// An answer that writes its own JSON body.
+/// An answer as a JSON body: the serde form of most, written by hand for those carrying items.
 pub trait EncodeJson {
     fn to_json(&self) -> Vec<u8>;
+}
+
+impl<T: Serialize> EncodeJson for T {
+    fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_else(|_| b"{}".to_vec())
+    }
 }
 
 /// An item of an answer: as stored, or decoded because the read looked inside it.
