@@ -101,10 +101,8 @@ impl DynamoDb {
         O: ops::EncodeJson,
         F: Future<Output = Result<O, DynamoDbError>>,
     {
-        let (this, cx) = (self.clone(), cx.clone());
-        json::serve_encoded(body, PROTOCOL, true, move |input| async move {
-            op(this, cx, input).await.map(|reply| reply.to_json())
-        })
-        .await
+        let input = json::input(body, PROTOCOL)?;
+        let reply = op(self.clone(), cx.clone(), input).await?;
+        Ok(json::respond(reply.to_json(), json::version(PROTOCOL), true))
     }
 }

@@ -68,36 +68,28 @@ where
     E: Into<AwsError>,
     F: Future<Output = Result<O, E>>,
 {
-    serve_encoded(body, protocol, crc32, |input| async {
-        op(input)
-            .await
-            .map(|output| serde_json::to_vec(&output).unwrap_or_else(|_| b"{}".to_vec()))
-    })
-    .await
+    let output = op(input(body, protocol)?).await.map_err(Into::into)?;
+    Ok(encode(&output, version(protocol), crc32))
 }
 
-/// As `serve`, for an operation that encodes its own output as a JSON body.
-pub async fn serve_encoded<I, E, F>(
+/// Decodes an input shape and checks the model's constraints on it.
+pub fn input<I: DeserializeOwned + crate::validate::Validate>(
     body: &[u8],
     protocol: crate::Protocol,
-    crc32: bool,
-    op: impl FnOnce(I) -> F,
-) -> Result<Response<Bytes>, AwsError>
-where
-    I: DeserializeOwned + crate::validate::Validate,
-    E: Into<AwsError>,
-    F: Future<Output = Result<Vec<u8>, E>>,
-{
+) -> Result<I, AwsError> {
     let input: I = decode(body)?;
-    if let Some(message) = input.violations() {
-        return Err(AwsError::validation(protocol, message));
+    match input.violations() {
+        Some(message) => Err(AwsError::validation(protocol, message)),
+        None => Ok(input),
     }
-    let body = op(input).await.map_err(Into::into)?;
-    let version = match protocol {
+}
+
+/// The JSON protocol version (`1.0`, `1.1`) answers are labelled with.
+pub fn version(protocol: crate::Protocol) -> &'static str {
+    match protocol {
         crate::Protocol::Json { version } => version,
         _ => "1.0",
-    };
-    Ok(respond(body, version, crc32))
+    }
 }
 
 #[cfg(test)]
