@@ -376,6 +376,30 @@ def test_describe_table_counts_items(table, stratus):
     assert stratus.client("dynamodb").describe_table(TableName="items")["Table"]["ItemCount"] == 6
 
 
+def test_describe_table_sizes_follow_dynamodb_item_sizes_for_the_table_and_each_index(table, stratus):
+    """TableSizeBytes and IndexSizeBytes sum item sizes by DynamoDB's rules (attribute name
+    plus value: a string's UTF-8 bytes, a number's significant digits / 2 + 1), and each index
+    counts the entries it holds: sparse indexes only the items that have their key, KEYS_ONLY
+    entries only the key attributes."""
+    table.put_item(Item={"pk": "p", "sk": 1, "v": "x" * 100})  # 3 + 4 + 101 = 108
+    table.put_item(Item={"pk": "p", "sk": 2, "kind": "k", "lsk": "a"})  # 3 + 4 + 5 + 4 = 16
+    table.put_item(Item={"pk": "q", "sk": 3, "kind": "k", "w": "yy"})  # 3 + 4 + 5 + 3 = 15
+
+    def figures():
+        d = stratus.client("dynamodb").describe_table(TableName="items")["Table"]
+        gsi, lsi = d["GlobalSecondaryIndexes"][0], d["LocalSecondaryIndexes"][0]
+        return ((d["ItemCount"], d["TableSizeBytes"]), (gsi["ItemCount"], gsi["IndexSizeBytes"]),
+                (lsi["ItemCount"], lsi["IndexSizeBytes"]))
+
+    # by-kind (KEYS_ONLY): pk, sk and kind of the two items with a kind; by-lsk (ALL): one item.
+    assert figures() == ((3, 139), (2, 24), (1, 16))
+    table.delete_item(Key={"pk": "p", "sk": 2})
+    assert figures() == ((2, 123), (1, 12), (0, 0))
+    table.update_item(Key={"pk": "p", "sk": 1}, UpdateExpression="SET kind = :k, v = :v",
+                      ExpressionAttributeValues={":k": "kk", ":v": "é"})  # 3 + 4 + 6 + (1 + 2)
+    assert figures() == ((2, 31), (2, 25), (0, 0))
+
+
 def test_large_tables_are_counted_without_waiting_on_the_count(stratus):
     """From 10,000 items on, DescribeTable answers with the last figures while a recount runs
     (AWS refreshes them only every few hours): the figures catch up with the writes."""

@@ -14,11 +14,11 @@ use std::collections::HashMap;
 
 use stratus_dynamodb_expr::value::{self, WireValue, encode_key_part};
 use stratus_dynamodb_expr::{AttributeValue, Item};
-use stratus_store::{Store, Txn};
+use stratus_store::{SIZED, SIZED_HEADER as HEADER, Store, Txn};
 
 use crate::DynamoDbError;
 use crate::generated::{KeySchemaElement, Projection, TableDescription};
-use crate::state::items_ns;
+use crate::state::{index_ns, items_ns};
 
 /// Largest item, by DynamoDB's size rules.
 pub const MAX_ITEM_BYTES: usize = 400 * 1024;
@@ -129,7 +129,7 @@ impl TableInfo {
     }
 
     pub fn index_ns(&self, index: &str) -> String {
-        format!("dynamodb:index:{}:{index}", self.id)
+        index_ns(&self.id, index)
     }
 
     pub fn index(&self, name: &str) -> Option<&Index> {
@@ -311,15 +311,13 @@ pub fn project_for_index(table: &TableInfo, index: &Index, item: &Item) -> Item 
     }
 }
 
-/// First byte of a stored item with a size header (JSON never starts with it).
-const SIZED: u8 = 0x01;
-const HEADER: usize = 5;
-
+/// An item's stored form: the store's size header (`stratus_store::sized_header`; JSON never
+/// starts with its tag) with the item's DynamoDB size, so the store's `stats` sum DynamoDB
+/// sizes, then its JSON wire form.
 pub fn encode_item(item: &Item) -> Vec<u8> {
     let size = u32::try_from(value::item_size(item)).unwrap_or(u32::MAX);
     let mut out = Vec::with_capacity(256);
-    out.push(SIZED);
-    out.extend_from_slice(&size.to_le_bytes());
+    out.extend_from_slice(&stratus_store::sized_header(size));
     serde_json::to_writer(&mut out, item).expect("items serialize");
     out
 }

@@ -2,6 +2,7 @@
 //!
 //! - `dynamodb:tables` / (account, region, table name) → [`TableRecord`] as JSON.
 //! - `dynamodb:items:{table id}` / encoded primary key → item (data plane).
+//! - `dynamodb:index:{table id}:{index name}` / encoded index key → projected item.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -37,6 +38,11 @@ impl TableRecord {
 /// The namespace holding a table's items.
 pub fn items_ns(table_id: &str) -> String {
     format!("dynamodb:items:{table_id}")
+}
+
+/// The namespace holding an index's entries (projected items, by index key).
+pub fn index_ns(table_id: &str, index: &str) -> String {
+    format!("dynamodb:index:{table_id}:{index}")
 }
 
 /// Key of a table's record.
@@ -176,19 +182,42 @@ pub async fn list(
         .collect()
 }
 
-/// Item counts and sizes per table, recomputed after local writes or when older than a few
-/// seconds (writes on other nodes of a cluster show up then; AWS itself refreshes these
-/// figures only every few hours). Counting reads the whole table: a large table's figures are
-/// recounted in the background while DescribeTable answers with the last ones, so its answer
-/// never waits on a count.
+/// Item counts and sizes per table and per index, recomputed after local writes or when older
+/// than a few seconds (writes on other nodes of a cluster show up then; AWS itself refreshes
+/// these figures only every few hours). Counting reads the whole table: a large table's figures
+/// are recounted in the background while DescribeTable answers with the last ones, so its
+/// answer never waits on a count.
 #[derive(Default)]
 pub struct StatsCache {
     writes: std::sync::atomic::AtomicU64,
-    entries: Mutex<HashMap<String, (u64, std::time::Instant, (u64, u64))>>,
+    entries: Mutex<HashMap<String, Counted>>,
     /// Tables being recounted in the background.
     counting: Mutex<std::collections::HashSet<String>>,
-    /// The last record handed out with counts filled in, by the record it was made from.
-    patched: Mutex<HashMap<String, (Arc<TableRecord>, Arc<TableRecord>)>>,
+    /// The last record handed out with figures filled in, by table id.
+    patched: Mutex<HashMap<String, Patched>>,
+}
+
+/// A table's figures as of a number of local writes and a moment.
+#[derive(Clone)]
+struct Counted {
+    writes: u64,
+    at: std::time::Instant,
+    figures: Arc<Figures>,
+}
+
+/// A record with figures filled in, and the record and figures it was made from.
+struct Patched {
+    source: Arc<TableRecord>,
+    from: Arc<Figures>,
+    out: Arc<TableRecord>,
+}
+
+/// A table's item count and size (DynamoDB's item sizes, summed), and each index's.
+#[derive(Debug, PartialEq)]
+struct Figures {
+    table: (u64, u64),
+    /// By index name, in the order of [`index_names`].
+    indexes: Vec<(String, (u64, u64))>,
 }
 
 const STATS_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(5);
@@ -196,74 +225,146 @@ const STATS_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(5);
 /// items takes about a millisecond here).
 const COUNT_IN_BACKGROUND: u64 = 10_000;
 
+/// The names of a table's indexes: global ones, then local ones.
+fn index_names(d: &TableDescription) -> Vec<String> {
+    let global = d.global_secondary_indexes.iter().flatten().map(|i| &i.index_name);
+    let local = d.local_secondary_indexes.iter().flatten().map(|i| &i.index_name);
+    global.chain(local).flatten().cloned().collect()
+}
+
 impl StatsCache {
     /// Notes that items changed.
     pub fn wrote(&self) {
         self.writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
-    pub async fn get(self: &Arc<Self>, store: &Store, table_id: &str) -> Result<(u64, u64), DynamoDbError> {
+    async fn get(self: &Arc<Self>, store: &Store, rec: &TableRecord) -> Result<Arc<Figures>, DynamoDbError> {
         let writes = self.writes.load(std::sync::atomic::Ordering::Relaxed);
-        let cached = lock(&self.entries).get(table_id).copied();
-        if let Some((w, at, stats)) = cached {
+        let table_id = rec.id();
+        let indexes = index_names(&rec.description);
+        let cached = lock(&self.entries).get(table_id).cloned();
+        if let Some(Counted {
+            writes: w,
+            at,
+            figures,
+        }) = cached
+            && figures.indexes.iter().map(|(n, _)| n).eq(&indexes)
+        {
             if w == writes && at.elapsed() < STATS_MAX_AGE {
-                return Ok(stats);
+                return Ok(figures);
             }
-            if stats.0 >= COUNT_IN_BACKGROUND {
+            if figures.table.0 >= COUNT_IN_BACKGROUND {
                 if lock(&self.counting).insert(table_id.to_string()) {
                     let (this, store, id) = (self.clone(), store.clone(), table_id.to_string());
                     tokio::spawn(async move {
-                        let _ = this.count(&store, &id, writes).await;
+                        let _ = this.count(&store, &id, indexes, writes).await;
                         lock(&this.counting).remove(&id);
                     });
                 }
-                return Ok(stats);
+                return Ok(figures);
             }
         }
-        self.count(store, table_id, writes).await
+        self.count(store, table_id, indexes, writes).await
     }
 
-    /// Counts a table's items and bytes and keeps the figures, as of `writes` local writes.
-    async fn count(&self, store: &Store, table_id: &str, writes: u64) -> Result<(u64, u64), DynamoDbError> {
-        let stats = store.stats(&items_ns(table_id)).await?;
+    /// Counts a table's and its indexes' items and bytes and keeps the figures, as of `writes`
+    /// local writes.
+    async fn count(
+        &self,
+        store: &Store,
+        table_id: &str,
+        indexes: Vec<String>,
+        writes: u64,
+    ) -> Result<Arc<Figures>, DynamoDbError> {
+        let table = store.stats(&items_ns(table_id)).await?;
+        let mut counted = Vec::with_capacity(indexes.len());
+        for name in indexes {
+            let stats = store.stats(&index_ns(table_id, &name)).await?;
+            counted.push((name, stats));
+        }
+        let figures = Figures {
+            table,
+            indexes: counted,
+        };
         let mut entries = lock(&self.entries);
+        // Unchanged figures stay the same `Arc`, so `with_counts` reuses its answer.
+        let figures = match entries.get(table_id) {
+            Some(old) if *old.figures == figures => old.figures.clone(),
+            _ => Arc::new(figures),
+        };
         if entries.len() >= MAX_CACHED {
             entries.clear();
         }
-        entries.insert(table_id.to_string(), (writes, std::time::Instant::now(), stats));
-        Ok(stats)
+        entries.insert(
+            table_id.to_string(),
+            Counted {
+                writes,
+                at: std::time::Instant::now(),
+                figures: figures.clone(),
+            },
+        );
+        Ok(figures)
     }
 
-    /// `rec` with its ItemCount and TableSizeBytes filled in (shared while nothing changes).
+    /// `rec` with the ItemCount and size of the table and of each index filled in (shared
+    /// while nothing changes).
     pub async fn with_counts(
         self: &Arc<Self>,
         store: &Store,
         rec: Arc<TableRecord>,
     ) -> Result<Arc<TableRecord>, DynamoDbError> {
-        let (count, bytes) = self.get(store, rec.id()).await?;
-        let fresh = |r: &TableRecord| {
-            r.description.item_count == Some(count as i64)
-                && r.description.table_size_bytes == Some(bytes as i64)
-        };
-        if fresh(&rec) {
-            return Ok(rec);
-        }
+        let figures = self.get(store, &rec).await?;
         let mut patched = lock(&self.patched);
-        if let Some((source, out)) = patched.get(rec.id())
-            && Arc::ptr_eq(source, &rec)
-            && fresh(out)
+        if let Some(p) = patched.get(rec.id())
+            && Arc::ptr_eq(&p.source, &rec)
+            && Arc::ptr_eq(&p.from, &figures)
         {
-            return Ok(out.clone());
+            return Ok(p.out.clone());
         }
-        let mut copy = TableRecord::clone(&rec);
-        copy.description.item_count = Some(count as i64);
-        copy.description.table_size_bytes = Some(bytes as i64);
-        let copy = Arc::new(copy);
+        let mut counted = TableRecord::clone(&rec);
+        fill(&mut counted.description, &figures);
+        let counted = if counted == *rec {
+            rec.clone()
+        } else {
+            Arc::new(counted)
+        };
         if patched.len() >= MAX_CACHED {
             patched.clear();
         }
-        patched.insert(rec.id().to_string(), (rec, copy.clone()));
-        Ok(copy)
+        let id = rec.id().to_string();
+        patched.insert(
+            id,
+            Patched {
+                source: rec,
+                from: figures,
+                out: counted.clone(),
+            },
+        );
+        Ok(counted)
+    }
+}
+
+/// Writes `figures` into a table's description and its indexes' descriptions.
+fn fill(d: &mut TableDescription, figures: &Figures) {
+    let as_i64 = |n: u64| Some(i64::try_from(n).unwrap_or(i64::MAX));
+    d.item_count = as_i64(figures.table.0);
+    d.table_size_bytes = as_i64(figures.table.1);
+    let of = |name: &Option<String>| {
+        figures
+            .indexes
+            .iter()
+            .find(|(n, _)| Some(n) == name.as_ref())
+            .map(|(_, stats)| *stats)
+    };
+    for ix in d.global_secondary_indexes.iter_mut().flatten() {
+        if let Some((count, bytes)) = of(&ix.index_name) {
+            (ix.item_count, ix.index_size_bytes) = (as_i64(count), as_i64(bytes));
+        }
+    }
+    for ix in d.local_secondary_indexes.iter_mut().flatten() {
+        if let Some((count, bytes)) = of(&ix.index_name) {
+            (ix.item_count, ix.index_size_bytes) = (as_i64(count), as_i64(bytes));
+        }
     }
 }
 

@@ -20,6 +20,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::watch;
 
@@ -101,6 +102,14 @@ fn open_conn(path: &Path, read_only: bool) -> Result<Connection> {
             .map_err(engine_err)?;
     }
     conn.busy_timeout(Duration::from_secs(10)).map_err(engine_err)?;
+    // `stats` sums the sizes values declare (`crate::value_size`).
+    conn.create_scalar_function(
+        "value_size",
+        1,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| Ok(crate::value_size(ctx.get_raw(0).as_blob().unwrap_or_default()) as i64),
+    )
+    .map_err(engine_err)?;
     // Page caches are per connection (the writer and up to 17 readers): keep them small so
     // resident memory stays bounded however large the tables grow.
     let cache_kib: i64 = if read_only { 2_000 } else { 8_000 };
@@ -413,6 +422,65 @@ struct Shared {
     stop: AtomicBool,
 }
 
+impl Shared {
+    /// Runs `f` on a pooled read connection.
+    fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        let conn = lock(&self.readers).pop();
+        let conn = match conn {
+            Some(c) => c,
+            None => open_conn(&self.path, true)?,
+        };
+        let out = f(&conn).map_err(engine_err);
+        let mut pool = lock(&self.readers);
+        // A connection left inside a transaction (a failed scan) is not reused.
+        if pool.len() < 16 && conn.is_autocommit() {
+            pool.push(conn);
+        }
+        out
+    }
+}
+
+/// Number of keys in `ns` and the sum of their values' sizes: SQLite's rows, corrected by the
+/// memtables' entries (each replaces or deletes at most one row), as of one moment.
+fn count(shared: &Shared, c: &Connection, ns: &str) -> rusqlite::Result<(u64, u64)> {
+    let (mem, snapshot) = {
+        let t = lock(&shared.tables);
+        let mem: Vec<(Bytes, Option<u64>)> = t
+            .range(ns, &Scan::all())
+            .map(|(k, v)| (k.to_vec(), v.map(|v| crate::value_size(v))))
+            .collect();
+        let snapshot = !mem.is_empty();
+        if snapshot {
+            begin_snapshot(c)?;
+        }
+        (mem, snapshot)
+    };
+    let counted = (|| {
+        let (mut count, mut bytes) = c
+            .prepare_cached("SELECT count(*), coalesce(sum(value_size(v)), 0) FROM kv WHERE ns = ?1")?
+            .query_row(params![ns], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?;
+        for (key, size) in &mem {
+            let stored: Option<i64> = c
+                .prepare_cached("SELECT value_size(v) FROM kv WHERE ns = ?1 AND k = ?2")?
+                .query_row(params![ns, key], |r| r.get(0))
+                .optional()?;
+            if let Some(old) = stored {
+                count -= 1;
+                bytes -= old;
+            }
+            if let Some(new) = size {
+                count += 1;
+                bytes += *new as i64;
+            }
+        }
+        Ok((count.max(0) as u64, bytes.max(0) as u64))
+    })();
+    if snapshot {
+        c.execute_batch("ROLLBACK")?;
+    }
+    counted
+}
+
 /// Moves the memtable into SQLite: freezes it behind a new log segment (unless a frozen one
 /// is still waiting after a failed flush), writes it in key order in one transaction, then
 /// forgets it and deletes the segments it came from.
@@ -641,18 +709,7 @@ impl EmbeddedEngine {
     }
 
     fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
-        let conn = lock(&self.shared.readers).pop();
-        let conn = match conn {
-            Some(c) => c,
-            None => open_conn(&self.shared.path, true)?,
-        };
-        let out = f(&conn).map_err(engine_err);
-        let mut pool = lock(&self.shared.readers);
-        // A connection left inside a transaction (a failed scan) is not reused.
-        if pool.len() < 16 && conn.is_autocommit() {
-            pool.push(conn);
-        }
-        out
+        self.shared.with_reader(f)
     }
 
     /// Runs `f` on SQLite's write connection, on a blocking thread.
@@ -881,44 +938,11 @@ impl Engine for EmbeddedEngine {
     }
 
     async fn stats(&self, ns: &str) -> Result<(u64, u64)> {
-        self.with_reader(|c| {
-            let (mem, snapshot) = {
-                let t = lock(&self.shared.tables);
-                let mem: Vec<(Bytes, Option<usize>)> = t
-                    .range(ns, &Scan::all())
-                    .map(|(k, v)| (k.to_vec(), v.map(Vec::len)))
-                    .collect();
-                let snapshot = !mem.is_empty();
-                if snapshot {
-                    begin_snapshot(c)?;
-                }
-                (mem, snapshot)
-            };
-            let counted = (|| {
-                let (mut count, mut bytes) = c
-                    .prepare_cached("SELECT count(*), coalesce(sum(length(v)), 0) FROM kv WHERE ns = ?1")?
-                    .query_row(params![ns], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?;
-                for (key, len) in &mem {
-                    let stored: Option<i64> = c
-                        .prepare_cached("SELECT length(v) FROM kv WHERE ns = ?1 AND k = ?2")?
-                        .query_row(params![ns, key], |r| r.get(0))
-                        .optional()?;
-                    if let Some(old) = stored {
-                        count -= 1;
-                        bytes -= old;
-                    }
-                    if let Some(new) = len {
-                        count += 1;
-                        bytes += *new as i64;
-                    }
-                }
-                Ok((count.max(0) as u64, bytes.max(0) as u64))
-            })();
-            if snapshot {
-                c.execute_batch("ROLLBACK")?;
-            }
-            counted
-        })
+        // Counting reads every row of the namespace: off the request threads.
+        let (shared, ns) = (self.shared.clone(), ns.to_string());
+        tokio::task::spawn_blocking(move || shared.with_reader(|c| count(&shared, c, &ns)))
+            .await
+            .map_err(engine_err)?
     }
 
     fn subscribe_remote(&self, _hub: notify::Hub) {

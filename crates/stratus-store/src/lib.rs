@@ -25,6 +25,27 @@ pub use postgres::PostgresEngine;
 /// A key or value: plain bytes, compared bytewise.
 pub type Bytes = Vec<u8>;
 
+/// First byte of a value that declares its own size: the tag, then the size as a little-endian
+/// `u32`, then the value's body. [`Store::stats`] sums declared sizes (a DynamoDB item declares
+/// its size by DynamoDB's rules, which differs from the length of its stored form).
+pub const SIZED: u8 = 0x01;
+/// Length of the tag and size that start a sized value.
+pub const SIZED_HEADER: usize = 5;
+
+/// The header of a value declaring `size`.
+pub fn sized_header(size: u32) -> [u8; SIZED_HEADER] {
+    let [a, b, c, d] = size.to_le_bytes();
+    [SIZED, a, b, c, d]
+}
+
+/// The size a value counts for in [`Store::stats`]: the size it declares, else its length.
+pub fn value_size(value: &[u8]) -> u64 {
+    match value {
+        [SIZED, a, b, c, d, ..] => u64::from(u32::from_le_bytes([*a, *b, *c, *d])),
+        _ => value.len() as u64,
+    }
+}
+
 /// Errors the store reports.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -193,7 +214,7 @@ pub trait Engine: Send + Sync + 'static {
     fn release_lease(&self, name: &str, holder: &str) -> impl Future<Output = Result<()>> + Send;
     /// Deletes everything (the `--dev` reset).
     fn wipe(&self) -> impl Future<Output = Result<()>> + Send;
-    /// Number of keys in a namespace and the total size of their values, in bytes.
+    /// Number of keys in a namespace and the total size of their values ([`value_size`]).
     fn stats(&self, ns: &str) -> impl Future<Output = Result<(u64, u64)>> + Send;
     /// Wake-ups that reach this node from elsewhere (other nodes of a cluster).
     fn subscribe_remote(&self, hub: notify::Hub);
@@ -303,7 +324,8 @@ impl Store {
         on_engine!(self, e => e.wipe().await)
     }
 
-    /// Number of keys in `ns` and the total size of their values.
+    /// Number of keys in `ns` and the total size of their values: the size a value declares
+    /// ([`sized_header`]), else its length.
     pub async fn stats(&self, ns: &str) -> Result<(u64, u64)> {
         on_engine!(self, e => e.stats(ns).await)
     }

@@ -303,7 +303,11 @@ impl Engine for PostgresEngine {
         let c = self.client().await?;
         let row = c
             .query_one(
-                "SELECT count(*), coalesce(sum(length(v)), 0)::bigint FROM stratus_kv WHERE ns = $1",
+                // The size a value declares (`crate::value_size`), else its length.
+                "SELECT count(*), coalesce(sum(CASE WHEN length(v) >= 5 AND get_byte(v, 0) = 1 \
+                 THEN get_byte(v, 1)::bigint + get_byte(v, 2)::bigint * 256 \
+                 + get_byte(v, 3)::bigint * 65536 + get_byte(v, 4)::bigint * 16777216 \
+                 ELSE length(v) END), 0)::bigint FROM stratus_kv WHERE ns = $1",
                 &[&ns],
             )
             .await

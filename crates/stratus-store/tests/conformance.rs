@@ -312,6 +312,16 @@ async fn stats_count_keys_and_bytes(store: Store) {
         .unwrap();
     assert_eq!(store.stats("st").await.unwrap(), (2, 5));
     assert_eq!(store.stats("none").await.unwrap(), (0, 0));
+    // A value that declares its size counts for that size, not for its length.
+    let sized = [&stratus_store::sized_header(70_000)[..], b"body"].concat();
+    store.commit(Txn::new().put("st", k("c"), sized)).await.unwrap();
+    assert_eq!(store.stats("st").await.unwrap(), (3, 70_005));
+    // A value too short to hold the whole header counts for its length.
+    store
+        .commit(Txn::new().put("st", k("c"), vec![stratus_store::SIZED, 9]))
+        .await
+        .unwrap();
+    assert_eq!(store.stats("st").await.unwrap(), (3, 7));
 }
 
 async fn wipe_removes_everything(store: Store) {
