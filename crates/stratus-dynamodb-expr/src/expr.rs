@@ -315,9 +315,16 @@ struct Parser<'p, 'a> {
     pos: usize,
     kind: Kind,
     ph: &'p mut Placeholders<'a>,
+    /// Operators and functions met so far.
+    ops: usize,
+    /// Parentheses open at the current position.
+    depth: usize,
 }
 
 const MAX_IN_OPERANDS: usize = 100;
+/// Most operators and functions DynamoDB accepts in one expression. It also bounds how deeply
+/// the parser recurses: every level of nesting needs an operator of its own.
+const MAX_OPERATORS: usize = 300;
 /// Longest expression DynamoDB accepts, in bytes.
 pub const MAX_EXPRESSION_BYTES: usize = 4096;
 
@@ -329,12 +336,57 @@ impl<'p, 'a> Parser<'p, 'a> {
                 detail: "The expression can not be empty;".into(),
             });
         }
+        if src.len() > MAX_EXPRESSION_BYTES {
+            return Err(ExprError {
+                kind,
+                detail: format!(
+                    "Expression size has exceeded the maximum allowed size; expression size: {}",
+                    src.len()
+                ),
+            });
+        }
         Ok(Self {
             toks: lex(src, kind)?,
             pos: 0,
             kind,
             ph,
+            ops: 0,
+            depth: 0,
         })
+    }
+
+    /// Counts one operator or function against [`MAX_OPERATORS`].
+    fn op(&mut self) -> Result<(), ExprError> {
+        self.ops += 1;
+        if self.ops > MAX_OPERATORS {
+            return Err(self.too_many_operators());
+        }
+        Ok(())
+    }
+
+    fn too_many_operators(&self) -> ExprError {
+        self.err(format!(
+            "The expression contains too many operators; operator count: {}",
+            self.ops.max(MAX_OPERATORS + 1)
+        ))
+    }
+
+    /// The position of the parenthesis closing the one at `open`.
+    fn closing(&self, open: usize) -> Option<usize> {
+        let mut depth = 0usize;
+        for (i, t) in self.toks.iter().enumerate().skip(open) {
+            match t {
+                Tok::LParen => depth += 1,
+                Tok::RParen => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return Some(i);
+                    }
+                }
+                _ => {}
+            }
+        }
+        None
     }
 
     fn err(&self, detail: impl Into<String>) -> ExprError {
@@ -466,6 +518,7 @@ impl<'p, 'a> Parser<'p, 'a> {
                     return Err(self.function_error(&f));
                 }
                 self.pos += 2;
+                self.op()?;
                 let p = self.path()?;
                 self.expect(Tok::RParen)?;
                 Ok(Operand::Size(p))
@@ -498,6 +551,7 @@ impl<'p, 'a> Parser<'p, 'a> {
         let mut left = self.and()?;
         while self.keyword("OR") {
             self.pos += 1;
+            self.op()?;
             let right = self.and()?;
             left = Cond::Or(Box::new(left), Box::new(right));
         }
@@ -508,6 +562,7 @@ impl<'p, 'a> Parser<'p, 'a> {
         let mut left = self.not()?;
         while self.keyword("AND") {
             self.pos += 1;
+            self.op()?;
             let right = self.not()?;
             left = Cond::And(Box::new(left), Box::new(right));
         }
@@ -517,6 +572,7 @@ impl<'p, 'a> Parser<'p, 'a> {
     fn not(&mut self) -> Result<Cond, ExprError> {
         if self.keyword("NOT") {
             self.pos += 1;
+            self.op()?;
             return Ok(Cond::Not(Box::new(self.not()?)));
         }
         self.primary()
@@ -524,9 +580,21 @@ impl<'p, 'a> Parser<'p, 'a> {
 
     fn primary(&mut self) -> Result<Cond, ExprError> {
         if self.peek() == Some(&Tok::LParen) {
+            // A level of nesting holds at least one operator of its own, so deeper than the
+            // operator limit is over it (and recursing further could exhaust the stack).
+            if self.depth == MAX_OPERATORS {
+                return Err(self.too_many_operators());
+            }
+            let open = self.pos;
             self.pos += 1;
+            self.depth += 1;
             let c = self.condition()?;
             self.expect(Tok::RParen)?;
+            self.depth -= 1;
+            // `((...))`: the inner parentheses enclose everything the outer ones do.
+            if self.toks.get(open + 1) == Some(&Tok::LParen) && self.closing(open + 1) == Some(self.pos - 2) {
+                return Err(self.err("The expression has redundant parentheses;"));
+            }
             return Ok(c);
         }
         if let (Some(Tok::Ident(f)), Some(Tok::LParen)) = (self.peek().cloned(), self.toks.get(self.pos + 1))
@@ -538,6 +606,7 @@ impl<'p, 'a> Parser<'p, 'a> {
         match self.peek().cloned() {
             Some(Tok::Op(op)) => {
                 self.pos += 1;
+                self.op()?;
                 let right = self.operand()?;
                 let op = match op {
                     "=" => CmpOp::Eq,
@@ -551,6 +620,7 @@ impl<'p, 'a> Parser<'p, 'a> {
             }
             Some(Tok::Ident(k)) if k.eq_ignore_ascii_case("BETWEEN") => {
                 self.pos += 1;
+                self.op()?;
                 let lo = self.operand()?;
                 if !self.keyword("AND") {
                     return Err(self.unexpected());
@@ -569,6 +639,7 @@ impl<'p, 'a> Parser<'p, 'a> {
             }
             Some(Tok::Ident(k)) if k.eq_ignore_ascii_case("IN") => {
                 self.pos += 1;
+                self.op()?;
                 self.expect(Tok::LParen)?;
                 let mut list = vec![self.operand()?];
                 while self.peek() == Some(&Tok::Comma) {
@@ -593,6 +664,7 @@ impl<'p, 'a> Parser<'p, 'a> {
             unreachable!("checked by the caller")
         };
         self.pos += 1; // (
+        self.op()?;
         let mut args = Vec::new();
         if self.peek() != Some(&Tok::RParen) {
             args.push(self.operand()?);
@@ -663,6 +735,7 @@ impl<'p, 'a> Parser<'p, 'a> {
             }
             Some(Tok::Ident(f)) if self.toks.get(self.pos + 1) == Some(&Tok::LParen) => {
                 self.pos += 2;
+                self.op()?;
                 let out = match f.as_str() {
                     "if_not_exists" => {
                         let p = self.path()?;
@@ -709,10 +782,12 @@ impl<'p, 'a> Parser<'p, 'a> {
                         let v = match self.peek() {
                             Some(Tok::Plus) => {
                                 self.pos += 1;
+                                self.op()?;
                                 SetValue::Plus(a, self.set_operand()?)
                             }
                             Some(Tok::Minus) => {
                                 self.pos += 1;
+                                self.op()?;
                                 SetValue::Minus(a, self.set_operand()?)
                             }
                             _ => SetValue::Operand(a),

@@ -316,3 +316,55 @@ proptest! {
         prop_assert_eq!(check("v BETWEEN :x AND :x"), true);
     }
 }
+
+#[test]
+fn size_operator_and_nesting_limits() {
+    // Nesting as deep as the limits allow recurses deeper than a debug build's default 2 MiB
+    // test thread allows; the server's threads have 8 MiB.
+    std::thread::Builder::new()
+        .stack_size(8 << 20)
+        .spawn(limits)
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+fn limits() {
+    let v = [(":v", n("42"))];
+    // 4 KB of expression at most.
+    let long = format!("attribute_exists(a){}", " ".repeat(4_100));
+    assert_eq!(
+        parse_error(&long, &[], &v[..0]),
+        format!(
+            "Invalid ConditionExpression: Expression size has exceeded the maximum allowed size; expression size: {}",
+            long.len()
+        )
+    );
+    // 300 operators and functions at most: 300 pass, the 301st is refused.
+    let ok = format!("NOT {}", vec!["age = :v"; 150].join(" OR "));
+    let (nm, vl) = (names(&[]), values(&v));
+    assert!(expr::parse_condition(&ok, Kind::Condition, &mut Placeholders::new(&nm, &vl)).is_ok());
+    let over = vec!["age = :v"; 151].join(" OR ");
+    assert_eq!(
+        parse_error(&over, &[], &v),
+        "Invalid ConditionExpression: The expression contains too many operators; operator count: 301"
+    );
+    let nots = format!("{}attribute_exists(age)", "NOT ".repeat(1_000));
+    assert!(parse_error(&nots, &[], &[]).contains("too many operators; operator count: 301"));
+    // Parentheses around parentheses are refused; nesting deep enough to exhaust the stack is
+    // refused before it does.
+    assert_eq!(
+        parse_error("((attribute_exists(age)))", &[], &[]),
+        "Invalid ConditionExpression: The expression has redundant parentheses;"
+    );
+    assert!(holds("(attribute_exists(age))", &[], &[]));
+    assert!(holds("(attribute_exists(age)) AND (age = :v)", &[], &v));
+    let deep = format!("{}attribute_exists(age){}", "(".repeat(2_000), ")".repeat(2_000));
+    assert!(parse_error(&deep, &[], &[]).starts_with("Invalid ConditionExpression: "));
+    let nested = format!(
+        "{}attribute_exists(age){}",
+        "(age = :v AND ".repeat(200),
+        ")".repeat(200)
+    );
+    assert!(parse_error(&nested, &[], &v).contains("too many operators"));
+}

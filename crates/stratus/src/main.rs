@@ -310,7 +310,13 @@ fn main() -> Result<()> {
         stratus_runtime::sandbox::launcher_main();
     }
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    // Request parsers recurse as deep as their inputs' limits allow (300 levels of nesting
+    // in a DynamoDB expression): 8 MiB of stack (reserved, not resident) leaves room for that
+    // in a debug build too.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .thread_stack_size(8 << 20)
+        .enable_all()
+        .build()?;
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Cost(args) => runtime.block_on(cost(args)),
