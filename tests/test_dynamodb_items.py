@@ -178,7 +178,7 @@ def test_query_order_ranges_and_pages(table):
                 break
         assert seen == sorted(values, reverse=not forward)
     # The filter applies after the page is read: Count vs ScannedCount.
-    page = table.query(KeyConditionExpression=Key("pk").eq("q"), FilterExpression=Attr("sk").gt(1), Limit=4)
+    page = table.query(KeyConditionExpression=Key("pk").eq("q"), FilterExpression=Attr("pad").ne("x" * 10), Limit=4)
     assert page["ScannedCount"] == 4 and page["Count"] == 0
     assert table.query(KeyConditionExpression=Key("pk").eq("q"), Select="COUNT")["Count"] == len(values)
     proj = table.query(KeyConditionExpression=Key("pk").eq("q"), ProjectionExpression="sk")["Items"]
@@ -541,3 +541,71 @@ def test_item_collection_metrics_for_tables_with_lsis(table):
                           ReturnItemCollectionMetrics="SIZE")
     assert r["ItemCollectionMetrics"]["ItemCollectionKey"] == {"pk": "icm"}
     assert "ItemCollectionMetrics" not in table.put_item(Item={"pk": "icm", "sk": 2})
+
+
+def test_expression_limits_and_nesting_are_refused_without_harm(table, stratus):
+    """Expressions over 4 KB or 300 operators, redundant or runaway parentheses, and items
+    nested deeper than 32 levels get AWS's ValidationException; the server keeps serving."""
+    ddb = stratus.client("dynamodb")
+    key = {"pk": {"S": "lim"}, "sk": {"N": "1"}}
+    ddb.put_item(TableName="items", Item=key)
+    for cond, message in [
+        ("(" * 300 + "attribute_exists(pk)" + ")" * 300, None),
+        ("NOT " * 1000 + "attribute_exists(pk)", "The expression contains too many operators; operator count: 301"),
+        (" OR ".join(["attribute_exists(pk)"] * 151), "The expression contains too many operators; operator count: 301"),
+        ("((attribute_exists(pk)))", "The expression has redundant parentheses;"),
+        ("attribute_exists(pk)" + " " * 5000, "Expression size has exceeded the maximum allowed size; expression size: 5020"),
+    ]:
+        code, msg, resp = err(ddb.delete_item, TableName="items", Key=key, ConditionExpression=cond)
+        assert code == "ValidationException" and resp["ResponseMetadata"]["HTTPStatusCode"] == 400
+        assert msg.startswith("Invalid ConditionExpression: ")
+        if message:
+            assert msg == "Invalid ConditionExpression: " + message
+    code, msg, _ = err(ddb.execute_statement, Statement="SELECT * FROM items WHERE " + "(" * 2000 + "pk = 'lim'" + ")" * 2000)
+    assert code == "ValidationException"
+    # Still serving, the item untouched.
+    assert ddb.get_item(TableName="items", Key=key)["Item"] == key
+
+    def nested(levels):
+        v = {"S": "x"}
+        for _ in range(levels):
+            v = {"M": {"a": v}}
+        return v
+    ddb.put_item(TableName="items", Item={**key, "deep": nested(32)})
+    code, msg, _ = err(ddb.put_item, TableName="items", Item={**key, "deep": nested(33)})
+    assert (code, msg) == ("ValidationException", "Nesting Levels have exceeded supported limits: "
+                                                  "Attributes in the item have nested levels beyond supported limit")
+
+
+def test_transactions_cannot_change_keys_or_read_one_item_twice(table, stratus):
+    ddb = stratus.client("dynamodb")
+    key = {"pk": {"S": "tx"}, "sk": {"N": "1"}}
+    ddb.put_item(TableName="items", Item={**key, "v": {"S": "a"}})
+    for expr, values in [("SET sk = :v", {":v": {"N": "2"}}), ("REMOVE pk", None), ("SET pk = :v", {":v": {"N": "2"}})]:
+        update = {"TableName": "items", "Key": key, "UpdateExpression": expr}
+        if values:
+            update["ExpressionAttributeValues"] = values
+        code, msg, _ = err(ddb.transact_write_items, TransactItems=[{"Update": update}])
+        attr = expr.split()[1]
+        assert (code, msg) == ("ValidationException", f"One or more parameter values were invalid: "
+                                                      f"Cannot update attribute {attr}. This attribute is part of the key")
+    assert ddb.get_item(TableName="items", Key=key)["Item"] == {**key, "v": {"S": "a"}}
+    code, msg, _ = err(ddb.transact_get_items, TransactItems=[{"Get": {"TableName": "items", "Key": key}}] * 2)
+    assert (code, msg) == ("ValidationException", "Transaction request cannot include multiple operations on one item")
+
+
+def test_query_filters_may_not_read_key_attributes(table):
+    from boto3.dynamodb.conditions import Attr, Key
+    table.put_item(Item={"pk": "f", "sk": 1, "kind": "a", "v": 1})
+    for attr in ("sk", "pk"):
+        code, msg, _ = err(table.query, KeyConditionExpression=Key("pk").eq("f"), FilterExpression=Attr(attr).gt(0))
+        assert (code, msg) == ("ValidationException",
+                               f"Filter Expression can only contain non-primary key attributes: Primary key attribute: {attr}")
+    # On an index its own key attributes are the ones refused: the table's hash key is not one.
+    assert table.query(IndexName="by-kind", KeyConditionExpression=Key("kind").eq("a"),
+                       FilterExpression=Attr("pk").eq("f"))["Count"] == 1
+    code, _, _ = err(table.query, IndexName="by-kind", KeyConditionExpression=Key("kind").eq("a"),
+                     FilterExpression=Attr("sk").eq(1))
+    assert code == "ValidationException"
+    # Scan filters may read keys.
+    assert table.scan(FilterExpression=Attr("sk").eq(1))["Count"] == 1

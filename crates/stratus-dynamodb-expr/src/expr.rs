@@ -100,6 +100,43 @@ pub enum Cond {
     Not(Box<Cond>),
 }
 
+impl Cond {
+    /// Calls `f` with every document path the condition reads, in order.
+    pub fn for_each_path(&self, f: &mut impl FnMut(&Path)) {
+        let operand = |o: &Operand, f: &mut dyn FnMut(&Path)| match o {
+            Operand::Path(p) | Operand::Size(p) => f(p),
+            Operand::Value(_) => {}
+        };
+        match self {
+            Cond::Cmp(a, _, b) | Cond::BeginsWith(a, b) | Cond::Contains(a, b) => {
+                operand(a, f);
+                operand(b, f);
+            }
+            Cond::Between(a, b, c) => {
+                for o in [a, b, c] {
+                    operand(o, f);
+                }
+            }
+            Cond::In(a, list) => {
+                operand(a, f);
+                for o in list {
+                    operand(o, f);
+                }
+            }
+            Cond::Exists(p) | Cond::NotExists(p) => f(p),
+            Cond::Type(p, o) => {
+                f(p);
+                operand(o, f);
+            }
+            Cond::And(a, b) | Cond::Or(a, b) => {
+                a.for_each_path(f);
+                b.for_each_path(f);
+            }
+            Cond::Not(c) => c.for_each_path(f),
+        }
+    }
+}
+
 /// The right-hand side of a `SET` action.
 #[derive(Clone, Debug, PartialEq)]
 pub enum SetValue {

@@ -202,7 +202,13 @@ struct P<'a> {
     pos: usize,
     params: &'a [AttributeValue],
     next_param: usize,
+    /// Levels of nesting open at the current position.
+    depth: usize,
 }
+
+/// Deepest nesting of parentheses, NOTs and literals a statement may have: the parser recurses
+/// once per level (items themselves may hold 32).
+const MAX_DEPTH: usize = 100;
 
 fn syntax(near: &str) -> PartiqlError {
     PartiqlError(format!(
@@ -211,6 +217,20 @@ fn syntax(near: &str) -> PartiqlError {
 }
 
 impl P<'_> {
+    /// Enters one level of nesting; [`Self::leave`] leaves it.
+    fn enter(&mut self) -> Result<(), PartiqlError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return err("Statement wasn't well formed, can't be processed: Nesting is too deep");
+        }
+        Ok(())
+    }
+
+    fn leave<T>(&mut self, out: T) -> T {
+        self.depth -= 1;
+        out
+    }
+
     fn peek(&self) -> Option<&Tok> {
         self.toks.get(self.pos)
     }
@@ -330,6 +350,7 @@ impl P<'_> {
             }
             Some(Tok::Sym("[")) => {
                 self.pos += 1;
+                self.enter()?;
                 let mut l = Vec::new();
                 if !self.eat_sym("]") {
                     loop {
@@ -340,10 +361,11 @@ impl P<'_> {
                         self.expect_sym(",")?;
                     }
                 }
-                Ok(AttributeValue::L(l))
+                Ok(self.leave(AttributeValue::L(l)))
             }
             Some(Tok::Sym("{")) => {
                 self.pos += 1;
+                self.enter()?;
                 let mut m = BTreeMap::new();
                 if !self.eat_sym("}") {
                     loop {
@@ -362,10 +384,11 @@ impl P<'_> {
                         self.expect_sym(",")?;
                     }
                 }
-                Ok(AttributeValue::M(m))
+                Ok(self.leave(AttributeValue::M(m)))
             }
             Some(Tok::Sym("<<")) => {
                 self.pos += 1;
+                self.enter()?;
                 let mut els = Vec::new();
                 if !self.eat_sym(">>") {
                     loop {
@@ -376,7 +399,8 @@ impl P<'_> {
                         self.expect_sym(",")?;
                     }
                 }
-                set_of(els)
+                let set = set_of(els);
+                self.leave(set)
             }
             _ => Err(self.unexpected()),
         }
@@ -420,15 +444,18 @@ impl P<'_> {
     }
     fn not(&mut self) -> Result<Cond, PartiqlError> {
         if self.eat_kw("NOT") {
-            return Ok(Cond::Not(Box::new(self.not()?)));
+            self.enter()?;
+            let c = Cond::Not(Box::new(self.not()?));
+            return Ok(self.leave(c));
         }
         self.primary()
     }
     fn primary(&mut self) -> Result<Cond, PartiqlError> {
         if self.eat_sym("(") {
+            self.enter()?;
             let c = self.condition()?;
             self.expect_sym(")")?;
-            return Ok(c);
+            return Ok(self.leave(c));
         }
         if let Some(Tok::Ident(f)) = self.peek().cloned() {
             let lower = f.to_ascii_lowercase();
@@ -717,6 +744,7 @@ pub fn parse(src: &str, params: &[AttributeValue]) -> Result<Statement, PartiqlE
         pos: 0,
         params,
         next_param: 0,
+        depth: 0,
     }
     .statement()
 }

@@ -368,3 +368,23 @@ fn limits() {
     );
     assert!(parse_error(&nested, &[], &v).contains("too many operators"));
 }
+
+#[test]
+fn partiql_nesting_is_bounded() {
+    use stratus_dynamodb_expr::partiql;
+    let ok = format!("SELECT * FROM t WHERE {}a = 1{}", "(".repeat(50), ")".repeat(50));
+    assert!(partiql::parse(&ok, &[]).is_ok());
+    for deep in [
+        format!(
+            "SELECT * FROM t WHERE {}a = 1{}",
+            "(".repeat(5_000),
+            ")".repeat(5_000)
+        ),
+        format!("SELECT * FROM t WHERE {}a = 1", "NOT ".repeat(5_000)),
+        format!("INSERT INTO t VALUE {}", "[".repeat(5_000)),
+        format!("INSERT INTO t VALUE {}", "<<".repeat(5_000)),
+    ] {
+        let e = partiql::parse(&deep, &[]).unwrap_err();
+        assert!(e.to_string().contains("Nesting is too deep"), "{e}");
+    }
+}

@@ -442,8 +442,13 @@ pub fn stage_write(
     Ok(txn)
 }
 
-/// Checks the 400 KB item limit.
-pub fn check_size(item: &Item) -> Result<usize, DynamoDbError> {
+/// Checks the 400 KB item limit and the 32 levels of nesting; the item's size.
+pub fn check_limits(item: &Item) -> Result<usize, DynamoDbError> {
+    if item.values().map(nesting).max().unwrap_or(0) > MAX_NESTING {
+        return Err(DynamoDbError::Validation(
+            "Nesting Levels have exceeded supported limits: Attributes in the item have nested levels beyond supported limit".into(),
+        ));
+    }
     let size = value::item_size(item);
     if size > MAX_ITEM_BYTES {
         return Err(DynamoDbError::Validation(
@@ -451,6 +456,18 @@ pub fn check_size(item: &Item) -> Result<usize, DynamoDbError> {
         ));
     }
     Ok(size)
+}
+
+/// Most levels of lists and maps inside one another that DynamoDB stores.
+const MAX_NESTING: usize = 32;
+
+/// How many levels of lists and maps a value holds (0 for a scalar or a set).
+fn nesting(v: &AttributeValue) -> usize {
+    match v {
+        AttributeValue::L(l) => 1 + l.iter().map(nesting).max().unwrap_or(0),
+        AttributeValue::M(m) => 1 + m.values().map(nesting).max().unwrap_or(0),
+        _ => 0,
+    }
 }
 
 /// Write capacity units for an item of `bytes` (1 KB each, at least 1).

@@ -68,7 +68,7 @@ pub async fn batch_write_item(
             let (key, item) = match (&req.put_request, &req.delete_request) {
                 (Some(p), None) => {
                     let item = items::from_wire(p.item.as_ref().unwrap_or(&Default::default()))?;
-                    items::check_size(&item)?;
+                    items::check_limits(&item)?;
                     let key = items::item_key(&t.schema, &item)?;
                     for index in &t.indexes {
                         items::index_key(&t, index, &item, &key)?;
@@ -278,6 +278,14 @@ pub async fn transact_get_items(
             &t.schema,
             &items::from_wire(get.key.as_ref().unwrap_or(&Default::default()))?,
         )?;
+        if gets
+            .iter()
+            .any(|(other, k, _): &(Arc<TableInfo>, _, _)| other.id == t.id && *k == key)
+        {
+            return Err(DynamoDbError::Validation(
+                "Transaction request cannot include multiple operations on one item".into(),
+            ));
+        }
         let mut exprs = Exprs::new(get.expression_attribute_names.as_ref(), None)?;
         let projection = exprs
             .parse(None, None, get.projection_expression.as_deref(), None)?
@@ -448,7 +456,7 @@ pub async fn transact_write_items(
         let parsed = exprs.parse(cond_src.map(|c| (c, Kind::Condition)), update_src, None, None)?;
         let (key, key_item, action) = if let Some(p) = &w.put {
             let item = items::from_wire(p.item.as_ref().unwrap_or(&Default::default()))?;
-            items::check_size(&item)?;
+            items::check_limits(&item)?;
             let key = items::item_key(&t.schema, &item)?;
             (key, t.schema.key_of(&item), Action::Put(item))
         } else {
@@ -462,7 +470,10 @@ pub async fn transact_write_items(
             let key = items::request_key(&t.schema, &key_item)?;
             let action = match (&w.delete, parsed.update) {
                 (Some(_), _) => Action::Delete,
-                (None, Some(u)) => Action::Update(u),
+                (None, Some(u)) => {
+                    super::items::updated_attributes(&t, &u)?;
+                    Action::Update(u)
+                }
                 _ if w.update.is_some() => {
                     return Err(DynamoDbError::Validation(
                         "The UpdateExpression parameter is required for an Update".into(),
@@ -568,7 +579,7 @@ pub(crate) async fn run_transaction(
                     let mut item = old.cloned().unwrap_or_else(|| step.key_item.clone());
                     match eval::apply(&mut item, u)
                         .map_err(|e| e.to_string())
-                        .and_then(|_| items::check_size(&item).map_err(|e| e.to_string()).map(|_| ()))
+                        .and_then(|_| items::check_limits(&item).map_err(|e| e.to_string()).map(|_| ()))
                     {
                         Ok(()) => Some(item),
                         Err(message) => {

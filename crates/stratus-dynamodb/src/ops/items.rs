@@ -168,7 +168,7 @@ pub async fn put_item(
     )?;
     let item = items::from_wire(input.item.as_ref().unwrap_or(&Default::default()))?;
     let key = items::item_key(&table.schema, &item)?;
-    items::check_size(&item)?;
+    items::check_limits(&item)?;
     for index in &table.indexes {
         items::index_key(&table, index, &item, &key)?;
     }
@@ -316,6 +316,21 @@ pub async fn delete_item(
 }
 
 /// Top-level attributes an update touches (what UPDATED_OLD / UPDATED_NEW return).
+/// The top-level attributes an update touches; an update that would change or remove a key
+/// attribute of the table is refused.
+pub(crate) fn updated_attributes(
+    table: &TableInfo,
+    update: &Update,
+) -> Result<BTreeSet<String>, DynamoDbError> {
+    let names = touched(update);
+    match table.schema.names().find(|k| names.contains(*k)) {
+        Some(k) => Err(DynamoDbError::invalid(format!(
+            "Cannot update attribute {k}. This attribute is part of the key"
+        ))),
+        None => Ok(names),
+    }
+}
+
 fn touched(u: &Update) -> BTreeSet<String> {
     let top = |p: &Path| match p.0.first() {
         Some(Step::Attr(a)) => Some(a.clone()),
@@ -377,14 +392,7 @@ pub async fn update_item(
         (None, Some(a)) => legacy_updates(a)?,
         (None, None) => Update::default(),
     };
-    let names = touched(&update);
-    for k in table.schema.names() {
-        if names.contains(k) {
-            return Err(DynamoDbError::invalid(format!(
-                "Cannot update attribute {k}. This attribute is part of the key"
-            )));
-        }
-    }
+    let names = updated_attributes(&table, &update)?;
     let empty = Item::new();
     let (old, new) = write(&db, &table, &key, |old| {
         if let Some(c) = &condition
@@ -397,7 +405,7 @@ pub async fn update_item(
         }
         let mut item = old.cloned().unwrap_or_else(|| key_item.clone());
         eval::apply(&mut item, &update).map_err(|e| DynamoDbError::Validation(e.to_string()))?;
-        items::check_size(&item)?;
+        items::check_limits(&item)?;
         for index in &table.indexes {
             items::index_key(&table, index, &item, &key)?;
         }

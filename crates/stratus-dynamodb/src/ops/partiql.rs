@@ -189,7 +189,7 @@ async fn write_statement(
     };
     match st {
         Statement::Insert { item, .. } => {
-            items::check_size(&item)?;
+            items::check_limits(&item)?;
             let key = items::item_key(&t.schema, &item)?;
             for index in &t.indexes {
                 items::index_key(&t, index, &item, &key)?;
@@ -229,7 +229,7 @@ async fn write_statement(
                 }
                 let mut item = current.clone();
                 eval::apply(&mut item, &update).map_err(|e| DynamoDbError::Validation(e.to_string()))?;
-                items::check_size(&item)?;
+                items::check_limits(&item)?;
                 Ok(Some(item))
             })
             .await?;
@@ -410,7 +410,7 @@ pub async fn execute_transaction(
             req.return_values_on_condition_check_failure.as_deref() == Some("ALL_OLD");
         let step = match st {
             Statement::Insert { item, .. } => {
-                items::check_size(&item)?;
+                items::check_limits(&item)?;
                 let key = items::item_key(&t.schema, &item)?;
                 let hash = Path(vec![PathStep::Attr(t.schema.hash.name.clone())]);
                 Step {

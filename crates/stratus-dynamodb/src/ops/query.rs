@@ -549,6 +549,11 @@ pub async fn query(db: DynamoDb, cx: RequestContext, input: QueryInput) -> Resul
     };
     let (filter, count_only, projection) = (plan.filter, plan.count_only, plan.projection);
     let src = Source { table: &table, index };
+    if input.filter_expression.is_some()
+        && let Some(f) = &filter
+    {
+        filter_without_keys(f, src.schema())?;
+    }
     let (hash, sort) = analyze(&key_cond, src.schema())?;
     let (mut start, mut end) = key_range(&hash, sort.as_ref());
     let forward = input.scan_index_forward.unwrap_or(true);
@@ -581,6 +586,26 @@ pub async fn query(db: DynamoDb, cx: RequestContext, input: QueryInput) -> Resul
         index,
         input.consistent_read.unwrap_or(false),
     )
+}
+
+/// A Query's FilterExpression may not read the key attributes of what it queries (they belong
+/// in the KeyConditionExpression).
+fn filter_without_keys(filter: &Cond, schema: &KeySchema) -> Result<(), DynamoDbError> {
+    let mut key = None;
+    filter.for_each_path(&mut |p| {
+        if key.is_none()
+            && let Some(Step::Attr(a)) = p.0.first()
+            && schema.names().any(|k| k == a)
+        {
+            key = Some(a.clone());
+        }
+    });
+    match key {
+        Some(k) => Err(DynamoDbError::Validation(format!(
+            "Filter Expression can only contain non-primary key attributes: Primary key attribute: {k}"
+        ))),
+        None => Ok(()),
+    }
 }
 
 fn finish(
