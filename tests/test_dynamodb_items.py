@@ -609,3 +609,39 @@ def test_query_filters_may_not_read_key_attributes(table):
     assert code == "ValidationException"
     # Scan filters may read keys.
     assert table.scan(FilterExpression=Attr("sk").eq(1))["Count"] == 1
+
+
+def test_local_indexes_fetch_what_they_do_not_project_and_global_ones_refuse(stratus):
+    from boto3.dynamodb.conditions import Attr, Key
+    ddb = stratus.client("dynamodb")
+    t = stratus.resource("dynamodb").create_table(
+        TableName="proj", BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in ("pk", "sk", "l", "g")],
+        LocalSecondaryIndexes=[{"IndexName": "lsi", "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"},
+                                                                 {"AttributeName": "l", "KeyType": "RANGE"}],
+                                "Projection": {"ProjectionType": "KEYS_ONLY"}}],
+        GlobalSecondaryIndexes=[{"IndexName": "gsi", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+                                 "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["inc"]}}])
+    for i in range(3):
+        t.put_item(Item={"pk": "p", "sk": f"s{i}", "l": f"l{i}", "g": "g", "inc": i, "y": f"y{i}"})
+    lk = Key("pk").eq("p")
+    # By default a local index answers with what it holds...
+    assert t.query(IndexName="lsi", KeyConditionExpression=lk)["Items"][0] == {"pk": "p", "sk": "s0", "l": "l0"}
+    # ...and fetches the rest from the table when asked for it.
+    assert t.query(IndexName="lsi", KeyConditionExpression=lk, Select="ALL_ATTRIBUTES")["Items"][2] == \
+        {"pk": "p", "sk": "s2", "l": "l2", "g": "g", "inc": 2, "y": "y2"}
+    assert [i["y"] for i in t.query(IndexName="lsi", KeyConditionExpression=lk, ProjectionExpression="y")["Items"]] == \
+        ["y0", "y1", "y2"]
+    page = t.query(IndexName="lsi", KeyConditionExpression=lk, FilterExpression=Attr("y").eq("y1"))
+    assert (page["Count"], page["ScannedCount"], page["Items"][0]["sk"]) == (1, 3, "s1")
+    assert t.scan(IndexName="lsi", ProjectionExpression="y, inc")["Items"][0] == {"y": "y0", "inc": 0}
+    # A global index has only what it projects.
+    assert t.query(IndexName="gsi", KeyConditionExpression=Key("g").eq("g"), ProjectionExpression="inc, sk")["Count"] == 3
+    for call, kw in [(t.query, {"KeyConditionExpression": Key("g").eq("g")}), (t.scan, {})]:
+        code, msg, _ = err(call, IndexName="gsi", ProjectionExpression="y, inc, zz", **kw)
+        assert (code, msg) == ("ValidationException", "One or more parameter values were invalid: "
+                                                      "Global secondary index gsi does not project [y, zz]")
+    code, _, _ = err(ddb.query, TableName="proj", IndexName="gsi", KeyConditionExpression="g = :g",
+                     ExpressionAttributeValues={":g": {"S": "g"}}, AttributesToGet=["y"])
+    assert code == "ValidationException"

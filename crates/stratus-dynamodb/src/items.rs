@@ -135,6 +135,25 @@ impl TableInfo {
     pub fn index(&self, name: &str) -> Option<&Index> {
         self.indexes.iter().find(|i| i.name == name)
     }
+
+    /// Whether `index` keeps every attribute of the items it holds (projection ALL).
+    pub fn projects_all(&self, index: &Index) -> bool {
+        matches!(index.projection.projection_type.as_deref(), Some("ALL") | None)
+    }
+
+    /// Whether `index` keeps attribute `name`: every key attribute, and those its projection
+    /// names.
+    pub fn projects(&self, index: &Index, name: &str) -> bool {
+        self.projects_all(index)
+            || self.schema.names().chain(index.schema.names()).any(|k| k == name)
+            || (index.projection.projection_type.as_deref() == Some("INCLUDE")
+                && index
+                    .projection
+                    .non_key_attributes
+                    .iter()
+                    .flatten()
+                    .any(|a| a == name))
+    }
 }
 
 /// Converts wire values, with DynamoDB's messages for invalid ones.
@@ -289,26 +308,13 @@ pub fn index_key(
 
 /// The attributes an index keeps of an item.
 pub fn project_for_index(table: &TableInfo, index: &Index, item: &Item) -> Item {
-    match index.projection.projection_type.as_deref() {
-        Some("ALL") | None => item.clone(),
-        kind => {
-            let mut keep: Vec<&str> = table.schema.names().chain(index.schema.names()).collect();
-            if kind == Some("INCLUDE") {
-                keep.extend(
-                    index
-                        .projection
-                        .non_key_attributes
-                        .iter()
-                        .flatten()
-                        .map(String::as_str),
-                );
-            }
-            item.iter()
-                .filter(|(k, _)| keep.contains(&k.as_str()))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect()
-        }
+    if table.projects_all(index) {
+        return item.clone();
     }
+    item.iter()
+        .filter(|(k, _)| table.projects(index, k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 /// An item's stored form: the store's size header (`stratus_store::sized_header`; JSON never

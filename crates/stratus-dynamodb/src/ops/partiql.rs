@@ -150,6 +150,7 @@ async fn select(
             limit,
             filter: filter.as_ref(),
             segment: None,
+            fetch: false,
         },
     )
     .await?;

@@ -323,6 +323,8 @@ pub(crate) struct ReadSpec<'a> {
     pub limit: Option<usize>,
     pub filter: Option<&'a Cond>,
     pub segment: Option<(u32, u32)>,
+    /// Read each item from the table by the key in the index entry.
+    pub fetch: bool,
 }
 
 fn segment_of(table: &TableInfo, item: &Item, total: u32) -> u32 {
@@ -355,6 +357,17 @@ pub(crate) async fn read(db: &DynamoDb, src: &Source<'_>, spec: ReadSpec<'_>) ->
             } else {
                 start = Bound::Excluded(k.clone());
             }
+            let v = if spec.fetch {
+                let entry = items::StoredItem::new(v)?.decode()?;
+                let key = items::item_key(&src.table.schema, &entry)?;
+                match db.store.get(&src.table.ns(), &key).await? {
+                    Some(item) => item,
+                    // Deleted since the index was read.
+                    None => continue,
+                }
+            } else {
+                v
+            };
             let stored = items::StoredItem::new(v)?;
             // Attributes are looked at only for a segment or a filter; otherwise the item goes
             // out as stored.
@@ -470,6 +483,7 @@ struct ReadRequest<'a> {
     conditional_operator: Option<&'a str>,
     attributes_to_get: Option<&'a [String]>,
     select: Option<&'a str>,
+    table: &'a TableInfo,
     index: Option<&'a Index>,
 }
 
@@ -479,6 +493,8 @@ struct ReadPlan {
     filter: Option<Cond>,
     count_only: bool,
     projection: Option<Vec<Path>>,
+    /// Read each item from the table, not from the local index that holds only part of it.
+    fetch: bool,
 }
 
 impl ReadPlan {
@@ -499,11 +515,45 @@ impl ReadPlan {
             .projection
             .or_else(|| r.attributes_to_get.map(legacy_projection));
         let (count_only, projection) = select_and_project(r.select, projection.as_ref(), r.index)?;
+        let fetch = match r.index {
+            Some(ix) if !r.table.projects_all(ix) => {
+                let outside = |p: &Path| match p.0.first() {
+                    Some(Step::Attr(a)) if !r.table.projects(ix, a) => Some(a.clone()),
+                    _ => None,
+                };
+                let mut missing: Vec<String> = Vec::new();
+                for a in projection.iter().flatten().filter_map(outside) {
+                    if !missing.contains(&a) {
+                        missing.push(a);
+                    }
+                }
+                if ix.global {
+                    // A global index has only what it projects.
+                    if !missing.is_empty() {
+                        return Err(DynamoDbError::invalid(format!(
+                            "Global secondary index {} does not project [{}]",
+                            ix.name,
+                            missing.join(", ")
+                        )));
+                    }
+                    false
+                } else {
+                    // A local index fetches the rest from the table.
+                    let mut filter_outside = false;
+                    if let Some(f) = &filter {
+                        f.for_each_path(&mut |p| filter_outside |= outside(p).is_some());
+                    }
+                    !missing.is_empty() || filter_outside || r.select == Some("ALL_ATTRIBUTES")
+                }
+            }
+            _ => false,
+        };
         Ok(ReadPlan {
             key_condition: parsed.key_condition,
             filter,
             count_only,
             projection,
+            fetch,
         })
     }
 }
@@ -534,6 +584,7 @@ pub async fn query(db: DynamoDb, cx: RequestContext, input: QueryInput) -> Resul
         conditional_operator: input.conditional_operator.as_deref(),
         attributes_to_get: input.attributes_to_get.as_deref(),
         select: input.select.as_deref(),
+        table: &table,
         index,
     })?;
     let missing_key = || {
@@ -574,6 +625,7 @@ pub async fn query(db: DynamoDb, cx: RequestContext, input: QueryInput) -> Resul
             limit: input.limit.map(|l| l as usize),
             filter: filter.as_ref(),
             segment: None,
+            fetch: plan.fetch,
         },
     )
     .await?;
@@ -687,6 +739,7 @@ pub async fn scan(db: DynamoDb, cx: RequestContext, input: ScanInput) -> Result<
         conditional_operator: input.conditional_operator.as_deref(),
         attributes_to_get: input.attributes_to_get.as_deref(),
         select: input.select.as_deref(),
+        table: &table,
         index,
     })?;
     let (filter, count_only, projection) = (plan.filter, plan.count_only, plan.projection);
@@ -705,6 +758,7 @@ pub async fn scan(db: DynamoDb, cx: RequestContext, input: ScanInput) -> Result<
             limit: input.limit.map(|l| l as usize),
             filter: filter.as_ref(),
             segment,
+            fetch: plan.fetch,
         },
     )
     .await?;
