@@ -645,3 +645,29 @@ def test_local_indexes_fetch_what_they_do_not_project_and_global_ones_refuse(str
     code, _, _ = err(ddb.query, TableName="proj", IndexName="gsi", KeyConditionExpression="g = :g",
                      ExpressionAttributeValues={":g": {"S": "g"}}, AttributesToGet=["y"])
     assert code == "ValidationException"
+
+
+def test_query_start_keys_must_lie_inside_the_key_condition(table, stratus):
+    ddb = stratus.client("dynamodb")
+    for i in range(4):
+        ddb.put_item(TableName="items", Item={"pk": {"S": "esk"}, "sk": {"N": str(i)}})
+
+    def query(cond, values, esk):
+        return ddb.query(TableName="items", KeyConditionExpression=cond, ExpressionAttributeValues=values,
+                         ExclusiveStartKey=esk)
+    p = {":p": {"S": "esk"}}
+    inside = {"pk": {"S": "esk"}, "sk": {"N": "1"}}
+    assert [i["sk"]["N"] for i in query("pk = :p", p, inside)["Items"]] == ["2", "3"]
+    for cond, values, esk, message in [
+        ("pk = :p", p, {"pk": {"S": "other"}, "sk": {"N": "1"}},
+         "The provided starting key is outside query boundaries based on provided condition"),
+        ("pk = :p AND sk > :s", {**p, ":s": {"N": "1"}}, inside,
+         "The provided starting key does not match the range key predicate"),
+        ("pk = :p AND sk BETWEEN :a AND :b", {**p, ":a": {"N": "2"}, ":b": {"N": "3"}}, inside,
+         "The provided starting key does not match the range key predicate"),
+        ("pk = :p", p, {**inside, "extra": {"S": "x"}},
+         "The provided starting key is invalid: The provided key element does not match the schema"),
+    ]:
+        code, msg, _ = err(query, cond, values, esk)
+        assert (code, msg) == ("ValidationException", message)
+    assert [i["sk"]["N"] for i in query("pk = :p AND sk >= :s", {**p, ":s": {"N": "1"}}, inside)["Items"]] == ["2", "3"]
