@@ -671,3 +671,20 @@ def test_query_start_keys_must_lie_inside_the_key_condition(table, stratus):
         code, msg, _ = err(query, cond, values, esk)
         assert (code, msg) == ("ValidationException", message)
     assert [i["sk"]["N"] for i in query("pk = :p AND sk >= :s", {**p, ":s": {"N": "1"}}, inside)["Items"]] == ["2", "3"]
+
+
+def test_updated_return_values_hold_only_the_updated_paths(table, stratus):
+    ddb = stratus.client("dynamodb")
+    key = {"pk": {"S": "upd"}, "sk": {"N": "1"}}
+    ddb.put_item(TableName="items", Item={**key, "m": {"M": {"x": {"N": "1"}, "keep": {"S": "k"}}},
+                                          "L": {"L": [{"S": "a"}, {"S": "b"}, {"S": "c"}]}, "n": {"N": "5"}})
+
+    def update(expr, rv, values=None):
+        kw = {"ExpressionAttributeValues": values} if values else {}
+        return ddb.update_item(TableName="items", Key=key, UpdateExpression=expr, ReturnValues=rv, **kw).get("Attributes")
+    assert update("SET m.x = :v", "UPDATED_NEW", {":v": {"N": "2"}}) == {"m": {"M": {"x": {"N": "2"}}}}
+    assert update("SET m.x = :v", "UPDATED_OLD", {":v": {"N": "3"}}) == {"m": {"M": {"x": {"N": "2"}}}}
+    assert update("SET L[1] = :v", "UPDATED_NEW", {":v": {"S": "B"}}) == {"L": {"L": [{"S": "B"}]}}
+    assert update("REMOVE m.zz, L[20]", "UPDATED_OLD") is None
+    assert update("SET n = n + :one, m.keep = :k", "UPDATED_OLD", {":one": {"N": "1"}, ":k": {"S": "K"}}) == \
+        {"n": {"N": "5"}, "m": {"M": {"keep": {"S": "k"}}}}

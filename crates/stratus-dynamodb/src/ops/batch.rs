@@ -471,7 +471,7 @@ pub async fn transact_write_items(
             let action = match (&w.delete, parsed.update) {
                 (Some(_), _) => Action::Delete,
                 (None, Some(u)) => {
-                    super::items::updated_attributes(&t, &u)?;
+                    super::items::keys_untouched(&t, &u)?;
                     Action::Update(u)
                 }
                 _ if w.update.is_some() => {

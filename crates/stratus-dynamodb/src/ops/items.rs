@@ -315,22 +315,18 @@ pub async fn delete_item(
     ))
 }
 
-/// Top-level attributes an update touches (what UPDATED_OLD / UPDATED_NEW return).
-/// The top-level attributes an update touches; an update that would change or remove a key
-/// attribute of the table is refused.
-pub(crate) fn updated_attributes(
-    table: &TableInfo,
-    update: &Update,
-) -> Result<BTreeSet<String>, DynamoDbError> {
+/// Refuses an update that would change or remove a key attribute of the table.
+pub(crate) fn keys_untouched(table: &TableInfo, update: &Update) -> Result<(), DynamoDbError> {
     let names = touched(update);
     match table.schema.names().find(|k| names.contains(*k)) {
         Some(k) => Err(DynamoDbError::invalid(format!(
             "Cannot update attribute {k}. This attribute is part of the key"
         ))),
-        None => Ok(names),
+        None => Ok(()),
     }
 }
 
+/// Top-level attributes an update touches.
 fn touched(u: &Update) -> BTreeSet<String> {
     let top = |p: &Path| match p.0.first() {
         Some(Step::Attr(a)) => Some(a.clone()),
@@ -392,7 +388,7 @@ pub async fn update_item(
         (None, Some(a)) => legacy_updates(a)?,
         (None, None) => Update::default(),
     };
-    let names = updated_attributes(&table, &update)?;
+    keys_untouched(&table, &update)?;
     let empty = Item::new();
     let (old, new) = write(&db, &table, &key, |old| {
         if let Some(c) = &condition
@@ -412,14 +408,17 @@ pub async fn update_item(
         Ok(Some(item))
     })
     .await?;
-    let pick = |i: &Option<Item>| -> Option<Item> {
-        i.as_ref().map(|i| {
-            i.iter()
-                .filter(|(k, _)| names.contains(*k))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect::<Item>()
-        })
-    };
+    // UPDATED_OLD / UPDATED_NEW: just the paths the update names (`m.x`, not all of `m`).
+    let paths: Vec<Path> = update
+        .set
+        .iter()
+        .map(|(p, _)| p)
+        .chain(&update.remove)
+        .chain(update.add.iter().map(|(p, _)| p))
+        .chain(update.delete.iter().map(|(p, _)| p))
+        .cloned()
+        .collect();
+    let pick = |i: &Option<Item>| i.as_ref().map(|i| eval::project(i, &paths));
     let attributes = match input.return_values.as_deref() {
         Some("ALL_OLD") => old.clone(),
         Some("ALL_NEW") => new.clone(),
