@@ -565,6 +565,23 @@ impl<'p, 'a> Parser<'p, 'a> {
         }
     }
 
+    /// An operator or function comparing a path with itself.
+    fn distinct(&self, op: &str, a: &Operand, b: &Operand) -> Result<(), ExprError> {
+        match (a, b) {
+            (Operand::Path(p), Operand::Path(q)) if p == q => Err(self.err(format!(
+                "The first operand must be distinct from the remaining operands for this operator or function; operator: {op}, first operand: {p}"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    fn operand_type(&self, f: &str, v: &AttributeValue) -> ExprError {
+        self.err(format!(
+            "Incorrect operand type for operator or function; operator or function: {f}, operand type: {}",
+            v.type_name()
+        ))
+    }
+
     fn function_error(&self, f: &str) -> ExprError {
         const KNOWN: &[&str] = &[
             "attribute_exists",
@@ -645,6 +662,7 @@ impl<'p, 'a> Parser<'p, 'a> {
                 self.pos += 1;
                 self.op()?;
                 let right = self.operand()?;
+                self.distinct(op, &left, &right)?;
                 let op = match op {
                     "=" => CmpOp::Eq,
                     "<>" => CmpOp::Ne,
@@ -664,6 +682,14 @@ impl<'p, 'a> Parser<'p, 'a> {
                 }
                 self.pos += 1;
                 let hi = self.operand()?;
+                if let (Operand::Value(a), Operand::Value(b)) = (&lo, &hi)
+                    && a.type_name() != b.type_name()
+                {
+                    return Err(self.err(format!(
+                        "The BETWEEN operator requires same data type for lower and upper bounds; lower bound operand: AttributeValue: {{{}:{}}}, upper bound operand: AttributeValue: {{{}:{}}}",
+                        a.type_name(), crate::eval::scalar_text(a), b.type_name(), crate::eval::scalar_text(b)
+                    )));
+                }
                 if let (Operand::Value(a), Operand::Value(b)) = (&lo, &hi)
                     && crate::eval::compare(a, b) == Some(std::cmp::Ordering::Greater)
                 {
@@ -740,6 +766,11 @@ impl<'p, 'a> Parser<'p, 'a> {
             "attribute_type" => {
                 arity(2, &args)?;
                 let p = path_arg(&args[0])?;
+                if let Operand::Value(v) = &args[1]
+                    && !matches!(v, AttributeValue::S(_))
+                {
+                    return Err(self.operand_type(&f, v));
+                }
                 if let Operand::Value(AttributeValue::S(t)) = &args[1] {
                     const TYPES: &[&str] = &["B", "BOOL", "BS", "L", "M", "N", "NS", "NULL", "S", "SS"];
                     if !TYPES.contains(&t.as_str()) {
@@ -752,10 +783,19 @@ impl<'p, 'a> Parser<'p, 'a> {
             }
             "begins_with" => {
                 arity(2, &args)?;
+                self.distinct(&f, &args[0], &args[1])?;
+                for a in &args {
+                    if let Operand::Value(v) = a
+                        && !matches!(v, AttributeValue::S(_) | AttributeValue::B(_))
+                    {
+                        return Err(self.operand_type(&f, v));
+                    }
+                }
                 Ok(Cond::BeginsWith(args[0].clone(), args[1].clone()))
             }
             "contains" => {
                 arity(2, &args)?;
+                self.distinct(&f, &args[0], &args[1])?;
                 Ok(Cond::Contains(args[0].clone(), args[1].clone()))
             }
             other => Err(self.function_error(other)),

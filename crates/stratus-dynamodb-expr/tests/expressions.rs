@@ -388,3 +388,38 @@ fn partiql_nesting_is_bounded() {
         assert!(e.to_string().contains("Nesting is too deep"), "{e}");
     }
 }
+
+#[test]
+fn operands_are_checked_as_aws_checks_them() {
+    let v = [(":n", n("1")), (":s", s("a"))];
+    let cases = [
+        (
+            "contains(tags, tags)",
+            "The first operand must be distinct from the remaining operands for this operator or function; operator: contains, first operand: [tags]",
+        ),
+        (
+            "age = age",
+            "The first operand must be distinct from the remaining operands for this operator or function; operator: =, first operand: [age]",
+        ),
+        (
+            "begins_with(pk, :n)",
+            "Incorrect operand type for operator or function; operator or function: begins_with, operand type: N",
+        ),
+        (
+            "attribute_type(pk, :n)",
+            "Incorrect operand type for operator or function; operator or function: attribute_type, operand type: N",
+        ),
+        (
+            "age BETWEEN :n AND :s",
+            "The BETWEEN operator requires same data type for lower and upper bounds; lower bound operand: AttributeValue: {N:1}, upper bound operand: AttributeValue: {S:a}",
+        ),
+    ];
+    for (src, message) in cases {
+        let used: Vec<(&str, V)> = v.iter().filter(|(k, _)| src.contains(k)).cloned().collect();
+        assert_eq!(
+            parse_error(src, &[], &used),
+            format!("Invalid ConditionExpression: {message}")
+        );
+    }
+    assert!(holds("begins_with(pk, :s) OR contains(tags, :s)", &[], &v[1..]));
+}
