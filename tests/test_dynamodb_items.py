@@ -688,3 +688,14 @@ def test_updated_return_values_hold_only_the_updated_paths(table, stratus):
     assert update("REMOVE m.zz, L[20]", "UPDATED_OLD") is None
     assert update("SET n = n + :one, m.keep = :k", "UPDATED_OLD", {":one": {"N": "1"}, ":k": {"S": "K"}}) == \
         {"n": {"N": "5"}, "m": {"M": {"keep": {"S": "k"}}}}
+
+
+def test_attributes_to_get_may_not_repeat_a_name(table, stratus):
+    ddb = stratus.client("dynamodb")
+    key = {"pk": {"S": "atg"}, "sk": {"N": "1"}}
+    ddb.put_item(TableName="items", Item={**key, "v": {"S": "x"}})
+    assert ddb.get_item(TableName="items", Key=key, AttributesToGet=["v"])["Item"] == {"v": {"S": "x"}}
+    for call, kw in [(ddb.get_item, {"Key": key}), (ddb.scan, {})]:
+        code, msg, _ = err(call, TableName="items", AttributesToGet=["v", "v"], **kw)
+        assert (code, msg) == ("ValidationException",
+                               "One or more parameter values were invalid: Duplicate value in attribute name: v")

@@ -198,10 +198,12 @@ pub async fn batch_get_item(
             super::common::no_mixing(&[("AttributesToGet", true)], &[("ProjectionExpression", true)])?;
         }
         let mut exprs = Exprs::new(req.expression_attribute_names.as_ref(), None)?;
-        let projection = exprs
-            .parse(None, None, req.projection_expression.as_deref(), None)?
-            .projection
-            .or_else(|| req.attributes_to_get.as_deref().map(legacy_projection));
+        let projection = legacy_projection(
+            exprs
+                .parse(None, None, req.projection_expression.as_deref(), None)?
+                .projection,
+            req.attributes_to_get.as_deref(),
+        )?;
         let consistent = req.consistent_read.unwrap_or(false);
         let mut seen = HashSet::new();
         let mut found = Vec::new();

@@ -283,8 +283,24 @@ pub fn legacy_conditions(
 }
 
 /// `AttributesToGet` as projection paths.
-pub fn legacy_projection(names: &[String]) -> Vec<Path> {
-    names.iter().map(|n| attr(n)).collect()
+/// `AttributesToGet` as a projection (the projection of an expression, when there is one).
+pub fn legacy_projection(
+    expression: Option<Vec<Path>>,
+    names: Option<&[String]>,
+) -> Result<Option<Vec<Path>>, DynamoDbError> {
+    let Some(names) = names.filter(|_| expression.is_none()) else {
+        return Ok(expression);
+    };
+    if let Some(n) = names
+        .iter()
+        .enumerate()
+        .find_map(|(i, n)| names[..i].contains(n).then_some(n))
+    {
+        return Err(DynamoDbError::invalid(format!(
+            "Duplicate value in attribute name: {n}"
+        )));
+    }
+    Ok(Some(names.iter().map(|n| attr(n)).collect()))
 }
 
 /// `AttributeUpdates` as an update.

@@ -248,9 +248,7 @@ pub async fn get_item(
     let key = items::request_key(&table.schema, &key_item)?;
     let mut exprs = Exprs::new(input.expression_attribute_names.as_ref(), None)?;
     let parsed = exprs.parse(None, None, input.projection_expression.as_deref(), None)?;
-    let projection = parsed
-        .projection
-        .or_else(|| input.attributes_to_get.as_deref().map(legacy_projection));
+    let projection = legacy_projection(parsed.projection, input.attributes_to_get.as_deref())?;
     let found = items::load_stored(&db.store, &table, &key).await?;
     let size = found.as_ref().map_or(0, items::StoredItem::size);
     let consistent = input.consistent_read.unwrap_or(false);

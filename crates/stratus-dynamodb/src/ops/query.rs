@@ -562,9 +562,7 @@ impl ReadPlan {
             (None, Some(q)) => legacy_conditions(q, r.conditional_operator)?,
             _ => None,
         };
-        let projection = parsed
-            .projection
-            .or_else(|| r.attributes_to_get.map(legacy_projection));
+        let projection = legacy_projection(parsed.projection, r.attributes_to_get)?;
         let (count_only, projection) = select_and_project(r.select, projection.as_ref(), r.index)?;
         let fetch = match r.index {
             Some(ix) if !r.table.projects_all(ix) => {
