@@ -634,7 +634,7 @@ def test_local_indexes_fetch_what_they_do_not_project_and_global_ones_refuse(str
     assert [i["y"] for i in t.query(IndexName="lsi", KeyConditionExpression=lk, ProjectionExpression="y")["Items"]] == \
         ["y0", "y1", "y2"]
     page = t.query(IndexName="lsi", KeyConditionExpression=lk, FilterExpression=Attr("y").eq("y1"))
-    assert (page["Count"], page["ScannedCount"], page["Items"][0]["sk"]) == (1, 3, "s1")
+    assert (page["Count"], page["ScannedCount"], page["Items"]) == (1, 3, [{"pk": "p", "sk": "s1", "l": "l1"}])
     assert t.scan(IndexName="lsi", ProjectionExpression="y, inc")["Items"][0] == {"y": "y0", "inc": 0}
     # A global index has only what it projects.
     assert t.query(IndexName="gsi", KeyConditionExpression=Key("g").eq("g"), ProjectionExpression="inc, sk")["Count"] == 3

@@ -563,7 +563,7 @@ impl ReadPlan {
             _ => None,
         };
         let projection = legacy_projection(parsed.projection, r.attributes_to_get)?;
-        let (count_only, projection) = select_and_project(r.select, projection.as_ref(), r.index)?;
+        let (count_only, mut projection) = select_and_project(r.select, projection.as_ref(), r.index)?;
         let fetch = match r.index {
             Some(ix) if !r.table.projects_all(ix) => {
                 let outside = |p: &Path| match p.0.first() {
@@ -592,7 +592,29 @@ impl ReadPlan {
                     if let Some(f) = &filter {
                         f.for_each_path(&mut |p| filter_outside |= outside(p).is_some());
                     }
-                    !missing.is_empty() || filter_outside || r.select == Some("ALL_ATTRIBUTES")
+                    let all = r.select == Some("ALL_ATTRIBUTES");
+                    if filter_outside && projection.is_none() && !all {
+                        // Fetched for the filter only: the answer still holds what the index does.
+                        let mut names: Vec<&str> = Vec::new();
+                        let include = ix
+                            .projection
+                            .non_key_attributes
+                            .iter()
+                            .flatten()
+                            .map(String::as_str);
+                        for n in r.table.schema.names().chain(ix.schema.names()).chain(include) {
+                            if !names.contains(&n) {
+                                names.push(n);
+                            }
+                        }
+                        projection = Some(
+                            names
+                                .into_iter()
+                                .map(|n| Path(vec![Step::Attr(n.to_string())]))
+                                .collect(),
+                        );
+                    }
+                    !missing.is_empty() || filter_outside || all
                 }
             }
             _ => false,
