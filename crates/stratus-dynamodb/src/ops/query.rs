@@ -565,58 +565,7 @@ impl ReadPlan {
         let projection = legacy_projection(parsed.projection, r.attributes_to_get)?;
         let (count_only, mut projection) = select_and_project(r.select, projection.as_ref(), r.index)?;
         let fetch = match r.index {
-            Some(ix) if !r.table.projects_all(ix) => {
-                let outside = |p: &Path| match p.0.first() {
-                    Some(Step::Attr(a)) if !r.table.projects(ix, a) => Some(a.clone()),
-                    _ => None,
-                };
-                let mut missing: Vec<String> = Vec::new();
-                for a in projection.iter().flatten().filter_map(outside) {
-                    if !missing.contains(&a) {
-                        missing.push(a);
-                    }
-                }
-                if ix.global {
-                    // A global index has only what it projects.
-                    if !missing.is_empty() {
-                        return Err(DynamoDbError::invalid(format!(
-                            "Global secondary index {} does not project [{}]",
-                            ix.name,
-                            missing.join(", ")
-                        )));
-                    }
-                    false
-                } else {
-                    // A local index fetches the rest from the table.
-                    let mut filter_outside = false;
-                    if let Some(f) = &filter {
-                        f.for_each_path(&mut |p| filter_outside |= outside(p).is_some());
-                    }
-                    let all = r.select == Some("ALL_ATTRIBUTES");
-                    if filter_outside && projection.is_none() && !all {
-                        // Fetched for the filter only: the answer still holds what the index does.
-                        let mut names: Vec<&str> = Vec::new();
-                        let include = ix
-                            .projection
-                            .non_key_attributes
-                            .iter()
-                            .flatten()
-                            .map(String::as_str);
-                        for n in r.table.schema.names().chain(ix.schema.names()).chain(include) {
-                            if !names.contains(&n) {
-                                names.push(n);
-                            }
-                        }
-                        projection = Some(
-                            names
-                                .into_iter()
-                                .map(|n| Path(vec![Step::Attr(n.to_string())]))
-                                .collect(),
-                        );
-                    }
-                    !missing.is_empty() || filter_outside || all
-                }
-            }
+            Some(ix) if !r.table.projects_all(ix) => partial_index(&r, ix, filter.as_ref(), &mut projection)?,
             _ => false,
         };
         Ok(ReadPlan {
@@ -626,6 +575,67 @@ impl ReadPlan {
             projection,
             fetch,
         })
+    }
+}
+
+/// Reading an index that holds only part of each item: a global one refuses to answer
+/// attributes it does not project; a local one fetches the items from the table when the
+/// answer or the filter needs more than it holds. True when items are to be fetched.
+fn partial_index(
+    r: &ReadRequest<'_>,
+    ix: &Index,
+    filter: Option<&Cond>,
+    projection: &mut Option<Vec<Path>>,
+) -> Result<bool, DynamoDbError> {
+    let outside = |p: &Path| match p.0.first() {
+        Some(Step::Attr(a)) if !r.table.projects(ix, a) => Some(a.clone()),
+        _ => None,
+    };
+    let mut missing: Vec<String> = Vec::new();
+    for a in projection.iter().flatten().filter_map(outside) {
+        if !missing.contains(&a) {
+            missing.push(a);
+        }
+    }
+    if ix.global {
+        // A global index has only what it projects.
+        if !missing.is_empty() {
+            return Err(DynamoDbError::invalid(format!(
+                "Global secondary index {} does not project [{}]",
+                ix.name,
+                missing.join(", ")
+            )));
+        }
+        Ok(false)
+    } else {
+        // A local index fetches the rest from the table.
+        let mut filter_outside = false;
+        if let Some(f) = filter {
+            f.for_each_path(&mut |p| filter_outside |= outside(p).is_some());
+        }
+        let all = r.select == Some("ALL_ATTRIBUTES");
+        if filter_outside && projection.is_none() && !all {
+            // Fetched for the filter only: the answer still holds what the index does.
+            let mut names: Vec<&str> = Vec::new();
+            let include = ix
+                .projection
+                .non_key_attributes
+                .iter()
+                .flatten()
+                .map(String::as_str);
+            for n in r.table.schema.names().chain(ix.schema.names()).chain(include) {
+                if !names.contains(&n) {
+                    names.push(n);
+                }
+            }
+            *projection = Some(
+                names
+                    .into_iter()
+                    .map(|n| Path(vec![Step::Attr(n.to_string())]))
+                    .collect(),
+            );
+        }
+        Ok(!missing.is_empty() || filter_outside || all)
     }
 }
 
