@@ -609,6 +609,11 @@ def test_query_filters_may_not_read_key_attributes(table):
     assert code == "ValidationException"
     # Scan filters may read keys.
     assert table.scan(FilterExpression=Attr("sk").eq(1))["Count"] == 1
+    # The legacy QueryFilter has its own message.
+    code, msg, _ = err(table.meta.client.query, TableName="items",
+                       KeyConditions={"pk": {"ComparisonOperator": "EQ", "AttributeValueList": [{"S": "f"}]}},
+                       QueryFilter={"sk": {"ComparisonOperator": "GT", "AttributeValueList": [{"N": "0"}]}})
+    assert (code, msg) == ("ValidationException", "QueryFilter can only contain non-key attributes: Primary key attribute: sk")
 
 
 def test_local_indexes_fetch_what_they_do_not_project_and_global_ones_refuse(stratus):

@@ -681,10 +681,8 @@ pub async fn query(db: DynamoDb, cx: RequestContext, input: QueryInput) -> Resul
     };
     let (filter, count_only, projection) = (plan.filter, plan.count_only, plan.projection);
     let src = Source { table: &table, index };
-    if input.filter_expression.is_some()
-        && let Some(f) = &filter
-    {
-        filter_without_keys(f, src.schema())?;
+    if let Some(f) = &filter {
+        filter_without_keys(f, src.schema(), input.query_filter.is_some())?;
     }
     let (hash, sort) = analyze(&key_cond, src.schema())?;
     let (mut start, mut end) = key_range(&hash, sort.as_ref());
@@ -724,9 +722,9 @@ pub async fn query(db: DynamoDb, cx: RequestContext, input: QueryInput) -> Resul
     )
 }
 
-/// A Query's FilterExpression may not read the key attributes of what it queries (they belong
-/// in the KeyConditionExpression).
-fn filter_without_keys(filter: &Cond, schema: &KeySchema) -> Result<(), DynamoDbError> {
+/// A Query's FilterExpression (or legacy QueryFilter) may not read the key attributes of what
+/// it queries: they belong in the key condition.
+fn filter_without_keys(filter: &Cond, schema: &KeySchema, legacy: bool) -> Result<(), DynamoDbError> {
     let mut key = None;
     filter.for_each_path(&mut |p| {
         if key.is_none()
@@ -737,6 +735,9 @@ fn filter_without_keys(filter: &Cond, schema: &KeySchema) -> Result<(), DynamoDb
         }
     });
     match key {
+        Some(k) if legacy => Err(DynamoDbError::Validation(format!(
+            "QueryFilter can only contain non-key attributes: Primary key attribute: {k}"
+        ))),
         Some(k) => Err(DynamoDbError::Validation(format!(
             "Filter Expression can only contain non-primary key attributes: Primary key attribute: {k}"
         ))),
