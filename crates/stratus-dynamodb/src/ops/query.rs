@@ -449,8 +449,8 @@ fn select_and_project(
 fn start_within(
     src: &Source<'_>,
     esk: &Item,
+    key_cond: &Cond,
     hash: &AttributeValue,
-    sort: Option<&SortCond>,
 ) -> Result<(), DynamoDbError> {
     let index_names = src.index.into_iter().flat_map(|ix| ix.schema.names());
     let names: Vec<&str> = src.table.schema.names().chain(index_names).collect();
@@ -459,40 +459,18 @@ fn start_within(
             "The provided starting key is invalid: The provided key element does not match the schema".into(),
         ));
     }
-    let schema = src.schema();
-    if esk.get(&schema.hash.name) != Some(hash) {
+    if esk.get(&src.schema().hash.name) != Some(hash) {
         return Err(DynamoDbError::Validation(
             "The provided starting key is outside query boundaries based on provided condition".into(),
         ));
     }
-    let (Some(range), Some(sort)) = (&schema.range, sort) else {
-        return Ok(());
-    };
-    let v = &esk[&range.name];
-    let cmp = |b: &AttributeValue| eval::compare(v, b);
-    let within = match sort {
-        SortCond::Cmp(op, b) => cmp(b).is_some_and(|o| match op {
-            CmpOp::Eq => o.is_eq(),
-            CmpOp::Lt => o.is_lt(),
-            CmpOp::Le => o.is_le(),
-            CmpOp::Gt => o.is_gt(),
-            CmpOp::Ge => o.is_ge(),
-            CmpOp::Ne => o.is_ne(),
-        }),
-        SortCond::Between(lo, hi) => cmp(lo).is_some_and(|o| o.is_ge()) && cmp(hi).is_some_and(|o| o.is_le()),
-        SortCond::BeginsWith(prefix) => match (v, prefix) {
-            (AttributeValue::S(a), AttributeValue::S(b)) => a.starts_with(b.as_str()),
-            (AttributeValue::B(a), AttributeValue::B(b)) => a.starts_with(b),
-            _ => false,
-        },
-    };
-    if within {
-        Ok(())
-    } else {
-        Err(DynamoDbError::Validation(
+    // The partition matches, so only the sort-key part of the condition can fail.
+    if !eval::eval(key_cond, esk) {
+        return Err(DynamoDbError::Validation(
             "The provided starting key does not match the range key predicate".into(),
-        ))
+        ));
     }
+    Ok(())
 }
 
 fn start_key(
@@ -688,7 +666,7 @@ pub async fn query(db: DynamoDb, cx: RequestContext, input: QueryInput) -> Resul
     let (mut start, mut end) = key_range(&hash, sort.as_ref());
     let forward = input.scan_index_forward.unwrap_or(true);
     if let Some(esk) = &input.exclusive_start_key {
-        start_within(&src, &items::from_wire(esk)?, &hash, sort.as_ref())?;
+        start_within(&src, &items::from_wire(esk)?, &key_cond, &hash)?;
     }
     if let Some(pos) = start_key(&src, input.exclusive_start_key.as_ref())? {
         if forward {
