@@ -14,7 +14,7 @@ use std::collections::HashMap;
 
 use stratus_dynamodb_expr::value::{self, WireValue, encode_key_part};
 use stratus_dynamodb_expr::{AttributeValue, Item};
-use stratus_store::{SIZED, SIZED_HEADER as HEADER, Store, Txn};
+use stratus_store::{SIZED, Store, Txn};
 
 use crate::DynamoDbError;
 use crate::generated::{KeySchemaElement, Projection, TableDescription};
@@ -329,15 +329,19 @@ pub fn encode_item(item: &Item) -> Vec<u8> {
 }
 
 pub fn decode_item(raw: &[u8]) -> Result<Item, DynamoDbError> {
-    let json = match raw.first() {
-        Some(&SIZED) => raw.get(HEADER..).ok_or_else(corrupt_header)?,
-        _ => raw,
-    };
+    let (_, json) = stored_parts(raw)?;
     serde_json::from_slice(json).map_err(|e| DynamoDbError::Internal(format!("corrupt item: {e}")))
 }
 
-fn corrupt_header() -> DynamoDbError {
-    DynamoDbError::Internal("corrupt item: truncated header".into())
+/// The size a stored item's header declares (none before headers existed) and its JSON.
+fn stored_parts(raw: &[u8]) -> Result<(Option<usize>, &[u8]), DynamoDbError> {
+    match stratus_store::split_sized(raw) {
+        Some((size, json)) => Ok((Some(size as usize), json)),
+        None if raw.first() == Some(&SIZED) => {
+            Err(DynamoDbError::Internal("corrupt item: truncated header".into()))
+        }
+        None => Ok((None, raw)),
+    }
 }
 
 /// An item as a read found it: its size and JSON wire form, decoded only when asked.
@@ -351,21 +355,13 @@ pub struct StoredItem {
 
 impl StoredItem {
     pub fn new(raw: Vec<u8>) -> Result<StoredItem, DynamoDbError> {
-        if raw.first() == Some(&SIZED) {
-            let header = raw.get(1..HEADER).ok_or_else(corrupt_header)?;
-            let size = u32::from_le_bytes(header.try_into().expect("four bytes")) as usize;
-            return Ok(StoredItem {
-                size,
-                raw,
-                json_at: HEADER,
-            });
-        }
-        let size = value::item_size(&decode_item(&raw)?);
-        Ok(StoredItem {
-            size,
-            raw,
-            json_at: 0,
-        })
+        let (size, json) = stored_parts(&raw)?;
+        let json_at = raw.len() - json.len();
+        let size = match size {
+            Some(size) => size,
+            None => value::item_size(&decode_item(&raw)?),
+        };
+        Ok(StoredItem { size, raw, json_at })
     }
 
     /// Size by DynamoDB's rules.

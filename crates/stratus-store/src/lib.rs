@@ -38,12 +38,17 @@ pub fn sized_header(size: u32) -> [u8; SIZED_HEADER] {
     [SIZED, a, b, c, d]
 }
 
+/// The size a sized value declares and its body; `None` for a value without a (whole) header.
+pub fn split_sized(value: &[u8]) -> Option<(u32, &[u8])> {
+    match value {
+        [SIZED, a, b, c, d, body @ ..] => Some((u32::from_le_bytes([*a, *b, *c, *d]), body)),
+        _ => None,
+    }
+}
+
 /// The size a value counts for in [`Store::stats`]: the size it declares, else its length.
 pub fn value_size(value: &[u8]) -> u64 {
-    match value {
-        [SIZED, a, b, c, d, ..] => u64::from(u32::from_le_bytes([*a, *b, *c, *d])),
-        _ => value.len() as u64,
-    }
+    split_sized(value).map_or(value.len() as u64, |(size, _)| u64::from(size))
 }
 
 /// Errors the store reports.
