@@ -533,6 +533,79 @@ def test_partiql(table, stratus):
     assert c.execute_statement(Statement="SELECT * FROM items WHERE pk = 'pt2'")["Items"] == []
 
 
+def test_partiql_order_by_set_functions_and_exists(table, stratus):
+    """ORDER BY on key attributes, set_add/set_delete in UPDATE, EXISTS as a transaction's
+    condition check, and single-item reads in batches and transactions, with AWS's messages."""
+    c = stratus.client("dynamodb")
+    for i in range(5):
+        c.execute_statement(Statement=f"INSERT INTO items VALUE {{'pk': 'ob', 'sk': {i}, 'kind': 'k', 'tags': <<'a', 'b'>>}}")
+    sks = lambda r: [int(i["sk"]["N"]) for i in r["Items"]]
+    assert sks(c.execute_statement(Statement="SELECT * FROM items WHERE pk = 'ob' ORDER BY sk DESC")) == [4, 3, 2, 1, 0]
+    assert sks(c.execute_statement(Statement="SELECT * FROM items WHERE pk = 'ob' ORDER BY pk, sk ASC")) == [0, 1, 2, 3, 4]
+    assert sks(c.execute_statement(Statement='SELECT * FROM items."by-kind" WHERE kind = \'k\' ORDER BY sk DESC')) == [4, 3, 2, 1, 0]
+    # Pages of a descending read continue downwards.
+    page = c.execute_statement(Statement="SELECT * FROM items WHERE pk = 'ob' AND sk < 4 ORDER BY sk DESC", Limit=2)
+    rest = c.execute_statement(Statement="SELECT * FROM items WHERE pk = 'ob' AND sk < 4 ORDER BY sk DESC",
+                               NextToken=page["NextToken"])
+    assert (sks(page), sks(rest)) == ([3, 2], [1, 0])
+    assert sks(c.execute_statement(Statement="SELECT * FROM items WHERE pk = 'ob' AND sk BETWEEN 3 AND 1")) == []
+    assert sks(c.execute_statement(Statement="SELECT * FROM items WHERE 2 >= sk AND pk = 'ob' ORDER BY sk DESC")) == [2, 1, 0]
+    for stmt, message in [
+        ("SELECT * FROM items ORDER BY sk", "Must have WHERE clause in the statement when using ORDER BY clause."),
+        ("SELECT * FROM items WHERE pk = 'ob' ORDER BY tags", "Variable reference tags in ORDER BY clause must be part of the primary key"),
+        ("SELECT * FROM items WHERE pk = 'ob' OR sk = 1 ORDER BY sk",
+         "Must have at least one non-optional hash key condition in WHERE clause when using ORDER BY clause."),
+        ("SELECT * FROM items WHERE pk = 'ob' LIMIT 1", "Unsupported clause: LIMIT"),
+    ]:
+        assert err(c.execute_statement, Statement=stmt)[:2] == ("ValidationException", message)
+
+    r = c.execute_statement(Statement="UPDATE items SET tags = set_add(tags, <<'c'>>) WHERE pk = 'ob' AND sk = 0 RETURNING MODIFIED NEW *")
+    assert r["Items"] == [{"tags": {"SS": ["a", "b", "c"]}}]
+    c.execute_statement(Statement="UPDATE items SET tags = set_delete(tags, ?) WHERE pk = 'ob' AND sk = 0",
+                        Parameters=[{"SS": ["a", "c"]}])
+    c.execute_statement(Statement="UPDATE items SET nums = set_add(nums, <<1, 2>>) WHERE pk = 'ob' AND sk = 0")
+    item = c.get_item(TableName="items", Key={"pk": {"S": "ob"}, "sk": {"N": "0"}})["Item"]
+    assert item["tags"] == {"SS": ["b"]} and sorted(item["nums"]["NS"]) == ["1", "2"]
+    # Deleting the last element removes the attribute, as DELETE does.
+    c.execute_statement(Statement="UPDATE items SET tags = set_delete(tags, <<'b'>>) WHERE pk = 'ob' AND sk = 0")
+    assert "tags" not in c.get_item(TableName="items", Key={"pk": {"S": "ob"}, "sk": {"N": "0"}})["Item"]
+    code, _, _ = err(c.execute_statement, Statement="UPDATE items SET tags = set_add(tags, 'x') WHERE pk = 'ob' AND sk = 1")
+    assert code == "ValidationException"
+
+    # EXISTS: a condition check that cancels the transaction when it does not hold.
+    c.execute_transaction(TransactStatements=[
+        {"Statement": "EXISTS(SELECT * FROM items WHERE pk = 'ob' AND sk = 1 AND kind = 'k')"},
+        {"Statement": "UPDATE items SET done = true WHERE pk = 'ob' AND sk = 2"}])
+    assert c.get_item(TableName="items", Key={"pk": {"S": "ob"}, "sk": {"N": "2"}})["Item"]["done"] == {"BOOL": True}
+    for check in ["EXISTS(SELECT * FROM items WHERE pk = 'ob' AND sk = 1 AND kind = 'other')",
+                  "EXISTS(SELECT * FROM items WHERE pk = 'ob' AND sk = 99 AND kind IS MISSING)"]:
+        code, _, resp = err(c.execute_transaction, TransactStatements=[
+            {"Statement": check}, {"Statement": "UPDATE items SET done = false WHERE pk = 'ob' AND sk = 2"}])
+        assert code == "TransactionCanceledException"
+        assert [r["Code"] for r in resp["CancellationReasons"]] == ["ConditionalCheckFailed", "None"]
+    assert c.get_item(TableName="items", Key={"pk": {"S": "ob"}, "sk": {"N": "2"}})["Item"]["done"] == {"BOOL": True}
+    code, msg, _ = err(c.execute_transaction, TransactStatements=[
+        {"Statement": "EXISTS(SELECT * FROM items WHERE pk = 'ob' AND sk = 1)"},
+        {"Statement": "UPDATE items SET done = false WHERE pk = 'ob' AND sk = 2"}])
+    assert (code, msg) == ("ValidationException", "EXISTS() must contain a single item read with additional condition")
+    code, _, _ = err(c.execute_statement, Statement="EXISTS(SELECT * FROM items WHERE pk = 'ob' AND sk = 1 AND kind = 'k')")
+    assert code == "ValidationException"
+
+    # Reads in transactions and batches name one item by its whole key.
+    r = c.execute_transaction(TransactStatements=[{"Statement": "SELECT * FROM items WHERE pk = 'ob' AND sk = 3"}])
+    assert r["Responses"][0]["Item"]["sk"] == {"N": "3"}
+    code, msg, _ = err(c.execute_transaction, TransactStatements=[{"Statement": "SELECT * FROM items WHERE pk = 'ob'"}])
+    assert msg == "Select statements within ExecuteTransaction must specify the primary key in the where clause."
+    code, msg, _ = err(c.execute_transaction, TransactStatements=[
+        {"Statement": 'SELECT * FROM items."by-kind" WHERE kind = \'k\' AND sk = 1'}])
+    assert msg == "Reads on indices are not supported within transactions."
+    out = c.batch_execute_statement(Statements=[
+        {"Statement": "SELECT * FROM items WHERE pk = 'ob' AND sk = 3"},
+        {"Statement": "SELECT * FROM items WHERE pk = 'ob' AND sk > 3"}])["Responses"]
+    assert out[0]["Item"]["sk"] == {"N": "3"}
+    assert out[1]["Error"] == {"Code": "ValidationError", "Message": "Only single item select is supported"}
+
+
 def test_item_collection_metrics_for_tables_with_lsis(table):
     r = table.put_item(Item={"pk": "icm", "sk": 1}, ReturnItemCollectionMetrics="SIZE")
     m = r["ItemCollectionMetrics"]

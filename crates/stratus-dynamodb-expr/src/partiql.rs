@@ -33,6 +33,14 @@ pub enum Statement {
         index: Option<String>,
         projection: Option<Vec<Path>>,
         filter: Option<Cond>,
+        /// `ORDER BY`: attribute names, each with `true` for `DESC`.
+        order: Vec<(String, bool)>,
+    },
+    /// `EXISTS(SELECT ... WHERE ...)`: a condition check inside ExecuteTransaction.
+    Exists {
+        table: String,
+        index: Option<String>,
+        filter: Option<Cond>,
     },
     Insert {
         table: String,
@@ -55,6 +63,7 @@ impl Statement {
     pub fn table(&self) -> &str {
         match self {
             Statement::Select { table, .. }
+            | Statement::Exists { table, .. }
             | Statement::Insert { table, .. }
             | Statement::Update { table, .. }
             | Statement::Delete { table, .. } => table,
@@ -579,35 +588,126 @@ impl P<'_> {
         })
     }
 
+    /// The rest of a SELECT, after its keyword.
+    fn select(&mut self) -> Result<Statement, PartiqlError> {
+        let projection = if self.eat_sym("*") {
+            None
+        } else {
+            let mut ps = vec![self.path()?];
+            while self.eat_sym(",") {
+                ps.push(self.path()?);
+            }
+            Some(ps)
+        };
+        self.expect_kw("FROM")?;
+        let table = self.name()?;
+        let index = if self.eat_sym(".") {
+            Some(self.name()?)
+        } else {
+            None
+        };
+        let filter = if self.eat_kw("WHERE") {
+            Some(self.condition()?)
+        } else {
+            None
+        };
+        let mut order = Vec::new();
+        if self.eat_kw("ORDER") {
+            self.expect_kw("BY")?;
+            loop {
+                let name = self.name()?;
+                let desc = if self.eat_kw("DESC") {
+                    true
+                } else {
+                    self.eat_kw("ASC");
+                    false
+                };
+                order.push((name, desc));
+                if !self.eat_sym(",") {
+                    break;
+                }
+            }
+        }
+        for clause in ["GROUP", "HAVING", "LIMIT"] {
+            if self.kw(clause) {
+                let clause = if clause == "GROUP" { "GROUP BY" } else { clause };
+                return err(format!("Unsupported clause: {clause}"));
+            }
+        }
+        Ok(Statement::Select {
+            table,
+            index,
+            projection,
+            filter,
+            order,
+        })
+    }
+
+    /// `set_add(path, set)` or `set_delete(path, set)` on the right of `SET target =`: DynamoDB
+    /// runs them as ADD and DELETE of the set's elements on the target.
+    fn set_function(&mut self, target: &Path, update: &mut Update) -> Result<bool, PartiqlError> {
+        let Some(Tok::Ident(f)) = self.peek().cloned() else {
+            return Ok(false);
+        };
+        let add = if f.eq_ignore_ascii_case("set_add") {
+            true
+        } else if f.eq_ignore_ascii_case("set_delete") {
+            false
+        } else {
+            return Ok(false);
+        };
+        if !matches!(self.toks.get(self.pos + 1), Some(Tok::Sym("("))) {
+            return Ok(false);
+        }
+        self.pos += 2;
+        let of = self.path()?;
+        if of != *target {
+            return err(format!(
+                "Unsupported operation: {} must apply to the attribute being set",
+                f.to_ascii_uppercase()
+            ));
+        }
+        self.expect_sym(",")?;
+        let v = self.value()?;
+        if !matches!(
+            v,
+            AttributeValue::Ss(_) | AttributeValue::Ns(_) | AttributeValue::Bs(_)
+        ) {
+            return err(format!(
+                "Unsupported operation: The second argument of {} must be a set",
+                f.to_ascii_uppercase()
+            ));
+        }
+        self.expect_sym(")")?;
+        if add {
+            update.add.push((of, v));
+        } else {
+            update.delete.push((of, v));
+        }
+        Ok(true)
+    }
+
     fn statement(&mut self) -> Result<Statement, PartiqlError> {
         let st = if self.eat_kw("SELECT") {
-            let projection = if self.eat_sym("*") {
-                None
-            } else {
-                let mut ps = vec![self.path()?];
-                while self.eat_sym(",") {
-                    ps.push(self.path()?);
-                }
-                Some(ps)
-            };
-            self.expect_kw("FROM")?;
-            let table = self.name()?;
-            let index = if self.eat_sym(".") {
-                Some(self.name()?)
-            } else {
-                None
-            };
-            let filter = if self.eat_kw("WHERE") {
-                Some(self.condition()?)
-            } else {
-                None
-            };
-            Statement::Select {
+            self.select()?
+        } else if self.eat_kw("EXISTS") {
+            self.expect_sym("(")?;
+            self.expect_kw("SELECT")?;
+            let Statement::Select {
                 table,
                 index,
-                projection,
                 filter,
+                order,
+                ..
+            } = self.select()?
+            else {
+                unreachable!("select() makes a SELECT")
+            };
+            if !order.is_empty() {
+                return err("Statement wasn't well formed, can't be processed: Unexpected token: ORDER");
             }
+            self.expect_sym(")")?;
+            Statement::Exists { table, index, filter }
         } else if self.eat_kw("INSERT") {
             self.expect_kw("INTO")?;
             let table = self.name()?;
@@ -623,6 +723,10 @@ impl P<'_> {
                 if self.eat_kw("SET") {
                     let p = self.path()?;
                     self.expect_sym("=")?;
+                    if self.set_function(&p, &mut update)? {
+                        self.eat_sym(",");
+                        continue;
+                    }
                     let a = self.set_operand()?;
                     let v = if self.eat_sym("+") {
                         SetValue::Plus(a, self.set_operand()?)
@@ -639,7 +743,11 @@ impl P<'_> {
                 }
                 self.eat_sym(",");
             }
-            if update.set.is_empty() && update.remove.is_empty() {
+            if update.set.is_empty()
+                && update.remove.is_empty()
+                && update.add.is_empty()
+                && update.delete.is_empty()
+            {
                 return Err(self.unexpected());
             }
             self.expect_kw("WHERE")?;
@@ -787,10 +895,12 @@ mod tests {
             index,
             projection,
             filter,
+            order,
         } = st
         else {
             panic!()
         };
+        assert!(order.is_empty());
         assert_eq!((table.as_str(), index.as_deref()), ("Orders", Some("by-day")));
         assert_eq!(projection.unwrap().len(), 2);
         let mut eq = BTreeMap::new();
@@ -841,5 +951,48 @@ mod tests {
         );
         assert!(parse("SELECT * FROM t WHERE", &[]).is_err());
         assert!(parse("SELECT * FROM t WHERE n IN [1, 2, -3] AND x IS NOT MISSING", &[]).is_ok());
+    }
+
+    #[test]
+    fn order_exists_and_set_functions() {
+        let Statement::Select { order, .. } =
+            parse("SELECT * FROM t WHERE pk = 'a' ORDER BY pk, sk DESC", &[]).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(order, vec![("pk".to_string(), false), ("sk".to_string(), true)]);
+        assert_eq!(
+            parse("SELECT * FROM t WHERE pk = 'a' LIMIT 1", &[])
+                .unwrap_err()
+                .0,
+            "Unsupported clause: LIMIT"
+        );
+        let Statement::Exists { table, filter, .. } = parse(
+            "EXISTS(SELECT * FROM \"t\" WHERE pk = ? AND n IS MISSING)",
+            &[s("a")],
+        )
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!((table.as_str(), filter.is_some()), ("t", true));
+        assert!(
+            !parse("EXISTS(SELECT * FROM t WHERE pk = 'a')", &[])
+                .unwrap()
+                .is_read()
+        );
+        assert!(parse("EXISTS(SELECT * FROM t WHERE pk = 'a'", &[]).is_err());
+        let Statement::Update { update, .. } = parse(
+            "UPDATE t SET s = set_add(s, <<'x'>>) SET n = set_delete(n, ?) WHERE pk = 'a'",
+            &[AttributeValue::Ns(vec![Number::parse("1").unwrap()])],
+        )
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            (update.add.len(), update.delete.len(), update.set.len()),
+            (1, 1, 0)
+        );
+        assert!(parse("UPDATE t SET s = set_add(other, <<'x'>>) WHERE pk = 'a'", &[]).is_err());
+        assert!(parse("UPDATE t SET s = set_add(s, 'x') WHERE pk = 'a'", &[]).is_err());
     }
 }

@@ -10,19 +10,19 @@ use serde::Serialize;
 use stratus_core::RequestContext;
 use stratus_dynamodb_expr::Item;
 use stratus_dynamodb_expr::eval;
-use stratus_dynamodb_expr::expr::{Cond, Path, Step as PathStep};
+use stratus_dynamodb_expr::expr::{CmpOp, Cond, Operand, Path, Step as PathStep, Update};
 use stratus_dynamodb_expr::partiql::{self, Returning, Statement};
 use stratus_dynamodb_expr::value::WireValue;
 
 use super::batch::{Action, Step, request_fingerprint, run_transaction};
 use super::common::consumed;
 use super::items::write;
-use super::query::{ReadSpec, Source, key_range_eq, read};
+use super::query::{ReadSpec, Source, read, statement_range};
 use super::table_info;
 use crate::generated::{
     BatchExecuteStatementInput, ConsumedCapacity, ExecuteStatementInput, ExecuteTransactionInput,
 };
-use crate::items::{self, TableInfo};
+use crate::items::{self, KeySchema, TableInfo};
 use crate::{DynamoDb, DynamoDbError};
 
 fn parse(src: Option<&str>, p: Option<&Vec<WireValue>>) -> Result<Statement, DynamoDbError> {
@@ -89,10 +89,95 @@ pub struct StatementReply {
     consumed_capacity: Option<ConsumedCapacity>,
 }
 
+/// Where a SELECT runs: alone, in a batch or in a transaction (the last two name one item).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SelectUse {
+    Statement,
+    Batch,
+    Transaction,
+}
+
+/// Whether `c` holds an equality or IN on `name` that every way of satisfying it goes through
+/// (an OR needs one on both sides): what ORDER BY needs of the partition key.
+fn pins(c: &Cond, name: &str) -> bool {
+    let is_name = |o: &Operand| matches!(o, Operand::Path(Path(p)) if matches!(p.as_slice(), [PathStep::Attr(a)] if a == name));
+    match c {
+        Cond::And(a, b) => pins(a, name) || pins(b, name),
+        Cond::Or(a, b) => pins(a, name) && pins(b, name),
+        Cond::Cmp(l, CmpOp::Eq, r) => {
+            (is_name(l) && matches!(r, Operand::Value(_))) || (is_name(r) && matches!(l, Operand::Value(_)))
+        }
+        Cond::In(l, list) => is_name(l) && list.iter().all(|o| matches!(o, Operand::Value(_))),
+        _ => false,
+    }
+}
+
+/// Whether `c` is exactly equalities on the attributes `keys` (joined by AND), and nothing else.
+fn only_key_equalities(c: &Cond, keys: &[&str]) -> bool {
+    match c {
+        Cond::And(a, b) => only_key_equalities(a, keys) && only_key_equalities(b, keys),
+        Cond::Cmp(Operand::Path(Path(p)), CmpOp::Eq, Operand::Value(_))
+        | Cond::Cmp(Operand::Value(_), CmpOp::Eq, Operand::Path(Path(p))) => {
+            matches!(p.as_slice(), [PathStep::Attr(a)] if keys.contains(&a.as_str()))
+        }
+        _ => false,
+    }
+}
+
+/// Checks that a batched or transactional SELECT names exactly one item by its whole key.
+fn check_single_item(t: &TableInfo, filter: Option<&Cond>, msg: &str) -> Result<(), DynamoDbError> {
+    let keys: Vec<&str> = t.schema.names().collect();
+    let named = filter.is_some_and(|f| {
+        let mut eq = BTreeMap::new();
+        partiql::equalities(f, &mut eq);
+        only_key_equalities(f, &keys) && keys.iter().all(|k| eq.contains_key(*k))
+    });
+    if named {
+        Ok(())
+    } else {
+        Err(DynamoDbError::Validation(msg.into()))
+    }
+}
+
+/// Checks an ORDER BY against the key schema read from; true when it asks for the sort key
+/// in descending order (a partition key's order has no effect on one partition).
+fn ordered_backwards(
+    schema: &KeySchema,
+    filter: Option<&Cond>,
+    order: &[(String, bool)],
+) -> Result<bool, DynamoDbError> {
+    if order.is_empty() {
+        return Ok(false);
+    }
+    let Some(filter) = filter else {
+        return Err(DynamoDbError::Validation(
+            "Must have WHERE clause in the statement when using ORDER BY clause.".into(),
+        ));
+    };
+    if let Some((name, _)) = order.iter().find(|(n, _)| !schema.names().any(|k| k == n)) {
+        return Err(DynamoDbError::Validation(format!(
+            "Variable reference {name} in ORDER BY clause must be part of the primary key"
+        )));
+    }
+    if !pins(filter, &schema.hash.name) {
+        return Err(DynamoDbError::Validation(
+            "Must have at least one non-optional hash key condition in WHERE clause when using ORDER BY clause."
+                .into(),
+        ));
+    }
+    Ok(schema
+        .range
+        .as_ref()
+        .and_then(|r| order.iter().find(|(n, _)| *n == r.name))
+        .is_some_and(|(_, desc)| *desc))
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn select(
     db: &DynamoDb,
     cx: &RequestContext,
     st: &Statement,
+    used: SelectUse,
     limit: Option<usize>,
     next: Option<&str>,
     consistent: bool,
@@ -103,11 +188,26 @@ async fn select(
         index,
         projection,
         filter,
+        order,
     } = st
     else {
         unreachable!("a SELECT")
     };
     let t = table_info(db, cx, name).await?;
+    match used {
+        SelectUse::Transaction if index.is_some() => {
+            return Err(DynamoDbError::Validation(
+                "Reads on indices are not supported within transactions.".into(),
+            ));
+        }
+        SelectUse::Transaction => check_single_item(
+            &t,
+            filter.as_ref(),
+            "Select statements within ExecuteTransaction must specify the primary key in the where clause.",
+        )?,
+        SelectUse::Batch => check_single_item(&t, filter.as_ref(), "Only single item select is supported")?,
+        SelectUse::Statement => {}
+    }
     let index = match index {
         Some(ix) => Some(t.index(ix).ok_or_else(|| {
             DynamoDbError::Validation(format!("The table does not have the specified index: {ix}"))
@@ -116,29 +216,23 @@ async fn select(
     };
     let src = Source { table: &t, index };
     let schema = index.map_or(&t.schema, |i| &i.schema);
-    // A pinned partition (and sort key) narrows the read; the whole WHERE still filters.
-    let mut eq = BTreeMap::new();
-    if let Some(f) = filter {
-        partiql::equalities(f, &mut eq);
-    }
-    let (mut start, end) = match eq.get(&schema.hash.name) {
-        Some(h) if h.type_name() == schema.hash.ty => {
-            let sort = schema
-                .range
-                .as_ref()
-                .and_then(|r| eq.get(&r.name))
-                .filter(|v| schema.range.as_ref().is_some_and(|r| v.type_name() == r.ty));
-            key_range_eq(h, sort)
-        }
-        _ => (Bound::Unbounded, Bound::Unbounded),
-    };
+    let reverse = ordered_backwards(schema, filter.as_ref(), order)?;
+    let (mut start, mut end) = filter
+        .as_ref()
+        .and_then(|f| statement_range(schema, f))
+        .unwrap_or((Bound::Unbounded, Bound::Unbounded));
     if let Some(token) = next {
         let raw = base64::engine::general_purpose::STANDARD
             .decode(token)
             .map_err(|_| DynamoDbError::Validation("Invalid NextToken".into()))?;
         let key: Item = serde_json::from_slice(&raw)
             .map_err(|_| DynamoDbError::Validation("Invalid NextToken".into()))?;
-        start = Bound::Excluded(src.position(&key)?);
+        let pos = Bound::Excluded(src.position(&key)?);
+        if reverse {
+            end = pos;
+        } else {
+            start = pos;
+        }
     }
     let page = read(
         db,
@@ -146,7 +240,7 @@ async fn select(
         ReadSpec {
             start,
             end,
-            reverse: false,
+            reverse,
             limit,
             filter: filter.as_ref(),
             segment: None,
@@ -212,7 +306,7 @@ async fn write_statement(
             ..
         } => {
             let (key, _) = pinned_key(&t, &filter)?;
-            for p in update.set.iter().map(|(p, _)| p).chain(update.remove.iter()) {
+            for p in updated_paths(&update) {
                 if let Some(a) = top_level(p)
                     && t.schema.names().any(|k| k == a)
                 {
@@ -234,13 +328,7 @@ async fn write_statement(
                 Ok(Some(item))
             })
             .await?;
-            let touched: Vec<&str> = update
-                .set
-                .iter()
-                .map(|(p, _)| p)
-                .chain(update.remove.iter())
-                .filter_map(top_level)
-                .collect();
+            let touched: Vec<&str> = updated_paths(&update).filter_map(top_level).collect();
             let modified = |i: Option<Item>| {
                 i.map(|i| {
                     i.into_iter()
@@ -273,8 +361,23 @@ async fn write_statement(
                 None
             })
         }
+        Statement::Exists { .. } => Err(exists_outside_transaction()),
         Statement::Select { .. } => unreachable!("reads are handled by select"),
     }
+}
+
+fn exists_outside_transaction() -> DynamoDbError {
+    DynamoDbError::Validation("EXISTS is only supported within ExecuteTransaction".into())
+}
+
+/// Every path an UPDATE statement writes.
+fn updated_paths(update: &Update) -> impl Iterator<Item = &Path> {
+    update
+        .set
+        .iter()
+        .map(|(p, _)| p)
+        .chain(&update.remove)
+        .chain(update.add.iter().chain(&update.delete).map(|(p, _)| p))
 }
 
 pub async fn execute_statement(
@@ -288,6 +391,7 @@ pub async fn execute_statement(
             &db,
             &cx,
             &st,
+            SelectUse::Statement,
             input.limit.map(|l| l as usize),
             input.next_token.as_deref(),
             input.consistent_read.unwrap_or(false),
@@ -330,6 +434,7 @@ pub async fn batch_execute_statement(
                 &db,
                 &cx,
                 &st,
+                SelectUse::Batch,
                 None,
                 None,
                 req.consistent_read.unwrap_or(false),
@@ -392,7 +497,7 @@ pub async fn execute_transaction(
     if reads > 0 {
         let mut responses = Vec::new();
         for st in &parsed {
-            let r = select(&db, &cx, st, None, None, true, None).await?;
+            let r = select(&db, &cx, st, SelectUse::Transaction, None, None, true, None).await?;
             responses.push(match r.items.into_iter().next() {
                 Some(i) => serde_json::json!({ "Item": i }),
                 None => serde_json::json!({}),
@@ -441,6 +546,28 @@ pub async fn execute_transaction(
                     key_item,
                     condition: Some(filter),
                     action: Action::Delete,
+                    table: t,
+                    return_old_on_failure,
+                }
+            }
+            Statement::Exists { index, filter, .. } => {
+                if index.is_some() {
+                    return Err(DynamoDbError::Validation(
+                        "Operations on indices are not supported in transactions".into(),
+                    ));
+                }
+                let keys: Vec<&str> = t.schema.names().collect();
+                let filter = filter.filter(|f| !only_key_equalities(f, &keys)).ok_or_else(|| {
+                    DynamoDbError::Validation(
+                        "EXISTS() must contain a single item read with additional condition".into(),
+                    )
+                })?;
+                let (key, key_item) = pinned_key(&t, &filter)?;
+                Step {
+                    key,
+                    key_item,
+                    condition: Some(filter),
+                    action: Action::Check,
                     table: t,
                     return_old_on_failure,
                 }

@@ -189,11 +189,51 @@ fn enc(v: &AttributeValue) -> Vec<u8> {
 }
 
 /// The store range holding a partition, narrowed by the sort-key condition.
-pub(crate) fn key_range_eq(
-    hash: &AttributeValue,
-    sort: Option<&AttributeValue>,
-) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
-    key_range(hash, sort.map(|v| SortCond::Cmp(CmpOp::Eq, v.clone())).as_ref())
+/// The key range a PartiQL SELECT reads, if its WHERE clause pins a partition by equality:
+/// that partition, narrowed by one sort-key condition among the clause's top-level ANDs, as a
+/// Query's key condition would be. The whole clause still filters what is read.
+pub(crate) fn statement_range(schema: &KeySchema, filter: &Cond) -> Option<(Bound<Vec<u8>>, Bound<Vec<u8>>)> {
+    fn conjuncts<'c>(c: &'c Cond, out: &mut Vec<&'c Cond>) {
+        match c {
+            Cond::And(a, b) => {
+                conjuncts(a, out);
+                conjuncts(b, out);
+            }
+            other => out.push(other),
+        }
+    }
+    let mut list = Vec::new();
+    conjuncts(filter, &mut list);
+    let on = |o: &Operand, name: &str| key_attr(o) == Some(name);
+    let hash = list.iter().find_map(|c| match c {
+        Cond::Cmp(a, CmpOp::Eq, Operand::Value(v)) | Cond::Cmp(Operand::Value(v), CmpOp::Eq, a)
+            if on(a, &schema.hash.name) && v.type_name() == schema.hash.ty =>
+        {
+            Some(v)
+        }
+        _ => None,
+    })?;
+    let sort = schema.range.as_ref().and_then(|r| {
+        let typed = |v: &AttributeValue| v.type_name() == r.ty;
+        list.iter().find_map(|c| match c {
+            Cond::Cmp(a, op, Operand::Value(v)) if *op != CmpOp::Ne && on(a, &r.name) && typed(v) => {
+                Some(SortCond::Cmp(*op, v.clone()))
+            }
+            Cond::Cmp(Operand::Value(v), op, a) if *op != CmpOp::Ne && on(a, &r.name) && typed(v) => {
+                Some(SortCond::Cmp(flip(*op), v.clone()))
+            }
+            Cond::Between(a, Operand::Value(lo), Operand::Value(hi))
+                if on(a, &r.name) && typed(lo) && typed(hi) =>
+            {
+                Some(SortCond::Between(lo.clone(), hi.clone()))
+            }
+            Cond::BeginsWith(a, Operand::Value(v)) if on(a, &r.name) && typed(v) && r.ty != "N" => {
+                Some(SortCond::BeginsWith(v.clone()))
+            }
+            _ => None,
+        })
+    });
+    Some(key_range(hash, sort.as_ref()))
 }
 
 fn key_range(hash: &AttributeValue, sort: Option<&SortCond>) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
