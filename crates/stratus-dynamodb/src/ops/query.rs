@@ -192,7 +192,7 @@ fn enc(v: &AttributeValue) -> Vec<u8> {
 /// The key range a PartiQL SELECT reads, if its WHERE clause pins a partition by equality:
 /// that partition, narrowed by one sort-key condition among the clause's top-level ANDs, as a
 /// Query's key condition would be. The whole clause still filters what is read.
-pub(crate) fn statement_range(schema: &KeySchema, filter: &Cond) -> Option<(Bound<Vec<u8>>, Bound<Vec<u8>>)> {
+pub(crate) fn statement_range(schema: &KeySchema, filter: &Cond) -> Option<KeyRange> {
     fn conjuncts<'c>(c: &'c Cond, out: &mut Vec<&'c Cond>) {
         match c {
             Cond::And(a, b) => {
@@ -236,7 +236,10 @@ pub(crate) fn statement_range(schema: &KeySchema, filter: &Cond) -> Option<(Boun
     Some(key_range(hash, sort.as_ref()))
 }
 
-fn key_range(hash: &AttributeValue, sort: Option<&SortCond>) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+/// The storage keys from where a read starts to where it ends.
+type KeyRange = (Bound<Vec<u8>>, Bound<Vec<u8>>);
+
+fn key_range(hash: &AttributeValue, sort: Option<&SortCond>) -> KeyRange {
     let p = enc(hash);
     let after_prefix = |k: Vec<u8>| prefix_end(&k).map_or(Bound::Unbounded, Bound::Excluded);
     let end_of = |k: &[u8]| prefix_end(k).map_or(Bound::Unbounded, Bound::Excluded);
