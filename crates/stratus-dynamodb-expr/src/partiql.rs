@@ -715,6 +715,9 @@ impl P<'_> {
             let AttributeValue::M(item) = self.value()? else {
                 return err("Unsupported operation: Inserting a value that is not a tuple is not supported");
             };
+            if self.kw("RETURNING") {
+                return err("RETURNING is not supported in INSERT");
+            }
             Statement::Insert { table, item }
         } else if self.eat_kw("UPDATE") {
             let table = self.name()?;
@@ -765,6 +768,16 @@ impl P<'_> {
             self.expect_kw("WHERE")?;
             let filter = self.condition()?;
             let returning = self.returning()?;
+            if let Some(r) = returning.filter(|r| *r != Returning::AllOld) {
+                let name = match r {
+                    Returning::AllNew => "ALL NEW *",
+                    Returning::ModifiedOld => "MODIFIED OLD *",
+                    _ => "MODIFIED NEW *",
+                };
+                return err(format!(
+                    "Invalid returning clause: RETURNING {name}. Only RETURNING ALL OLD * is allowed in DELETE statements."
+                ));
+            }
             Statement::Delete {
                 table,
                 filter,
@@ -994,5 +1007,17 @@ mod tests {
         );
         assert!(parse("UPDATE t SET s = set_add(other, <<'x'>>) WHERE pk = 'a'", &[]).is_err());
         assert!(parse("UPDATE t SET s = set_add(s, 'x') WHERE pk = 'a'", &[]).is_err());
+        assert_eq!(
+            parse("DELETE FROM t WHERE pk = 'a' RETURNING MODIFIED NEW *", &[])
+                .unwrap_err()
+                .0,
+            "Invalid returning clause: RETURNING MODIFIED NEW *. Only RETURNING ALL OLD * is allowed in DELETE statements."
+        );
+        assert_eq!(
+            parse("INSERT INTO t VALUE {'pk': 'a'} RETURNING ALL OLD *", &[])
+                .unwrap_err()
+                .0,
+            "RETURNING is not supported in INSERT"
+        );
     }
 }
