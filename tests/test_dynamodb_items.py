@@ -2,6 +2,7 @@
 expressions, queries, scans, batches, transactions and indexes, with AWS's errors."""
 
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
@@ -604,6 +605,76 @@ def test_partiql_order_by_set_functions_and_exists(table, stratus):
         {"Statement": "SELECT * FROM items WHERE pk = 'ob' AND sk > 3"}])["Responses"]
     assert out[0]["Item"]["sk"] == {"N": "3"}
     assert out[1]["Error"] == {"Code": "ValidationError", "Message": "Only single item select is supported"}
+
+
+def wait_until(check, timeout=30):
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "condition never held"
+        time.sleep(0.2)
+
+
+def test_time_to_live_deletes_expired_items_and_their_index_entries(table, stratus):
+    c = stratus.client("dynamodb")
+    assert c.describe_time_to_live(TableName="items")["TimeToLiveDescription"] == {"TimeToLiveStatus": "DISABLED"}
+    r = c.update_time_to_live(TableName="items", TimeToLiveSpecification={"Enabled": True, "AttributeName": "exp"})
+    assert r["TimeToLiveSpecification"] == {"Enabled": True, "AttributeName": "exp"}
+    assert c.describe_time_to_live(TableName="items")["TimeToLiveDescription"] == {
+        "TimeToLiveStatus": "ENABLED", "AttributeName": "exp"}
+    for spec, message in [
+        ({"Enabled": True, "AttributeName": "exp"}, "TimeToLive is already enabled"),
+        ({"Enabled": True, "AttributeName": "other"}, "TimeToLive is already enabled"),
+        ({"Enabled": False, "AttributeName": "other"}, "TimeToLive is active on a different AttributeName: current AttributeName is exp"),
+    ]:
+        assert err(c.update_time_to_live, TableName="items", TimeToLiveSpecification=spec)[:2] == ("ValidationException", message)
+    assert err(c.describe_time_to_live, TableName="nope")[0] == "ResourceNotFoundException"
+
+    now = int(time.time())
+    items = {
+        "past": {"exp": now - 10, "kind": "ttl"},
+        "future": {"exp": now + 3600, "kind": "ttl"},
+        "string": {"exp": str(now - 10)},          # only numbers are expiry times
+        "ancient": {"exp": now - 6 * 365 * 86400},  # more than five years back: not an expiry time
+        "none": {},
+    }
+    for n, (name, attrs) in enumerate(items.items()):
+        table.put_item(Item={"pk": "ttl", "sk": n, "name": name, **attrs})
+    names = lambda: {i["name"] for i in table.query(KeyConditionExpression=Key("pk").eq("ttl"))["Items"]}
+    wait_until(lambda: "past" not in names())
+    assert names() == {"future", "string", "ancient", "none"}
+    # The GSI entry went with the item.
+    in_index = lambda: table.query(IndexName="by-kind", KeyConditionExpression=Key("kind").eq("ttl"))["Items"]
+    assert [i["sk"] for i in in_index()] == [1]
+    # An hour later (on the server clock) the other one expires too.
+    stratus.advance_clock(3700)
+    wait_until(lambda: "future" not in names())
+    assert names() == {"string", "ancient", "none"} and in_index() == []
+
+    c.update_time_to_live(TableName="items", TimeToLiveSpecification={"Enabled": False, "AttributeName": "exp"})
+    assert c.describe_time_to_live(TableName="items")["TimeToLiveDescription"] == {"TimeToLiveStatus": "DISABLED"}
+    assert err(c.update_time_to_live, TableName="items", TimeToLiveSpecification={"Enabled": False, "AttributeName": "exp"})[1] == \
+        "TimeToLive is already disabled"
+
+
+def test_point_in_time_recovery_settings(table, stratus):
+    c = stratus.client("dynamodb")
+    d = c.describe_continuous_backups(TableName="items")["ContinuousBackupsDescription"]
+    assert d == {"ContinuousBackupsStatus": "ENABLED", "PointInTimeRecoveryDescription": {"PointInTimeRecoveryStatus": "DISABLED"}}
+    d = c.update_continuous_backups(TableName="items", PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})[
+        "ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"]
+    assert d["PointInTimeRecoveryStatus"] == "ENABLED" and d["RecoveryPeriodInDays"] == 35
+    assert d["EarliestRestorableDateTime"] <= d["LatestRestorableDateTime"]
+    d = c.update_continuous_backups(TableName="items", PointInTimeRecoverySpecification={
+        "PointInTimeRecoveryEnabled": True, "RecoveryPeriodInDays": 7})["ContinuousBackupsDescription"]
+    assert d["PointInTimeRecoveryDescription"]["RecoveryPeriodInDays"] == 7
+    c.update_continuous_backups(TableName="items", PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": False})
+    d = c.describe_continuous_backups(TableName="items")["ContinuousBackupsDescription"]
+    assert d["PointInTimeRecoveryDescription"] == {"PointInTimeRecoveryStatus": "DISABLED"}
+    code, msg, _ = err(c.describe_continuous_backups, TableName="nope")
+    assert (code, msg) == ("TableNotFoundException", "Table not found: nope")
+    code, _, _ = err(c.update_continuous_backups, TableName="items", PointInTimeRecoverySpecification={
+        "PointInTimeRecoveryEnabled": True, "RecoveryPeriodInDays": 40})
+    assert code == "ValidationException"
 
 
 def test_item_collection_metrics_for_tables_with_lsis(table):

@@ -34,6 +34,8 @@ SERVICES = {
             "PutItem", "GetItem", "DeleteItem", "UpdateItem", "Query", "Scan",
             "BatchGetItem", "BatchWriteItem", "TransactGetItems", "TransactWriteItems",
             "ExecuteStatement", "BatchExecuteStatement", "ExecuteTransaction",
+            "UpdateTimeToLive", "DescribeTimeToLive",
+            "UpdateContinuousBackups", "DescribeContinuousBackups",
         ],
         # Attribute values are the engine's own type, validated with DynamoDB's messages.
         "type_overrides": {"AttributeValue": ("WireValue", "stratus_dynamodb_expr::value::WireValue")},

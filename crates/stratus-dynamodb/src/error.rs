@@ -9,6 +9,9 @@ pub enum DynamoDbError {
     ResourceNotFound(String),
     #[error("{0}")]
     ResourceInUse(String),
+    /// The backup operations' way of saying a table does not exist.
+    #[error("Table not found: {0}")]
+    TableNotFound(String),
     /// Model and semantic validation (`com.amazon.coral.validate#ValidationException`).
     #[error("{0}")]
     Validation(String),
@@ -49,6 +52,7 @@ impl ServiceError for DynamoDbError {
         match self {
             DynamoDbError::ResourceNotFound(_) => "ResourceNotFoundException",
             DynamoDbError::ResourceInUse(_) => "ResourceInUseException",
+            DynamoDbError::TableNotFound(_) => "TableNotFoundException",
             DynamoDbError::Validation(_) => "ValidationException",
             DynamoDbError::LimitExceeded(_) => "LimitExceededException",
             DynamoDbError::ConditionalCheckFailed { .. } => "ConditionalCheckFailedException",

@@ -337,6 +337,22 @@ pub struct ConsumedCapacity {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ContinuousBackupsDescription {
+    #[serde(
+        rename = "ContinuousBackupsStatus",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub continuous_backups_status: Option<String>,
+    #[serde(
+        rename = "PointInTimeRecoveryDescription",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub point_in_time_recovery_description: Option<PointInTimeRecoveryDescription>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct CreateGlobalSecondaryIndexAction {
     #[serde(rename = "IndexName", default, skip_serializing_if = "Option::is_none")]
     pub index_name: Option<String>,
@@ -615,6 +631,22 @@ pub struct DeleteTableOutput {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DescribeContinuousBackupsInput {
+    #[serde(rename = "TableName", default, skip_serializing_if = "Option::is_none")]
+    pub table_name: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DescribeContinuousBackupsOutput {
+    #[serde(
+        rename = "ContinuousBackupsDescription",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub continuous_backups_description: Option<ContinuousBackupsDescription>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct DescribeEndpointsRequest {}
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -664,6 +696,22 @@ pub struct DescribeTableInput {
 pub struct DescribeTableOutput {
     #[serde(rename = "Table", default, skip_serializing_if = "Option::is_none")]
     pub table: Option<TableDescription>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DescribeTimeToLiveInput {
+    #[serde(rename = "TableName", default, skip_serializing_if = "Option::is_none")]
+    pub table_name: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DescribeTimeToLiveOutput {
+    #[serde(
+        rename = "TimeToLiveDescription",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub time_to_live_description: Option<TimeToLiveDescription>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -1082,6 +1130,50 @@ pub struct ParameterizedStatement {
         skip_serializing_if = "Option::is_none"
     )]
     pub return_values_on_condition_check_failure: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PointInTimeRecoveryDescription {
+    #[serde(
+        rename = "PointInTimeRecoveryStatus",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub point_in_time_recovery_status: Option<String>,
+    #[serde(
+        rename = "RecoveryPeriodInDays",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub recovery_period_in_days: Option<i32>,
+    #[serde(
+        rename = "EarliestRestorableDateTime",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub earliest_restorable_date_time: Option<Timestamp>,
+    #[serde(
+        rename = "LatestRestorableDateTime",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub latest_restorable_date_time: Option<Timestamp>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PointInTimeRecoverySpecification {
+    #[serde(
+        rename = "PointInTimeRecoveryEnabled",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub point_in_time_recovery_enabled: Option<bool>,
+    #[serde(
+        rename = "RecoveryPeriodInDays",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub recovery_period_in_days: Option<i32>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -1735,6 +1827,22 @@ pub struct TagResourceInput {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TimeToLiveDescription {
+    #[serde(rename = "TimeToLiveStatus", default, skip_serializing_if = "Option::is_none")]
+    pub time_to_live_status: Option<String>,
+    #[serde(rename = "AttributeName", default, skip_serializing_if = "Option::is_none")]
+    pub attribute_name: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TimeToLiveSpecification {
+    #[serde(rename = "Enabled", default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    #[serde(rename = "AttributeName", default, skip_serializing_if = "Option::is_none")]
+    pub attribute_name: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct TransactGetItem {
     #[serde(rename = "Get", default, skip_serializing_if = "Option::is_none")]
     pub get: Option<Get>,
@@ -1848,6 +1956,28 @@ pub struct Update {
         skip_serializing_if = "Option::is_none"
     )]
     pub return_values_on_condition_check_failure: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct UpdateContinuousBackupsInput {
+    #[serde(rename = "TableName", default, skip_serializing_if = "Option::is_none")]
+    pub table_name: Option<String>,
+    #[serde(
+        rename = "PointInTimeRecoverySpecification",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub point_in_time_recovery_specification: Option<PointInTimeRecoverySpecification>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct UpdateContinuousBackupsOutput {
+    #[serde(
+        rename = "ContinuousBackupsDescription",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub continuous_backups_description: Option<ContinuousBackupsDescription>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -2048,6 +2178,28 @@ pub struct UpdateTableInput {
 pub struct UpdateTableOutput {
     #[serde(rename = "TableDescription", default, skip_serializing_if = "Option::is_none")]
     pub table_description: Option<TableDescription>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct UpdateTimeToLiveInput {
+    #[serde(rename = "TableName", default, skip_serializing_if = "Option::is_none")]
+    pub table_name: Option<String>,
+    #[serde(
+        rename = "TimeToLiveSpecification",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub time_to_live_specification: Option<TimeToLiveSpecification>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct UpdateTimeToLiveOutput {
+    #[serde(
+        rename = "TimeToLiveSpecification",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub time_to_live_specification: Option<TimeToLiveSpecification>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -2636,6 +2788,24 @@ impl Validate for DeleteTableInput {
     }
 }
 
+pub fn check_describe_continuous_backups_input(
+    x: &DescribeContinuousBackupsInput,
+    p: &Path<'_>,
+    v: &mut Violations,
+) {
+    x.validate(p, v);
+}
+
+impl Validate for DescribeContinuousBackupsInput {
+    fn validate(&self, path: &Path<'_>, v: &mut Violations) {
+        let p = path.field("TableName");
+        match &self.table_name {
+            None => v.null(&p),
+            Some(x) => check_table_arn(x.as_str(), &p, v),
+        }
+    }
+}
+
 pub fn check_describe_endpoints_request(x: &DescribeEndpointsRequest, p: &Path<'_>, v: &mut Violations) {
     x.validate(p, v);
 }
@@ -2661,6 +2831,20 @@ pub fn check_describe_table_input(x: &DescribeTableInput, p: &Path<'_>, v: &mut 
 }
 
 impl Validate for DescribeTableInput {
+    fn validate(&self, path: &Path<'_>, v: &mut Violations) {
+        let p = path.field("TableName");
+        match &self.table_name {
+            None => v.null(&p),
+            Some(x) => check_table_arn(x.as_str(), &p, v),
+        }
+    }
+}
+
+pub fn check_describe_time_to_live_input(x: &DescribeTimeToLiveInput, p: &Path<'_>, v: &mut Violations) {
+    x.validate(p, v);
+}
+
+impl Validate for DescribeTimeToLiveInput {
     fn validate(&self, path: &Path<'_>, v: &mut Violations) {
         let p = path.field("TableName");
         match &self.table_name {
@@ -3189,6 +3373,27 @@ pub fn check_parti_ql_statement(x: &str, p: &Path<'_>, v: &mut Violations) {
     v.str_len(p, x, Some(1), Some(8192));
 }
 
+pub fn check_point_in_time_recovery_specification(
+    x: &PointInTimeRecoverySpecification,
+    p: &Path<'_>,
+    v: &mut Violations,
+) {
+    x.validate(p, v);
+}
+
+impl Validate for PointInTimeRecoverySpecification {
+    fn validate(&self, path: &Path<'_>, v: &mut Violations) {
+        let p = path.field("PointInTimeRecoveryEnabled");
+        if self.point_in_time_recovery_enabled.is_none() {
+            v.null(&p);
+        }
+        let p = path.field("RecoveryPeriodInDays");
+        if let Some(x) = &self.recovery_period_in_days {
+            check_recovery_period_in_days(*x, &p, v);
+        }
+    }
+}
+
 pub fn check_positive_integer_object(x: i32, p: &Path<'_>, v: &mut Violations) {
     v.range(p, x as f64, Some(1.0_f64), None);
 }
@@ -3409,6 +3614,10 @@ impl Validate for QueryInput {
             check_expression_attribute_name_map(x, &p, v);
         }
     }
+}
+
+pub fn check_recovery_period_in_days(x: i32, p: &Path<'_>, v: &mut Violations) {
+    v.range(p, x as f64, Some(1.0_f64), Some(35.0_f64));
 }
 
 pub fn check_replica_global_secondary_index(
@@ -3712,6 +3921,28 @@ pub fn check_tag_value_string(x: &str, p: &Path<'_>, v: &mut Violations) {
     v.str_len(p, x, Some(0), Some(256));
 }
 
+pub fn check_time_to_live_attribute_name(x: &str, p: &Path<'_>, v: &mut Violations) {
+    v.str_len(p, x, Some(1), Some(255));
+}
+
+pub fn check_time_to_live_specification(x: &TimeToLiveSpecification, p: &Path<'_>, v: &mut Violations) {
+    x.validate(p, v);
+}
+
+impl Validate for TimeToLiveSpecification {
+    fn validate(&self, path: &Path<'_>, v: &mut Violations) {
+        let p = path.field("Enabled");
+        if self.enabled.is_none() {
+            v.null(&p);
+        }
+        let p = path.field("AttributeName");
+        match &self.attribute_name {
+            None => v.null(&p),
+            Some(x) => check_time_to_live_attribute_name(x.as_str(), &p, v),
+        }
+    }
+}
+
 pub fn check_transact_get_item(x: &TransactGetItem, p: &Path<'_>, v: &mut Violations) {
     x.validate(p, v);
 }
@@ -3865,6 +4096,29 @@ impl Validate for Update {
         let p = path.field("ReturnValuesOnConditionCheckFailure");
         if let Some(x) = &self.return_values_on_condition_check_failure {
             check_return_values_on_condition_check_failure(x.as_str(), &p, v);
+        }
+    }
+}
+
+pub fn check_update_continuous_backups_input(
+    x: &UpdateContinuousBackupsInput,
+    p: &Path<'_>,
+    v: &mut Violations,
+) {
+    x.validate(p, v);
+}
+
+impl Validate for UpdateContinuousBackupsInput {
+    fn validate(&self, path: &Path<'_>, v: &mut Violations) {
+        let p = path.field("TableName");
+        match &self.table_name {
+            None => v.null(&p),
+            Some(x) => check_table_arn(x.as_str(), &p, v),
+        }
+        let p = path.field("PointInTimeRecoverySpecification");
+        match &self.point_in_time_recovery_specification {
+            None => v.null(&p),
+            Some(x) => check_point_in_time_recovery_specification(x, &p, v),
         }
     }
 }
@@ -4045,6 +4299,25 @@ impl Validate for UpdateTableInput {
         let p = path.field("GlobalTableSettingsReplicationMode");
         if let Some(x) = &self.global_table_settings_replication_mode {
             check_global_table_settings_replication_mode(x.as_str(), &p, v);
+        }
+    }
+}
+
+pub fn check_update_time_to_live_input(x: &UpdateTimeToLiveInput, p: &Path<'_>, v: &mut Violations) {
+    x.validate(p, v);
+}
+
+impl Validate for UpdateTimeToLiveInput {
+    fn validate(&self, path: &Path<'_>, v: &mut Violations) {
+        let p = path.field("TableName");
+        match &self.table_name {
+            None => v.null(&p),
+            Some(x) => check_table_arn(x.as_str(), &p, v),
+        }
+        let p = path.field("TimeToLiveSpecification");
+        match &self.time_to_live_specification {
+            None => v.null(&p),
+            Some(x) => check_time_to_live_specification(x, &p, v),
         }
     }
 }

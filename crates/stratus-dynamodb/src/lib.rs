@@ -31,13 +31,19 @@ pub struct DynamoDb {
 }
 
 impl DynamoDb {
+    /// The service; with a Tokio runtime at hand it also starts deleting expired items
+    /// (Time to Live) in the background.
     pub fn new(store: Store, clock: Clock) -> Self {
-        Self {
+        let db = Self {
             store,
             clock,
             tables: Default::default(),
             stats: Default::default(),
+        };
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(db.clone().expiry_loop());
         }
+        db
     }
 
     /// Commits a transaction that changes items (and so the tables' item statistics).
@@ -66,6 +72,10 @@ impl DynamoDb {
             "UntagResource" => self.run(cx, body, ops::untag_resource).await,
             "ListTagsOfResource" => self.run(cx, body, ops::list_tags_of_resource).await,
             "DescribeLimits" => self.run(cx, body, ops::describe_limits).await,
+            "UpdateTimeToLive" => self.run(cx, body, ops::update_time_to_live).await,
+            "DescribeTimeToLive" => self.run(cx, body, ops::describe_time_to_live).await,
+            "UpdateContinuousBackups" => self.run(cx, body, ops::update_continuous_backups).await,
+            "DescribeContinuousBackups" => self.run(cx, body, ops::describe_continuous_backups).await,
             "PutItem" => self.run(cx, body, ops::put_item).await,
             "GetItem" => self.run(cx, body, ops::get_item).await,
             "DeleteItem" => self.run(cx, body, ops::delete_item).await,

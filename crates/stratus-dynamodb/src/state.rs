@@ -24,6 +24,19 @@ pub struct TableRecord {
     pub description: TableDescription,
     #[serde(default)]
     pub tags: Vec<Tag>,
+    /// The attribute whose epoch-seconds value expires an item, while Time to Live is enabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_attribute: Option<String>,
+    /// Point-in-time recovery, while enabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery: Option<Recovery>,
+}
+
+/// Point-in-time recovery settings: since when, and how many days back restores may reach.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Recovery {
+    pub since_ms: i64,
+    pub days: i32,
 }
 
 impl TableRecord {

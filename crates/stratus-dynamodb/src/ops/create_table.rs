@@ -192,6 +192,7 @@ pub async fn create_table(
     let record = TableRecord {
         description,
         tags: input.tags.unwrap_or_default(),
+        ..Default::default()
     };
     let key = state::table_key(cx.account_id(), &cx.region, &name);
     let txn = Txn::new()

@@ -9,6 +9,7 @@ mod items;
 mod partiql;
 mod query;
 mod tags;
+mod ttl;
 mod update_table;
 
 pub use answer::EncodeJson;
@@ -19,6 +20,9 @@ pub use items::{delete_item, get_item, put_item, update_item};
 pub use partiql::{batch_execute_statement, execute_statement, execute_transaction};
 pub use query::{query, scan};
 pub use tags::{list_tags_of_resource, tag_resource, untag_resource};
+pub use ttl::{
+    describe_continuous_backups, describe_time_to_live, update_continuous_backups, update_time_to_live,
+};
 pub use update_table::update_table;
 
 use stratus_core::RequestContext;
