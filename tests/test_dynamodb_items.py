@@ -186,8 +186,20 @@ def test_query_order_ranges_and_pages(table):
     assert all(set(i) == {"sk"} for i in proj)
     code, msg, _ = err(table.query, KeyConditionExpression=Key("sk").eq(1))
     assert msg == "Query condition missed key schema element: pk"
-    code, msg, _ = err(table.query, KeyConditionExpression="pk = :p OR sk = :s", ExpressionAttributeValues={":p": "q", ":s": 1})
-    assert code == "ValidationException"
+    for expr, message in [
+        ("pk = :p OR sk = :s", "Invalid operator used in KeyConditionExpression: OR"),
+        ("pk = :p AND sk <> :s", "Invalid operator used in KeyConditionExpression: <>"),
+        ("pk = :p AND attribute_exists(sk)", "Invalid operator used in KeyConditionExpression: attribute_exists"),
+        ("pk = :p AND size(sk) = :s", "KeyConditionExpressions cannot contain nested operations"),
+        ("pk = :p AND :s BETWEEN sk AND :s",
+         "Invalid condition in KeyConditionExpression: BETWEEN operator must have the key attribute as its first operand"),
+        ("pk = :p AND pk = sk", "Invalid condition in KeyConditionExpression: Multiple attribute names used in one condition"),
+        ("pk.x = :p", "KeyConditionExpressions cannot have conditions on nested attributes"),
+        ("pk = :p AND :s = :s", "Invalid condition in KeyConditionExpression: No key attribute specified"),
+        ("pk = :p AND sk = :s AND sk > :s", "KeyConditionExpressions must only contain one condition per key"),
+    ]:
+        values = {k: v for k, v in {":p": "q", ":s": 1}.items() if k in expr}
+        assert err(table.query, KeyConditionExpression=expr, ExpressionAttributeValues=values)[:2] == ("ValidationException", message)
 
 
 def test_string_sort_keys_are_bytewise(stratus):

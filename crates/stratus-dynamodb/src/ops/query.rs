@@ -61,10 +61,6 @@ enum SortCond {
     BeginsWith(AttributeValue),
 }
 
-fn unsupported() -> DynamoDbError {
-    DynamoDbError::Validation("Query key condition not supported".into())
-}
-
 fn key_attr(o: &Operand) -> Option<&str> {
     match o {
         Operand::Path(Path(steps)) if steps.len() == 1 => match &steps[0] {
@@ -75,17 +71,68 @@ fn key_attr(o: &Operand) -> Option<&str> {
     }
 }
 
+fn invalid_operator(op: &str) -> DynamoDbError {
+    DynamoDbError::Validation(format!("Invalid operator used in KeyConditionExpression: {op}"))
+}
+
+fn invalid_condition(why: &str) -> DynamoDbError {
+    DynamoDbError::Validation(format!("Invalid condition in KeyConditionExpression: {why}"))
+}
+
+/// The conditions a key condition ANDs together, each of a form a key condition may take.
 fn atoms<'c>(c: &'c Cond, out: &mut Vec<&'c Cond>) -> Result<(), DynamoDbError> {
     match c {
         Cond::And(a, b) => {
             atoms(a, out)?;
             atoms(b, out)
         }
-        Cond::Or(..) | Cond::Not(..) => Err(unsupported()),
-        other => {
-            out.push(other);
+        Cond::Or(..) => Err(invalid_operator("OR")),
+        Cond::Not(..) => Err(invalid_operator("NOT")),
+        Cond::In(..) => Err(invalid_operator("IN")),
+        Cond::Cmp(_, CmpOp::Ne, _) => Err(invalid_operator("<>")),
+        Cond::Exists(_) => Err(invalid_operator("attribute_exists")),
+        Cond::NotExists(_) => Err(invalid_operator("attribute_not_exists")),
+        Cond::Type(..) => Err(invalid_operator("attribute_type")),
+        Cond::Contains(..) => Err(invalid_operator("contains")),
+        Cond::Cmp(a, _, b) | Cond::BeginsWith(a, b) => {
+            check_operands(&[a, b])?;
+            out.push(c);
             Ok(())
         }
+        Cond::Between(a, lo, hi) => {
+            check_operands(&[a, lo, hi])?;
+            out.push(c);
+            Ok(())
+        }
+    }
+}
+
+/// One key attribute, by its top-level name, and values: what each condition of a key
+/// condition compares.
+fn check_operands(operands: &[&Operand]) -> Result<(), DynamoDbError> {
+    if operands.iter().any(|o| matches!(o, Operand::Size(_))) {
+        return Err(DynamoDbError::Validation(
+            "KeyConditionExpressions cannot contain nested operations".into(),
+        ));
+    }
+    let paths: Vec<&Path> = operands
+        .iter()
+        .filter_map(|o| match o {
+            Operand::Path(p) => Some(p),
+            _ => None,
+        })
+        .collect();
+    match paths.as_slice() {
+        [] => Err(invalid_condition("No key attribute specified")),
+        [_, _, ..] => Err(invalid_condition(
+            "Multiple attribute names used in one condition",
+        )),
+        [p] if p.0.len() > 1 || matches!(p.0.first(), Some(Step::Index(_))) => {
+            Err(DynamoDbError::Validation(
+                "KeyConditionExpressions cannot have conditions on nested attributes".into(),
+            ))
+        }
+        [_] => Ok(()),
     }
 }
 
@@ -107,29 +154,30 @@ fn analyze(cond: &Cond, schema: &KeySchema) -> Result<(AttributeValue, Option<So
     let mut sort = None;
     let mismatch = || DynamoDbError::invalid("Condition parameter type does not match schema type");
     for atom in list {
+        let first_operand = |op: &str| {
+            invalid_condition(&format!(
+                "{op} operator must have the key attribute as its first operand"
+            ))
+        };
         let (name, sc) = match atom {
             Cond::Cmp(a, op, b) => {
                 let (name, op, v) = match (key_attr(a), key_attr(b), a, b) {
                     (Some(n), _, _, Operand::Value(v)) => (n, *op, v),
                     (_, Some(n), Operand::Value(v), _) => (n, flip(*op), v),
-                    _ => return Err(unsupported()),
+                    _ => return Err(invalid_condition("No key attribute specified")),
                 };
-                if op == CmpOp::Ne {
-                    return Err(DynamoDbError::Validation(
-                        "Unsupported operator on KeyConditionExpression: operator: <>".into(),
-                    ));
-                }
                 (name, SortCond::Cmp(op, v.clone()))
             }
             Cond::Between(a, Operand::Value(lo), Operand::Value(hi)) => (
-                key_attr(a).ok_or_else(unsupported)?,
+                key_attr(a).ok_or_else(|| first_operand("BETWEEN"))?,
                 SortCond::Between(lo.clone(), hi.clone()),
             ),
             Cond::BeginsWith(a, Operand::Value(v)) => (
-                key_attr(a).ok_or_else(unsupported)?,
+                key_attr(a).ok_or_else(|| first_operand("begins_with"))?,
                 SortCond::BeginsWith(v.clone()),
             ),
-            _ => return Err(unsupported()),
+            Cond::Between(..) => return Err(first_operand("BETWEEN")),
+            _ => return Err(first_operand("begins_with")),
         };
         if name == schema.hash.name {
             let SortCond::Cmp(CmpOp::Eq, v) = sc else {
