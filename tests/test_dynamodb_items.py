@@ -556,6 +556,8 @@ def test_partiql_order_by_set_functions_and_exists(table, stratus):
     assert sks(c.execute_statement(Statement="SELECT * FROM items WHERE pk = 'ob' ORDER BY sk DESC")) == [4, 3, 2, 1, 0]
     assert sks(c.execute_statement(Statement="SELECT * FROM items WHERE pk = 'ob' ORDER BY pk, sk ASC")) == [0, 1, 2, 3, 4]
     assert sks(c.execute_statement(Statement='SELECT * FROM items."by-kind" WHERE kind = \'k\' ORDER BY sk DESC')) == [4, 3, 2, 1, 0]
+    code, msg, _ = err(c.execute_statement, Statement='SELECT * FROM items."by-kind" WHERE kind = \'k\'', ConsistentRead=True)
+    assert (code, msg) == ("ValidationException", "Consistent reads are not supported on global secondary indexes")
     # Pages of a descending read continue downwards.
     page = c.execute_statement(Statement="SELECT * FROM items WHERE pk = 'ob' AND sk < 4 ORDER BY sk DESC", Limit=2)
     rest = c.execute_statement(Statement="SELECT * FROM items WHERE pk = 'ob' AND sk < 4 ORDER BY sk DESC",

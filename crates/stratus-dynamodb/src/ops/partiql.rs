@@ -214,6 +214,11 @@ async fn select(
         })?),
         None => None,
     };
+    if consistent && index.is_some_and(|i| i.global) {
+        return Err(DynamoDbError::Validation(
+            "Consistent reads are not supported on global secondary indexes".into(),
+        ));
+    }
     let src = Source { table: &t, index };
     let schema = index.map_or(&t.schema, |i| &i.schema);
     let reverse = ordered_backwards(schema, filter.as_ref(), order)?;
