@@ -587,6 +587,20 @@ def test_partiql_order_by_set_functions_and_exists(table, stratus):
     code, _, _ = err(c.execute_statement, Statement="UPDATE items SET tags = set_add(tags, 'x') WHERE pk = 'ob' AND sk = 1")
     assert code == "ValidationException"
 
+    # IN on the partition key reads those partitions, not the table: a megabyte of other
+    # items in between does not cut the page short.
+    for i in range(12):
+        c.put_item(TableName="items", Item={"pk": {"S": "in-aa"}, "sk": {"N": str(i)}, "pad": {"S": "x" * 100_000}})
+    c.put_item(TableName="items", Item={"pk": {"S": "in-a"}, "sk": {"N": "1"}})
+    c.put_item(TableName="items", Item={"pk": {"S": "in-b"}, "sk": {"N": "2"}})
+    r = c.execute_statement(Statement="SELECT pk FROM items WHERE pk IN ['in-b', 'in-a']")
+    assert [i["pk"]["S"] for i in r["Items"]] == ["in-a", "in-b"] and "NextToken" not in r
+    page = c.execute_statement(Statement="SELECT pk FROM items WHERE pk IN ['in-b', 'in-a']", Limit=1)
+    rest = c.execute_statement(Statement="SELECT pk FROM items WHERE pk IN ['in-b', 'in-a']", NextToken=page["NextToken"])
+    assert [i["pk"]["S"] for i in page["Items"] + rest["Items"]] == ["in-a", "in-b"]
+    r = c.execute_statement(Statement="SELECT pk, sk FROM items WHERE pk IN ['in-b', 'in-a'] ORDER BY sk DESC")
+    assert [i["pk"]["S"] for i in r["Items"]] == ["in-b", "in-a"]
+
     # EXISTS: a condition check that cancels the transaction when it does not hold.
     c.execute_transaction(TransactStatements=[
         {"Statement": "EXISTS(SELECT * FROM items WHERE pk = 'ob' AND sk = 1 AND kind = 'k')"},

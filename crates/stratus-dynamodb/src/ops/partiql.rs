@@ -17,7 +17,7 @@ use stratus_dynamodb_expr::value::WireValue;
 use super::batch::{Action, Step, request_fingerprint, run_transaction};
 use super::common::consumed;
 use super::items::write;
-use super::query::{ReadSpec, Source, read, statement_range};
+use super::query::{Page, ReadSpec, Source, read, statement_ranges, tighter_end, tighter_start};
 use super::table_info;
 use crate::generated::{
     BatchExecuteStatementInput, ConsumedCapacity, ExecuteStatementInput, ExecuteTransactionInput,
@@ -222,37 +222,65 @@ async fn select(
     let src = Source { table: &t, index };
     let schema = index.map_or(&t.schema, |i| &i.schema);
     let reverse = ordered_backwards(schema, filter.as_ref(), order)?;
-    let (mut start, mut end) = filter
+    let mut ranges = filter
         .as_ref()
-        .and_then(|f| statement_range(schema, f))
-        .unwrap_or((Bound::Unbounded, Bound::Unbounded));
+        .and_then(|f| statement_ranges(schema, f))
+        .unwrap_or_else(|| vec![(Bound::Unbounded, Bound::Unbounded)]);
+    if reverse {
+        ranges.reverse();
+    }
     if let Some(token) = next {
         let raw = base64::engine::general_purpose::STANDARD
             .decode(token)
             .map_err(|_| DynamoDbError::Validation("Invalid NextToken".into()))?;
         let key: Item = serde_json::from_slice(&raw)
             .map_err(|_| DynamoDbError::Validation("Invalid NextToken".into()))?;
-        let pos = Bound::Excluded(src.position(&key)?);
-        if reverse {
-            end = pos;
-        } else {
-            start = pos;
+        let pos = src.position(&key)?;
+        // Ranges wholly before the position (in reading order) become empty.
+        for (start, end) in &mut ranges {
+            if reverse {
+                *end = tighter_end(
+                    std::mem::replace(end, Bound::Unbounded),
+                    Bound::Excluded(pos.clone()),
+                );
+            } else {
+                *start = tighter_start(
+                    std::mem::replace(start, Bound::Unbounded),
+                    Bound::Excluded(pos.clone()),
+                );
+            }
         }
     }
-    let page = read(
-        db,
-        &src,
-        ReadSpec {
-            start,
-            end,
-            reverse,
-            limit,
-            filter: filter.as_ref(),
-            segment: None,
-            fetch: false,
-        },
-    )
-    .await?;
+    // One partition after the other, until the page is full.
+    let mut page = Page {
+        items: Vec::new(),
+        scanned: 0,
+        bytes: 0,
+        last: None,
+    };
+    for (start, end) in ranges {
+        let part = read(
+            db,
+            &src,
+            ReadSpec {
+                start,
+                end,
+                reverse,
+                limit: limit.map(|l| l - page.scanned),
+                filter: filter.as_ref(),
+                segment: None,
+                fetch: false,
+            },
+        )
+        .await?;
+        page.items.extend(part.items);
+        page.scanned += part.scanned;
+        page.bytes += part.bytes;
+        if part.last.is_some() {
+            page.last = part.last;
+            break;
+        }
+    }
     let next_token = page
         .last
         .as_ref()

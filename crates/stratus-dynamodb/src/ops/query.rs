@@ -237,10 +237,11 @@ fn enc(v: &AttributeValue) -> Vec<u8> {
 }
 
 /// The store range holding a partition, narrowed by the sort-key condition.
-/// The key range a PartiQL SELECT reads, if its WHERE clause pins a partition by equality:
-/// that partition, narrowed by one sort-key condition among the clause's top-level ANDs, as a
-/// Query's key condition would be. The whole clause still filters what is read.
-pub(crate) fn statement_range(schema: &KeySchema, filter: &Cond) -> Option<KeyRange> {
+/// The key ranges a PartiQL SELECT reads, if its WHERE clause pins the partition key by
+/// equality or IN among its top-level ANDs: one partition per value, in key order, each
+/// narrowed by one sort-key condition among those ANDs, as a Query's key condition would be.
+/// The whole clause still filters what is read.
+pub(crate) fn statement_ranges(schema: &KeySchema, filter: &Cond) -> Option<Vec<KeyRange>> {
     fn conjuncts<'c>(c: &'c Cond, out: &mut Vec<&'c Cond>) {
         match c {
             Cond::And(a, b) => {
@@ -253,12 +254,20 @@ pub(crate) fn statement_range(schema: &KeySchema, filter: &Cond) -> Option<KeyRa
     let mut list = Vec::new();
     conjuncts(filter, &mut list);
     let on = |o: &Operand, name: &str| key_attr(o) == Some(name);
-    let hash = list.iter().find_map(|c| match c {
+    let typed_hash = |v: &AttributeValue| v.type_name() == schema.hash.ty;
+    let hashes: Vec<&AttributeValue> = list.iter().find_map(|c| match c {
         Cond::Cmp(a, CmpOp::Eq, Operand::Value(v)) | Cond::Cmp(Operand::Value(v), CmpOp::Eq, a)
-            if on(a, &schema.hash.name) && v.type_name() == schema.hash.ty =>
+            if on(a, &schema.hash.name) && typed_hash(v) =>
         {
-            Some(v)
+            Some(vec![v])
         }
+        Cond::In(a, values) if on(a, &schema.hash.name) => values
+            .iter()
+            .map(|o| match o {
+                Operand::Value(v) if typed_hash(v) => Some(v),
+                _ => None,
+            })
+            .collect(),
         _ => None,
     })?;
     let sort = schema.range.as_ref().and_then(|r| {
@@ -281,7 +290,17 @@ pub(crate) fn statement_range(schema: &KeySchema, filter: &Cond) -> Option<KeyRa
             _ => None,
         })
     });
-    Some(key_range(hash, sort.as_ref()))
+    let mut ranges: Vec<KeyRange> = hashes.into_iter().map(|h| key_range(h, sort.as_ref())).collect();
+    ranges.sort_by(|a, b| bound_key(&a.0).cmp(&bound_key(&b.0)));
+    ranges.dedup();
+    Some(ranges)
+}
+
+fn bound_key(b: &Bound<Vec<u8>>) -> Option<&[u8]> {
+    match b {
+        Bound::Included(k) | Bound::Excluded(k) => Some(k),
+        Bound::Unbounded => None,
+    }
 }
 
 /// The storage keys from where a read starts to where it ends.
@@ -327,7 +346,7 @@ fn escape_open(out: &mut Vec<u8>, bytes: &[u8]) {
     }
 }
 
-fn tighter_start(a: Bound<Vec<u8>>, b: Bound<Vec<u8>>) -> Bound<Vec<u8>> {
+pub(crate) fn tighter_start(a: Bound<Vec<u8>>, b: Bound<Vec<u8>>) -> Bound<Vec<u8>> {
     match (&a, &b) {
         (Bound::Unbounded, _) => b,
         (_, Bound::Unbounded) => a,
@@ -341,7 +360,7 @@ fn tighter_start(a: Bound<Vec<u8>>, b: Bound<Vec<u8>>) -> Bound<Vec<u8>> {
     }
 }
 
-fn tighter_end(a: Bound<Vec<u8>>, b: Bound<Vec<u8>>) -> Bound<Vec<u8>> {
+pub(crate) fn tighter_end(a: Bound<Vec<u8>>, b: Bound<Vec<u8>>) -> Bound<Vec<u8>> {
     match (&a, &b) {
         (Bound::Unbounded, _) => b,
         (_, Bound::Unbounded) => a,
