@@ -68,9 +68,14 @@ def test_key_and_item_validation(table, stratus):
     cases = [
         ({"pk": {"S": "a"}}, "One or more parameter values were invalid: Missing the key sk in the item"),
         ({"pk": {"N": "1"}, "sk": {"N": "1"}}, "One or more parameter values were invalid: Type mismatch for key pk expected: S actual: N"),
-        ({"pk": {"S": ""}, "sk": {"N": "1"}}, "One or more parameter values were invalid: The AttributeValue for a key attribute cannot contain an empty string value. Key: pk"),
-        ({"pk": {"S": "a"}, "sk": {"N": "1"}, "ss": {"SS": []}}, "One or more parameter values were invalid: An string set  may not be empty"),
-        ({"pk": {"S": "a"}, "sk": {"N": "1"}, "ss": {"SS": ["x", "x"]}}, "One or more parameter values were invalid: Input collection [x, x] contains duplicates."),
+        ({"pk": {"S": ""}, "sk": {"N": "1"}}, "One or more parameter values are not valid. The AttributeValue for a key attribute cannot contain an empty string value. Key: pk"),
+        # PutItem and UpdateItem envelope request validation failures, as DynamoDB does.
+        ({"pk": {"S": "a"}, "sk": {"N": "1"}, "ss": {"SS": []}},
+         "1 validation error detected: One or more parameter values were invalid: An string set  may not be empty"),
+        ({"pk": {"S": "a"}, "sk": {"N": "1"}, "ss": {"SS": ["x", "x"]}},
+         "1 validation error detected: One or more parameter values were invalid: Input collection [x, x] contains duplicates."),
+        ({"pk": {"S": "a"}, "sk": {"N": "1"}, "n": {"NULL": False}},
+         "1 validation error detected: One or more parameter values were invalid: Null attribute value types must have the value of true"),
         ({"pk": {"S": "a"}, "sk": {"N": "1"}, "kind": {"N": "5"}}, "One or more parameter values were invalid: Type mismatch for Index Key kind Expected: S Actual: N IndexName: by-kind"),
         ({"pk": {"S": "x" * 2049}, "sk": {"N": "1"}}, "One or more parameter values were invalid: Size of hashkey has exceeded the maximum size limit of2048 bytes"),
     ]
@@ -117,12 +122,15 @@ def test_expression_errors(table, stratus):
     key = {"pk": {"S": "e"}, "sk": {"N": "1"}}
     code, msg, _ = err(c.update_item, TableName="items", Key=key, UpdateExpression="SET name = :v",
                        ExpressionAttributeValues={":v": {"S": "x"}})
-    assert msg == "Invalid UpdateExpression: Attribute name is a reserved keyword; reserved keyword: name"
+    # PutItem and UpdateItem envelope request validation failures (DynamoDB does so since
+    # 2025); failures against the stored item or the key schema stay bare.
+    envelope = "1 validation error detected: "
+    assert msg == envelope + "Invalid UpdateExpression: Attribute name is a reserved keyword; reserved keyword: name"
     code, msg, _ = err(c.update_item, TableName="items", Key=key, UpdateExpression="SET a = :v",
                        ExpressionAttributeValues={":v": {"S": "x"}, ":unused": {"S": "y"}})
-    assert msg == "Value provided in ExpressionAttributeValues unused in expressions: keys: {:unused}"
+    assert msg == envelope + "Value provided in ExpressionAttributeValues unused in expressions: keys: {:unused}"
     code, msg, _ = err(c.update_item, TableName="items", Key=key, UpdateExpression="SET a = :missing")
-    assert msg == "Invalid UpdateExpression: An expression attribute value used in expression is not defined; attribute value: :missing"
+    assert msg == envelope + "Invalid UpdateExpression: An expression attribute value used in expression is not defined; attribute value: :missing"
     code, msg, _ = err(c.update_item, TableName="items", Key=key, UpdateExpression="SET a = :v, a.b = :v",
                        ExpressionAttributeValues={":v": {"S": "x"}})
     assert "Two document paths overlap with each other" in msg
@@ -134,9 +142,19 @@ def test_expression_errors(table, stratus):
     assert msg == "The provided expression refers to an attribute that does not exist in the item"
     code, msg, _ = err(c.put_item, TableName="items", Item=key, ConditionExpression="a = :v",
                        Expected={"a": {"Exists": False}}, ExpressionAttributeValues={":v": {"S": "x"}})
-    assert msg.startswith("Can not use both expression and non-expression parameters in the same request")
+    assert msg.startswith(envelope + "Can not use both expression and non-expression parameters in the same request")
+    code, msg, _ = err(c.put_item, TableName="items", Item=key, ReturnValues="ALL_NEW")
+    assert msg == envelope + "ReturnValues can only be ALL_OLD or NONE"
+    code, msg, _ = err(c.update_item, TableName="items", Key=key, UpdateExpression="SET t = :t",
+                       ExpressionAttributeValues={":t": {"SS": ["a", "b", "a"]}})
+    assert msg == envelope + ("ExpressionAttributeValues contains invalid value: One or more parameter values were invalid: "
+                              "Input collection [a, b, a] contains duplicates. for key :t")
+    # Other operations answer without the envelope.
+    code, msg, _ = err(c.delete_item, TableName="items", Key=key, ConditionExpression="a = :t",
+                       ExpressionAttributeValues={":t": {"SS": []}})
+    assert msg == "ExpressionAttributeValues contains invalid value: One or more parameter values were invalid: An string set  may not be empty for key :t"
     code, msg, _ = err(c.get_item, TableName="items", Key=key, ProjectionExpression="a, a.b")
-    assert "overlap" in msg
+    assert "overlap" in msg and not msg.startswith(envelope)
 
 
 def test_legacy_parameters(table, stratus):

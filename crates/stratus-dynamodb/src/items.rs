@@ -179,10 +179,55 @@ pub fn from_wire(map: &HashMap<String, WireValue>) -> Result<Item, DynamoDbError
     map_from_wire(map)
 }
 
+/// ExpressionAttributeValues: a value DynamoDB refuses for its content is named by its key
+/// (`... contains invalid value: ... for key :v`); one refused for its shape (no type, two
+/// types, a false NULL) is not.
 pub fn values_from_wire(
     map: Option<&HashMap<String, WireValue>>,
 ) -> Result<HashMap<String, AttributeValue>, DynamoDbError> {
-    map.map(map_from_wire).unwrap_or_else(|| Ok(HashMap::new()))
+    use stratus_dynamodb_expr::value::ValueError;
+    let mut out = HashMap::new();
+    for (k, w) in map.into_iter().flatten() {
+        let v = AttributeValue::try_from(w).map_err(|e| {
+            DynamoDbError::Validation(match e {
+                ValueError::Empty | ValueError::MoreThanOne | ValueError::NullNotTrue => e.to_string(),
+                other => format!("ExpressionAttributeValues contains invalid value: {other} for key {k}"),
+            })
+        })?;
+        out.insert(k.clone(), v);
+    }
+    Ok(out)
+}
+
+/// PutItem and UpdateItem report request validation failures inside DynamoDB's
+/// `1 validation error detected: ` envelope (other operations, and their failures against
+/// the table's schema or the stored item, do not).
+pub fn enveloped(e: DynamoDbError) -> DynamoDbError {
+    const ENVELOPE: &str = "1 validation error detected: ";
+    match e {
+        DynamoDbError::Validation(m) if !m.starts_with(ENVELOPE) => {
+            DynamoDbError::Validation(format!("{ENVELOPE}{m}"))
+        }
+        other => other,
+    }
+}
+
+/// An item or key from the wire for PutItem and UpdateItem: refusals of a value's content
+/// (empty or repeated set elements, a false NULL) are enveloped; of its shape, not.
+pub fn enveloped_from_wire(map: &HashMap<String, WireValue>) -> Result<Item, DynamoDbError> {
+    use stratus_dynamodb_expr::value::ValueError;
+    map.iter()
+        .map(|(k, w)| match AttributeValue::try_from(w) {
+            Ok(v) => Ok((k.clone(), v)),
+            Err(e @ (ValueError::Empty | ValueError::MoreThanOne)) => {
+                Err(DynamoDbError::Validation(e.to_string()))
+            }
+            Err(e @ (ValueError::Number(_) | ValueError::Base64)) => {
+                Err(DynamoDbError::Validation(e.to_string()))
+            }
+            Err(e) => Err(enveloped(DynamoDbError::Validation(e.to_string()))),
+        })
+        .collect()
 }
 
 fn key_part(
@@ -214,21 +259,22 @@ fn key_part(
         _ => 1,
     };
     if len == 0 {
-        return Err(DynamoDbError::invalid(match index {
-            Some(ix) => format!(
+        let kind = if matches!(v, AttributeValue::S(_)) {
+            "string"
+        } else {
+            "binary"
+        };
+        return Err(match index {
+            Some(ix) => DynamoDbError::invalid(format!(
                 "One or more parameter values are not valid. A value specified for a secondary index key is not supported. The AttributeValue for a key attribute cannot contain an empty string value. IndexName: {ix}, IndexKey: {}",
                 attr.name
-            ),
-            None => format!(
-                "The AttributeValue for a key attribute cannot contain an empty {} value. Key: {}",
-                if matches!(v, AttributeValue::S(_)) {
-                    "string"
-                } else {
-                    "binary"
-                },
+            )),
+            // Worded without the usual "were invalid:" lead, as DynamoDB words it.
+            None => DynamoDbError::Validation(format!(
+                "One or more parameter values are not valid. The AttributeValue for a key attribute cannot contain an empty {kind} value. Key: {}",
                 attr.name
-            ),
-        }));
+            )),
+        });
     }
     if what == "hash" && len > MAX_HASH_KEY_BYTES {
         return Err(DynamoDbError::invalid(

@@ -158,15 +158,24 @@ pub async fn put_item(
     input: PutItemInput,
 ) -> Result<ItemReply, DynamoDbError> {
     let table = table_info(&db, &cx, input.table_name.as_deref().unwrap_or_default()).await?;
-    check_return_values(input.return_values.as_deref(), &["NONE", "ALL_OLD"])?;
+    if input
+        .return_values
+        .as_deref()
+        .is_some_and(|v| v != "NONE" && v != "ALL_OLD")
+    {
+        return Err(items::enveloped(DynamoDbError::Validation(
+            "ReturnValues can only be ALL_OLD or NONE".into(),
+        )));
+    }
     let condition = write_condition(
         input.condition_expression.as_deref(),
         input.expected.as_ref(),
         input.conditional_operator.as_deref(),
         input.expression_attribute_names.as_ref(),
         input.expression_attribute_values.as_ref(),
-    )?;
-    let item = items::from_wire(input.item.as_ref().unwrap_or(&Default::default()))?;
+    )
+    .map_err(items::enveloped)?;
+    let item = items::enveloped_from_wire(input.item.as_ref().unwrap_or(&Default::default()))?;
     let key = items::item_key(&table.schema, &item)?;
     items::check_limits(&item)?;
     for index in &table.indexes {
@@ -356,26 +365,30 @@ pub async fn update_item(
             ("UpdateExpression", input.update_expression.is_some()),
             ("ConditionExpression", input.condition_expression.is_some()),
         ],
-    )?;
+    )
+    .map_err(items::enveloped)?;
     check_return_values(
         input.return_values.as_deref(),
         &["NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW"],
     )?;
-    let key_item = items::from_wire(input.key.as_ref().unwrap_or(&Default::default()))?;
+    let key_item = items::enveloped_from_wire(input.key.as_ref().unwrap_or(&Default::default()))?;
     let key = items::request_key(&table.schema, &key_item)?;
     let mut exprs = Exprs::new(
         input.expression_attribute_names.as_ref(),
         input.expression_attribute_values.as_ref(),
-    )?;
-    let parsed = exprs.parse(
-        input
-            .condition_expression
-            .as_deref()
-            .map(|c| (c, Kind::Condition)),
-        input.update_expression.as_deref(),
-        None,
-        None,
-    )?;
+    )
+    .map_err(items::enveloped)?;
+    let parsed = exprs
+        .parse(
+            input
+                .condition_expression
+                .as_deref()
+                .map(|c| (c, Kind::Condition)),
+            input.update_expression.as_deref(),
+            None,
+            None,
+        )
+        .map_err(items::enveloped)?;
     let condition = match (&parsed.condition, &input.expected) {
         (Some(c), _) => Some(c.clone()),
         (None, Some(e)) => legacy_expected(e, input.conditional_operator.as_deref())?,
