@@ -618,6 +618,14 @@ def test_partiql_order_by_set_functions_and_exists(table, stratus):
     assert [i["pk"]["S"] for i in page["Items"] + rest["Items"]] == ["in-a", "in-b"]
     r = c.execute_statement(Statement="SELECT pk, sk FROM items WHERE pk IN ['in-b', 'in-a'] ORDER BY sk DESC")
     assert [i["pk"]["S"] for i in r["Items"]] == ["in-b", "in-a"]
+    # The partitions share the page's megabyte.
+    for p in ("in-x", "in-y"):
+        for i in range(6):
+            c.put_item(TableName="items", Item={"pk": {"S": p}, "sk": {"N": str(i)}, "pad": {"S": "x" * 100_000}})
+    first = c.execute_statement(Statement="SELECT sk FROM items WHERE pk IN ['in-x', 'in-y']")
+    assert 9 <= len(first["Items"]) < 12 and "NextToken" in first
+    rest = c.execute_statement(Statement="SELECT sk FROM items WHERE pk IN ['in-x', 'in-y']", NextToken=first["NextToken"])
+    assert len(first["Items"]) + len(rest["Items"]) == 12
 
     # EXISTS: a condition check that cancels the transaction when it does not hold.
     c.execute_transaction(TransactStatements=[

@@ -17,7 +17,7 @@ use stratus_dynamodb_expr::value::WireValue;
 use super::batch::{Action, Step, request_fingerprint, run_transaction};
 use super::common::consumed;
 use super::items::write;
-use super::query::{Page, ReadSpec, Source, read, statement_ranges, tighter_end, tighter_start};
+use super::query::{PAGE_BYTES, Page, ReadSpec, Source, read, statement_ranges, tighter_end, tighter_start};
 use super::table_info;
 use crate::generated::{
     BatchExecuteStatementInput, ConsumedCapacity, ExecuteStatementInput, ExecuteTransactionInput,
@@ -270,6 +270,8 @@ async fn select(
                 filter: filter.as_ref(),
                 segment: None,
                 fetch: false,
+                // The page's megabyte is shared by the partitions read into it.
+                max_bytes: PAGE_BYTES.saturating_sub(page.bytes).max(1),
             },
         )
         .await?;

@@ -22,7 +22,7 @@ use crate::items::{self, Index, KeySchema, TableInfo};
 use crate::{DynamoDb, DynamoDbError};
 
 /// Bytes read before a page ends, as on AWS.
-const PAGE_BYTES: usize = 1024 * 1024;
+pub(crate) const PAGE_BYTES: usize = 1024 * 1024;
 /// Rows fetched from the store per step.
 const BATCH: usize = 256;
 
@@ -435,6 +435,8 @@ pub(crate) struct ReadSpec<'a> {
     pub segment: Option<(u32, u32)>,
     /// Read each item from the table by the key in the index entry.
     pub fetch: bool,
+    /// The page ends once the items read reach this many bytes (1 MB, or what is left of it).
+    pub max_bytes: usize,
 }
 
 fn segment_of(table: &TableInfo, item: &Item, total: u32) -> u32 {
@@ -492,7 +494,7 @@ pub(crate) async fn read(db: &DynamoDb, src: &Source<'_>, spec: ReadSpec<'_>) ->
             page.scanned += 1;
             page.bytes += stored.size();
             let done_by_limit = spec.limit.is_some_and(|l| page.scanned >= l);
-            let done_by_size = page.bytes >= PAGE_BYTES;
+            let done_by_size = page.bytes >= spec.max_bytes;
             if done_by_limit || done_by_size {
                 page.last = Some(match &decoded {
                     Some(item) => src.last_key(item),
@@ -796,6 +798,7 @@ pub async fn query(db: DynamoDb, cx: RequestContext, input: QueryInput) -> Resul
             filter: filter.as_ref(),
             segment: None,
             fetch: plan.fetch,
+            max_bytes: PAGE_BYTES,
         },
     )
     .await?;
@@ -932,6 +935,7 @@ pub async fn scan(db: DynamoDb, cx: RequestContext, input: ScanInput) -> Result<
             filter: filter.as_ref(),
             segment,
             fetch: plan.fetch,
+            max_bytes: PAGE_BYTES,
         },
     )
     .await?;
