@@ -89,11 +89,19 @@ pub struct StatementReply {
     consumed_capacity: Option<ConsumedCapacity>,
 }
 
-/// Where a SELECT runs: alone, in a batch or in a transaction (the last two name one item).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum SelectUse {
-    Statement,
-    Batch,
+/// Where a SELECT runs: alone (a page of what may be a longer answer), in a batch or in a
+/// transaction (the last two name one item).
+#[derive(Clone, Copy)]
+enum SelectUse<'a> {
+    Statement {
+        limit: Option<usize>,
+        next: Option<&'a str>,
+        consistent: bool,
+        capacity: Option<&'a str>,
+    },
+    Batch {
+        consistent: bool,
+    },
     Transaction,
 }
 
@@ -172,17 +180,22 @@ fn ordered_backwards(
         .is_some_and(|(_, desc)| *desc))
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn select(
     db: &DynamoDb,
     cx: &RequestContext,
     st: &Statement,
-    used: SelectUse,
-    limit: Option<usize>,
-    next: Option<&str>,
-    consistent: bool,
-    rcc: Option<&str>,
+    used: SelectUse<'_>,
 ) -> Result<StatementReply, DynamoDbError> {
+    let (limit, next, consistent, rcc) = match used {
+        SelectUse::Statement {
+            limit,
+            next,
+            consistent,
+            capacity,
+        } => (limit, next, consistent, capacity),
+        SelectUse::Batch { consistent } => (None, None, consistent, None),
+        SelectUse::Transaction => (None, None, true, None),
+    };
     let Statement::Select {
         table: name,
         index,
@@ -205,8 +218,10 @@ async fn select(
             filter.as_ref(),
             "Select statements within ExecuteTransaction must specify the primary key in the where clause.",
         )?,
-        SelectUse::Batch => check_single_item(&t, filter.as_ref(), "Only single item select is supported")?,
-        SelectUse::Statement => {}
+        SelectUse::Batch { .. } => {
+            check_single_item(&t, filter.as_ref(), "Only single item select is supported")?
+        }
+        SelectUse::Statement { .. } => {}
     }
     let index = match index {
         Some(ix) => Some(t.index(ix).ok_or_else(|| {
@@ -422,17 +437,13 @@ pub async fn execute_statement(
 ) -> Result<StatementReply, DynamoDbError> {
     let st = parse(input.statement.as_deref(), input.parameters.as_ref())?;
     if st.is_read() {
-        return select(
-            &db,
-            &cx,
-            &st,
-            SelectUse::Statement,
-            input.limit.map(|l| l as usize),
-            input.next_token.as_deref(),
-            input.consistent_read.unwrap_or(false),
-            input.return_consumed_capacity.as_deref(),
-        )
-        .await;
+        let used = SelectUse::Statement {
+            limit: input.limit.map(|l| l as usize),
+            next: input.next_token.as_deref(),
+            consistent: input.consistent_read.unwrap_or(false),
+            capacity: input.return_consumed_capacity.as_deref(),
+        };
+        return select(&db, &cx, &st, used).await;
     }
     let on_failure = input.return_values_on_condition_check_failure.as_deref() == Some("ALL_OLD");
     let item = write_statement(&db, &cx, st, on_failure).await?;
@@ -465,18 +476,10 @@ pub async fn batch_execute_statement(
         let table_name = st.table().to_string();
         let result = if st.is_read() {
             // A batched read names one item: the first match.
-            select(
-                &db,
-                &cx,
-                &st,
-                SelectUse::Batch,
-                None,
-                None,
-                req.consistent_read.unwrap_or(false),
-                None,
-            )
-            .await
-            .map(|r| r.items.into_iter().next())
+            let consistent = req.consistent_read.unwrap_or(false);
+            select(&db, &cx, &st, SelectUse::Batch { consistent })
+                .await
+                .map(|r| r.items.into_iter().next())
         } else {
             let on_failure = req.return_values_on_condition_check_failure.as_deref() == Some("ALL_OLD");
             write_statement(&db, &cx, st, on_failure).await.map(|_| None)
@@ -532,7 +535,7 @@ pub async fn execute_transaction(
     if reads > 0 {
         let mut responses = Vec::new();
         for st in &parsed {
-            let r = select(&db, &cx, st, SelectUse::Transaction, None, None, true, None).await?;
+            let r = select(&db, &cx, st, SelectUse::Transaction).await?;
             responses.push(match r.items.into_iter().next() {
                 Some(i) => serde_json::json!({ "Item": i }),
                 None => serde_json::json!({}),
