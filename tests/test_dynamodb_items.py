@@ -85,6 +85,11 @@ def test_key_and_item_validation(table, stratus):
         assert resp["ResponseMetadata"]["HTTPStatusCode"] == 400
     code, msg, _ = err(c.put_item, TableName="items", Item={"pk": {"S": "a"}, "sk": {"N": "1"}, "big": {"S": "x" * (400 * 1024)}})
     assert msg == "Item size has exceeded the maximum allowed size"
+    # An update that would grow the item past 400 KB is worded for the update.
+    c.put_item(TableName="items", Item={"pk": {"S": "grow"}, "sk": {"N": "1"}, "a": {"S": "x" * (300 * 1024)}})
+    code, msg, _ = err(c.update_item, TableName="items", Key={"pk": {"S": "grow"}, "sk": {"N": "1"}},
+                       UpdateExpression="SET b = :b", ExpressionAttributeValues={":b": {"S": "y" * (150 * 1024)}})
+    assert (code, msg) == ("ValidationException", "Item size to update has exceeded the maximum allowed size")
     code, msg, _ = err(c.get_item, TableName="items", Key={"pk": {"S": "a"}})
     assert msg == "The provided key element does not match the schema"
     code, msg, _ = err(c.get_item, TableName="nope", Key={"pk": {"S": "a"}})

@@ -499,11 +499,22 @@ pub fn check_limits(item: &Item) -> Result<usize, DynamoDbError> {
     }
     let size = value::item_size(item);
     if size > MAX_ITEM_BYTES {
-        return Err(DynamoDbError::Validation(
-            "Item size has exceeded the maximum allowed size".into(),
-        ));
+        return Err(DynamoDbError::Validation(ITEM_TOO_BIG.into()));
     }
     Ok(size)
+}
+
+const ITEM_TOO_BIG: &str = "Item size has exceeded the maximum allowed size";
+
+/// [`check_limits`] for what an update made of an item: DynamoDB words its size refusal
+/// differently.
+pub fn check_updated_limits(item: &Item) -> Result<usize, DynamoDbError> {
+    check_limits(item).map_err(|e| match e {
+        DynamoDbError::Validation(m) if m == ITEM_TOO_BIG => {
+            DynamoDbError::Validation("Item size to update has exceeded the maximum allowed size".into())
+        }
+        other => other,
+    })
 }
 
 /// Most levels of lists and maps inside one another that DynamoDB stores.

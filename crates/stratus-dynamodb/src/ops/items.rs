@@ -412,7 +412,7 @@ pub async fn update_item(
         }
         let mut item = old.cloned().unwrap_or_else(|| key_item.clone());
         eval::apply(&mut item, &update).map_err(|e| DynamoDbError::Validation(e.to_string()))?;
-        items::check_limits(&item)?;
+        items::check_updated_limits(&item)?;
         for index in &table.indexes {
             items::index_key(&table, index, &item, &key)?;
         }

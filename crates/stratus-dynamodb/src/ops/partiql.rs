@@ -374,7 +374,7 @@ async fn write_statement(
                 }
                 let mut item = current.clone();
                 eval::apply(&mut item, &update).map_err(|e| DynamoDbError::Validation(e.to_string()))?;
-                items::check_limits(&item)?;
+                items::check_updated_limits(&item)?;
                 Ok(Some(item))
             })
             .await?;
