@@ -709,6 +709,13 @@ def test_time_to_live_deletes_expired_items_and_their_index_entries(table, strat
     wait_until(lambda: "future" not in names())
     assert names() == {"string", "ancient", "none"} and in_index() == []
 
+    # Many expired items: swept a page at a time.
+    with table.batch_writer() as batch:
+        for i in range(350):
+            batch.put_item(Item={"pk": "ttl-many", "sk": i, "exp": now - 60})
+    many = lambda: table.query(KeyConditionExpression=Key("pk").eq("ttl-many"), Select="COUNT")["Count"]
+    wait_until(lambda: many() == 0)
+
     c.update_time_to_live(TableName="items", TimeToLiveSpecification={"Enabled": False, "AttributeName": "exp"})
     assert c.describe_time_to_live(TableName="items")["TimeToLiveDescription"] == {"TimeToLiveStatus": "DISABLED"}
     assert err(c.update_time_to_live, TableName="items", TimeToLiveSpecification={"Enabled": False, "AttributeName": "exp"})[1] == \

@@ -24,6 +24,8 @@ const SWEEP_EVERY: Duration = Duration::from_secs(1);
 /// Items of one table looked at per sweep: a large table is gone through over several sweeps
 /// (AWS itself deletes expired items "typically within two days").
 const ITEMS_PER_SWEEP: usize = 5_000;
+/// Items read from the store at once.
+const PAGE: usize = 100;
 /// Expiry times further back than this are not acted on (AWS's rule: such values are taken
 /// for something other than an expiry time).
 const FIVE_YEARS_SECS: f64 = 5.0 * 365.0 * 86_400.0;
@@ -220,36 +222,43 @@ impl DynamoDb {
     }
 
     /// Deletes the expired items among the next `ITEMS_PER_SWEEP` after `cursor`; returns where
-    /// to go on from, or None once the end of the table is reached.
+    /// to go on from, or None once the end of the table is reached. Items are read a page at a
+    /// time, so a sweep holds at most a page of (up to 400 KB) items in memory.
     async fn sweep_table(
         &self,
         table: &TableInfo,
         attribute: &str,
-        cursor: Option<Vec<u8>>,
+        mut cursor: Option<Vec<u8>>,
     ) -> Result<Option<Vec<u8>>, DynamoDbError> {
-        let mut scan = Scan::all().limit(ITEMS_PER_SWEEP);
-        if let Some(c) = &cursor {
-            scan = scan.after(c);
-        }
-        let rows = self.store.scan(&table.ns(), &scan).await?;
         let now_secs = self.clock.now_ms() as f64 / 1000.0;
-        let next = (rows.len() == ITEMS_PER_SWEEP)
-            .then(|| rows.last().map(|(k, _)| k.clone()))
-            .flatten();
-        for (key, raw) in rows {
-            let Ok(item) = items::decode_item(&raw) else {
-                continue;
-            };
-            if !expired(&item, attribute, now_secs) {
-                continue;
+        let mut seen = 0;
+        while seen < ITEMS_PER_SWEEP {
+            let mut scan = Scan::all().limit(PAGE);
+            if let Some(c) = &cursor {
+                scan = scan.after(c);
             }
-            // Deleted only if still as read: a write since then is looked at next time.
-            let txn = items::stage_write(Txn::new(), table, &key, Some((&item, &raw)), None)?;
-            match self.commit_items(txn).await {
-                Ok(()) | Err(StoreError::ConditionFailed { .. }) => {}
-                Err(e) => return Err(e.into()),
+            let rows = self.store.scan(&table.ns(), &scan).await?;
+            let full = rows.len() == PAGE;
+            seen += rows.len();
+            cursor = rows.last().map(|(k, _)| k.clone());
+            for (key, raw) in rows {
+                let Ok(item) = items::decode_item(&raw) else {
+                    continue;
+                };
+                if !expired(&item, attribute, now_secs) {
+                    continue;
+                }
+                // Deleted only if still as read: a write since then is looked at next time.
+                let txn = items::stage_write(Txn::new(), table, &key, Some((&item, &raw)), None)?;
+                match self.commit_items(txn).await {
+                    Ok(()) | Err(StoreError::ConditionFailed { .. }) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            if !full {
+                return Ok(None);
             }
         }
-        Ok(next)
+        Ok(cursor)
     }
 }
