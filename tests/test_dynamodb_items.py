@@ -621,8 +621,21 @@ def test_partiql_order_by_set_functions_and_exists(table, stratus):
     page = c.execute_statement(Statement="SELECT pk FROM items WHERE pk IN ['in-b', 'in-a']", Limit=1)
     rest = c.execute_statement(Statement="SELECT pk FROM items WHERE pk IN ['in-b', 'in-a']", NextToken=page["NextToken"])
     assert [i["pk"]["S"] for i in page["Items"] + rest["Items"]] == ["in-a", "in-b"]
-    r = c.execute_statement(Statement="SELECT pk, sk FROM items WHERE pk IN ['in-b', 'in-a'] ORDER BY sk DESC")
-    assert [i["pk"]["S"] for i in r["Items"]] == ["in-b", "in-a"]
+    # Each key orders in its own direction: partitions by pk, items within by sk.
+    c.put_item(TableName="items", Item={"pk": {"S": "in-a"}, "sk": {"N": "5"}})
+    order = lambda r: [(i["pk"]["S"], i["sk"]["N"]) for i in r["Items"]]
+    stmt = "SELECT pk, sk FROM items WHERE pk IN ['in-b', 'in-a'] ORDER BY "
+    assert order(c.execute_statement(Statement=stmt + "sk DESC")) == [("in-a", "5"), ("in-a", "1"), ("in-b", "2")]
+    assert order(c.execute_statement(Statement=stmt + "pk DESC")) == [("in-b", "2"), ("in-a", "1"), ("in-a", "5")]
+    assert order(c.execute_statement(Statement=stmt + "pk DESC, sk DESC")) == [("in-b", "2"), ("in-a", "5"), ("in-a", "1")]
+    pages, token = [], None
+    while True:
+        r = c.execute_statement(Statement=stmt + "sk DESC", Limit=1, **({"NextToken": token} if token else {}))
+        pages += order(r)
+        token = r.get("NextToken")
+        if not token:
+            break
+    assert pages == [("in-a", "5"), ("in-a", "1"), ("in-b", "2")]
     # The partitions share the page's megabyte.
     for p in ("in-x", "in-y"):
         for i in range(6):

@@ -147,15 +147,16 @@ fn check_single_item(t: &TableInfo, filter: Option<&Cond>, msg: &str) -> Result<
     }
 }
 
-/// Checks an ORDER BY against the key schema read from; true when it asks for the sort key
-/// in descending order (a partition key's order has no effect on one partition).
+/// Checks an ORDER BY against the key schema read from; answers whether partitions, and
+/// items within each, come in descending order (each key's own direction, as DynamoDB orders
+/// the partitions an IN names).
 fn ordered_backwards(
     schema: &KeySchema,
     filter: Option<&Cond>,
     order: &[(String, bool)],
-) -> Result<bool, DynamoDbError> {
+) -> Result<(bool, bool), DynamoDbError> {
     if order.is_empty() {
-        return Ok(false);
+        return Ok((false, false));
     }
     let Some(filter) = filter else {
         return Err(DynamoDbError::Validation(
@@ -173,11 +174,26 @@ fn ordered_backwards(
                 .into(),
         ));
     }
-    Ok(schema
-        .range
-        .as_ref()
-        .and_then(|r| order.iter().find(|(n, _)| *n == r.name))
-        .is_some_and(|(_, desc)| *desc))
+    let desc = |name: &str| order.iter().any(|(n, d)| n == name && *d);
+    Ok((
+        desc(&schema.hash.name),
+        schema.range.as_ref().is_some_and(|r| desc(&r.name)),
+    ))
+}
+
+/// Whether a key range holds `key`.
+fn holds((start, end): &(Bound<Vec<u8>>, Bound<Vec<u8>>), key: &[u8]) -> bool {
+    let after_start = match start {
+        Bound::Included(s) => key >= s.as_slice(),
+        Bound::Excluded(s) => key > s.as_slice(),
+        Bound::Unbounded => true,
+    };
+    let before_end = match end {
+        Bound::Included(e) => key <= e.as_slice(),
+        Bound::Excluded(e) => key < e.as_slice(),
+        Bound::Unbounded => true,
+    };
+    after_start && before_end
 }
 
 async fn select(
@@ -236,12 +252,12 @@ async fn select(
     }
     let src = Source { table: &t, index };
     let schema = index.map_or(&t.schema, |i| &i.schema);
-    let reverse = ordered_backwards(schema, filter.as_ref(), order)?;
+    let (partitions_backwards, reverse) = ordered_backwards(schema, filter.as_ref(), order)?;
     let mut ranges = filter
         .as_ref()
         .and_then(|f| statement_ranges(schema, f))
         .unwrap_or_else(|| vec![(Bound::Unbounded, Bound::Unbounded)]);
-    if reverse {
+    if partitions_backwards {
         ranges.reverse();
     }
     if let Some(token) = next {
@@ -251,18 +267,15 @@ async fn select(
         let key: Item = serde_json::from_slice(&raw)
             .map_err(|_| DynamoDbError::Validation("Invalid NextToken".into()))?;
         let pos = src.position(&key)?;
-        // Ranges wholly before the position (in reading order) become empty.
-        for (start, end) in &mut ranges {
+        // Go on in the range holding the position, after it; the ranges before are done.
+        if let Some(i) = ranges.iter().position(|r| holds(r, &pos)) {
+            ranges.drain(..i);
+        }
+        if let Some((start, end)) = ranges.first_mut() {
             if reverse {
-                *end = tighter_end(
-                    std::mem::replace(end, Bound::Unbounded),
-                    Bound::Excluded(pos.clone()),
-                );
+                *end = tighter_end(std::mem::replace(end, Bound::Unbounded), Bound::Excluded(pos));
             } else {
-                *start = tighter_start(
-                    std::mem::replace(start, Bound::Unbounded),
-                    Bound::Excluded(pos.clone()),
-                );
+                *start = tighter_start(std::mem::replace(start, Bound::Unbounded), Bound::Excluded(pos));
             }
         }
     }
