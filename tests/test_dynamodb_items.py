@@ -645,6 +645,16 @@ def test_partiql_order_by_set_functions_and_exists(table, stratus):
     rest = c.execute_statement(Statement="SELECT sk FROM items WHERE pk IN ['in-x', 'in-y']", NextToken=first["NextToken"])
     assert len(first["Items"]) + len(rest["Items"]) == 12
 
+    # Writes report the capacity they consumed when asked, as PutItem and friends do.
+    r = c.execute_statement(Statement="INSERT INTO items VALUE {'pk': 'cap', 'sk': 1, 'kind': 'k', 'pad': ?}",
+                            Parameters=[{"S": "x" * 1500}], ReturnConsumedCapacity="INDEXES")
+    assert r["ConsumedCapacity"]["CapacityUnits"] == 3.0  # 2 for the ~1.5 KB item, 1 for the GSI entry
+    assert r["ConsumedCapacity"]["Table"]["CapacityUnits"] == 2.0
+    assert r["ConsumedCapacity"]["GlobalSecondaryIndexes"]["by-kind"]["CapacityUnits"] == 1.0
+    r = c.execute_statement(Statement="DELETE FROM items WHERE pk = 'cap' AND sk = 1", ReturnConsumedCapacity="TOTAL")
+    assert r["ConsumedCapacity"]["CapacityUnits"] == 3.0
+    assert "ConsumedCapacity" not in c.execute_statement(Statement="DELETE FROM items WHERE pk = 'cap' AND sk = 1")
+
     # EXISTS: a condition check that cancels the transaction when it does not hold.
     c.execute_transaction(TransactStatements=[
         {"Statement": "EXISTS(SELECT * FROM items WHERE pk = 'ob' AND sk = 1 AND kind = 'k')"},

@@ -24,7 +24,7 @@ use crate::items::{self, TableInfo};
 use crate::{DynamoDb, DynamoDbError};
 
 /// Write units of each index touched when `old` becomes `new`.
-fn index_write_units(
+pub(crate) fn index_write_units(
     table: &TableInfo,
     key: &[u8],
     old: Option<&Item>,

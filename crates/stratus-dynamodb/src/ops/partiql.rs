@@ -16,7 +16,7 @@ use stratus_dynamodb_expr::value::WireValue;
 
 use super::batch::{Action, Step, request_fingerprint, run_transaction};
 use super::common::consumed;
-use super::items::write;
+use super::items::{index_write_units, write};
 use super::query::{PAGE_BYTES, Page, ReadSpec, Source, read, statement_ranges, tighter_end, tighter_start};
 use super::table_info;
 use crate::generated::{
@@ -335,15 +335,32 @@ async fn select(
 }
 
 /// Runs one write statement; returns the item RETURNING asks for.
+/// Runs one write statement; returns the item RETURNING asks for and, when `capacity` asks,
+/// the capacity consumed.
 async fn write_statement(
     db: &DynamoDb,
     cx: &RequestContext,
     st: Statement,
     return_old_on_failure: bool,
-) -> Result<Option<Item>, DynamoDbError> {
+    capacity: Option<&str>,
+) -> Result<(Option<Item>, Option<ConsumedCapacity>), DynamoDbError> {
     let t = table_info(db, cx, st.table()).await?;
     let fail = |old: Option<&Item>| DynamoDbError::ConditionalCheckFailed {
         item: return_old_on_failure.then(|| old.cloned()).flatten(),
+    };
+    // As for PutItem, UpdateItem and DeleteItem: the larger of the two versions, plus indexes.
+    let capacity_of = |key: &[u8], old: Option<&Item>, new: Option<&Item>| {
+        capacity.filter(|m| *m != "NONE").and_then(|_| {
+            let size = |i: Option<&Item>| i.map_or(0, stratus_dynamodb_expr::value::item_size);
+            let indexes = index_write_units(&t, key, old, new);
+            consumed(
+                capacity,
+                &t.name,
+                items::write_units(size(old).max(size(new))),
+                &indexes,
+                false,
+            )
+        })
     };
     match st {
         Statement::Insert { item, .. } => {
@@ -360,7 +377,7 @@ async fn write_statement(
                 }
             })
             .await?;
-            Ok(None)
+            Ok((None, capacity_of(&key, None, Some(&item))))
         }
         Statement::Update {
             update,
@@ -391,6 +408,7 @@ async fn write_statement(
                 Ok(Some(item))
             })
             .await?;
+            let used = capacity_of(&key, old.as_ref(), new.as_ref());
             let touched: Vec<&str> = updated_paths(&update).filter_map(top_level).collect();
             let modified = |i: Option<Item>| {
                 i.map(|i| {
@@ -399,13 +417,14 @@ async fn write_statement(
                         .collect()
                 })
             };
-            Ok(match returning {
+            let returned = match returning {
                 Some(Returning::AllOld) => old,
                 Some(Returning::AllNew) => new,
                 Some(Returning::ModifiedOld) => modified(old),
                 Some(Returning::ModifiedNew) => modified(new),
                 None => None,
-            })
+            };
+            Ok((returned, used))
         }
         Statement::Delete {
             filter, returning, ..
@@ -418,11 +437,8 @@ async fn write_statement(
                 Some(_) => Ok(None),
             })
             .await?;
-            Ok(if returning == Some(Returning::AllOld) {
-                old
-            } else {
-                None
-            })
+            let used = capacity_of(&key, old.as_ref(), None);
+            Ok((old.filter(|_| returning == Some(Returning::AllOld)), used))
         }
         Statement::Exists { .. } => Err(exists_outside_transaction()),
         Statement::Select { .. } => unreachable!("reads are handled by select"),
@@ -459,9 +475,11 @@ pub async fn execute_statement(
         return select(&db, &cx, &st, used).await;
     }
     let on_failure = input.return_values_on_condition_check_failure.as_deref() == Some("ALL_OLD");
-    let item = write_statement(&db, &cx, st, on_failure).await?;
+    let capacity = input.return_consumed_capacity.as_deref();
+    let (item, consumed_capacity) = write_statement(&db, &cx, st, on_failure, capacity).await?;
     Ok(StatementReply {
         items: item.into_iter().collect(),
+        consumed_capacity,
         ..Default::default()
     })
 }
@@ -495,7 +513,9 @@ pub async fn batch_execute_statement(
                 .map(|r| r.items.into_iter().next())
         } else {
             let on_failure = req.return_values_on_condition_check_failure.as_deref() == Some("ALL_OLD");
-            write_statement(&db, &cx, st, on_failure).await.map(|_| None)
+            write_statement(&db, &cx, st, on_failure, None)
+                .await
+                .map(|_| None)
         };
         responses.push(match result {
             Ok(item) => {
