@@ -334,7 +334,7 @@ pub(crate) fn keys_untouched(table: &TableInfo, update: &Update) -> Result<(), D
 }
 
 /// Top-level attributes an update touches.
-fn touched(u: &Update) -> BTreeSet<String> {
+pub(crate) fn touched(u: &Update) -> BTreeSet<String> {
     let top = |p: &Path| match p.0.first() {
         Some(Step::Attr(a)) => Some(a.clone()),
         _ => None,

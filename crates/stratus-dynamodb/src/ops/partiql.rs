@@ -10,14 +10,16 @@ use serde::Serialize;
 use stratus_core::RequestContext;
 use stratus_dynamodb_expr::Item;
 use stratus_dynamodb_expr::eval;
-use stratus_dynamodb_expr::expr::{CmpOp, Cond, Operand, Path, Step as PathStep, Update};
+use stratus_dynamodb_expr::expr::{CmpOp, Cond, Operand, Path, Step as PathStep};
 use stratus_dynamodb_expr::partiql::{self, Returning, Statement};
 use stratus_dynamodb_expr::value::WireValue;
 
 use super::batch::{Action, Step, request_fingerprint, run_transaction};
 use super::common::consumed;
-use super::items::{index_write_units, write};
-use super::query::{PAGE_BYTES, Page, ReadSpec, Source, read, statement_ranges, tighter_end, tighter_start};
+use super::items::{index_write_units, keys_untouched, touched, write};
+use super::query::{
+    PAGE_BYTES, Page, ReadSpec, Source, key_attr, read, statement_ranges, tighter_end, tighter_start,
+};
 use super::table_info;
 use crate::generated::{
     BatchExecuteStatementInput, ConsumedCapacity, ExecuteStatementInput, ExecuteTransactionInput,
@@ -70,13 +72,6 @@ fn pinned_key(t: &TableInfo, filter: &Cond) -> Result<(Vec<u8>, Item), DynamoDbE
     Ok((items::request_key(&t.schema, &key_item)?, key_item))
 }
 
-fn top_level(p: &Path) -> Option<&str> {
-    match p.0.first() {
-        Some(PathStep::Attr(a)) => Some(a),
-        _ => None,
-    }
-}
-
 #[derive(Serialize, Default)]
 pub struct StatementReply {
     #[serde(rename = "Items")]
@@ -108,7 +103,7 @@ enum SelectUse<'a> {
 /// Whether `c` holds an equality or IN on `name` that every way of satisfying it goes through
 /// (an OR needs one on both sides): what ORDER BY needs of the partition key.
 fn pins(c: &Cond, name: &str) -> bool {
-    let is_name = |o: &Operand| matches!(o, Operand::Path(Path(p)) if matches!(p.as_slice(), [PathStep::Attr(a)] if a == name));
+    let is_name = |o: &Operand| key_attr(o) == Some(name);
     match c {
         Cond::And(a, b) => pins(a, name) || pins(b, name),
         Cond::Or(a, b) => pins(a, name) && pins(b, name),
@@ -124,9 +119,9 @@ fn pins(c: &Cond, name: &str) -> bool {
 fn only_key_equalities(c: &Cond, keys: &[&str]) -> bool {
     match c {
         Cond::And(a, b) => only_key_equalities(a, keys) && only_key_equalities(b, keys),
-        Cond::Cmp(Operand::Path(Path(p)), CmpOp::Eq, Operand::Value(_))
-        | Cond::Cmp(Operand::Value(_), CmpOp::Eq, Operand::Path(Path(p))) => {
-            matches!(p.as_slice(), [PathStep::Attr(a)] if keys.contains(&a.as_str()))
+        Cond::Cmp(a @ Operand::Path(_), CmpOp::Eq, Operand::Value(_))
+        | Cond::Cmp(Operand::Value(_), CmpOp::Eq, a @ Operand::Path(_)) => {
+            key_attr(a).is_some_and(|a| keys.contains(&a))
         }
         _ => false,
     }
@@ -386,15 +381,7 @@ async fn write_statement(
             ..
         } => {
             let (key, _) = pinned_key(&t, &filter)?;
-            for p in updated_paths(&update) {
-                if let Some(a) = top_level(p)
-                    && t.schema.names().any(|k| k == a)
-                {
-                    return Err(DynamoDbError::invalid(format!(
-                        "Cannot update attribute {a}. This attribute is part of the key"
-                    )));
-                }
-            }
+            keys_untouched(&t, &update)?;
             let (old, new) = write(db, &t, &key, |old| {
                 let Some(current) = old else {
                     return Err(fail(None));
@@ -409,14 +396,9 @@ async fn write_statement(
             })
             .await?;
             let used = capacity_of(&key, old.as_ref(), new.as_ref());
-            let touched: Vec<&str> = updated_paths(&update).filter_map(top_level).collect();
-            let modified = |i: Option<Item>| {
-                i.map(|i| {
-                    i.into_iter()
-                        .filter(|(k, _)| touched.contains(&k.as_str()))
-                        .collect()
-                })
-            };
+            let touched = touched(&update);
+            let modified =
+                |i: Option<Item>| i.map(|i| i.into_iter().filter(|(k, _)| touched.contains(k)).collect());
             let returned = match returning {
                 Some(Returning::AllOld) => old,
                 Some(Returning::AllNew) => new,
@@ -447,16 +429,6 @@ async fn write_statement(
 
 fn exists_outside_transaction() -> DynamoDbError {
     DynamoDbError::Validation("EXISTS is only supported within ExecuteTransaction".into())
-}
-
-/// Every path an UPDATE statement writes.
-fn updated_paths(update: &Update) -> impl Iterator<Item = &Path> {
-    update
-        .set
-        .iter()
-        .map(|(p, _)| p)
-        .chain(&update.remove)
-        .chain(update.add.iter().chain(&update.delete).map(|(p, _)| p))
 }
 
 pub async fn execute_statement(

@@ -61,7 +61,8 @@ enum SortCond {
     BeginsWith(AttributeValue),
 }
 
-fn key_attr(o: &Operand) -> Option<&str> {
+/// The top-level attribute an operand names, if it is a plain attribute name.
+pub(crate) fn key_attr(o: &Operand) -> Option<&str> {
     match o {
         Operand::Path(Path(steps)) if steps.len() == 1 => match &steps[0] {
             Step::Attr(a) => Some(a),
