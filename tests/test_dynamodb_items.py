@@ -74,6 +74,15 @@ def test_key_and_item_validation(table, stratus):
          "1 validation error detected: One or more parameter values were invalid: An string set  may not be empty"),
         ({"pk": {"S": "a"}, "sk": {"N": "1"}, "ss": {"SS": ["x", "x"]}},
          "1 validation error detected: One or more parameter values were invalid: Input collection [x, x] contains duplicates."),
+        # Numbers equal as numbers, and binaries, are worded differently (sic).
+        ({"pk": {"S": "a"}, "sk": {"N": "1"}, "ns": {"NS": ["1", "1.0"]}},
+         "1 validation error detected: Input collection contains duplicates"),
+        ({"pk": {"S": "a"}, "sk": {"N": "1"}, "bs": {"BS": [b"\x01\x02", b"\x03\x04", b"\x01\x02"]}},
+         "1 validation error detected: One or more parameter values were invalid: Input collection [AQI=, AwQ=, AQI=]of type BS contains duplicates."),
+        ({"pk": {"S": "a"}, "sk": {"N": "1"}, "kind": {"S": ""}},
+         "One or more parameter values are not valid. A value specified for a secondary index key is not supported. "
+         "The AttributeValue for a key attribute cannot contain an empty string value. IndexName: by-kind, IndexKey: kind"),
+        ({"pk": {"S": "a"}, "sk": {"N": "1"}, "": {"S": "x"}}, "Empty attribute name"),
         ({"pk": {"S": "a"}, "sk": {"N": "1"}, "n": {"NULL": False}},
          "1 validation error detected: One or more parameter values were invalid: Null attribute value types must have the value of true"),
         ({"pk": {"S": "a"}, "sk": {"N": "1"}, "kind": {"N": "5"}}, "One or more parameter values were invalid: Type mismatch for Index Key kind Expected: S Actual: N IndexName: by-kind"),
@@ -90,6 +99,16 @@ def test_key_and_item_validation(table, stratus):
     code, msg, _ = err(c.update_item, TableName="items", Key={"pk": {"S": "grow"}, "sk": {"N": "1"}},
                        UpdateExpression="SET b = :b", ExpressionAttributeValues={":b": {"S": "y" * (150 * 1024)}})
     assert (code, msg) == ("ValidationException", "Item size to update has exceeded the maximum allowed size")
+    # An update is measured without the key attributes, plus 3 bytes and 19 per SET action:
+    # an item PutItem can write whole may be out of an update's reach.
+    limit = 400 * 1024
+    blob = lambda n: {":b": {"S": "y" * n}}
+    c.update_item(TableName="items", Key={"pk": {"S": "u1"}, "sk": {"N": "1"}}, UpdateExpression="SET b = :b",
+                  ExpressionAttributeValues=blob(limit - 1 - 3 - 19))
+    code, msg, _ = err(c.update_item, TableName="items", Key={"pk": {"S": "u2"}, "sk": {"N": "1"}},
+                       UpdateExpression="SET b = :b", ExpressionAttributeValues=blob(limit - 1 - 3 - 19 + 1))
+    assert (code, msg) == ("ValidationException", "Item size to update has exceeded the maximum allowed size")
+    c.put_item(TableName="items", Item={"pk": {"S": "u2"}, "sk": {"N": "1"}, "b": {"S": "y" * (limit - 1 - 3 - 19 + 1)}})
     code, msg, _ = err(c.get_item, TableName="items", Key={"pk": {"S": "a"}})
     assert msg == "The provided key element does not match the schema"
     code, msg, _ = err(c.get_item, TableName="nope", Key={"pk": {"S": "a"}})
@@ -133,7 +152,11 @@ def test_expression_errors(table, stratus):
     assert msg == envelope + "Invalid UpdateExpression: Attribute name is a reserved keyword; reserved keyword: name"
     code, msg, _ = err(c.update_item, TableName="items", Key=key, UpdateExpression="SET a = :v",
                        ExpressionAttributeValues={":v": {"S": "x"}, ":unused": {"S": "y"}})
-    assert msg == envelope + "Value provided in ExpressionAttributeValues unused in expressions: keys: {:unused}"
+    # ... but not an unused placeholder.
+    assert msg == "Value provided in ExpressionAttributeValues unused in expressions: keys: {:unused}"
+    code, msg, _ = err(c.put_item, TableName="items", Item=key, ConditionExpression="attribute_not_exists(pk)",
+                       ExpressionAttributeNames={"#unused": "x"})
+    assert msg == "Value provided in ExpressionAttributeNames unused in expressions: keys: {#unused}"
     code, msg, _ = err(c.update_item, TableName="items", Key=key, UpdateExpression="SET a = :missing")
     assert msg == envelope + "Invalid UpdateExpression: An expression attribute value used in expression is not defined; attribute value: :missing"
     code, msg, _ = err(c.update_item, TableName="items", Key=key, UpdateExpression="SET a = :v, a.b = :v",
@@ -804,10 +827,18 @@ def test_expression_limits_and_nesting_are_refused_without_harm(table, stratus):
         for _ in range(levels):
             v = {"M": {"a": v}}
         return v
-    ddb.put_item(TableName="items", Item={**key, "deep": nested(32)})
-    code, msg, _ = err(ddb.put_item, TableName="items", Item={**key, "deep": nested(33)})
-    assert (code, msg) == ("ValidationException", "Nesting Levels have exceeded supported limits: "
-                                                  "Attributes in the item have nested levels beyond supported limit")
+    # 32 levels: the top-level attribute, 30 maps inside it, and the string in the last one.
+    nesting = "Nesting Levels have exceeded supported limits: Attributes in the item have nested levels beyond supported limit"
+    ddb.put_item(TableName="items", Item={**key, "deep": nested(31)})
+    code, msg, _ = err(ddb.put_item, TableName="items", Item={**key, "deep": nested(32)})
+    assert (code, msg) == ("ValidationException", nesting)
+    # The same limit holds for expression values, before the condition is evaluated.
+    code, msg, _ = err(ddb.update_item, TableName="items", Key=key, UpdateExpression="SET t = :t",
+                       ConditionExpression="deep <> :deep", ExpressionAttributeValues={":t": {"S": "y"}, ":deep": nested(31)})
+    assert code == "ConditionalCheckFailedException"
+    code, msg, _ = err(ddb.update_item, TableName="items", Key=key, UpdateExpression="SET t = :t",
+                       ConditionExpression="deep <> :deep", ExpressionAttributeValues={":t": {"S": "y"}, ":deep": nested(32)})
+    assert code == "ValidationException" and nesting in msg
 
 
 def test_transactions_cannot_change_keys_or_read_one_item_twice(table, stratus):
@@ -937,3 +968,95 @@ def test_attributes_to_get_may_not_repeat_a_name(table, stratus):
         code, msg, _ = err(call, TableName="items", AttributesToGet=["v", "v"], **kw)
         assert (code, msg) == ("ValidationException",
                                "One or more parameter values were invalid: Duplicate value in attribute name: v")
+
+
+def test_index_write_capacity_follows_what_each_index_entry_does(stratus):
+    """ReturnConsumedCapacity=INDEXES charges an index only when its entry changes: an entry
+    added or removed costs its own size (the projected attributes, not the item), a moved
+    index key costs the removal and the insertion, an in-place change costs once on the larger
+    entry. Transactions double the table's units, not the indexes'. A repeated transaction
+    (same ClientRequestToken) reports the read units of what the first one wrote."""
+    c = stratus.client("dynamodb")
+    c.create_table(
+        TableName="capx", BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in ("pk", "sk", "g", "l")],
+        GlobalSecondaryIndexes=[{"IndexName": "gsi", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+                                 "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["proj"]}}],
+        LocalSecondaryIndexes=[{"IndexName": "lsi", "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"},
+                                                                  {"AttributeName": "l", "KeyType": "RANGE"}],
+                                "Projection": {"ProjectionType": "ALL"}}])
+
+    def cap(r):
+        cc = r["ConsumedCapacity"]
+        cc = cc[0] if isinstance(cc, list) else cc
+        indexes = {**cc.get("GlobalSecondaryIndexes", {}), **cc.get("LocalSecondaryIndexes", {})}
+        return cc["CapacityUnits"], cc["Table"]["CapacityUnits"], {n: v["CapacityUnits"] for n, v in indexes.items()}
+
+    def S(v):
+        return {"S": v}
+    key = {"pk": S("a"), "sk": S("1")}
+    item = {**key, "g": S("g1"), "l": S("l1"), "proj": S("p"), "extra": S("o")}
+    assert cap(c.put_item(TableName="capx", Item=item, ReturnConsumedCapacity="INDEXES")) == (3.0, 1.0, {"gsi": 1.0, "lsi": 1.0})
+    # The same item again: no index entry changes.
+    assert cap(c.put_item(TableName="capx", Item=item, ReturnConsumedCapacity="INDEXES")) == (1.0, 1.0, {})
+
+    def update(expr, values=None):
+        kw = {"ExpressionAttributeValues": values} if values else {}
+        return cap(c.update_item(TableName="capx", Key=key, UpdateExpression=expr, ReturnConsumedCapacity="INDEXES", **kw))
+    # An attribute the GSI does not project: only the LSI (ALL) entry changes, in place.
+    assert update("SET extra = :v", {":v": S("o2")}) == (2.0, 1.0, {"lsi": 1.0})
+    # A moved GSI key: removal and insertion.
+    assert update("SET g = :v", {":v": S("g2")}) == (4.0, 1.0, {"gsi": 2.0, "lsi": 1.0})
+    # A moved LSI key: the GSI entry is unchanged.
+    assert update("SET l = :v", {":v": S("l2")}) == (3.0, 1.0, {"lsi": 2.0})
+    # The GSI key removed: the item leaves the index.
+    assert update("REMOVE g") == (3.0, 1.0, {"gsi": 1.0, "lsi": 1.0})
+    # The GSI entry holds the keys and `proj`, not the 3 KB `extra`.
+    big = {**item, "pk": S("big"), "extra": S("x" * 3000)}
+    assert cap(c.put_item(TableName="capx", Item=big, ReturnConsumedCapacity="INDEXES")) == (7.0, 3.0, {"gsi": 1.0, "lsi": 3.0})
+    # An in-place change is charged once, on the larger entry (1.5 KB, either side).
+    c.put_item(TableName="capx", Item={**item, "proj": S("p" * 1500)})
+    assert update("SET proj = :v", {":v": S("q" * 1500)})[2]["gsi"] == 2.0
+    assert update("SET proj = :v", {":v": S("q")})[2]["gsi"] == 2.0
+
+    def transact(*actions, token=None):
+        kw = {"ClientRequestToken": token} if token else {}
+        return cap(c.transact_write_items(TransactItems=list(actions), ReturnConsumedCapacity="INDEXES", **kw))
+    assert transact({"Put": {"TableName": "capx", "Item": item}}) == (4.0, 2.0, {"gsi": 1.0, "lsi": 1.0})
+    assert transact({"ConditionCheck": {"TableName": "capx", "Key": key, "ConditionExpression": "attribute_exists(pk)"}}) == (2.0, 2.0, {})
+    assert transact({"Update": {"TableName": "capx", "Key": key, "UpdateExpression": "SET g = :v",
+                                "ExpressionAttributeValues": {":v": S("g9")}}}) == (5.0, 2.0, {"gsi": 2.0, "lsi": 1.0})
+    # A 9 KB item replaced by a small one costs 2 × 9 write units; the repeat, 2 × 3 read units.
+    c.put_item(TableName="capx", Item={"pk": S("b"), "sk": S("1"), "extra": S("x" * 9000)})
+    shrink = {"Put": {"TableName": "capx", "Item": {"pk": S("b"), "sk": S("1")}}}
+    assert transact(shrink, token="shrink-once")[:2] == (18.0, 18.0)
+    assert transact(shrink, token="shrink-once") == (6.0, 6.0, {})
+    assert "Item" in c.get_item(TableName="capx", Key={"pk": S("b"), "sk": S("1")})
+    # BatchWriteItem reports each table's index units too.
+    r = c.batch_write_item(RequestItems={"capx": [{"PutRequest": {"Item": {"pk": S("c"), "sk": S("1"), "g": S("g")}}},
+                                                 {"PutRequest": {"Item": {"pk": S("c"), "sk": S("2")}}}]},
+                           ReturnConsumedCapacity="INDEXES")
+    assert cap(r) == (3.0, 2.0, {"gsi": 1.0})
+
+
+def test_index_key_errors_name_the_first_index_alphabetically(stratus):
+    c = stratus.client("dynamodb")
+    c.create_table(
+        TableName="twoidx", BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "gk", "AttributeType": "S"},
+                              {"AttributeName": "bk", "AttributeType": "B"}],
+        GlobalSecondaryIndexes=[
+            {"IndexName": "g_z", "KeySchema": [{"AttributeName": "gk", "KeyType": "HASH"}], "Projection": {"ProjectionType": "ALL"}},
+            {"IndexName": "g_a", "KeySchema": [{"AttributeName": "gk", "KeyType": "HASH"}], "Projection": {"ProjectionType": "KEYS_ONLY"}},
+            {"IndexName": "g_b", "KeySchema": [{"AttributeName": "bk", "KeyType": "HASH"}], "Projection": {"ProjectionType": "ALL"}}])
+    code, msg, _ = err(c.put_item, TableName="twoidx", Item={"pk": {"S": "a"}, "gk": {"N": "1"}})
+    assert (code, msg) == ("ValidationException", "One or more parameter values were invalid: Type mismatch for Index Key gk "
+                                                  "Expected: S Actual: N IndexName: g_a")
+    code, msg, _ = err(c.put_item, TableName="twoidx", Item={"pk": {"S": "a"}, "bk": {"B": b""}})
+    assert msg == ("One or more parameter values are not valid. A value specified for a secondary index key is not supported. "
+                   "The AttributeValue for a key attribute cannot contain an empty binary value. IndexName: g_b, IndexKey: bk")
+    # The table's key is checked first.
+    code, msg, _ = err(c.put_item, TableName="twoidx", Item={"pk": {"N": "1"}, "gk": {"N": "1"}})
+    assert msg == "One or more parameter values were invalid: Type mismatch for key pk expected: S actual: N"

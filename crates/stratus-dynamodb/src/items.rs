@@ -115,6 +115,9 @@ impl TableInfo {
                 global: false,
             });
         }
+        // Writes check index keys in this order, and DynamoDB names the alphabetically first
+        // index whose key a value does not fit.
+        indexes.sort_by(|a, b| a.name.cmp(&b.name));
         TableInfo {
             name: desc.table_name.clone().unwrap_or_default(),
             id: desc.table_id.clone().unwrap_or_default(),
@@ -196,6 +199,7 @@ pub fn values_from_wire(
         })?;
         out.insert(k.clone(), v);
     }
+    check_nesting(out.values())?;
     Ok(out)
 }
 
@@ -265,11 +269,11 @@ fn key_part(
             "binary"
         };
         return Err(match index {
-            Some(ix) => DynamoDbError::invalid(format!(
-                "One or more parameter values are not valid. A value specified for a secondary index key is not supported. The AttributeValue for a key attribute cannot contain an empty string value. IndexName: {ix}, IndexKey: {}",
+            // Both worded without the usual "were invalid:" lead, as DynamoDB words them.
+            Some(ix) => DynamoDbError::Validation(format!(
+                "One or more parameter values are not valid. A value specified for a secondary index key is not supported. The AttributeValue for a key attribute cannot contain an empty {kind} value. IndexName: {ix}, IndexKey: {}",
                 attr.name
             )),
-            // Worded without the usual "were invalid:" lead, as DynamoDB words it.
             None => DynamoDbError::Validation(format!(
                 "One or more parameter values are not valid. The AttributeValue for a key attribute cannot contain an empty {kind} value. Key: {}",
                 attr.name
@@ -490,13 +494,13 @@ pub fn stage_write(
     Ok(txn)
 }
 
-/// Checks the 400 KB item limit and the 32 levels of nesting; the item's size.
+/// Checks an item's top-level attribute names, the 32 levels of nesting and the 400 KB limit;
+/// the item's size.
 pub fn check_limits(item: &Item) -> Result<usize, DynamoDbError> {
-    if item.values().map(nesting).max().unwrap_or(0) > MAX_NESTING {
-        return Err(DynamoDbError::Validation(
-            "Nesting Levels have exceeded supported limits: Attributes in the item have nested levels beyond supported limit".into(),
-        ));
+    if item.contains_key("") {
+        return Err(DynamoDbError::Validation("Empty attribute name".into()));
     }
+    check_nesting(item.values())?;
     let size = value::item_size(item);
     if size > MAX_ITEM_BYTES {
         return Err(DynamoDbError::Validation(ITEM_TOO_BIG.into()));
@@ -506,19 +510,40 @@ pub fn check_limits(item: &Item) -> Result<usize, DynamoDbError> {
 
 const ITEM_TOO_BIG: &str = "Item size has exceeded the maximum allowed size";
 
-/// [`check_limits`] for what an update made of an item: DynamoDB words its size refusal
-/// differently.
-pub fn check_updated_limits(item: &Item) -> Result<usize, DynamoDbError> {
-    check_limits(item).map_err(|e| match e {
-        DynamoDbError::Validation(m) if m == ITEM_TOO_BIG => {
-            DynamoDbError::Validation("Item size to update has exceeded the maximum allowed size".into())
-        }
+/// [`check_limits`] for what an update made of an item. DynamoDB measures an update against
+/// the 400 KB limit differently from a put (as captured against the service): without the key
+/// attributes, plus 3 bytes for the update and 19 for each SET action, so an item can be
+/// written whole but not reached by an update; it words that refusal differently too.
+pub fn check_updated_limits(
+    item: &Item,
+    schema: &KeySchema,
+    update: &stratus_dynamodb_expr::expr::Update,
+) -> Result<usize, DynamoDbError> {
+    const UPDATE_TOO_BIG: &str = "Item size to update has exceeded the maximum allowed size";
+    let size = check_limits(item).map_err(|e| match e {
+        DynamoDbError::Validation(m) if m == ITEM_TOO_BIG => DynamoDbError::Validation(UPDATE_TOO_BIG.into()),
         other => other,
-    })
+    })?;
+    let measured = size - value::item_size(&schema.key_of(item)) + 3 + 19 * update.set.len();
+    if measured > MAX_ITEM_BYTES {
+        return Err(DynamoDbError::Validation(UPDATE_TOO_BIG.into()));
+    }
+    Ok(size)
 }
 
-/// Most levels of lists and maps inside one another that DynamoDB stores.
-const MAX_NESTING: usize = 32;
+/// Refuses values nested deeper than DynamoDB's 32 levels.
+pub fn check_nesting<'a>(values: impl IntoIterator<Item = &'a AttributeValue>) -> Result<(), DynamoDbError> {
+    if values.into_iter().map(nesting).max().unwrap_or(0) > MAX_NESTING {
+        return Err(DynamoDbError::Validation(
+            "Nesting Levels have exceeded supported limits: Attributes in the item have nested levels beyond supported limit".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Most lists and maps inside one another that DynamoDB stores: a value has at most 32 levels,
+/// the top-level attribute being the first and the innermost scalar the last.
+const MAX_NESTING: usize = 31;
 
 /// How many levels of lists and maps a value holds (0 for a scalar or a set).
 fn nesting(v: &AttributeValue) -> usize {

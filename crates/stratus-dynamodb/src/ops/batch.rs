@@ -15,7 +15,8 @@ use stratus_dynamodb_expr::expr::{Cond, Kind};
 use stratus_store::{StoreError, Txn};
 
 use super::answer::{EncodeJson, JsonObject, ReadItem};
-use super::common::{Exprs, consumed, legacy_projection};
+use super::common::{Exprs, TableUnits, consumed, consumed_per_table, legacy_projection};
+use super::items::index_write_units;
 use super::table_info;
 use crate::generated::{
     BatchGetItemInput, BatchWriteItemInput, ConsumedCapacity, TransactGetItemsInput, TransactWriteItemsInput,
@@ -106,17 +107,20 @@ pub async fn batch_write_item(
         db.commit_items(txn).await?;
         return Ok(BatchWriteReply::default());
     }
-    let mut units: BTreeMap<String, f64> = BTreeMap::new();
+    let mut units: BTreeMap<String, TableUnits> = BTreeMap::new();
     loop {
         let mut txn = Txn::new();
         units.clear();
         for (t, key, new) in &writes {
             let current = items::load(&db.store, t, key).await?;
-            let old_size = current
-                .as_ref()
-                .map_or(0, |(i, _)| stratus_dynamodb_expr::value::item_size(i));
-            let new_size = new.as_ref().map_or(0, stratus_dynamodb_expr::value::item_size);
-            *units.entry(t.name.clone()).or_default() += items::write_units(old_size.max(new_size));
+            if wants_capacity {
+                let old = current.as_ref().map(|(i, _)| i);
+                let size = |i: Option<&Item>| i.map_or(0, stratus_dynamodb_expr::value::item_size);
+                units.entry(t.name.clone()).or_default().add(
+                    items::write_units(size(old).max(size(new.as_ref()))),
+                    index_write_units(t, key, old, new.as_ref()),
+                );
+            }
             if current.is_none() && new.is_none() {
                 continue;
             }
@@ -134,13 +138,7 @@ pub async fn batch_write_item(
             Err(e) => return Err(e.into()),
         }
     }
-    let rcc = input.return_consumed_capacity.as_deref();
-    let consumed_capacity = rcc.filter(|m| *m != "NONE").map(|_| {
-        units
-            .iter()
-            .filter_map(|(t, u)| consumed(rcc, t, *u, &[], false))
-            .collect()
-    });
+    let consumed_capacity = consumed_per_table(input.return_consumed_capacity.as_deref(), &units);
     Ok(BatchWriteReply {
         unprocessed_items: BTreeMap::new(),
         consumed_capacity,
@@ -538,7 +536,23 @@ pub(crate) async fn run_transaction(
                     let fresh = rec["expires_ms"].as_i64().unwrap_or(0) > now;
                     if fresh {
                         if rec["fingerprint"].as_str() == Some(fingerprint) {
-                            return Ok(TransactWriteReply::default());
+                            // A repeat changes nothing; it reports the read units of the items
+                            // the first call wrote, as DynamoDB does.
+                            let replay: BTreeMap<String, TableUnits> = rec["replay_units"]
+                                .as_object()
+                                .into_iter()
+                                .flatten()
+                                .map(|(t, u)| {
+                                    let units = TableUnits {
+                                        table: u.as_f64().unwrap_or(0.0),
+                                        indexes: Vec::new(),
+                                    };
+                                    (t.clone(), units)
+                                })
+                                .collect();
+                            return Ok(TransactWriteReply {
+                                consumed_capacity: consumed_per_table(rcc, &replay),
+                            });
                         }
                         return Err(DynamoDbError::IdempotentParameterMismatch(
                             "The request uses the same client token as a previous, but non-identical request.".into(),
@@ -548,13 +562,12 @@ pub(crate) async fn run_transaction(
                 }
                 None => txn = txn.absent(TOKENS, tk.clone()),
             }
-            let rec = serde_json::json!({ "fingerprint": fingerprint, "expires_ms": now + TOKEN_TTL_MS });
-            txn = txn.put(TOKENS, tk.clone(), rec.to_string().into_bytes());
         }
         let mut reasons = Vec::new();
         let mut codes = Vec::new();
         let mut failed = false;
-        let mut units: BTreeMap<String, f64> = BTreeMap::new();
+        let mut units: BTreeMap<String, TableUnits> = BTreeMap::new();
+        let mut replay_units: BTreeMap<String, f64> = BTreeMap::new();
         let empty = Item::new();
         for step in &steps {
             let current = items::load(&db.store, &step.table, &step.key).await?;
@@ -581,8 +594,11 @@ pub(crate) async fn run_transaction(
                     let mut item = old.cloned().unwrap_or_else(|| step.key_item.clone());
                     match eval::apply(&mut item, u)
                         .map_err(|e| e.to_string())
-                        .and_then(|_| items::check_limits(&item).map_err(|e| e.to_string()).map(|_| ()))
-                    {
+                        .and_then(|_| {
+                            items::check_updated_limits(&item, &step.table.schema, u)
+                                .map_err(|e| e.to_string())
+                                .map(|_| ())
+                        }) {
                         Ok(()) => Some(item),
                         Err(message) => {
                             failed = true;
@@ -596,10 +612,19 @@ pub(crate) async fn run_transaction(
             };
             codes.push("None".into());
             reasons.push(serde_json::json!({ "Code": "None" }));
+            // The table's units are doubled, its indexes' are not.
             let size = old
                 .map_or(0, stratus_dynamodb_expr::value::item_size)
                 .max(new.as_ref().map_or(0, stratus_dynamodb_expr::value::item_size));
-            *units.entry(step.table.name.clone()).or_default() += 2.0 * items::write_units(size);
+            let indexes = match step.action {
+                Action::Check => Vec::new(),
+                _ => index_write_units(&step.table, &step.key, old, new.as_ref()),
+            };
+            units
+                .entry(step.table.name.clone())
+                .or_default()
+                .add(2.0 * items::write_units(size), indexes);
+            *replay_units.entry(step.table.name.clone()).or_default() += 2.0 * items::read_units(size, true);
             let raw = current.as_ref().map(|(i, r)| (i, r.as_slice()));
             txn = match (&step.action, raw) {
                 (Action::Check, Some((_, r))) => txn.equals(&step.table.ns(), step.key.clone(), r.to_vec()),
@@ -611,15 +636,19 @@ pub(crate) async fn run_transaction(
         if failed {
             return Err(DynamoDbError::TransactionCanceled { codes, reasons });
         }
+        if let Some(tk) = &token_key {
+            let rec = serde_json::json!({
+                "fingerprint": fingerprint,
+                "expires_ms": now + TOKEN_TTL_MS,
+                "replay_units": replay_units,
+            });
+            txn = txn.put(TOKENS, tk.clone(), rec.to_string().into_bytes());
+        }
         match db.commit_items(txn).await {
             Ok(()) => {
-                let consumed_capacity = rcc.filter(|m| *m != "NONE").map(|_| {
-                    units
-                        .iter()
-                        .filter_map(|(t, u)| consumed(rcc, t, *u, &[], false))
-                        .collect()
+                return Ok(TransactWriteReply {
+                    consumed_capacity: consumed_per_table(rcc, &units),
                 });
-                return Ok(TransactWriteReply { consumed_capacity });
             }
             Err(StoreError::ConditionFailed { .. }) => continue,
             Err(e) => return Err(e.into()),

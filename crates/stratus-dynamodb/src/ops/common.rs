@@ -57,6 +57,21 @@ impl Exprs {
         projection: Option<&str>,
         key_condition: Option<&str>,
     ) -> Result<Parsed, DynamoDbError> {
+        let (parsed, all_used) = self.parse_split(condition, update, projection, key_condition)?;
+        all_used?;
+        Ok(parsed)
+    }
+
+    /// [`Exprs::parse`], handing back the check that every placeholder was used on its own:
+    /// PutItem and UpdateItem report the other failures in DynamoDB's validation envelope, but
+    /// not that one.
+    pub fn parse_split(
+        &mut self,
+        condition: Option<(&str, Kind)>,
+        update: Option<&str>,
+        projection: Option<&str>,
+        key_condition: Option<&str>,
+    ) -> Result<(Parsed, Result<(), DynamoDbError>), DynamoDbError> {
         let mut ph = Placeholders::new(&self.names, &self.values);
         let condition = condition
             .map(|(src, kind)| expr::parse_condition(src, kind, &mut ph))
@@ -76,8 +91,9 @@ impl Exprs {
             .map_err(invalid_expr)?;
         self.expression_used =
             condition.is_some() || key_condition.is_some() || update.is_some() || projection.is_some();
+        let mut all_used = Ok(());
         if self.expression_used {
-            ph.check_all_used().map_err(DynamoDbError::Validation)?;
+            all_used = ph.check_all_used().map_err(DynamoDbError::Validation);
         } else {
             if !self.values.is_empty() {
                 let mut keys: Vec<&str> = self.values.keys().map(String::as_str).collect();
@@ -97,12 +113,13 @@ impl Exprs {
                 ));
             }
         }
-        Ok(Parsed {
+        let parsed = Parsed {
             condition,
             update,
             projection,
             key_condition,
-        })
+        };
+        Ok((parsed, all_used))
     }
 }
 
@@ -367,6 +384,40 @@ pub fn consumed(
         c.local_secondary_indexes = (!lsis.is_empty()).then_some(lsis);
     }
     Some(c)
+}
+
+/// What a request touching several items consumed in one table: the table's units and each
+/// index's (name, global, units).
+#[derive(Default)]
+pub struct TableUnits {
+    pub table: f64,
+    pub indexes: Vec<(String, bool, f64)>,
+}
+
+impl TableUnits {
+    pub fn add(&mut self, table: f64, indexes: Vec<(String, bool, f64)>) {
+        self.table += table;
+        for (name, global, units) in indexes {
+            match self.indexes.iter_mut().find(|(n, _, _)| *n == name) {
+                Some(entry) => entry.2 += units,
+                None => self.indexes.push((name, global, units)),
+            }
+        }
+    }
+}
+
+/// `ConsumedCapacity` per table, as BatchWriteItem and TransactWriteItems report it.
+pub fn consumed_per_table(
+    mode: Option<&str>,
+    units: &std::collections::BTreeMap<String, TableUnits>,
+) -> Option<Vec<ConsumedCapacity>> {
+    mode.filter(|m| *m != "NONE")?;
+    Some(
+        units
+            .iter()
+            .filter_map(|(t, u)| consumed(mode, t, u.table, &u.indexes, false))
+            .collect(),
+    )
 }
 
 /// An answer carrying items and/or consumed capacity, serialized in DynamoDB's JSON.

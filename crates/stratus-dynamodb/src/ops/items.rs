@@ -23,7 +23,11 @@ use crate::generated::*;
 use crate::items::{self, TableInfo};
 use crate::{DynamoDb, DynamoDbError};
 
-/// Write units of each index touched when `old` becomes `new`.
+/// Write units of each index a write changes when `old` becomes `new`, as DynamoDB charges
+/// them: an entry added or removed costs its own size; an entry whose index key moves costs the
+/// removal and the insertion, each on its own image; an entry updated in place costs once, on
+/// the larger image; an index whose entry is unchanged (or that holds neither image) is not
+/// charged and not reported.
 pub(crate) fn index_write_units(
     table: &TableInfo,
     key: &[u8],
@@ -32,18 +36,21 @@ pub(crate) fn index_write_units(
 ) -> Vec<(String, bool, f64)> {
     let mut out = Vec::new();
     for index in &table.indexes {
-        let size = |i: Option<&Item>| -> Option<usize> {
+        let entry = |i: Option<&Item>| -> Option<(Vec<u8>, Item)> {
             let i = i?;
-            items::index_key(table, index, i, key).ok().flatten()?;
-            Some(stratus_dynamodb_expr::value::item_size(
-                &items::project_for_index(table, index, i),
-            ))
+            let index_key = items::index_key(table, index, i, key).ok().flatten()?;
+            Some((index_key, items::project_for_index(table, index, i)))
         };
-        let (o, n) = (size(old), size(new));
-        if o.is_some() || n.is_some() {
-            let units = o.map(items::write_units).unwrap_or(0.0) + n.map(items::write_units).unwrap_or(0.0);
-            out.push((index.name.clone(), index.global, units));
-        }
+        let units = |e: &Item| items::write_units(stratus_dynamodb_expr::value::item_size(e));
+        let charged = match (entry(old), entry(new)) {
+            (None, None) => continue,
+            (Some((_, o)), None) => units(&o),
+            (None, Some((_, n))) => units(&n),
+            (Some((ok, o)), Some((nk, n))) if ok != nk => units(&o) + units(&n),
+            (Some((_, o)), Some((_, n))) if o == n => continue,
+            (Some((_, o)), Some((_, n))) => units(&o).max(units(&n)),
+        };
+        out.push((index.name.clone(), index.global, charged));
     }
     out
 }
@@ -129,25 +136,33 @@ where
 }
 
 /// The condition of a single-item write: a ConditionExpression or the legacy Expected (never both).
+/// A write's condition, from ConditionExpression or the legacy Expected. `envelope`: report
+/// request validation failures in DynamoDB's envelope, as PutItem does.
 fn write_condition(
     expression: Option<&str>,
     expected: Option<&HashMap<String, ExpectedAttributeValue>>,
     operator: Option<&str>,
     names: Option<&HashMap<String, String>>,
     values: Option<&HashMap<String, WireValue>>,
+    envelope: bool,
 ) -> Result<Option<Cond>, DynamoDbError> {
+    let envelope = |e| if envelope { items::enveloped(e) } else { e };
     no_mixing(
         &[
             ("Expected", expected.is_some()),
             ("ConditionalOperator", operator.is_some()),
         ],
         &[("ConditionExpression", expression.is_some())],
-    )?;
-    let mut exprs = Exprs::new(names, values)?;
-    let parsed = exprs.parse(expression.map(|c| (c, Kind::Condition)), None, None, None)?;
+    )
+    .map_err(envelope)?;
+    let mut exprs = Exprs::new(names, values).map_err(envelope)?;
+    let (parsed, all_used) = exprs
+        .parse_split(expression.map(|c| (c, Kind::Condition)), None, None, None)
+        .map_err(envelope)?;
+    all_used?;
     match (parsed.condition, expected) {
         (Some(c), _) => Ok(Some(c)),
-        (None, Some(e)) => legacy_expected(e, operator),
+        (None, Some(e)) => legacy_expected(e, operator).map_err(envelope),
         _ => Ok(None),
     }
 }
@@ -173,8 +188,8 @@ pub async fn put_item(
         input.conditional_operator.as_deref(),
         input.expression_attribute_names.as_ref(),
         input.expression_attribute_values.as_ref(),
-    )
-    .map_err(items::enveloped)?;
+        true,
+    )?;
     let item = items::enveloped_from_wire(input.item.as_ref().unwrap_or(&Default::default()))?;
     let key = items::item_key(&table.schema, &item)?;
     items::check_limits(&item)?;
@@ -292,6 +307,7 @@ pub async fn delete_item(
         input.conditional_operator.as_deref(),
         input.expression_attribute_names.as_ref(),
         input.expression_attribute_values.as_ref(),
+        false,
     )?;
     let empty = Item::new();
     let (old, _) = write(&db, &table, &key, |old| {
@@ -378,8 +394,8 @@ pub async fn update_item(
         input.expression_attribute_values.as_ref(),
     )
     .map_err(items::enveloped)?;
-    let parsed = exprs
-        .parse(
+    let (parsed, all_used) = exprs
+        .parse_split(
             input
                 .condition_expression
                 .as_deref()
@@ -389,6 +405,7 @@ pub async fn update_item(
             None,
         )
         .map_err(items::enveloped)?;
+    all_used?;
     let condition = match (&parsed.condition, &input.expected) {
         (Some(c), _) => Some(c.clone()),
         (None, Some(e)) => legacy_expected(e, input.conditional_operator.as_deref())?,
@@ -412,7 +429,7 @@ pub async fn update_item(
         }
         let mut item = old.cloned().unwrap_or_else(|| key_item.clone());
         eval::apply(&mut item, &update).map_err(|e| DynamoDbError::Validation(e.to_string()))?;
-        items::check_updated_limits(&item)?;
+        items::check_updated_limits(&item, &table.schema, &update)?;
         for index in &table.indexes {
             items::index_key(&table, index, &item, &key)?;
         }

@@ -329,7 +329,6 @@ async fn select(
     })
 }
 
-/// Runs one write statement; returns the item RETURNING asks for.
 /// Runs one write statement; returns the item RETURNING asks for and, when `capacity` asks,
 /// the capacity consumed.
 async fn write_statement(
@@ -391,7 +390,7 @@ async fn write_statement(
                 }
                 let mut item = current.clone();
                 eval::apply(&mut item, &update).map_err(|e| DynamoDbError::Validation(e.to_string()))?;
-                items::check_updated_limits(&item)?;
+                items::check_updated_limits(&item, &t.schema, &update)?;
                 Ok(Some(item))
             })
             .await?;
