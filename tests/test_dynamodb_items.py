@@ -112,7 +112,8 @@ def test_key_and_item_validation(table, stratus):
     code, msg, _ = err(c.get_item, TableName="items", Key={"pk": {"S": "a"}})
     assert msg == "The provided key element does not match the schema"
     code, msg, _ = err(c.get_item, TableName="nope", Key={"pk": {"S": "a"}})
-    assert (code, msg) == ("ResourceNotFoundException", "Requested resource not found: Table: nope not found")
+    # Item operations do not name the missing table (DescribeTable and DeleteTable do).
+    assert (code, msg) == ("ResourceNotFoundException", "Requested resource not found")
 
 
 def test_conditions_and_return_values(table):
@@ -177,9 +178,19 @@ def test_expression_errors(table, stratus):
                        ExpressionAttributeValues={":t": {"SS": ["a", "b", "a"]}})
     assert msg == envelope + ("ExpressionAttributeValues contains invalid value: One or more parameter values were invalid: "
                               "Input collection [a, b, a] contains duplicates. for key :t")
-    # Other operations answer without the envelope.
+    # DeleteItem envelopes them too, and words ReturnValues as PutItem does.
     code, msg, _ = err(c.delete_item, TableName="items", Key=key, ConditionExpression="a = :t",
                        ExpressionAttributeValues={":t": {"SS": []}})
+    assert msg == envelope + "ExpressionAttributeValues contains invalid value: One or more parameter values were invalid: An string set  may not be empty for key :t"
+    code, msg, _ = err(c.delete_item, TableName="items", Key=key, ReturnValues="ALL_NEW")
+    assert msg == envelope + "ReturnValues can only be ALL_OLD or NONE"
+    code, msg, _ = err(c.delete_item, TableName="items", Key=key, ExpressionAttributeValues={":t": {"S": "x"}})
+    assert msg == envelope + "ExpressionAttributeValues can only be specified when using expressions"
+    code, msg, _ = err(c.delete_item, TableName="items", Key=key, Expected={"a": {"ComparisonOperator": "EQ"}})
+    assert msg == envelope + ("One or more parameter values were invalid: Value or AttributeValueList must be used with "
+                              "ComparisonOperator: EQ for Attribute: a")
+    # Other operations answer without the envelope.
+    code, msg, _ = err(c.scan, TableName="items", FilterExpression="a = :t", ExpressionAttributeValues={":t": {"SS": []}})
     assert msg == "ExpressionAttributeValues contains invalid value: One or more parameter values were invalid: An string set  may not be empty for key :t"
     code, msg, _ = err(c.get_item, TableName="items", Key=key, ProjectionExpression="a, a.b")
     assert "overlap" in msg and not msg.startswith(envelope)
@@ -814,9 +825,10 @@ def test_expression_limits_and_nesting_are_refused_without_harm(table, stratus):
     ]:
         code, msg, resp = err(ddb.delete_item, TableName="items", Key=key, ConditionExpression=cond)
         assert code == "ValidationException" and resp["ResponseMetadata"]["HTTPStatusCode"] == 400
-        assert msg.startswith("Invalid ConditionExpression: ")
+        # DeleteItem, like PutItem and UpdateItem, answers in the validation envelope.
+        assert msg.startswith("1 validation error detected: Invalid ConditionExpression: ")
         if message:
-            assert msg == "Invalid ConditionExpression: " + message
+            assert msg == "1 validation error detected: Invalid ConditionExpression: " + message
     code, msg, _ = err(ddb.execute_statement, Statement="SELECT * FROM items WHERE " + "(" * 2000 + "pk = 'lim'" + ")" * 2000)
     assert code == "ValidationException"
     # Still serving, the item untouched.
@@ -1060,3 +1072,56 @@ def test_index_key_errors_name_the_first_index_alphabetically(stratus):
     # The table's key is checked first.
     code, msg, _ = err(c.put_item, TableName="twoidx", Item={"pk": {"N": "1"}, "gk": {"N": "1"}})
     assert msg == "One or more parameter values were invalid: Type mismatch for key pk expected: S actual: N"
+
+
+def test_transaction_key_type_errors_cancel_and_misnamed_tables_are_placed(table, stratus):
+    """A key or index key of the wrong type cancels a transaction with a ValidationError reason
+    in its place (DynamoDB checks types where the item lives); an empty key value, or a
+    malformed table name, is refused as a whole, the name's place in the request given."""
+    c = stratus.client("dynamodb")
+    ok = {"Put": {"TableName": "items", "Item": {"pk": {"S": "t"}, "sk": {"N": "1"}}}}
+
+    def cancelled(*actions):
+        code, msg, resp = err(c.transact_write_items, TransactItems=list(actions))
+        assert code == "TransactionCanceledException"
+        return [(r["Code"], r.get("Message")) for r in resp["CancellationReasons"]]
+    assert cancelled(ok, {"Put": {"TableName": "items", "Item": {"pk": {"N": "5"}, "sk": {"N": "1"}}}}) == [
+        ("None", None), ("ValidationError", "One or more parameter values were invalid: Type mismatch for key pk expected: S actual: N")]
+    mismatch = "The provided key element does not match the schema"
+    assert cancelled({"Delete": {"TableName": "items", "Key": {"pk": {"S": "t"}, "sk": {"S": "1"}}}}) == [("ValidationError", mismatch)]
+    assert cancelled({"ConditionCheck": {"TableName": "items", "Key": {"pk": {"L": []}, "sk": {"N": "1"}},
+                                         "ConditionExpression": "attribute_exists(pk)"}}) == [("ValidationError", mismatch)]
+    assert cancelled({"Put": {"TableName": "items", "Item": {"pk": {"S": "t"}, "sk": {"N": "2"}, "kind": {"N": "1"}}}}) == [
+        ("ValidationError", "One or more parameter values were invalid: Type mismatch for Index Key kind Expected: S Actual: N IndexName: by-kind")]
+    assert cancelled({"Update": {"TableName": "items", "Key": {"pk": {"S": "t"}, "sk": {"N": "2"}}, "UpdateExpression": "SET kind = :k",
+                                 "ExpressionAttributeValues": {":k": {"N": "1"}}}})[0][0] == "ValidationError"
+    assert "Item" not in c.get_item(TableName="items", Key={"pk": {"S": "t"}, "sk": {"N": "1"}})
+    code, msg, _ = err(c.transact_write_items, TransactItems=[{"Put": {"TableName": "items", "Item": {"pk": {"S": ""}, "sk": {"N": "1"}}}}])
+    assert (code, msg) == ("ValidationException", "One or more parameter values are not valid. The AttributeValue for a key attribute "
+                                                  "cannot contain an empty string value. Key: pk")
+    code, msg, _ = err(c.transact_write_items, TransactItems=[
+        {"Update": {"TableName": "items", "Key": {"pk": {"S": "t"}, "sk": {"N": "3"}}, "UpdateExpression": "SET kind = :k",
+                    "ExpressionAttributeValues": {":k": {"S": ""}}}}])
+    assert (code, msg) == ("ValidationException", "One or more parameter values are not valid. The update expression attempted to update a "
+                                                  "secondary index key to a value that is not supported. The AttributeValue for a key "
+                                                  "attribute cannot contain an empty string value.")
+    code, msg, _ = err(c.transact_write_items, TransactItems=[ok, {"Delete": {"TableName": "bad!name", "Key": {"pk": {"S": "a"}}}}])
+    assert msg == ("1 validation error detected: Value 'bad!name' at 'transactItems.2.member.delete.tableName' failed to satisfy "
+                   "constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+")
+    code, msg, _ = err(c.transact_get_items, TransactItems=[{"Get": {"TableName": "bad!name", "Key": {"pk": {"S": "a"}}}}])
+    assert "at 'transactItems.1.member.get.tableName'" in msg
+    # BatchWriteItem words a key of another type as a key that does not fit.
+    code, msg, _ = err(c.batch_write_item, RequestItems={"items": [{"PutRequest": {"Item": {"pk": {"N": "1"}, "sk": {"N": "1"}}}}]})
+    assert (code, msg) == ("ValidationException", mismatch)
+
+
+def test_projections_compact_list_elements_in_index_order(table, stratus):
+    c = stratus.client("dynamodb")
+    key = {"pk": {"S": "proj"}, "sk": {"N": "1"}}
+    c.put_item(TableName="items", Item={**key, "l": {"L": [{"M": {"a": {"S": "0a"}, "b": {"S": "0b"}}}, {"S": "one"},
+                                                           {"M": {"a": {"S": "2a"}}}]}})
+    got = c.get_item(TableName="items", Key=key, ProjectionExpression="l[2], l[0].b, l[0].a, l[7]")["Item"]
+    assert got == {"l": {"L": [{"M": {"a": {"S": "0a"}, "b": {"S": "0b"}}}, {"M": {"a": {"S": "2a"}}}]}}
+    code, msg, _ = err(c.query, TableName="items", KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "proj"}},
+                       Select="SPECIFIC_ATTRIBUTES")
+    assert msg == "1 validation error detected: Must specify the AttributesToGet or ProjectionExpression when choosing to get SPECIFIC_ATTRIBUTES"

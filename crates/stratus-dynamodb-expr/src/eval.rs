@@ -133,55 +133,62 @@ pub fn eval(cond: &Cond, item: &Item) -> bool {
 
 /// The item reduced to the projected paths (nested maps and lists keep only what was named).
 pub fn project(item: &Item, paths: &[Path]) -> Item {
-    let mut out = Item::new();
+    let mut wanted = Wanted::default();
     for p in paths {
-        if let Some(v) = resolve(item, p) {
-            insert_projected(&mut out, &p.0, v.clone());
-        }
+        wanted.add(&p.0);
     }
-    out
+    item.iter()
+        .filter_map(|(name, v)| {
+            let node = wanted.0.get(&Step::Attr(name.clone()))?;
+            Some((name.clone(), node.apply(v)?))
+        })
+        .collect()
 }
 
-fn insert_projected(out: &mut Item, steps: &[Step], v: AttributeValue) {
-    let Some(Step::Attr(first)) = steps.first() else {
-        return;
-    };
-    if steps.len() == 1 {
-        out.insert(first.clone(), v);
-        return;
-    }
-    let slot = out.entry(first.clone()).or_insert_with(|| match steps[1] {
-        Step::Attr(_) => AttributeValue::M(BTreeMap::new()),
-        Step::Index(_) => AttributeValue::L(Vec::new()),
-    });
-    insert_nested(slot, &steps[1..], v);
-}
+/// The paths a projection names, as a tree: the children of each map and list it reaches
+/// into, ordered by name and by index (a list's projected elements come out compacted, in
+/// index order, whatever order they were named in).
+#[derive(Default)]
+struct Wanted(BTreeMap<Step, Wanted>, bool);
 
-fn insert_nested(slot: &mut AttributeValue, steps: &[Step], v: AttributeValue) {
-    let fresh = |next: Option<&Step>| match next {
-        Some(Step::Index(_)) => AttributeValue::L(Vec::new()),
-        _ => AttributeValue::M(BTreeMap::new()),
-    };
-    match (&steps[0], slot) {
-        (Step::Attr(a), AttributeValue::M(m)) => {
-            if steps.len() == 1 {
-                m.insert(a.clone(), v);
-            } else {
-                let child = m.entry(a.clone()).or_insert_with(|| fresh(steps.get(1)));
-                insert_nested(child, &steps[1..], v);
-            }
+impl Wanted {
+    fn add(&mut self, steps: &[Step]) {
+        match steps.split_first() {
+            None => self.1 = true,
+            Some((first, rest)) => self.0.entry(first.clone()).or_default().add(rest),
         }
-        (Step::Index(_), AttributeValue::L(l)) => {
-            // Projected list elements are compacted, in the order they are named.
-            if steps.len() == 1 {
-                l.push(v);
-            } else {
-                l.push(fresh(steps.get(1)));
-                let last = l.len() - 1;
-                insert_nested(&mut l[last], &steps[1..], v);
-            }
+    }
+
+    /// What of `v` this node keeps; None when nothing.
+    fn apply(&self, v: &AttributeValue) -> Option<AttributeValue> {
+        if self.1 {
+            return Some(v.clone());
         }
-        _ => {}
+        match v {
+            AttributeValue::M(m) => {
+                let out: BTreeMap<String, AttributeValue> = self
+                    .0
+                    .iter()
+                    .filter_map(|(step, node)| match step {
+                        Step::Attr(a) => Some((a.clone(), node.apply(m.get(a)?)?)),
+                        Step::Index(_) => None,
+                    })
+                    .collect();
+                (!out.is_empty()).then_some(AttributeValue::M(out))
+            }
+            AttributeValue::L(l) => {
+                let out: Vec<AttributeValue> = self
+                    .0
+                    .iter()
+                    .filter_map(|(step, node)| match step {
+                        Step::Index(i) => node.apply(l.get(*i)?),
+                        Step::Attr(_) => None,
+                    })
+                    .collect();
+                (!out.is_empty()).then_some(AttributeValue::L(out))
+            }
+            _ => None,
+        }
     }
 }
 

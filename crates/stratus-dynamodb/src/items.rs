@@ -333,6 +333,24 @@ pub fn request_key(schema: &KeySchema, key: &Item) -> Result<Vec<u8>, DynamoDbEr
     Ok(out)
 }
 
+/// Whether a key attribute that `key` holds has another type than the schema's: DynamoDB
+/// checks that where the item is stored, so a transaction cancels on it (a request that names
+/// the wrong attributes is refused before).
+pub fn key_type_differs(schema: &KeySchema, key: &Item) -> bool {
+    std::iter::once(&schema.hash)
+        .chain(schema.range.iter())
+        .any(|a| key.get(&a.name).is_some_and(|v| v.type_name() != a.ty))
+}
+
+/// Whether a refused index key value has another type than the index's (not an empty value).
+pub fn index_key_type_differs(table: &TableInfo, item: &Item) -> bool {
+    table.indexes.iter().any(|i| {
+        std::iter::once(&i.schema.hash)
+            .chain(i.schema.range.iter())
+            .any(|a| item.get(&a.name).is_some_and(|v| v.type_name() != a.ty))
+    })
+}
+
 /// The index entry key of `item` in `index` (None: the item is not in this sparse index).
 pub fn index_key(
     table: &TableInfo,

@@ -134,7 +134,8 @@ pub async fn require(
         .ok_or_else(|| DynamoDbError::table_not_found(name))
 }
 
-/// The item-level view of a table (key schema, indexes), from the shared cache.
+/// The item-level view of a table (key schema, indexes), from the shared cache. A missing
+/// table is worded as the item operations word it (the control plane names the table).
 pub async fn table_info(
     store: &Store,
     cache: &RecordCache,
@@ -143,7 +144,9 @@ pub async fn table_info(
 ) -> Result<Arc<TableInfo>, DynamoDbError> {
     let key = table_key(cx.account_id(), &cx.region, name);
     match store.get(TABLES, &key).await? {
-        None => Err(DynamoDbError::table_not_found(name)),
+        None => Err(DynamoDbError::ResourceNotFound(
+            "Requested resource not found".into(),
+        )),
         Some(raw) => Ok(cache.decode(&key, &raw)?.1),
     }
 }

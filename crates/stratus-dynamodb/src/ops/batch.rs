@@ -17,12 +17,13 @@ use stratus_store::{StoreError, Txn};
 use super::answer::{EncodeJson, JsonObject, ReadItem};
 use super::common::{Exprs, TableUnits, consumed, consumed_per_table, legacy_projection};
 use super::items::index_write_units;
-use super::table_info;
+use super::{table_info, table_info_at};
 use crate::generated::{
     BatchGetItemInput, BatchWriteItemInput, ConsumedCapacity, TransactGetItemsInput, TransactWriteItemsInput,
 };
 use crate::items::{self, TableInfo};
 use crate::{DynamoDb, DynamoDbError};
+use stratus_protocol::validate::Path;
 
 const MAX_BATCH_WRITE: usize = 25;
 const MAX_BATCH_GET: usize = 100;
@@ -70,6 +71,11 @@ pub async fn batch_write_item(
                 (Some(p), None) => {
                     let item = items::from_wire(p.item.as_ref().unwrap_or(&Default::default()))?;
                     items::check_limits(&item)?;
+                    if items::key_type_differs(&t.schema, &item) {
+                        return Err(DynamoDbError::Validation(
+                            "The provided key element does not match the schema".into(),
+                        ));
+                    }
                     let key = items::item_key(&t.schema, &item)?;
                     for index in &t.indexes {
                         items::index_key(&t, index, &item, &key)?;
@@ -267,13 +273,23 @@ pub async fn transact_get_items(
         )));
     }
     let mut gets = Vec::new();
-    for g in &list {
+    for (i, g) in list.iter().enumerate() {
         let Some(get) = &g.get else {
             return Err(DynamoDbError::Validation(
                 "TransactItems can only contain Get".into(),
             ));
         };
-        let t = table_info(&db, &cx, get.table_name.as_deref().unwrap_or_default()).await?;
+        let root = Path::Root;
+        let items_at = root.field("TransactItems");
+        let item_at = items_at.index(i);
+        let get_at = item_at.field("Get");
+        let t = table_info_at(
+            &db,
+            &cx,
+            get.table_name.as_deref().unwrap_or_default(),
+            &get_at.field("TableName"),
+        )
+        .await?;
         let key = items::request_key(
             &t.schema,
             &items::from_wire(get.key.as_ref().unwrap_or(&Default::default()))?,
@@ -350,6 +366,9 @@ pub(crate) enum Action {
     Put(Item),
     Delete,
     Update(stratus_dynamodb_expr::expr::Update),
+    /// A key whose types do not fit the table's: the transaction cancels with this
+    /// ValidationError reason, as DynamoDB's storage tier does.
+    Reject(String),
 }
 
 pub(crate) struct Step {
@@ -396,7 +415,7 @@ pub async fn transact_write_items(
     }
     let mut steps = Vec::new();
     let mut seen = HashSet::new();
-    for w in &list {
+    for (i, w) in list.iter().enumerate() {
         let set = [
             w.condition_check.is_some(),
             w.put.is_some(),
@@ -445,7 +464,23 @@ pub async fn transact_write_items(
                 &u.return_values_on_condition_check_failure,
             )
         };
-        let t = table_info(&db, &cx, table_name.as_deref().unwrap_or_default()).await?;
+        let kind = match (&w.condition_check, &w.put, &w.delete) {
+            (Some(_), _, _) => "ConditionCheck",
+            (_, Some(_), _) => "Put",
+            (_, _, Some(_)) => "Delete",
+            _ => "Update",
+        };
+        let root = Path::Root;
+        let items_at = root.field("TransactItems");
+        let item_at = items_at.index(i);
+        let action_at = item_at.field(kind);
+        let t = table_info_at(
+            &db,
+            &cx,
+            table_name.as_deref().unwrap_or_default(),
+            &action_at.field("TableName"),
+        )
+        .await?;
         let mut exprs = Exprs::new(names.as_ref(), values.as_ref())?;
         let update_src = w.update.as_ref().and_then(|u| u.update_expression.as_deref());
         if w.condition_check.is_some() && cond_src.is_none() {
@@ -457,8 +492,13 @@ pub async fn transact_write_items(
         let (key, key_item, action) = if let Some(p) = &w.put {
             let item = items::from_wire(p.item.as_ref().unwrap_or(&Default::default()))?;
             items::check_limits(&item)?;
-            let key = items::item_key(&t.schema, &item)?;
-            (key, t.schema.key_of(&item), Action::Put(item))
+            match items::item_key(&t.schema, &item) {
+                Ok(key) => (key, t.schema.key_of(&item), Action::Put(item)),
+                Err(e) if items::key_type_differs(&t.schema, &item) => {
+                    (Vec::new(), Item::new(), Action::Reject(e.to_string()))
+                }
+                Err(e) => return Err(e),
+            }
         } else {
             let key_wire = w
                 .condition_check
@@ -467,7 +507,21 @@ pub async fn transact_write_items(
                 .or(w.delete.as_ref().and_then(|d| d.key.as_ref()))
                 .or(w.update.as_ref().and_then(|u| u.key.as_ref()));
             let key_item = items::from_wire(key_wire.unwrap_or(&Default::default()))?;
-            let key = items::request_key(&t.schema, &key_item)?;
+            let key = match items::request_key(&t.schema, &key_item) {
+                Ok(key) => key,
+                Err(e) if items::key_type_differs(&t.schema, &key_item) => {
+                    steps.push(Step {
+                        table: t,
+                        key: Vec::new(),
+                        key_item: Item::new(),
+                        condition: None,
+                        action: Action::Reject(e.to_string()),
+                        return_old_on_failure: false,
+                    });
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             let action = match (&w.delete, parsed.update) {
                 (Some(_), _) => Action::Delete,
                 (None, Some(u)) => {
@@ -483,7 +537,7 @@ pub async fn transact_write_items(
             };
             (key, key_item, action)
         };
-        if !seen.insert((t.id.clone(), key.clone())) {
+        if !matches!(action, Action::Reject(_)) && !seen.insert((t.id.clone(), key.clone())) {
             return Err(DynamoDbError::Validation(
                 "Transaction request cannot include multiple operations on one item".into(),
             ));
@@ -570,6 +624,12 @@ pub(crate) async fn run_transaction(
         let mut replay_units: BTreeMap<String, f64> = BTreeMap::new();
         let empty = Item::new();
         for step in &steps {
+            if let Action::Reject(message) = &step.action {
+                failed = true;
+                codes.push("ValidationError".into());
+                reasons.push(serde_json::json!({ "Code": "ValidationError", "Message": message }));
+                continue;
+            }
             let current = items::load(&db.store, &step.table, &step.key).await?;
             let old = current.as_ref().map(|(i, _)| i);
             let ok = step
@@ -587,7 +647,7 @@ pub(crate) async fn run_transaction(
                 continue;
             }
             let new = match &step.action {
-                Action::Check => None,
+                Action::Check | Action::Reject(_) => None,
                 Action::Put(i) => Some(i.clone()),
                 Action::Delete => None,
                 Action::Update(u) => {
@@ -610,6 +670,30 @@ pub(crate) async fn run_transaction(
                     }
                 }
             };
+            if let Some(item) = &new {
+                let refused = step
+                    .table
+                    .indexes
+                    .iter()
+                    .find_map(|index| items::index_key(&step.table, index, item, &step.key).err());
+                match refused {
+                    None => {}
+                    // An index key of another type cancels, as the table's does.
+                    Some(e) if items::index_key_type_differs(&step.table, item) => {
+                        failed = true;
+                        codes.push("ValidationError".into());
+                        reasons
+                            .push(serde_json::json!({ "Code": "ValidationError", "Message": e.to_string() }));
+                        continue;
+                    }
+                    Some(_) if matches!(step.action, Action::Update(_)) => {
+                        return Err(DynamoDbError::Validation(
+                            "One or more parameter values are not valid. The update expression attempted to update a secondary index key to a value that is not supported. The AttributeValue for a key attribute cannot contain an empty string value.".into(),
+                        ));
+                    }
+                    Some(e) => return Err(e),
+                }
+            }
             codes.push("None".into());
             reasons.push(serde_json::json!({ "Code": "None" }));
             // The table's units are doubled, its indexes' are not.

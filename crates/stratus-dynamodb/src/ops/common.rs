@@ -96,16 +96,9 @@ impl Exprs {
             all_used = ph.check_all_used().map_err(DynamoDbError::Validation);
         } else {
             if !self.values.is_empty() {
-                let mut keys: Vec<&str> = self.values.keys().map(String::as_str).collect();
-                keys.sort();
-                return Err(DynamoDbError::Validation(format!(
-                    "ExpressionAttributeValues can only be specified when using expressions: {}",
-                    if condition.is_none() && update.is_none() {
-                        "ConditionExpression is null"
-                    } else {
-                        ""
-                    }
-                )));
+                return Err(DynamoDbError::Validation(
+                    "ExpressionAttributeValues can only be specified when using expressions".into(),
+                ));
             }
             if !self.names.is_empty() {
                 return Err(DynamoDbError::Validation(
@@ -244,6 +237,11 @@ pub fn legacy_expected(
     for name in names {
         let e = &expected[name];
         let cond = if let Some(op) = &e.comparison_operator {
+            if e.value.is_none() && e.attribute_value_list.is_none() && op != "NULL" && op != "NOT_NULL" {
+                return Err(DynamoDbError::Validation(format!(
+                    "One or more parameter values were invalid: Value or AttributeValueList must be used with ComparisonOperator: {op} for Attribute: {name}"
+                )));
+            }
             if e.value.is_some() && e.attribute_value_list.is_some() {
                 return Err(DynamoDbError::Validation(
                     "One or more parameter values were invalid: Value and AttributeValueList cannot be used together for Attribute: ".to_string() + name,

@@ -86,13 +86,13 @@ fn write_reply(
     }
 }
 
-fn check_return_values(rv: Option<&str>, allowed: &[&str]) -> Result<(), DynamoDbError> {
+/// PutItem's and DeleteItem's ReturnValues (UpdateItem takes the other three too).
+fn only_all_old_or_none(rv: Option<&str>) -> Result<(), DynamoDbError> {
     match rv {
-        None => Ok(()),
-        Some(v) if allowed.contains(&v) => Ok(()),
-        Some(_) => Err(DynamoDbError::Validation(
-            "Return values set to invalid value".into(),
-        )),
+        None | Some("NONE" | "ALL_OLD") => Ok(()),
+        Some(_) => Err(items::enveloped(DynamoDbError::Validation(
+            "ReturnValues can only be ALL_OLD or NONE".into(),
+        ))),
     }
 }
 
@@ -137,7 +137,7 @@ where
 
 /// The condition of a single-item write: a ConditionExpression or the legacy Expected (never both).
 /// A write's condition, from ConditionExpression or the legacy Expected. `envelope`: report
-/// request validation failures in DynamoDB's envelope, as PutItem does.
+/// request validation failures in DynamoDB's envelope, as PutItem and DeleteItem do.
 fn write_condition(
     expression: Option<&str>,
     expected: Option<&HashMap<String, ExpectedAttributeValue>>,
@@ -173,15 +173,7 @@ pub async fn put_item(
     input: PutItemInput,
 ) -> Result<ItemReply, DynamoDbError> {
     let table = table_info(&db, &cx, input.table_name.as_deref().unwrap_or_default()).await?;
-    if input
-        .return_values
-        .as_deref()
-        .is_some_and(|v| v != "NONE" && v != "ALL_OLD")
-    {
-        return Err(items::enveloped(DynamoDbError::Validation(
-            "ReturnValues can only be ALL_OLD or NONE".into(),
-        )));
-    }
+    only_all_old_or_none(input.return_values.as_deref())?;
     let condition = write_condition(
         input.condition_expression.as_deref(),
         input.expected.as_ref(),
@@ -298,7 +290,7 @@ pub async fn delete_item(
     input: DeleteItemInput,
 ) -> Result<ItemReply, DynamoDbError> {
     let table = table_info(&db, &cx, input.table_name.as_deref().unwrap_or_default()).await?;
-    check_return_values(input.return_values.as_deref(), &["NONE", "ALL_OLD"])?;
+    only_all_old_or_none(input.return_values.as_deref())?;
     let key_item = items::from_wire(input.key.as_ref().unwrap_or(&Default::default()))?;
     let key = items::request_key(&table.schema, &key_item)?;
     let condition = write_condition(
@@ -307,7 +299,7 @@ pub async fn delete_item(
         input.conditional_operator.as_deref(),
         input.expression_attribute_names.as_ref(),
         input.expression_attribute_values.as_ref(),
-        false,
+        true,
     )?;
     let empty = Item::new();
     let (old, _) = write(&db, &table, &key, |old| {
@@ -383,10 +375,6 @@ pub async fn update_item(
         ],
     )
     .map_err(items::enveloped)?;
-    check_return_values(
-        input.return_values.as_deref(),
-        &["NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW"],
-    )?;
     let key_item = items::enveloped_from_wire(input.key.as_ref().unwrap_or(&Default::default()))?;
     let key = items::request_key(&table.schema, &key_item)?;
     let mut exprs = Exprs::new(

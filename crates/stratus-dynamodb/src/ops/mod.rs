@@ -41,6 +41,24 @@ pub(crate) async fn table_info(
     crate::state::table_info(&db.store, &db.tables, cx, &name).await
 }
 
+/// [`table_info`] for a table named deeper in the request (a transaction's actions): a
+/// malformed name is reported at its place, `transactItems.2.member.put.tableName`.
+pub(crate) async fn table_info_at(
+    db: &crate::DynamoDb,
+    cx: &RequestContext,
+    name_or_arn: &str,
+    at: &Path<'_>,
+) -> Result<std::sync::Arc<crate::items::TableInfo>, DynamoDbError> {
+    if !name_or_arn.starts_with("arn:") {
+        let mut v = Violations::default();
+        check_table_name(name_or_arn, at, &mut v);
+        if let Some(m) = v.message() {
+            return Err(DynamoDbError::Validation(m));
+        }
+    }
+    table_info(db, cx, name_or_arn).await
+}
+
 /// A `TableName` member may hold a name or a table ARN; returns the name.
 pub(crate) fn resolve_table_name(cx: &RequestContext, name_or_arn: &str) -> Result<String, DynamoDbError> {
     if let Some(rest) = name_or_arn.strip_prefix("arn:") {

@@ -534,7 +534,7 @@ fn select_and_project(
             Ok((true, None))
         }
         Some("SPECIFIC_ATTRIBUTES") if projection.is_none() => Err(DynamoDbError::Validation(
-            "1 validation error detected: Select SPECIFIC_ATTRIBUTES requires AttributesToGet or ProjectionExpression".into(),
+            "1 validation error detected: Must specify the AttributesToGet or ProjectionExpression when choosing to get SPECIFIC_ATTRIBUTES".into(),
         )),
         Some("ALL_ATTRIBUTES") | Some("ALL_PROJECTED_ATTRIBUTES") if projection.is_some() => Err(DynamoDbError::Validation(format!(
             "Cannot specify the ProjectionExpression when choosing to get {}",
