@@ -614,7 +614,33 @@ def test_partiql_order_by_set_functions_and_exists(table, stratus):
     assert sks(c.execute_statement(Statement="SELECT * FROM items WHERE pk = 'ob' ORDER BY pk, sk ASC")) == [0, 1, 2, 3, 4]
     assert sks(c.execute_statement(Statement='SELECT * FROM items."by-kind" WHERE kind = \'k\' ORDER BY sk DESC')) == [4, 3, 2, 1, 0]
     code, msg, _ = err(c.execute_statement, Statement='SELECT * FROM items."by-kind" WHERE kind = \'k\'', ConsistentRead=True)
-    assert (code, msg) == ("ValidationException", "Consistent reads are not supported on global secondary indexes")
+    assert (code, msg) == ("ValidationException", "Strongly consistent read is not supported on Global Secondary Indexes")
+    # What an index read may name: a GSI answers only from its projection (KEYS_ONLY here); a
+    # keyed read may not filter on what the index does not project.
+    code, msg, _ = err(c.execute_statement, Statement='SELECT tags FROM items."by-kind" WHERE kind = \'k\'')
+    assert msg == "One or more parameter values were invalid: Global secondary index by-kind does not project [tags]"
+    code, msg, _ = err(c.execute_statement, Statement='SELECT pk FROM items."by-kind" WHERE kind = \'k\' AND done = true')
+    assert msg == "One or more parameter values were invalid: Secondary index by-kind does not project one or more filter attributes: [done]"
+    for statement, message in [
+        ('SELECT * FROM items."nope" WHERE pk = \'ob\'', "The table does not have the specified index"),
+        ('SELECT * FROM items."by-kind"."x" WHERE kind = \'k\'', "A path may contain at most 2 components in the FROM clause"),
+        ('SELECT * FROM items."" WHERE pk = \'ob\'', "Path component cannot be an empty string"),
+        ('UPDATE items."by-kind" SET done = true WHERE pk = \'ob\' AND sk = 1', "This operation is not supported on an index"),
+        ("SELECT * FROM items WHERE pk = 'ob' AND sk < ?", "Incorrect operand type for operator or function; operator or function: <, operand type: BOOL"),
+        ("SLECT * FROM items", "Statement wasn't well formed, can't be processed: Expected data manipulation"),
+    ]:
+        params = {"Parameters": [{"BOOL": True}]} if "?" in statement else {}
+        code, msg, _ = err(c.execute_statement, Statement=statement, **params)
+        assert (code, msg) == ("ValidationException", message), statement
+    # A nested path comes back under its last name; SET takes comma-separated assignments;
+    # MODIFIED answers just the elements an update touched, nothing when it touched nothing.
+    c.execute_statement(Statement="UPDATE items SET m = {'inner': 'deep'}, l = ['a', 'b', 'c'] WHERE pk = 'ob' AND sk = 0")
+    r = c.execute_statement(Statement="SELECT m.inner FROM items WHERE pk = 'ob' AND sk = 0")
+    assert r["Items"] == [{"inner": {"S": "deep"}}]
+    r = c.execute_statement(Statement="UPDATE items SET l[2] = 'z', l[0] = 'y' WHERE pk = 'ob' AND sk = 0 RETURNING MODIFIED OLD *")
+    assert r["Items"] == [{"l": {"L": [{"S": "a"}, {"S": "c"}]}}]
+    r = c.execute_statement(Statement="UPDATE items SET l[9] = 'w' WHERE pk = 'ob' AND sk = 0 RETURNING MODIFIED NEW *")
+    assert r["Items"] == []
     # Pages of a descending read continue downwards.
     page = c.execute_statement(Statement="SELECT * FROM items WHERE pk = 'ob' AND sk < 4 ORDER BY sk DESC", Limit=2)
     rest = c.execute_statement(Statement="SELECT * FROM items WHERE pk = 'ob' AND sk < 4 ORDER BY sk DESC",
@@ -715,7 +741,21 @@ def test_partiql_order_by_set_functions_and_exists(table, stratus):
     assert msg == "Select statements within ExecuteTransaction must specify the primary key in the where clause."
     code, msg, _ = err(c.execute_transaction, TransactStatements=[
         {"Statement": 'SELECT * FROM items."by-kind" WHERE kind = \'k\' AND sk = 1'}])
-    assert msg == "Reads on indices are not supported within transactions."
+    assert msg == "Validation failed in TransactStatements[0]: Reads on indices are not supported within transactions."
+    code, msg, _ = err(c.execute_transaction, TransactStatements=[
+        {"Statement": "UPDATE items SET done = true WHERE pk = 'ob' AND sk = 3"},
+        {"Statement": "UPDATE items SET done = true WHERE pk = 'ob' AND sk = 2 RETURNING ALL NEW *"}])
+    assert msg == "Validation failed in TransactStatements[1]: RETURNING clause is not supported in ExecuteTransaction."
+    # A batch answers each statement on its own: RETURNING is honoured, a statement that does
+    # not parse fails alone.
+    out = c.batch_execute_statement(Statements=[
+        {"Statement": "UPDATE items SET done = true WHERE pk = 'ob' AND sk = 3 RETURNING MODIFIED NEW *"},
+        {"Statement": "UPDATE items SET WHERE"},
+        {"Statement": "DELETE FROM items WHERE pk = 'ob' AND sk = 2 RETURNING MODIFIED OLD *"}])["Responses"]
+    assert out[0]["Item"] == {"done": {"BOOL": True}}
+    assert out[1]["Error"]["Code"] == "ValidationError" and "Item" not in out[1]
+    assert out[2]["Error"] == {"Code": "ValidationError", "Message": "Invalid returning clause: RETURNING MODIFIED OLD *. "
+                                                                    "Only RETURNING ALL OLD * is allowed in DELETE statements."}
     out = c.batch_execute_statement(Statements=[
         {"Statement": "SELECT * FROM items WHERE pk = 'ob' AND sk = 3"},
         {"Statement": "SELECT * FROM items WHERE pk = 'ob' AND sk > 3"}])["Responses"]

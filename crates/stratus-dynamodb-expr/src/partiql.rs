@@ -219,6 +219,25 @@ struct P<'a> {
 /// once per level (items themselves may hold 32).
 const MAX_DEPTH: usize = 100;
 
+/// Ordering compares strings, numbers and binaries only: a value of another type given to
+/// `<`, `<=`, `>`, `>=` or BETWEEN is refused, as DynamoDB refuses it.
+fn orderable<const N: usize>(operator: &str, operands: [&Operand; N]) -> Result<(), PartiqlError> {
+    for o in operands {
+        if let Operand::Value(v) = o
+            && !matches!(
+                v,
+                AttributeValue::S(_) | AttributeValue::N(_) | AttributeValue::B(_)
+            )
+        {
+            return err(format!(
+                "Incorrect operand type for operator or function; operator or function: {operator}, operand type: {}",
+                v.type_name()
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn syntax(near: &str) -> PartiqlError {
     PartiqlError(format!(
         "Statement wasn't well formed, can't be processed: Unexpected token: {near}"
@@ -279,6 +298,19 @@ impl P<'_> {
             Err(self.unexpected())
         }
     }
+    /// Whether the next token is the symbol `sym` (not consumed).
+    fn kw_sym(&self, sym: &str) -> bool {
+        matches!(self.peek(), Some(Tok::Sym(s)) if *s == sym)
+    }
+
+    /// UPDATE and DELETE write the table, never one of its indexes.
+    fn not_on_index(&mut self) -> Result<(), PartiqlError> {
+        if self.kw_sym(".") {
+            return err("This operation is not supported on an index");
+        }
+        Ok(())
+    }
+
     fn unexpected(&self) -> PartiqlError {
         match self.peek() {
             None => PartiqlError(
@@ -514,6 +546,7 @@ impl P<'_> {
             let lo = self.operand()?;
             self.expect_kw("AND")?;
             let hi = self.operand()?;
+            orderable("BETWEEN", [&left, &lo, &hi])?;
             return Ok(Cond::Between(left, lo, hi));
         }
         if self.eat_kw("IN") {
@@ -539,8 +572,15 @@ impl P<'_> {
             Some(Tok::Sym(">=")) => CmpOp::Ge,
             _ => return Err(self.unexpected()),
         };
+        let symbol = match self.peek() {
+            Some(Tok::Sym(sym)) => *sym,
+            _ => "",
+        };
         self.pos += 1;
         let right = self.operand()?;
+        if !matches!(op, CmpOp::Eq | CmpOp::Ne) {
+            orderable(symbol, [&left, &right])?;
+        }
         Ok(Cond::Cmp(left, op, right))
     }
 
@@ -606,6 +646,12 @@ impl P<'_> {
         } else {
             None
         };
+        if self.kw_sym(".") {
+            return err("A path may contain at most 2 components in the FROM clause");
+        }
+        if table.is_empty() || index.as_deref() == Some("") {
+            return err("Path component cannot be an empty string");
+        }
         let filter = if self.eat_kw("WHERE") {
             Some(self.condition()?)
         } else {
@@ -711,6 +757,9 @@ impl P<'_> {
         } else if self.eat_kw("INSERT") {
             self.expect_kw("INTO")?;
             let table = self.name()?;
+            if self.kw_sym(".") {
+                return err("FROM clause may only contain a single table name");
+            }
             self.expect_kw("VALUE")?;
             let AttributeValue::M(item) = self.value()? else {
                 return err("Unsupported operation: Inserting a value that is not a tuple is not supported");
@@ -721,9 +770,24 @@ impl P<'_> {
             Statement::Insert { table, item }
         } else if self.eat_kw("UPDATE") {
             let table = self.name()?;
+            self.not_on_index()?;
             let mut update = Update::default();
+            // `SET a = 1, b = 2` and `SET a = 1 SET b = 2` alike; a comma goes on with the
+            // clause it follows.
+            let mut clause = None;
             loop {
-                if self.eat_kw("SET") {
+                clause = if self.eat_kw("SET") {
+                    Some(true)
+                } else if self.eat_kw("REMOVE") {
+                    Some(false)
+                } else if clause.is_some()
+                    && matches!(self.toks.get(self.pos.wrapping_sub(1)), Some(Tok::Sym(",")))
+                {
+                    clause
+                } else {
+                    break;
+                };
+                if clause == Some(true) {
                     let p = self.path()?;
                     self.expect_sym("=")?;
                     if self.set_function(&p, &mut update)? {
@@ -739,10 +803,8 @@ impl P<'_> {
                         SetValue::Operand(a)
                     };
                     update.set.push((p, v));
-                } else if self.eat_kw("REMOVE") {
-                    update.remove.push(self.path()?);
                 } else {
-                    break;
+                    update.remove.push(self.path()?);
                 }
                 self.eat_sym(",");
             }
@@ -765,6 +827,7 @@ impl P<'_> {
         } else if self.eat_kw("DELETE") {
             self.expect_kw("FROM")?;
             let table = self.name()?;
+            self.not_on_index()?;
             self.expect_kw("WHERE")?;
             let filter = self.condition()?;
             let returning = self.returning()?;
@@ -783,6 +846,8 @@ impl P<'_> {
                 filter,
                 returning,
             }
+        } else if self.peek().is_some() {
+            return err("Statement wasn't well formed, can't be processed: Expected data manipulation");
         } else {
             return Err(self.unexpected());
         };

@@ -342,6 +342,19 @@ pub(crate) fn keys_untouched(table: &TableInfo, update: &Update) -> Result<(), D
 }
 
 /// Top-level attributes an update touches.
+/// UPDATED_OLD / UPDATED_NEW (PartiQL's MODIFIED OLD / NEW) answer with just the paths an
+/// update names (`m.x`, not all of `m`; list elements compacted in index order).
+pub(crate) fn updated_paths(u: &Update) -> Vec<Path> {
+    u.set
+        .iter()
+        .map(|(p, _)| p)
+        .chain(&u.remove)
+        .chain(u.add.iter().map(|(p, _)| p))
+        .chain(u.delete.iter().map(|(p, _)| p))
+        .cloned()
+        .collect()
+}
+
 pub(crate) fn touched(u: &Update) -> BTreeSet<String> {
     let top = |p: &Path| match p.0.first() {
         Some(Step::Attr(a)) => Some(a.clone()),
@@ -424,16 +437,7 @@ pub async fn update_item(
         Ok(Some(item))
     })
     .await?;
-    // UPDATED_OLD / UPDATED_NEW: just the paths the update names (`m.x`, not all of `m`).
-    let paths: Vec<Path> = update
-        .set
-        .iter()
-        .map(|(p, _)| p)
-        .chain(&update.remove)
-        .chain(update.add.iter().map(|(p, _)| p))
-        .chain(update.delete.iter().map(|(p, _)| p))
-        .cloned()
-        .collect();
+    let paths = updated_paths(&update);
     let pick = |i: &Option<Item>| i.as_ref().map(|i| eval::project(i, &paths));
     let attributes = match input.return_values.as_deref() {
         Some("ALL_OLD") => old.clone(),

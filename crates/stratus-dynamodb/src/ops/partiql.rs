@@ -16,7 +16,7 @@ use stratus_dynamodb_expr::value::WireValue;
 
 use super::batch::{Action, Step, request_fingerprint, run_transaction};
 use super::common::consumed;
-use super::items::{index_write_units, keys_untouched, touched, write};
+use super::items::{index_write_units, keys_untouched, updated_paths, write};
 use super::query::{
     PAGE_BYTES, Page, ReadSpec, Source, key_attr, read, statement_ranges, tighter_end, tighter_start,
 };
@@ -53,6 +53,74 @@ fn parse_all<'a>(
         ));
     }
     Ok(parsed)
+}
+
+/// What a SELECT on an index may name: a global index answers only from what it projects; a
+/// read keyed on either kind of index may not filter on attributes it does not project (a
+/// local index fetches unprojected attributes from the table for the answer).
+fn check_index_reach(
+    t: &TableInfo,
+    index: &items::Index,
+    projection: Option<&[Path]>,
+    filter: Option<&Cond>,
+) -> Result<(), DynamoDbError> {
+    let top = |p: &Path| match p.0.first() {
+        Some(PathStep::Attr(a)) => Some(a.clone()),
+        _ => None,
+    };
+    let unprojected = |names: &mut Vec<String>| {
+        names.retain(|n| !t.projects(index, n));
+        names.sort();
+        names.dedup();
+    };
+    if index.global {
+        let mut names: Vec<String> = projection.into_iter().flatten().filter_map(top).collect();
+        unprojected(&mut names);
+        if !names.is_empty() {
+            return Err(DynamoDbError::invalid(format!(
+                "Global secondary index {} does not project [{}]",
+                index.name,
+                names.join(", ")
+            )));
+        }
+    }
+    let Some(filter) = filter else { return Ok(()) };
+    let mut eq = BTreeMap::new();
+    partiql::equalities(filter, &mut eq);
+    let keyed = eq.contains_key(&index.schema.hash.name) || statement_ranges(&index.schema, filter).is_some();
+    if keyed {
+        let mut names = Vec::new();
+        filter.for_each_path(&mut |p: &Path| names.extend(top(p)));
+        unprojected(&mut names);
+        if !names.is_empty() {
+            return Err(DynamoDbError::invalid(format!(
+                "Secondary index {} does not project one or more filter attributes: [{}]",
+                index.name,
+                names.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A SELECT's projection: a path into a map comes back under its last name (`SELECT a.b`
+/// answers `{"b": ...}`), as DynamoDB's PartiQL answers it; top-level names and list elements
+/// are projected as in a ProjectionExpression.
+fn select_projection(item: &Item, paths: &[Path]) -> Item {
+    let mut out = Item::new();
+    let mut rest = Vec::new();
+    for p in paths {
+        match p.0.as_slice() {
+            [_, .., PathStep::Attr(last)] => {
+                if let Some(v) = eval::resolve(item, p) {
+                    out.insert(last.clone(), v.clone());
+                }
+            }
+            _ => rest.push(p.clone()),
+        }
+    }
+    out.extend(eval::project(item, &rest));
+    out
 }
 
 /// The storage key a write statement's WHERE clause pins (it must name every key attribute).
@@ -236,14 +304,17 @@ async fn select(
     }
     let index = match index {
         Some(ix) => Some(t.index(ix).ok_or_else(|| {
-            DynamoDbError::Validation(format!("The table does not have the specified index: {ix}"))
+            DynamoDbError::Validation("The table does not have the specified index".into())
         })?),
         None => None,
     };
     if consistent && index.is_some_and(|i| i.global) {
         return Err(DynamoDbError::Validation(
-            "Consistent reads are not supported on global secondary indexes".into(),
+            "Strongly consistent read is not supported on Global Secondary Indexes".into(),
         ));
+    }
+    if let Some(ix) = index {
+        check_index_reach(&t, ix, projection.as_deref(), filter.as_ref())?;
     }
     let src = Source { table: &t, index };
     let schema = index.map_or(&t.schema, |i| &i.schema);
@@ -316,7 +387,7 @@ async fn select(
         .into_iter()
         .map(|i| {
             Ok(match projection {
-                Some(p) => eval::project(&i.into_item()?, p),
+                Some(p) => select_projection(&i.into_item()?, p),
                 None => i.into_item()?,
             })
         })
@@ -395,9 +466,11 @@ async fn write_statement(
             })
             .await?;
             let used = capacity_of(&key, old.as_ref(), new.as_ref());
-            let touched = touched(&update);
-            let modified =
-                |i: Option<Item>| i.map(|i| i.into_iter().filter(|(k, _)| touched.contains(k)).collect());
+            let paths = updated_paths(&update);
+            let modified = |i: Option<Item>| {
+                i.map(|i| eval::project(&i, &paths))
+                    .filter(|i: &Item| !i.is_empty())
+            };
             let returned = match returning {
                 Some(Returning::AllOld) => old,
                 Some(Returning::AllNew) => new,
@@ -467,14 +540,32 @@ pub async fn batch_execute_statement(
     input: BatchExecuteStatementInput,
 ) -> Result<BatchStatementReply, DynamoDbError> {
     let list = input.statements.unwrap_or_default();
-    let parsed = parse_all(
-        list.iter()
-            .map(|r| (r.statement.as_deref(), r.parameters.as_ref())),
-        25,
-        "statements",
-    )?;
+    if list.len() > 25 {
+        return Err(DynamoDbError::Validation(
+            "1 validation error detected: Value at 'statements' failed to satisfy constraint: Member must have length less than or equal to 25".into(),
+        ));
+    }
+    // A statement that does not parse fails on its own, as any other refusal of one statement.
+    let parsed: Vec<Result<Statement, DynamoDbError>> = list
+        .iter()
+        .map(|r| parse(r.statement.as_deref(), r.parameters.as_ref()))
+        .collect();
+    let reads = parsed.iter().flatten().filter(|s| s.is_read()).count();
+    if reads != 0 && reads != parsed.iter().flatten().count() {
+        return Err(DynamoDbError::Validation(
+            "Mixing of read and write statements is not supported".into(),
+        ));
+    }
     let mut responses = Vec::new();
     for (st, req) in parsed.into_iter().zip(&list) {
+        let st = match st {
+            Ok(st) => st,
+            Err(e) => {
+                let err = serde_json::json!({ "Code": "ValidationError", "Message": e.to_string() });
+                responses.push(serde_json::json!({ "Error": err }));
+                continue;
+            }
+        };
         let table_name = st.table().to_string();
         let result = if st.is_read() {
             // A batched read names one item: the first match.
@@ -486,7 +577,7 @@ pub async fn batch_execute_statement(
             let on_failure = req.return_values_on_condition_check_failure.as_deref() == Some("ALL_OLD");
             write_statement(&db, &cx, st, on_failure, None)
                 .await
-                .map(|_| None)
+                .map(|(item, _)| item)
         };
         responses.push(match result {
             Ok(item) => {
@@ -535,6 +626,34 @@ pub async fn execute_transaction(
         100,
         "transactStatements",
     )?;
+    // DynamoDB names the statement these refusals are about.
+    let placed = |i: usize, m: &str| {
+        DynamoDbError::Validation(format!("Validation failed in TransactStatements[{i}]: {m}"))
+    };
+    for (i, st) in parsed.iter().enumerate() {
+        let returning = matches!(
+            st,
+            Statement::Update {
+                returning: Some(_),
+                ..
+            } | Statement::Delete {
+                returning: Some(_),
+                ..
+            }
+        );
+        if returning {
+            return Err(placed(
+                i,
+                "RETURNING clause is not supported in ExecuteTransaction.",
+            ));
+        }
+        if let Statement::Select { index: Some(_), .. } = st {
+            return Err(placed(
+                i,
+                "Reads on indices are not supported within transactions.",
+            ));
+        }
+    }
     let reads = parsed.iter().filter(|s| s.is_read()).count();
     if reads > 0 {
         let mut responses = Vec::new();
