@@ -105,6 +105,25 @@ def test_key_schema_validation(stratus):
         (dict(AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], KeySchema=[]),
          "1 validation error detected: Value '[]' at 'keySchema' failed to satisfy constraint: Member must have length "
          "greater than or equal to 1"),
+        (dict(AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in ("pk", "sk", "x")],
+              KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"},
+                         {"AttributeName": "x", "KeyType": "RANGE"}]),
+         "1 validation error detected: Value '[KeySchemaElement(attributeName=pk, keyType=HASH), KeySchemaElement("
+         "attributeName=sk, keyType=RANGE), KeySchemaElement(attributeName=x, keyType=RANGE)]' at 'keySchema' failed to "
+         "satisfy constraint: Member must have length less than or equal to 2"),
+        (dict(AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+              KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "pk", "KeyType": "RANGE"}]),
+         "Invalid KeySchema: Some index key attribute have no definition"),
+        (dict(AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "g", "AttributeType": "S"}],
+              KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+              GlobalSecondaryIndexes=[{"IndexName": "gsi", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+                                       "Projection": {"ProjectionType": "INCLUDE"}}]),
+         "One or more parameter values were invalid: ProjectionType is INCLUDE, but NonKeyAttributes is not specified"),
+        (dict(AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+              KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+              StreamSpecification={"StreamEnabled": False, "StreamViewType": "NEW_IMAGE"}),
+         "One or more parameter values were invalid: Table is being created with a stream disabled, UpdateViewType should "
+         "not be specified"),
     ]
     for args, expected in cases:
         code, msg, status = client_error(ddb.create_table, TableName="keys", BillingMode="PAY_PER_REQUEST", **args)

@@ -1150,6 +1150,11 @@ def test_transaction_key_type_errors_cancel_and_misnamed_tables_are_placed(table
                    "constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+")
     code, msg, _ = err(c.transact_get_items, TransactItems=[{"Get": {"TableName": "bad!name", "Key": {"pk": {"S": "a"}}}}])
     assert "at 'transactItems.1.member.get.tableName'" in msg
+    # A read of a key that does not fit cancels too.
+    code, msg, resp = err(c.transact_get_items, TransactItems=[
+        {"Get": {"TableName": "items", "Key": {"pk": {"S": "t"}, "sk": {"N": "1"}}}}, {"Get": {"TableName": "items", "Key": {}}}])
+    assert code == "TransactionCanceledException"
+    assert [r["Code"] for r in resp["CancellationReasons"]] == ["None", "ValidationError"]
     # BatchWriteItem words a key of another type as a key that does not fit.
     code, msg, _ = err(c.batch_write_item, RequestItems={"items": [{"PutRequest": {"Item": {"pk": {"N": "1"}, "sk": {"N": "1"}}}}]})
     assert (code, msg) == ("ValidationException", mismatch)

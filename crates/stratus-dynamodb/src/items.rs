@@ -311,12 +311,13 @@ pub fn item_key(schema: &KeySchema, item: &Item) -> Result<Vec<u8>, DynamoDbErro
 }
 
 /// The storage key named by a request's `Key`, which must hold exactly the key attributes.
+/// How DynamoDB refuses a key that names other attributes, or other types, than the schema's.
+pub const KEY_MISMATCH: &str = "The provided key element does not match the schema";
+
 pub fn request_key(schema: &KeySchema, key: &Item) -> Result<Vec<u8>, DynamoDbError> {
     let expected = 1 + usize::from(schema.range.is_some());
     if key.len() != expected || schema.names().any(|n| !key.contains_key(n)) {
-        return Err(DynamoDbError::Validation(
-            "The provided key element does not match the schema".into(),
-        ));
+        return Err(DynamoDbError::Validation(KEY_MISMATCH.into()));
     }
     let mut out = Vec::with_capacity(32);
     for (attr, what) in
@@ -324,9 +325,7 @@ pub fn request_key(schema: &KeySchema, key: &Item) -> Result<Vec<u8>, DynamoDbEr
     {
         let v = &key[&attr.name];
         if v.type_name() != attr.ty {
-            return Err(DynamoDbError::Validation(
-                "The provided key element does not match the schema".into(),
-            ));
+            return Err(DynamoDbError::Validation(KEY_MISMATCH.into()));
         }
         key_part(&mut out, attr, v, what, None)?;
     }

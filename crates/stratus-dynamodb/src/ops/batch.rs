@@ -273,6 +273,7 @@ pub async fn transact_get_items(
         )));
     }
     let mut gets = Vec::new();
+    let mut misfits = Vec::new();
     for (i, g) in list.iter().enumerate() {
         let Some(get) = &g.get else {
             return Err(DynamoDbError::Validation(
@@ -290,10 +291,18 @@ pub async fn transact_get_items(
             &get_at.field("TableName"),
         )
         .await?;
-        let key = items::request_key(
+        let key = match items::request_key(
             &t.schema,
             &items::from_wire(get.key.as_ref().unwrap_or(&Default::default()))?,
-        )?;
+        ) {
+            Ok(key) => key,
+            // A key that does not fit the schema cancels the read, in its place.
+            Err(DynamoDbError::Validation(m)) if m == items::KEY_MISMATCH => {
+                misfits.push(i);
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         if gets
             .iter()
             .any(|(other, k, _): &(Arc<TableInfo>, _, _)| other.id == t.id && *k == key)
@@ -307,6 +316,18 @@ pub async fn transact_get_items(
             .parse(None, None, get.projection_expression.as_deref(), None)?
             .projection;
         gets.push((t, key, projection));
+    }
+    if !misfits.is_empty() {
+        let (codes, reasons) = (0..list.len())
+            .map(|i| match misfits.contains(&i) {
+                true => (
+                    "ValidationError".to_string(),
+                    serde_json::json!({ "Code": "ValidationError", "Message": items::KEY_MISMATCH }),
+                ),
+                false => ("None".to_string(), serde_json::json!({ "Code": "None" })),
+            })
+            .unzip();
+        return Err(DynamoDbError::TransactionCanceled { codes, reasons });
     }
     // Read everything, then confirm in one (write-free) transaction that nothing changed in
     // between: the answer is one consistent snapshot.
@@ -509,7 +530,7 @@ pub async fn transact_write_items(
             let key_item = items::from_wire(key_wire.unwrap_or(&Default::default()))?;
             let key = match items::request_key(&t.schema, &key_item) {
                 Ok(key) => key,
-                Err(e) if items::key_type_differs(&t.schema, &key_item) => {
+                Err(e @ DynamoDbError::Validation(_)) if e.to_string() == items::KEY_MISMATCH => {
                     steps.push(Step {
                         table: t,
                         key: Vec::new(),

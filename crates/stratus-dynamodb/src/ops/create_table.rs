@@ -153,7 +153,7 @@ pub async fn create_table(
         ));
     }
     let (stream_spec, stream_arn, stream_label) =
-        stream_settings(input.stream_specification.as_ref(), &arn, now)?;
+        stream_settings(input.stream_specification.as_ref(), &arn, now, true)?;
 
     let description = TableDescription {
         attribute_definitions: Some(defs),
@@ -216,7 +216,24 @@ pub(crate) fn key_of(ks: &[KeySchemaElement], kind: &str) -> Option<String> {
 }
 
 /// One HASH key first, an optional RANGE key second, on different attributes.
-pub(crate) fn check_key_schema(ks: &[KeySchemaElement], _owner: &str) -> Result<(), DynamoDbError> {
+pub(crate) fn check_key_schema(ks: &[KeySchemaElement], owner: &str) -> Result<(), DynamoDbError> {
+    if owner == "table" && ks.len() > 2 {
+        // The model allows more (for indexes' multi-attribute keys); a table has two at most.
+        let listed: Vec<String> = ks
+            .iter()
+            .map(|k| {
+                format!(
+                    "KeySchemaElement(attributeName={}, keyType={})",
+                    k.attribute_name.as_deref().unwrap_or("null"),
+                    k.key_type.as_deref().unwrap_or("null")
+                )
+            })
+            .collect();
+        return Err(DynamoDbError::Validation(format!(
+            "1 validation error detected: Value '[{}]' at 'keySchema' failed to satisfy constraint: Member must have length less than or equal to 2",
+            listed.join(", ")
+        )));
+    }
     if ks.first().and_then(|k| k.key_type.as_deref()) != Some("HASH") {
         return Err(DynamoDbError::Validation(
             "Invalid KeySchema: The first KeySchemaElement is not a HASH key type".into(),
@@ -229,8 +246,9 @@ pub(crate) fn check_key_schema(ks: &[KeySchemaElement], _owner: &str) -> Result<
             ));
         }
         if second.attribute_name == ks[0].attribute_name {
-            return Err(DynamoDbError::invalid(
-                "Both the Hash Key and the Range Key element in the KeySchema have the same name",
+            // Sic: DynamoDB words a repeated key attribute as a missing definition.
+            return Err(DynamoDbError::Validation(
+                "Invalid KeySchema: Some index key attribute have no definition".into(),
             ));
         }
     }
@@ -246,9 +264,9 @@ pub(crate) fn check_projection(p: Option<&Projection>, index: &str) -> Result<()
     let include = p.projection_type.as_deref() == Some("INCLUDE");
     let has_non_key = p.non_key_attributes.as_ref().is_some_and(|n| !n.is_empty());
     if include && !has_non_key {
-        return Err(DynamoDbError::invalid(format!(
-            "ProjectionType is INCLUDE, but NonKeyAttributes is not specified for index: {index}"
-        )));
+        return Err(DynamoDbError::invalid(
+            "ProjectionType is INCLUDE, but NonKeyAttributes is not specified",
+        ));
     }
     if !include && has_non_key {
         return Err(DynamoDbError::invalid(format!(
@@ -312,19 +330,23 @@ pub(crate) fn gsi_description(
 
 type StreamSettings = (Option<StreamSpecification>, Option<String>, Option<String>);
 
+/// `creating`: for CreateTable (UpdateTable words a refusal differently).
 pub(crate) fn stream_settings(
     spec: Option<&StreamSpecification>,
     table_arn: &str,
     now: Timestamp,
+    creating: bool,
 ) -> Result<StreamSettings, DynamoDbError> {
     let Some(spec) = spec else {
         return Ok((None, None, None));
     };
     if spec.stream_enabled != Some(true) {
         if spec.stream_view_type.is_some() {
-            return Err(DynamoDbError::invalid(
-                "StreamViewType cannot be specified when StreamEnabled is false",
-            ));
+            return Err(DynamoDbError::invalid(if creating {
+                "Table is being created with a stream disabled, UpdateViewType should not be specified"
+            } else {
+                "StreamViewType cannot be specified when StreamEnabled is false"
+            }));
         }
         return Ok((None, None, None));
     }

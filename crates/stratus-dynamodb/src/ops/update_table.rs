@@ -153,7 +153,7 @@ pub async fn update_table(
             }
         }
         if let Some(spec) = &input.stream_specification {
-            let (s, arn, label) = stream_settings(Some(spec), &table_arn, now)?;
+            let (s, arn, label) = stream_settings(Some(spec), &table_arn, now, false)?;
             d.stream_specification = s.or(Some(StreamSpecification { stream_enabled: Some(false), stream_view_type: None }));
             if arn.is_some() {
                 d.latest_stream_arn = arn;
