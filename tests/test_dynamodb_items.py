@@ -192,6 +192,11 @@ def test_expression_errors(table, stratus):
     # Other operations answer without the envelope.
     code, msg, _ = err(c.scan, TableName="items", FilterExpression="a = :t", ExpressionAttributeValues={":t": {"SS": []}})
     assert msg == "ExpressionAttributeValues contains invalid value: One or more parameter values were invalid: An string set  may not be empty for key :t"
+    code, msg, _ = err(c.get_item, TableName="items", Key=key, ProjectionExpression="!!! nope")
+    assert msg == 'Invalid ProjectionExpression: Syntax error; token: "!", near: "!!"'
+    code, msg, _ = err(c.batch_get_item, RequestItems={"items": {"Keys": [key], "ProjectionExpression": "pk"},
+                                                       "other": {"Keys": [key], "AttributesToGet": ["pk"]}})
+    assert msg.startswith("Can not use both expression and non-expression parameters in the same request")
     code, msg, _ = err(c.get_item, TableName="items", Key=key, ProjectionExpression="a, a.b")
     assert "overlap" in msg and not msg.startswith(envelope)
 

@@ -332,10 +332,10 @@ fn lex(src: &str, kind: Kind) -> Result<Vec<Tok>, ExprError> {
     Ok(out)
 }
 
+/// What DynamoDB quotes around a character its lexer refuses: that character and the next.
 fn near(src: &str, at: usize) -> String {
-    let from = src[..at].char_indices().rev().nth(8).map_or(0, |(i, _)| i);
-    let to = src[at..].char_indices().nth(8).map_or(src.len(), |(i, _)| at + i);
-    src[from..to].trim().to_string()
+    let to = src[at..].char_indices().nth(2).map_or(src.len(), |(i, _)| at + i);
+    src[at..to].trim().to_string()
 }
 
 fn syntax(kind: Kind, token: &str, near: &str) -> ExprError {

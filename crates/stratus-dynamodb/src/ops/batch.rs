@@ -190,6 +190,17 @@ pub async fn batch_get_item(
             "Too many items requested for the BatchGetItem call".into(),
         ));
     }
+    // Expressions and the legacy AttributesToGet do not mix, even across tables.
+    super::common::no_mixing(
+        &[(
+            "AttributesToGet",
+            requests.values().any(|r| r.attributes_to_get.is_some()),
+        )],
+        &[(
+            "ProjectionExpression",
+            requests.values().any(|r| r.projection_expression.is_some()),
+        )],
+    )?;
     let mut reply = BatchGetReply::default();
     let mut bytes = 0usize;
     let mut names: Vec<&String> = requests.keys().collect();
@@ -198,9 +209,6 @@ pub async fn batch_get_item(
     for name in names {
         let req = &requests[name];
         let t = table_info(&db, &cx, name).await?;
-        if req.projection_expression.is_some() && req.attributes_to_get.is_some() {
-            super::common::no_mixing(&[("AttributesToGet", true)], &[("ProjectionExpression", true)])?;
-        }
         let mut exprs = Exprs::new(req.expression_attribute_names.as_ref(), None)?;
         let projection = legacy_projection(
             exprs
@@ -446,6 +454,11 @@ pub async fn transact_write_items(
         .iter()
         .filter(|x| **x)
         .count();
+        if set == 0 {
+            return Err(DynamoDbError::Validation(
+                "1 validation error detected: Value '' at 'transactItems' failed to satisfy constraint: TransactWriteRequest should contain Delete or Put or Update or ConditionCheck".into(),
+            ));
+        }
         if set != 1 {
             return Err(DynamoDbError::Validation(
                 "TransactItems can only contain one of Check, Put, Update or Delete".into(),
