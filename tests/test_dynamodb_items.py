@@ -1175,3 +1175,60 @@ def test_projections_compact_list_elements_in_index_order(table, stratus):
     code, msg, _ = err(c.query, TableName="items", KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "proj"}},
                        Select="SPECIFIC_ATTRIBUTES")
     assert msg == "1 validation error detected: Must specify the AttributesToGet or ProjectionExpression when choosing to get SPECIFIC_ATTRIBUTES"
+
+
+def test_transactions_and_partiql_report_their_capacity(table, stratus):
+    """Transactions name the capacity they used (WriteCapacityUnits / ReadCapacityUnits) at
+    every level, other operations only CapacityUnits; a repeated transaction reports reads.
+    PartiQL reads of an index are charged to the index; batches and transactions of statements
+    report capacity per table."""
+    c = stratus.client("dynamodb")
+    item = {"pk": {"S": "cap"}, "sk": {"N": "1"}, "kind": {"S": "k"}}
+    r = c.transact_write_items(TransactItems=[{"Put": {"TableName": "items", "Item": item}}],
+                               ReturnConsumedCapacity="INDEXES", ClientRequestToken="axis-once")
+    # (The item has no `lsk`: it is in the GSI only.)
+    assert r["ConsumedCapacity"] == [{"TableName": "items", "CapacityUnits": 3.0, "WriteCapacityUnits": 3.0,
+                                      "Table": {"CapacityUnits": 2.0, "WriteCapacityUnits": 2.0},
+                                      "GlobalSecondaryIndexes": {"by-kind": {"CapacityUnits": 1.0, "WriteCapacityUnits": 1.0}}}]
+    r = c.transact_write_items(TransactItems=[{"Put": {"TableName": "items", "Item": item}}],
+                               ReturnConsumedCapacity="TOTAL", ClientRequestToken="axis-once")
+    assert r["ConsumedCapacity"] == [{"TableName": "items", "CapacityUnits": 2.0, "ReadCapacityUnits": 2.0}]
+    key = {"pk": {"S": "cap"}, "sk": {"N": "1"}}
+    r = c.transact_get_items(TransactItems=[{"Get": {"TableName": "items", "Key": key}}], ReturnConsumedCapacity="TOTAL")
+    assert r["ConsumedCapacity"] == [{"TableName": "items", "CapacityUnits": 2.0, "ReadCapacityUnits": 2.0}]
+    r = c.put_item(TableName="items", Item=item, ReturnConsumedCapacity="TOTAL")
+    assert r["ConsumedCapacity"] == {"TableName": "items", "CapacityUnits": 1.0}
+
+    r = c.execute_statement(Statement="SELECT * FROM items.\"by-kind\" WHERE kind = 'k'", ReturnConsumedCapacity="INDEXES")
+    assert r["ConsumedCapacity"] == {"TableName": "items", "CapacityUnits": 0.5, "Table": {"CapacityUnits": 0.0},
+                                     "GlobalSecondaryIndexes": {"by-kind": {"CapacityUnits": 0.5}}}
+    r = c.execute_transaction(TransactStatements=[{"Statement": "SELECT * FROM items WHERE pk = 'cap' AND sk = 1"}],
+                              ReturnConsumedCapacity="TOTAL")
+    assert r["ConsumedCapacity"] == [{"TableName": "items", "CapacityUnits": 2.0, "ReadCapacityUnits": 2.0}]
+    r = c.batch_execute_statement(Statements=[{"Statement": "SELECT * FROM items WHERE pk = 'cap' AND sk = 1"},
+                                              {"Statement": "SELECT * FROM items WHERE pk = 'cap' AND sk = 2", "ConsistentRead": True}],
+                                  ReturnConsumedCapacity="TOTAL")
+    assert r["ConsumedCapacity"] == [{"TableName": "items", "CapacityUnits": 1.5}]
+    r = c.batch_execute_statement(Statements=[{"Statement": "UPDATE items SET kind = 'k2' WHERE pk = 'cap' AND sk = 1"}],
+                                  ReturnConsumedCapacity="INDEXES")
+    assert r["ConsumedCapacity"] == [{"TableName": "items", "CapacityUnits": 3.0, "Table": {"CapacityUnits": 1.0},
+                                      "GlobalSecondaryIndexes": {"by-kind": {"CapacityUnits": 2.0}}}]
+
+
+def test_partiql_batches_missing_attributes_and_functions(table, stratus):
+    c = stratus.client("dynamodb")
+    c.execute_statement(Statement="INSERT INTO items VALUE {'pk': 'pq', 'sk': 1, 'tag': 'plain'}")
+    # A missing attribute is not unequal to anything in PartiQL.
+    r = c.execute_statement(Statement="SELECT pk FROM items WHERE pk = 'pq' AND nope <> 'plain'")
+    assert r["Items"] == []
+    assert len(c.execute_statement(Statement="SELECT pk FROM items WHERE pk = 'pq' AND tag <> 'other'")["Items"]) == 1
+    code, msg, _ = err(c.batch_execute_statement, Statements=[
+        {"Statement": "INSERT INTO items VALUE {'pk': 'pq', 'sk': 2}"},
+        {"Statement": "UPDATE items SET tag = 'x' WHERE pk = 'pq' AND sk = 2"}])
+    assert (code, msg) == ("ValidationException", "Provided list of item keys contains duplicates")
+    code, msg, _ = err(c.batch_execute_statement, Statements=[
+        {"Statement": "SELECT * FROM items WHERE pk = 'pq' AND sk = 1"},
+        {"Statement": "INSERT INTO items VALUE {'pk': 'pq', 'sk': 3}"}])
+    assert msg == "Read and write requests together in the same batch is not supported"
+    code, msg, _ = err(c.execute_statement, Statement="SELECT pk, COUNT(*) FROM items")
+    assert (code, msg) == ("ValidationException", "Unexpected path component at 1:12:5")

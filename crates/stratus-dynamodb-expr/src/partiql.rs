@@ -84,11 +84,19 @@ enum Tok {
     Sym(&'static str),
 }
 
-fn lex(src: &str) -> Result<Vec<Tok>, PartiqlError> {
+/// The tokens of a statement and where each starts (a byte offset).
+fn lex(src: &str) -> Result<(Vec<Tok>, Vec<usize>), PartiqlError> {
     let b = src.as_bytes();
     let mut i = 0;
     let mut out = Vec::new();
+    let mut starts = Vec::new();
+    let mut start = 0;
     while i < b.len() {
+        // Each round adds a token at most: the one the last round began.
+        if starts.len() < out.len() {
+            starts.push(start);
+        }
+        start = i;
         let c = b[i];
         if c.is_ascii_whitespace() {
             i += 1;
@@ -203,11 +211,17 @@ fn lex(src: &str) -> Result<Vec<Tok>, PartiqlError> {
             }
         }
     }
-    Ok(out)
+    if starts.len() < out.len() {
+        starts.push(start);
+    }
+    Ok((out, starts))
 }
 
 struct P<'a> {
     toks: Vec<Tok>,
+    /// Where each token starts in `src`.
+    starts: Vec<usize>,
+    src: &'a str,
     pos: usize,
     params: &'a [AttributeValue],
     next_param: usize,
@@ -334,6 +348,22 @@ impl P<'_> {
             }
             _ => Err(self.unexpected()),
         }
+    }
+
+    /// A path a SELECT projects. A function there (`COUNT(*)`) is refused, DynamoDB giving
+    /// its line, column and length.
+    fn projected(&mut self) -> Result<Path, PartiqlError> {
+        if let (Some(Tok::Ident(name)), Some(Tok::Sym("("))) = (self.peek(), self.toks.get(self.pos + 1)) {
+            let at = self.starts.get(self.pos).copied().unwrap_or(0);
+            let before = &self.src[..at];
+            let line = 1 + before.matches('\n').count();
+            let column = 1 + before.len() - before.rfind('\n').map_or(0, |n| n + 1);
+            return err(format!(
+                "Unexpected path component at {line}:{column}:{}",
+                name.len()
+            ));
+        }
+        self.path()
     }
 
     fn path(&mut self) -> Result<Path, PartiqlError> {
@@ -581,6 +611,17 @@ impl P<'_> {
         if !matches!(op, CmpOp::Eq | CmpOp::Ne) {
             orderable(symbol, [&left, &right])?;
         }
+        if op == CmpOp::Ne {
+            // In PartiQL a missing attribute is unequal to nothing (a condition expression's
+            // `<>` holds for it): `<>` needs the attributes it reads to be there.
+            let mut cond = Cond::Cmp(left.clone(), op, right.clone());
+            for o in [&left, &right] {
+                if let Operand::Path(p) = o {
+                    cond = Cond::And(Box::new(Cond::Exists(p.clone())), Box::new(cond));
+                }
+            }
+            return Ok(cond);
+        }
         Ok(Cond::Cmp(left, op, right))
     }
 
@@ -633,9 +674,9 @@ impl P<'_> {
         let projection = if self.eat_sym("*") {
             None
         } else {
-            let mut ps = vec![self.path()?];
+            let mut ps = vec![self.projected()?];
             while self.eat_sym(",") {
-                ps.push(self.path()?);
+                ps.push(self.projected()?);
             }
             Some(ps)
         };
@@ -921,12 +962,14 @@ fn set_of(els: Vec<AttributeValue>) -> Result<AttributeValue, PartiqlError> {
 
 /// Parses one statement, binding `?` parameters in order.
 pub fn parse(src: &str, params: &[AttributeValue]) -> Result<Statement, PartiqlError> {
-    let toks = lex(src)?;
+    let (toks, starts) = lex(src)?;
     if toks.is_empty() {
         return err("Statement wasn't well formed, can't be processed: Empty statement");
     }
     P {
         toks,
+        starts,
+        src,
         pos: 0,
         params,
         next_param: 0,

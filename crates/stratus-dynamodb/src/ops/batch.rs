@@ -15,7 +15,7 @@ use stratus_dynamodb_expr::expr::{Cond, Kind};
 use stratus_store::{StoreError, Txn};
 
 use super::answer::{EncodeJson, JsonObject, ReadItem};
-use super::common::{Exprs, TableUnits, consumed, consumed_per_table, legacy_projection};
+use super::common::{Axis, Exprs, TableUnits, consumed, consumed_per_table, legacy_projection, with_axis};
 use super::items::index_write_units;
 use super::{table_info, table_info_at};
 use crate::generated::{
@@ -144,7 +144,7 @@ pub async fn batch_write_item(
             Err(e) => return Err(e.into()),
         }
     }
-    let consumed_capacity = consumed_per_table(input.return_consumed_capacity.as_deref(), &units);
+    let consumed_capacity = consumed_per_table(input.return_consumed_capacity.as_deref(), &units, None);
     Ok(BatchWriteReply {
         unprocessed_items: BTreeMap::new(),
         consumed_capacity,
@@ -377,6 +377,7 @@ pub async fn transact_get_items(
                     units
                         .iter()
                         .filter_map(|(t, u)| consumed(rcc, t, *u, &[], true))
+                        .map(|c| with_axis(c, Axis::Read))
                         .collect()
                 });
                 return Ok(TransactGetReply {
@@ -639,7 +640,7 @@ pub(crate) async fn run_transaction(
                                 })
                                 .collect();
                             return Ok(TransactWriteReply {
-                                consumed_capacity: consumed_per_table(rcc, &replay),
+                                consumed_capacity: consumed_per_table(rcc, &replay, Some(Axis::Read)),
                             });
                         }
                         return Err(DynamoDbError::IdempotentParameterMismatch(
@@ -765,7 +766,7 @@ pub(crate) async fn run_transaction(
         match db.commit_items(txn).await {
             Ok(()) => {
                 return Ok(TransactWriteReply {
-                    consumed_capacity: consumed_per_table(rcc, &units),
+                    consumed_capacity: consumed_per_table(rcc, &units, Some(Axis::Write)),
                 });
             }
             Err(StoreError::ConditionFailed { .. }) => continue,

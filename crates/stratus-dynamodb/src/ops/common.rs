@@ -405,17 +405,61 @@ impl TableUnits {
 }
 
 /// `ConsumedCapacity` per table, as BatchWriteItem and TransactWriteItems report it.
+/// `axis`: a transaction's answer also says which capacity it used, at every level.
 pub fn consumed_per_table(
     mode: Option<&str>,
     units: &std::collections::BTreeMap<String, TableUnits>,
+    axis: Option<Axis>,
 ) -> Option<Vec<ConsumedCapacity>> {
     mode.filter(|m| *m != "NONE")?;
     Some(
         units
             .iter()
             .filter_map(|(t, u)| consumed(mode, t, u.table, &u.indexes, false))
+            .map(|c| match axis {
+                Some(axis) => with_axis(c, axis),
+                None => c,
+            })
             .collect(),
     )
+}
+
+/// Which capacity a transaction consumed.
+#[derive(Clone, Copy)]
+pub enum Axis {
+    Read,
+    Write,
+}
+
+/// Transactions (and only they) name the capacity they used beside each `CapacityUnits`:
+/// `WriteCapacityUnits` for writes, `ReadCapacityUnits` for reads and repeated writes.
+pub fn with_axis(mut c: ConsumedCapacity, axis: Axis) -> ConsumedCapacity {
+    fn set(units: Option<f64>, read: &mut Option<f64>, write: &mut Option<f64>, axis: Axis) {
+        match axis {
+            Axis::Read => *read = units,
+            Axis::Write => *write = units,
+        }
+    }
+    set(
+        c.capacity_units,
+        &mut c.read_capacity_units,
+        &mut c.write_capacity_units,
+        axis,
+    );
+    let arms = c
+        .table
+        .iter_mut()
+        .chain(c.global_secondary_indexes.iter_mut().flat_map(|m| m.values_mut()))
+        .chain(c.local_secondary_indexes.iter_mut().flat_map(|m| m.values_mut()));
+    for arm in arms {
+        set(
+            arm.capacity_units,
+            &mut arm.read_capacity_units,
+            &mut arm.write_capacity_units,
+            axis,
+        );
+    }
+    c
 }
 
 /// An answer carrying items and/or consumed capacity, serialized in DynamoDB's JSON.

@@ -388,7 +388,7 @@ pub async fn update_item(
         ],
     )
     .map_err(items::enveloped)?;
-    let key_item = items::enveloped_from_wire(input.key.as_ref().unwrap_or(&Default::default()))?;
+    let key_item = items::from_wire(input.key.as_ref().unwrap_or(&Default::default()))?;
     let key = items::request_key(&table.schema, &key_item)?;
     let mut exprs = Exprs::new(
         input.expression_attribute_names.as_ref(),

@@ -2,7 +2,7 @@
 //! by the engine crate and run through the same item, read and transaction paths as the
 //! expression API.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 
 use base64::Engine as _;
@@ -15,14 +15,14 @@ use stratus_dynamodb_expr::partiql::{self, Returning, Statement};
 use stratus_dynamodb_expr::value::WireValue;
 
 use super::batch::{Action, Step, request_fingerprint, run_transaction};
-use super::common::consumed;
+use super::common::{Axis, TableUnits, consumed, consumed_per_table};
 use super::items::{index_write_units, keys_untouched, updated_paths, write};
 use super::query::{
     PAGE_BYTES, Page, ReadSpec, Source, key_attr, read, statement_ranges, tighter_end, tighter_start,
 };
 use super::table_info;
 use crate::generated::{
-    BatchExecuteStatementInput, ConsumedCapacity, ExecuteStatementInput, ExecuteTransactionInput,
+    BatchExecuteStatementInput, Capacity, ConsumedCapacity, ExecuteStatementInput, ExecuteTransactionInput,
 };
 use crate::items::{self, KeySchema, TableInfo};
 use crate::{DynamoDb, DynamoDbError};
@@ -150,6 +150,10 @@ pub struct StatementReply {
     last_evaluated_key: Option<Item>,
     #[serde(rename = "ConsumedCapacity", skip_serializing_if = "Option::is_none")]
     consumed_capacity: Option<ConsumedCapacity>,
+    /// What the read cost, where it was charged (the table's name, its index): for batches and
+    /// transactions, which report capacity for all their statements.
+    #[serde(skip)]
+    charged: (String, Option<(String, bool)>, usize),
 }
 
 /// Where a SELECT runs: alone (a page of what may be a longer answer), in a batch or in a
@@ -392,11 +396,21 @@ async fn select(
             })
         })
         .collect::<Result<_, DynamoDbError>>()?;
+    // A read of an index is charged to the index, as Query charges it.
+    let consumed_capacity = match index {
+        Some(ix) => consumed(rcc, &t.name, 0.0, &[(ix.name.clone(), ix.global, units)], true),
+        None => consumed(rcc, &t.name, units, &[], true),
+    };
     Ok(StatementReply {
         items,
         next_token,
         last_evaluated_key: page.last,
-        consumed_capacity: consumed(rcc, &t.name, units, &[], true),
+        consumed_capacity,
+        charged: (
+            t.name.clone(),
+            index.map(|i| (i.name.clone(), i.global)),
+            page.bytes,
+        ),
     })
 }
 
@@ -532,6 +546,8 @@ pub async fn execute_statement(
 pub struct BatchStatementReply {
     #[serde(rename = "Responses")]
     responses: Vec<serde_json::Value>,
+    #[serde(rename = "ConsumedCapacity", skip_serializing_if = "Option::is_none")]
+    consumed_capacity: Option<Vec<ConsumedCapacity>>,
 }
 
 pub async fn batch_execute_statement(
@@ -553,10 +569,37 @@ pub async fn batch_execute_statement(
     let reads = parsed.iter().flatten().filter(|s| s.is_read()).count();
     if reads != 0 && reads != parsed.iter().flatten().count() {
         return Err(DynamoDbError::Validation(
-            "Mixing of read and write statements is not supported".into(),
+            "Read and write requests together in the same batch is not supported".into(),
         ));
     }
+    // Two statements on one item refuse the whole batch, before any runs.
+    let mut keys = std::collections::HashSet::new();
+    for st in parsed.iter().flatten() {
+        let Ok(t) = table_info(&db, &cx, st.table()).await else {
+            continue;
+        };
+        let key = match st {
+            Statement::Insert { item, .. } => items::item_key(&t.schema, item).ok(),
+            Statement::Update { filter, .. } | Statement::Delete { filter, .. } => {
+                pinned_key(&t, filter).ok().map(|(k, _)| k)
+            }
+            Statement::Select {
+                filter: Some(filter),
+                index: None,
+                ..
+            } => pinned_key(&t, filter).ok().map(|(k, _)| k),
+            _ => None,
+        };
+        if let Some(key) = key
+            && !keys.insert((t.id.clone(), key))
+        {
+            return Err(DynamoDbError::Validation(
+                "Provided list of item keys contains duplicates".into(),
+            ));
+        }
+    }
     let mut responses = Vec::new();
+    let mut units: BTreeMap<String, TableUnits> = BTreeMap::new();
     for (st, req) in parsed.into_iter().zip(&list) {
         let st = match st {
             Ok(st) => st,
@@ -568,16 +611,29 @@ pub async fn batch_execute_statement(
         };
         let table_name = st.table().to_string();
         let result = if st.is_read() {
-            // A batched read names one item: the first match.
+            // A batched read names one item: the first match, charged as GetItem charges it.
             let consistent = req.consistent_read.unwrap_or(false);
             select(&db, &cx, &st, SelectUse::Batch { consistent })
                 .await
-                .map(|r| r.items.into_iter().next())
+                .map(|r| {
+                    let (table, _, bytes) = &r.charged;
+                    let used = units.entry(table.clone()).or_default();
+                    used.add(items::read_units(*bytes, consistent), Vec::new());
+                    r.items.into_iter().next()
+                })
         } else {
             let on_failure = req.return_values_on_condition_check_failure.as_deref() == Some("ALL_OLD");
-            write_statement(&db, &cx, st, on_failure, None)
+            write_statement(&db, &cx, st, on_failure, Some("INDEXES"))
                 .await
-                .map(|(item, _)| item)
+                .map(|(item, used)| {
+                    if let Some(c) = used {
+                        units.entry(table_name.clone()).or_default().add(
+                            c.table.as_ref().and_then(|t| t.capacity_units).unwrap_or(0.0),
+                            index_arms(&c),
+                        );
+                    }
+                    item
+                })
         };
         responses.push(match result {
             Ok(item) => {
@@ -603,7 +659,24 @@ pub async fn batch_execute_statement(
             }
         });
     }
-    Ok(BatchStatementReply { responses })
+    Ok(BatchStatementReply {
+        responses,
+        consumed_capacity: consumed_per_table(input.return_consumed_capacity.as_deref(), &units, None),
+    })
+}
+
+/// The index arms of a write's `ConsumedCapacity` (as asked for with INDEXES).
+fn index_arms(c: &ConsumedCapacity) -> Vec<(String, bool, f64)> {
+    let arms = |m: &Option<HashMap<String, Capacity>>, global: bool| -> Vec<(String, bool, f64)> {
+        m.iter()
+            .flatten()
+            .map(|(n, a)| (n.clone(), global, a.capacity_units.unwrap_or(0.0)))
+            .collect()
+    };
+    let mut out = arms(&c.global_secondary_indexes, true);
+    out.extend(arms(&c.local_secondary_indexes, false));
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
 }
 
 #[derive(Serialize)]
@@ -657,8 +730,13 @@ pub async fn execute_transaction(
     let reads = parsed.iter().filter(|s| s.is_read()).count();
     if reads > 0 {
         let mut responses = Vec::new();
+        let mut units: BTreeMap<String, TableUnits> = BTreeMap::new();
         for st in &parsed {
             let r = select(&db, &cx, st, SelectUse::Transaction).await?;
+            // As TransactGetItems: twice a consistent read of each item, found or not.
+            let (table, _, bytes) = &r.charged;
+            let used = units.entry(table.clone()).or_default();
+            used.add(2.0 * items::read_units(*bytes, true), Vec::new());
             responses.push(match r.items.into_iter().next() {
                 Some(i) => serde_json::json!({ "Item": i }),
                 None => serde_json::json!({}),
@@ -666,7 +744,11 @@ pub async fn execute_transaction(
         }
         return Ok(TransactionReply {
             responses,
-            consumed_capacity: None,
+            consumed_capacity: consumed_per_table(
+                input.return_consumed_capacity.as_deref(),
+                &units,
+                Some(Axis::Read),
+            ),
         });
     }
     let mut steps = Vec::new();
