@@ -1213,6 +1213,10 @@ def test_transactions_and_partiql_report_their_capacity(table, stratus):
                                   ReturnConsumedCapacity="INDEXES")
     assert r["ConsumedCapacity"] == [{"TableName": "items", "CapacityUnits": 3.0, "Table": {"CapacityUnits": 1.0},
                                       "GlobalSecondaryIndexes": {"by-kind": {"CapacityUnits": 2.0}}}]
+    # Nothing succeeded, nothing reported.
+    r = c.batch_execute_statement(Statements=[{"Statement": "INSERT INTO items VALUE {'pk': 'cap', 'sk': 1}"}],
+                                  ReturnConsumedCapacity="TOTAL")
+    assert r["Responses"][0]["Error"]["Code"] == "DuplicateItem" and "ConsumedCapacity" not in r
 
 
 def test_partiql_batches_missing_attributes_and_functions(table, stratus):

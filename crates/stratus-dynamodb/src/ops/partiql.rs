@@ -661,7 +661,9 @@ pub async fn batch_execute_statement(
     }
     Ok(BatchStatementReply {
         responses,
-        consumed_capacity: consumed_per_table(input.return_consumed_capacity.as_deref(), &units, None),
+        // A batch of which nothing succeeded reports no capacity at all.
+        consumed_capacity: consumed_per_table(input.return_consumed_capacity.as_deref(), &units, None)
+            .filter(|c| !c.is_empty()),
     })
 }
 
