@@ -72,9 +72,7 @@ pub async fn batch_write_item(
                     let item = items::from_wire(p.item.as_ref().unwrap_or(&Default::default()))?;
                     items::check_limits(&item)?;
                     if items::key_type_differs(&t.schema, &item) {
-                        return Err(DynamoDbError::Validation(
-                            "The provided key element does not match the schema".into(),
-                        ));
+                        return Err(DynamoDbError::Validation(items::KEY_MISMATCH.into()));
                     }
                     let key = items::item_key(&t.schema, &item)?;
                     for index in &t.indexes {
