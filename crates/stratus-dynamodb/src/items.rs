@@ -343,11 +343,7 @@ pub fn key_type_differs(schema: &KeySchema, key: &Item) -> bool {
 
 /// Whether a refused index key value has another type than the index's (not an empty value).
 pub fn index_key_type_differs(table: &TableInfo, item: &Item) -> bool {
-    table.indexes.iter().any(|i| {
-        std::iter::once(&i.schema.hash)
-            .chain(i.schema.range.iter())
-            .any(|a| item.get(&a.name).is_some_and(|v| v.type_name() != a.ty))
-    })
+    table.indexes.iter().any(|i| key_type_differs(&i.schema, item))
 }
 
 /// The index entry key of `item` in `index` (None: the item is not in this sparse index).

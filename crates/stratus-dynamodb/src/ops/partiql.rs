@@ -291,11 +291,7 @@ async fn select(
     };
     let t = table_info(db, cx, name).await?;
     match used {
-        SelectUse::Transaction if index.is_some() => {
-            return Err(DynamoDbError::Validation(
-                "Reads on indices are not supported within transactions.".into(),
-            ));
-        }
+        // (ExecuteTransaction refuses reads of an index before it runs any statement.)
         SelectUse::Transaction => check_single_item(
             &t,
             filter.as_ref(),
