@@ -464,12 +464,10 @@ pub(crate) async fn read(db: &DynamoDb, src: &Source<'_>, spec: ReadSpec<'_>) ->
         };
         let rows = db.store.scan(&ns, &scan).await?;
         let got = rows.len();
+        // The next step resumes after the last key of this one.
+        let mut last_key = None;
         for (k, v) in rows {
-            if spec.reverse {
-                end = Bound::Excluded(k.clone());
-            } else {
-                start = Bound::Excluded(k.clone());
-            }
+            last_key = Some(k);
             let v = if spec.fetch {
                 let entry = items::StoredItem::new(v)?.decode()?;
                 let key = items::item_key(&src.table.schema, &entry)?;
@@ -515,6 +513,13 @@ pub(crate) async fn read(db: &DynamoDb, src: &Source<'_>, spec: ReadSpec<'_>) ->
         }
         if got < want {
             return Ok(page);
+        }
+        if let Some(k) = last_key {
+            if spec.reverse {
+                end = Bound::Excluded(k);
+            } else {
+                start = Bound::Excluded(k);
+            }
         }
     }
 }
