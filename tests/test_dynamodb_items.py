@@ -765,7 +765,21 @@ def test_partiql_order_by_set_functions_and_exists(table, stratus):
         {"Statement": "SELECT * FROM items WHERE pk = 'ob' AND sk = 3"},
         {"Statement": "SELECT * FROM items WHERE pk = 'ob' AND sk > 3"}])["Responses"]
     assert out[0]["Item"]["sk"] == {"N": "3"}
-    assert out[1]["Error"] == {"Code": "ValidationError", "Message": "Only single item select is supported"}
+    # Refused before it ran: DynamoDB's words, and no TableName.
+    refused = {"Code": "ValidationError",
+               "Message": "Select statements within BatchExecuteStatement must specify the primary key in the where clause."}
+    assert out[1] == {"Error": refused}
+    # An index is never read by a batch, even with the table's whole key named.
+    out = c.batch_execute_statement(Statements=[
+        {"Statement": 'SELECT * FROM items."by-kind" WHERE pk = \'ob\' AND sk = 3 AND kind = \'k\''}])["Responses"]
+    assert out == [{"Error": refused}]
+    # A member's failed condition names its table and carries no item, whatever
+    # ReturnValuesOnConditionCheckFailure says.
+    out = c.batch_execute_statement(Statements=[
+        {"Statement": "UPDATE items SET done = false WHERE pk = 'ob' AND sk = 3 AND done = ?",
+         "Parameters": [{"S": "never"}], "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}])["Responses"]
+    assert out == [{"TableName": "items", "Error": {"Code": "ConditionalCheckFailed",
+                                                    "Message": "The conditional request failed"}}]
 
 
 def wait_until(check, timeout=30):

@@ -200,6 +200,11 @@ fn only_key_equalities(c: &Cond, keys: &[&str]) -> bool {
 }
 
 /// Checks that a batched or transactional SELECT names exactly one item by its whole key.
+/// A batched SELECT reads one item of a table, named by its whole primary key (never an
+/// index); DynamoDB refuses anything else before the statement runs.
+const BATCH_SELECT_KEY: &str =
+    "Select statements within BatchExecuteStatement must specify the primary key in the where clause.";
+
 fn check_single_item(t: &TableInfo, filter: Option<&Cond>, msg: &str) -> Result<(), DynamoDbError> {
     let keys: Vec<&str> = t.schema.names().collect();
     let named = filter.is_some_and(|f| {
@@ -298,7 +303,10 @@ async fn select(
             "Select statements within ExecuteTransaction must specify the primary key in the where clause.",
         )?,
         SelectUse::Batch { .. } => {
-            check_single_item(&t, filter.as_ref(), "Only single item select is supported")?
+            if index.is_some() {
+                return Err(DynamoDbError::Validation(BATCH_SELECT_KEY.into()));
+            }
+            check_single_item(&t, filter.as_ref(), BATCH_SELECT_KEY)?
         }
         SelectUse::Statement { .. } => {}
     }
@@ -618,8 +626,9 @@ pub async fn batch_execute_statement(
                     r.items.into_iter().next()
                 })
         } else {
-            let on_failure = req.return_values_on_condition_check_failure.as_deref() == Some("ALL_OLD");
-            write_statement(&db, &cx, st, on_failure, Some("INDEXES"))
+            // A batch member's ReturnValuesOnConditionCheckFailure has no effect: DynamoDB
+            // answers a failed condition without the item whatever it is set to.
+            write_statement(&db, &cx, st, false, Some("INDEXES"))
                 .await
                 .map(|(item, used)| {
                     if let Some(c) = used {
@@ -647,11 +656,14 @@ pub async fn batch_execute_statement(
                     DynamoDbError::Validation(_) => "ValidationError",
                     _ => "InternalServerError",
                 };
-                let mut err = serde_json::json!({ "Code": code, "Message": e.to_string() });
-                if let DynamoDbError::ConditionalCheckFailed { item: Some(i) } = &e {
-                    err["Item"] = serde_json::to_value(i).unwrap_or_default();
+                let message = e.to_string();
+                let err = serde_json::json!({ "Code": code, "Message": message });
+                // A member refused before it ran names no table.
+                if message == BATCH_SELECT_KEY {
+                    serde_json::json!({ "Error": err })
+                } else {
+                    serde_json::json!({ "TableName": table_name, "Error": err })
                 }
-                serde_json::json!({ "TableName": table_name, "Error": err })
             }
         });
     }
