@@ -199,12 +199,12 @@ fn only_key_equalities(c: &Cond, keys: &[&str]) -> bool {
     }
 }
 
-/// Checks that a batched or transactional SELECT names exactly one item by its whole key.
 /// A batched SELECT reads one item of a table, named by its whole primary key (never an
 /// index); DynamoDB refuses anything else before the statement runs.
 const BATCH_SELECT_KEY: &str =
     "Select statements within BatchExecuteStatement must specify the primary key in the where clause.";
 
+/// Checks that a batched or transactional SELECT names exactly one item by its whole key.
 fn check_single_item(t: &TableInfo, filter: Option<&Cond>, msg: &str) -> Result<(), DynamoDbError> {
     let keys: Vec<&str> = t.schema.names().collect();
     let named = filter.is_some_and(|f| {
