@@ -580,6 +580,29 @@ pub const RESERVED_WORDS: &[&str] = &[
 
 /// Whether `word` is reserved (case-insensitive).
 pub fn is_reserved(word: &str) -> bool {
-    let upper = word.to_ascii_uppercase();
-    RESERVED_WORDS.binary_search(&upper.as_str()).is_ok()
+    // Compared letter by letter in upper case: no uppercased copy of every attribute name an
+    // expression mentions.
+    let upper = word.bytes().map(|b| b.to_ascii_uppercase());
+    RESERVED_WORDS
+        .binary_search_by(|w| w.bytes().cmp(upper.clone()))
+        .is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reserved_words_match_in_any_case() {
+        assert!(
+            RESERVED_WORDS.windows(2).all(|w| w[0] < w[1]),
+            "the list must stay sorted"
+        );
+        for word in ["status", "STATUS", "Status", "zone", "ABORT", "name", "Date"] {
+            assert!(is_reserved(word), "{word}");
+        }
+        for word in ["pk", "sk", "a", "statuses", "", "zones", "ab", "Ä", "status_"] {
+            assert!(!is_reserved(word), "{word}");
+        }
+    }
 }

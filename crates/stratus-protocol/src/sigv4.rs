@@ -259,10 +259,25 @@ fn decode(s: &str) -> String {
 
 /// Parses `20240101T000000Z` into Unix seconds.
 pub fn parse_amz_date(s: &str) -> Option<i64> {
-    let fmt = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
-    time::PrimitiveDateTime::parse(s, &fmt)
-        .ok()
-        .map(|t| t.assume_utc().unix_timestamp())
+    // The format is fixed (`YYYYMMDDTHHMMSSZ`): reading the digits directly costs a fraction of
+    // `time`'s general parser, which showed in every signed request's profile.
+    let b = s.as_bytes();
+    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
+        return None;
+    }
+    let num = |at: usize, len: usize| -> Option<u32> {
+        b[at..at + len].iter().try_fold(0u32, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
+    };
+    let month = time::Month::try_from(u8::try_from(num(4, 2)?).ok()?).ok()?;
+    let date = time::Date::from_calendar_date(num(0, 4)? as i32, month, num(6, 2)? as u8).ok()?;
+    let at = time::Time::from_hms(num(9, 2)? as u8, num(11, 2)? as u8, num(13, 2)? as u8).ok()?;
+    Some(
+        time::PrimitiveDateTime::new(date, at)
+            .assume_utc()
+            .unix_timestamp(),
+    )
 }
 
 fn format_amz_date(secs: i64) -> String {
@@ -644,6 +659,25 @@ mod tests {
         verify(&sig, &req, "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", b"", true).unwrap();
         let err = verify(&sig, &req, "wrong", b"", true).unwrap_err();
         assert!(matches!(err, AuthError::Mismatch { .. }));
+    }
+
+    #[test]
+    fn amz_dates_parse_only_in_basic_format() {
+        assert_eq!(parse_amz_date("20150830T123600Z"), Some(1_440_938_160));
+        assert_eq!(parse_amz_date("20240229T235959Z"), Some(1_709_251_199));
+        for bad in [
+            "20150830T123600",
+            "2015-08-30T12:36:00Z",
+            "20151330T123600Z",
+            "20150230T123600Z",
+            "20150830T243600Z",
+            "2015083OT123600Z",
+            "20150830X123600Z",
+            "+0150830T123600Z",
+            "",
+        ] {
+            assert_eq!(parse_amz_date(bad), None, "{bad}");
+        }
     }
 
     #[test]
