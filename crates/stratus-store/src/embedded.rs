@@ -25,7 +25,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::watch;
 
 use crate::memtable::{self, Memtable, Merge, Op};
-use crate::{Bytes, Check, Engine, Result, Scan, StoreError, Txn, Write, notify};
+use crate::{Bytes, Check, Engine, Result, Scan, ScanValues, StoreError, Txn, Write, notify};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS kv (ns TEXT NOT NULL, k BLOB NOT NULL, v BLOB NOT NULL, PRIMARY KEY (ns, k)) WITHOUT ROWID;
@@ -712,6 +712,95 @@ impl EmbeddedEngine {
         self.shared.with_reader(f)
     }
 
+    /// The rows of `scan`. Without `all_keys`, rows read straight from SQLite carry an empty
+    /// key except the last one at the limit (copying each key out shows in a Query's profile);
+    /// where memtable entries fall in the range every key is there (the merge needs them).
+    fn scan_rows(&self, ns: &str, scan: &Scan, all_keys: bool) -> Result<Vec<(Bytes, Bytes)>> {
+        use std::ops::Bound;
+        let mut sql = String::from("SELECT k, v FROM kv WHERE ns = ?1");
+        let mut args: Vec<&[u8]> = Vec::new();
+        for (bound, inclusive, exclusive) in [(&scan.start, ">=", ">"), (&scan.end, "<=", "<")] {
+            let op = match bound {
+                Bound::Included(b) => {
+                    args.push(b);
+                    inclusive
+                }
+                Bound::Excluded(b) => {
+                    args.push(b);
+                    exclusive
+                }
+                Bound::Unbounded => continue,
+            };
+            sql.push_str(&format!(" AND k {op} ?{}", args.len() + 1));
+        }
+        // No `LIMIT ?`: SQLite re-prepares a statement whenever a new value is bound to its
+        // LIMIT parameter; rows are read lazily, so taking `limit` of them reads no more.
+        sql.push_str(if scan.reverse {
+            " ORDER BY k DESC"
+        } else {
+            " ORDER BY k ASC"
+        });
+        self.with_reader(|c| {
+            // The memtables' entries in range, up to the point where they alone give `limit`
+            // keys; the SQLite read starts under the same lock, so both sides show one moment.
+            let (mem, snapshot) = {
+                let t = lock(&self.shared.tables);
+                let merged = t.range(ns, scan);
+                let (mut mem, mut live) = (Vec::new(), 0);
+                for (k, v) in merged {
+                    if live == scan.limit {
+                        break;
+                    }
+                    live += usize::from(v.is_some());
+                    mem.push((k.to_vec(), v.cloned()));
+                }
+                let snapshot = !mem.is_empty();
+                if snapshot {
+                    begin_snapshot(c)?;
+                }
+                (mem, snapshot)
+            };
+            // Each memtable entry hides at most one SQLite row.
+            let limit = scan.limit.saturating_add(mem.len());
+            let rows = (|| -> rusqlite::Result<Vec<(Bytes, Bytes)>> {
+                let mut stmt = c.prepare_cached(&sql)?;
+                let mut bind: Vec<&dyn rusqlite::ToSql> = vec![&ns];
+                for a in &args {
+                    bind.push(a);
+                }
+                let mut rows = stmt.query(bind.as_slice())?;
+                // Sized for a typical page up front: growing the vector row by row shows in
+                // the profile of a Query.
+                let mut out: Vec<(Bytes, Bytes)> = Vec::with_capacity(limit.min(64));
+                while out.len() < limit {
+                    let Some(r) = rows.next()? else { break };
+                    let key = if all_keys || !mem.is_empty() || out.len() + 1 == limit {
+                        r.get(0)?
+                    } else {
+                        Vec::new()
+                    };
+                    out.push((key, r.get(1)?));
+                }
+                Ok(out)
+            })();
+            if snapshot {
+                c.execute_batch("ROLLBACK")?;
+            }
+            let rows = rows?;
+            if mem.is_empty() {
+                return Ok(rows);
+            }
+            Ok(Merge::new(
+                mem.into_iter(),
+                rows.into_iter().map(|(k, v)| (k, Some(v))),
+                scan.reverse,
+            )
+            .filter_map(|(k, v)| Some((k, v?)))
+            .take(scan.limit)
+            .collect())
+        })
+    }
+
     /// Runs `f` on SQLite's write connection, on a blocking thread.
     async fn on_sqlite<T: Send + 'static>(
         &self,
@@ -814,84 +903,14 @@ impl Engine for EmbeddedEngine {
     }
 
     async fn scan(&self, ns: &str, scan: &Scan) -> Result<Vec<(Bytes, Bytes)>> {
-        use std::ops::Bound;
-        let mut sql = String::from("SELECT k, v FROM kv WHERE ns = ?1");
-        let mut args: Vec<&[u8]> = Vec::new();
-        for (bound, inclusive, exclusive) in [(&scan.start, ">=", ">"), (&scan.end, "<=", "<")] {
-            let op = match bound {
-                Bound::Included(b) => {
-                    args.push(b);
-                    inclusive
-                }
-                Bound::Excluded(b) => {
-                    args.push(b);
-                    exclusive
-                }
-                Bound::Unbounded => continue,
-            };
-            sql.push_str(&format!(" AND k {op} ?{}", args.len() + 1));
-        }
-        // No `LIMIT ?`: SQLite re-prepares a statement whenever a new value is bound to its
-        // LIMIT parameter; rows are read lazily, so taking `limit` of them reads no more.
-        sql.push_str(if scan.reverse {
-            " ORDER BY k DESC"
-        } else {
-            " ORDER BY k ASC"
-        });
-        self.with_reader(|c| {
-            // The memtables' entries in range, up to the point where they alone give `limit`
-            // keys; the SQLite read starts under the same lock, so both sides show one moment.
-            let (mem, snapshot) = {
-                let t = lock(&self.shared.tables);
-                let merged = t.range(ns, scan);
-                let (mut mem, mut live) = (Vec::new(), 0);
-                for (k, v) in merged {
-                    if live == scan.limit {
-                        break;
-                    }
-                    live += usize::from(v.is_some());
-                    mem.push((k.to_vec(), v.cloned()));
-                }
-                let snapshot = !mem.is_empty();
-                if snapshot {
-                    begin_snapshot(c)?;
-                }
-                (mem, snapshot)
-            };
-            // Each memtable entry hides at most one SQLite row.
-            let limit = scan.limit.saturating_add(mem.len());
-            let rows = (|| -> rusqlite::Result<Vec<(Bytes, Bytes)>> {
-                let mut stmt = c.prepare_cached(&sql)?;
-                let mut bind: Vec<&dyn rusqlite::ToSql> = vec![&ns];
-                for a in &args {
-                    bind.push(a);
-                }
-                let mut rows = stmt.query(bind.as_slice())?;
-                // Sized for a typical page up front: growing the vector row by row shows in
-                // the profile of a Query.
-                let mut out: Vec<(Bytes, Bytes)> = Vec::with_capacity(limit.min(64));
-                while out.len() < limit {
-                    let Some(r) = rows.next()? else { break };
-                    out.push((r.get(0)?, r.get(1)?));
-                }
-                Ok(out)
-            })();
-            if snapshot {
-                c.execute_batch("ROLLBACK")?;
-            }
-            let rows = rows?;
-            if mem.is_empty() {
-                return Ok(rows);
-            }
-            Ok(Merge::new(
-                mem.into_iter(),
-                rows.into_iter().map(|(k, v)| (k, Some(v))),
-                scan.reverse,
-            )
-            .filter_map(|(k, v)| Some((k, v?)))
-            .take(scan.limit)
-            .collect())
-        })
+        self.scan_rows(ns, scan, true)
+    }
+
+    async fn scan_values(&self, ns: &str, scan: &Scan) -> Result<ScanValues> {
+        Ok(ScanValues::from_rows(
+            self.scan_rows(ns, scan, false)?,
+            scan.limit,
+        ))
     }
 
     async fn commit(&self, txn: Txn) -> Result<()> {

@@ -201,10 +201,34 @@ impl Scan {
     }
 }
 
+/// What [`Store::scan_values`] reads: the values in key order and, when the scan stopped at its
+/// limit (more keys may follow), the key of the last one, to continue from.
+#[derive(Debug, Default)]
+pub struct ScanValues {
+    pub values: Vec<Bytes>,
+    pub last_key: Option<Bytes>,
+}
+
+impl ScanValues {
+    fn from_rows(mut rows: Vec<(Bytes, Bytes)>, limit: usize) -> Self {
+        let last_key = (rows.len() == limit)
+            .then(|| rows.last_mut().map(|(k, _)| std::mem::take(k)))
+            .flatten();
+        Self {
+            values: rows.into_iter().map(|(_, v)| v).collect(),
+            last_key,
+        }
+    }
+}
+
 /// A storage engine. Every engine passes the same conformance suite (`tests/conformance.rs`).
 pub trait Engine: Send + Sync + 'static {
     fn get(&self, ns: &str, key: &[u8]) -> impl Future<Output = Result<Option<Bytes>>> + Send;
     fn scan(&self, ns: &str, scan: &Scan) -> impl Future<Output = Result<Vec<(Bytes, Bytes)>>> + Send;
+    /// [`scan`](Engine::scan) for a reader that needs the values and only the last key.
+    fn scan_values(&self, ns: &str, scan: &Scan) -> impl Future<Output = Result<ScanValues>> + Send {
+        async move { Ok(ScanValues::from_rows(self.scan(ns, scan).await?, scan.limit)) }
+    }
     /// Commits `txn` atomically; [`StoreError::ConditionFailed`] names the first failed check.
     fn commit(&self, txn: Txn) -> impl Future<Output = Result<()>> + Send;
     /// Takes or renews the lease `name` for `holder` until `now_ms + ttl_ms`. True when held.
@@ -297,6 +321,15 @@ impl Store {
             return Ok(Vec::new());
         }
         on_engine!(self, e => e.scan(ns, scan).await)
+    }
+
+    /// [`scan`](Self::scan) for a reader that needs the values and only the last key (to go on
+    /// from): keys are not copied out row by row.
+    pub async fn scan_values(&self, ns: &str, scan: &Scan) -> Result<ScanValues> {
+        if scan.limit == 0 {
+            return Ok(ScanValues::default());
+        }
+        on_engine!(self, e => e.scan_values(ns, scan).await)
     }
 
     pub async fn commit(&self, txn: Txn) -> Result<()> {

@@ -91,6 +91,19 @@ async fn scans_in_both_directions(store: Store) {
     };
     assert_eq!(keys(store.scan("s", &range).await.unwrap()), ["b", "c"]);
     assert_eq!(store.scan("s", &Scan::all().limit(0)).await.unwrap().len(), 0);
+    // By values: the key to go on from comes back only when the limit cut the scan short.
+    let page = store
+        .scan_values("s", &Scan::all().after(b"a").limit(2))
+        .await
+        .unwrap();
+    assert_eq!(page.values, [k("b"), k("c")]);
+    assert_eq!(page.last_key, Some(k("c")));
+    let page = store
+        .scan_values("s", &Scan::all().reverse().limit(9))
+        .await
+        .unwrap();
+    assert_eq!(page.values, [k("e"), k("d"), k("c"), k("b"), k("a")]);
+    assert_eq!(page.last_key, None);
 }
 
 async fn prefixes_and_binary_keys(store: Store) {

@@ -462,12 +462,9 @@ pub(crate) async fn read(db: &DynamoDb, src: &Source<'_>, spec: ReadSpec<'_>) ->
             reverse: spec.reverse,
             limit: want,
         };
-        let rows = db.store.scan(&ns, &scan).await?;
-        let got = rows.len();
-        // The next step resumes after the last key of this one.
-        let mut last_key = None;
-        for (k, v) in rows {
-            last_key = Some(k);
+        let rows = db.store.scan_values(&ns, &scan).await?;
+        let got = rows.values.len();
+        for v in rows.values {
             let v = if spec.fetch {
                 let entry = items::StoredItem::new(v)?.decode()?;
                 let key = items::item_key(&src.table.schema, &entry)?;
@@ -514,12 +511,14 @@ pub(crate) async fn read(db: &DynamoDb, src: &Source<'_>, spec: ReadSpec<'_>) ->
         if got < want {
             return Ok(page);
         }
-        if let Some(k) = last_key {
-            if spec.reverse {
-                end = Bound::Excluded(k);
-            } else {
-                start = Bound::Excluded(k);
-            }
+        // The next step resumes after the last key of this one.
+        let Some(k) = rows.last_key else {
+            return Ok(page);
+        };
+        if spec.reverse {
+            end = Bound::Excluded(k);
+        } else {
+            start = Bound::Excluded(k);
         }
     }
 }
