@@ -762,6 +762,7 @@ impl EmbeddedEngine {
             };
             // Each memtable entry hides at most one SQLite row.
             let limit = scan.limit.saturating_add(mem.len());
+            let every_key = all_keys || !mem.is_empty();
             let rows = (|| -> rusqlite::Result<Vec<(Bytes, Bytes)>> {
                 let mut stmt = c.prepare_cached(&sql)?;
                 let mut bind: Vec<&dyn rusqlite::ToSql> = vec![&ns];
@@ -774,7 +775,7 @@ impl EmbeddedEngine {
                 let mut out: Vec<(Bytes, Bytes)> = Vec::with_capacity(limit.min(64));
                 while out.len() < limit {
                     let Some(r) = rows.next()? else { break };
-                    let key = if all_keys || !mem.is_empty() || out.len() + 1 == limit {
+                    let key = if every_key || out.len() + 1 == limit {
                         r.get(0)?
                     } else {
                         Vec::new()
