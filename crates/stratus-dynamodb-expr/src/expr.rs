@@ -167,8 +167,8 @@ pub struct Update {
 pub struct Placeholders<'a> {
     pub names: &'a HashMap<String, String>,
     pub values: &'a HashMap<String, AttributeValue>,
-    used_names: BTreeSet<String>,
-    used_values: BTreeSet<String>,
+    used_names: BTreeSet<&'a str>,
+    used_values: BTreeSet<&'a str>,
 }
 
 impl<'a> Placeholders<'a> {
@@ -186,7 +186,7 @@ impl<'a> Placeholders<'a> {
         let unused_names: Vec<&String> = self
             .names
             .keys()
-            .filter(|k| !self.used_names.contains(*k))
+            .filter(|k| !self.used_names.contains(k.as_str()))
             .collect();
         if !unused_names.is_empty() {
             let mut v: Vec<&str> = unused_names.iter().map(|s| s.as_str()).collect();
@@ -199,7 +199,7 @@ impl<'a> Placeholders<'a> {
         let unused_values: Vec<&String> = self
             .values
             .keys()
-            .filter(|k| !self.used_values.contains(*k))
+            .filter(|k| !self.used_values.contains(k.as_str()))
             .collect();
         if !unused_values.is_empty() {
             let mut v: Vec<&str> = unused_values.iter().map(|s| s.as_str()).collect();
@@ -215,12 +215,13 @@ impl<'a> Placeholders<'a> {
 
 // ---- tokens ------------------------------------------------------------------------------
 
-#[derive(Clone, Debug, PartialEq)]
-enum Tok {
-    Ident(String),
-    Name(String),
-    Value(String),
-    Int(String),
+/// A token, borrowing its text from the expression.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Tok<'s> {
+    Ident(&'s str),
+    Name(&'s str),
+    Value(&'s str),
+    Int(&'s str),
     LParen,
     RParen,
     LBracket,
@@ -232,7 +233,7 @@ enum Tok {
     Minus,
 }
 
-impl fmt::Display for Tok {
+impl fmt::Display for Tok<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Tok::Ident(s) | Tok::Name(s) | Tok::Value(s) | Tok::Int(s) => f.write_str(s),
@@ -249,7 +250,7 @@ impl fmt::Display for Tok {
     }
 }
 
-fn lex(src: &str, kind: Kind) -> Result<Vec<Tok>, ExprError> {
+fn lex(src: &str, kind: Kind) -> Result<Vec<Tok<'_>>, ExprError> {
     let b = src.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
@@ -294,9 +295,9 @@ fn lex(src: &str, kind: Kind) -> Result<Vec<Tok>, ExprError> {
                 while i < b.len() && ident(b[i]) {
                     i += 1;
                 }
-                let text = src[start..i].to_string();
+                let text = &src[start..i];
                 if text.len() == 1 {
-                    return Err(syntax(kind, &text, &src[start..(start + 1).min(src.len())]));
+                    return Err(syntax(kind, text, &src[start..(start + 1).min(src.len())]));
                 }
                 out.push(if c == b'#' {
                     Tok::Name(text)
@@ -309,14 +310,14 @@ fn lex(src: &str, kind: Kind) -> Result<Vec<Tok>, ExprError> {
                 while i < b.len() && b[i].is_ascii_digit() {
                     i += 1;
                 }
-                out.push(Tok::Int(src[start..i].to_string()));
+                out.push(Tok::Int(&src[start..i]));
                 continue;
             }
             c if ident(c) => {
                 while i < b.len() && ident(b[i]) {
                     i += 1;
                 }
-                out.push(Tok::Ident(src[start..i].to_string()));
+                out.push(Tok::Ident(&src[start..i]));
                 continue;
             }
             _ => {
@@ -347,8 +348,8 @@ fn syntax(kind: Kind, token: &str, near: &str) -> ExprError {
 
 // ---- parser ------------------------------------------------------------------------------
 
-struct Parser<'p, 'a> {
-    toks: Vec<Tok>,
+struct Parser<'p, 'a, 's> {
+    toks: Vec<Tok<'s>>,
     pos: usize,
     kind: Kind,
     ph: &'p mut Placeholders<'a>,
@@ -365,8 +366,8 @@ const MAX_OPERATORS: usize = 300;
 /// Longest expression DynamoDB accepts, in bytes.
 pub const MAX_EXPRESSION_BYTES: usize = 4096;
 
-impl<'p, 'a> Parser<'p, 'a> {
-    fn new(src: &str, kind: Kind, ph: &'p mut Placeholders<'a>) -> Result<Self, ExprError> {
+impl<'p, 'a, 's> Parser<'p, 'a, 's> {
+    fn new(src: &'s str, kind: Kind, ph: &'p mut Placeholders<'a>) -> Result<Self, ExprError> {
         if src.trim().is_empty() {
             return Err(ExprError {
                 kind,
@@ -433,12 +434,12 @@ impl<'p, 'a> Parser<'p, 'a> {
         }
     }
 
-    fn peek(&self) -> Option<&Tok> {
+    fn peek(&self) -> Option<&Tok<'s>> {
         self.toks.get(self.pos)
     }
 
-    fn next(&mut self) -> Option<Tok> {
-        let t = self.toks.get(self.pos).cloned();
+    fn next(&mut self) -> Option<Tok<'s>> {
+        let t = self.toks.get(self.pos).copied();
         self.pos += 1;
         t
     }
@@ -454,7 +455,7 @@ impl<'p, 'a> Parser<'p, 'a> {
         syntax(self.kind, &token, &near.join(" "))
     }
 
-    fn expect(&mut self, t: Tok) -> Result<(), ExprError> {
+    fn expect(&mut self, t: Tok<'_>) -> Result<(), ExprError> {
         if self.peek() == Some(&t) {
             self.pos += 1;
             Ok(())
@@ -476,9 +477,10 @@ impl<'p, 'a> Parser<'p, 'a> {
     }
 
     fn name(&mut self, placeholder: &str) -> Result<String, ExprError> {
-        match self.ph.names.get(placeholder) {
-            Some(n) => {
-                self.ph.used_names.insert(placeholder.to_string());
+        let names: &'a HashMap<String, String> = self.ph.names;
+        match names.get_key_value(placeholder) {
+            Some((key, n)) => {
+                self.ph.used_names.insert(key);
                 Ok(n.clone())
             }
             None => Err(self.err(format!(
@@ -488,9 +490,10 @@ impl<'p, 'a> Parser<'p, 'a> {
     }
 
     fn value(&mut self, placeholder: &str) -> Result<AttributeValue, ExprError> {
-        match self.ph.values.get(placeholder) {
-            Some(v) => {
-                self.ph.used_values.insert(placeholder.to_string());
+        let values: &'a HashMap<String, AttributeValue> = self.ph.values;
+        match values.get_key_value(placeholder) {
+            Some((key, v)) => {
+                self.ph.used_values.insert(key);
                 Ok(v.clone())
             }
             None => Err(self.err(format!(
@@ -504,15 +507,15 @@ impl<'p, 'a> Parser<'p, 'a> {
         loop {
             match self.next() {
                 Some(Tok::Ident(s)) => {
-                    if is_reserved(&s) {
+                    if is_reserved(s) {
                         return Err(self.err(format!(
                             "Attribute name is a reserved keyword; reserved keyword: {s}"
                         )));
                     }
-                    steps.push(Step::Attr(s));
+                    steps.push(Step::Attr(s.to_string()));
                 }
                 Some(Tok::Name(n)) => {
-                    let resolved = self.name(&n)?;
+                    let resolved = self.name(n)?;
                     steps.push(Step::Attr(resolved));
                 }
                 _ => {
@@ -545,14 +548,14 @@ impl<'p, 'a> Parser<'p, 'a> {
     }
 
     fn operand(&mut self) -> Result<Operand, ExprError> {
-        match self.peek().cloned() {
+        match self.peek().copied() {
             Some(Tok::Value(v)) => {
                 self.pos += 1;
-                Ok(Operand::Value(self.value(&v)?))
+                Ok(Operand::Value(self.value(v)?))
             }
             Some(Tok::Ident(f)) if self.toks.get(self.pos + 1) == Some(&Tok::LParen) => {
                 if f != "size" {
-                    return Err(self.function_error(&f));
+                    return Err(self.function_error(f));
                 }
                 self.pos += 2;
                 self.op()?;
@@ -651,13 +654,13 @@ impl<'p, 'a> Parser<'p, 'a> {
             }
             return Ok(c);
         }
-        if let (Some(Tok::Ident(f)), Some(Tok::LParen)) = (self.peek().cloned(), self.toks.get(self.pos + 1))
+        if let (Some(Tok::Ident(f)), Some(Tok::LParen)) = (self.peek().copied(), self.toks.get(self.pos + 1))
             && f != "size"
         {
             return self.function();
         }
         let left = self.operand()?;
-        match self.peek().cloned() {
+        match self.peek().copied() {
             Some(Tok::Op(op)) => {
                 self.pos += 1;
                 self.op()?;
@@ -754,7 +757,7 @@ impl<'p, 'a> Parser<'p, 'a> {
                 ))),
             }
         };
-        match f.as_str() {
+        match f {
             "attribute_exists" => {
                 arity(1, &args)?;
                 Ok(Cond::Exists(path_arg(&args[0])?))
@@ -769,7 +772,7 @@ impl<'p, 'a> Parser<'p, 'a> {
                 if let Operand::Value(v) = &args[1]
                     && !matches!(v, AttributeValue::S(_))
                 {
-                    return Err(self.operand_type(&f, v));
+                    return Err(self.operand_type(f, v));
                 }
                 if let Operand::Value(AttributeValue::S(t)) = &args[1] {
                     const TYPES: &[&str] = &["B", "BOOL", "BS", "L", "M", "N", "NS", "NULL", "S", "SS"];
@@ -783,19 +786,19 @@ impl<'p, 'a> Parser<'p, 'a> {
             }
             "begins_with" => {
                 arity(2, &args)?;
-                self.distinct(&f, &args[0], &args[1])?;
+                self.distinct(f, &args[0], &args[1])?;
                 for a in &args {
                     if let Operand::Value(v) = a
                         && !matches!(v, AttributeValue::S(_) | AttributeValue::B(_))
                     {
-                        return Err(self.operand_type(&f, v));
+                        return Err(self.operand_type(f, v));
                     }
                 }
                 Ok(Cond::BeginsWith(args[0].clone(), args[1].clone()))
             }
             "contains" => {
                 arity(2, &args)?;
-                self.distinct(&f, &args[0], &args[1])?;
+                self.distinct(f, &args[0], &args[1])?;
                 Ok(Cond::Contains(args[0].clone(), args[1].clone()))
             }
             other => Err(self.function_error(other)),
@@ -805,15 +808,15 @@ impl<'p, 'a> Parser<'p, 'a> {
     // ---- update expressions ----
 
     fn set_operand(&mut self) -> Result<SetOperand, ExprError> {
-        match self.peek().cloned() {
+        match self.peek().copied() {
             Some(Tok::Value(v)) => {
                 self.pos += 1;
-                Ok(SetOperand::Value(self.value(&v)?))
+                Ok(SetOperand::Value(self.value(v)?))
             }
             Some(Tok::Ident(f)) if self.toks.get(self.pos + 1) == Some(&Tok::LParen) => {
                 self.pos += 2;
                 self.op()?;
-                let out = match f.as_str() {
+                let out = match f {
                     "if_not_exists" => {
                         let p = self.path()?;
                         self.expect(Tok::Comma)?;
@@ -875,7 +878,7 @@ impl<'p, 'a> Parser<'p, 'a> {
                     "ADD" | "DELETE" => {
                         let p = self.path()?;
                         let v = match self.next() {
-                            Some(Tok::Value(v)) => self.value(&v)?,
+                            Some(Tok::Value(v)) => self.value(v)?,
                             _ => {
                                 self.pos -= 1;
                                 return Err(self.unexpected());
