@@ -93,6 +93,8 @@ pub struct TableInfo {
     pub arn: String,
     pub schema: KeySchema,
     pub indexes: Vec<Index>,
+    /// The store namespace of the table's items.
+    items_ns: String,
 }
 
 impl TableInfo {
@@ -118,17 +120,19 @@ impl TableInfo {
         // Writes check index keys in this order, and DynamoDB names the alphabetically first
         // index whose key a value does not fit.
         indexes.sort_by(|a, b| a.name.cmp(&b.name));
+        let id = desc.table_id.clone().unwrap_or_default();
         TableInfo {
             name: desc.table_name.clone().unwrap_or_default(),
-            id: desc.table_id.clone().unwrap_or_default(),
+            items_ns: items_ns(&id),
+            id,
             arn: desc.table_arn.clone().unwrap_or_default(),
             schema,
             indexes,
         }
     }
 
-    pub fn ns(&self) -> String {
-        items_ns(&self.id)
+    pub fn ns(&self) -> &str {
+        &self.items_ns
     }
 
     pub fn index_ns(&self, index: &str) -> String {
@@ -448,11 +452,7 @@ pub async fn load_stored(
     table: &TableInfo,
     key: &[u8],
 ) -> Result<Option<StoredItem>, DynamoDbError> {
-    store
-        .get(&table.ns(), key)
-        .await?
-        .map(StoredItem::new)
-        .transpose()
+    store.get(table.ns(), key).await?.map(StoredItem::new).transpose()
 }
 
 /// Reads an item and the bytes it was stored as.
@@ -461,7 +461,7 @@ pub async fn load(
     table: &TableInfo,
     key: &[u8],
 ) -> Result<Option<(Item, Vec<u8>)>, DynamoDbError> {
-    match store.get(&table.ns(), key).await? {
+    match store.get(table.ns(), key).await? {
         None => Ok(None),
         Some(raw) => Ok(Some((decode_item(&raw)?, raw))),
     }

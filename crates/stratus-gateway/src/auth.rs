@@ -21,14 +21,14 @@ fn request_parts(parts: &Parts) -> RequestParts<'_> {
     }
 }
 
-pub fn parse(parts: &Parts) -> Result<Option<Signature>, AuthError> {
+pub fn parse(parts: &Parts) -> Result<Option<Signature<'_>>, AuthError> {
     sigv4::parse(&request_parts(parts))
 }
 
 /// Verifies the request's signature; returns the caller and the region it signed for.
 pub async fn authenticate(
     gw: &Gateway,
-    signature: Result<Option<Signature>, AuthError>,
+    signature: Result<Option<Signature<'_>>, AuthError>,
     parts: &Parts,
     body: &[u8],
     protocol: Protocol,
@@ -42,7 +42,7 @@ pub async fn authenticate(
     sigv4::check_time(&sig, SystemTime::now()).map_err(fail)?;
     let req = request_parts(parts);
     let double_encode = sig.credential.service != "s3";
-    let key_id = &sig.credential.access_key_id;
+    let key_id: &str = &sig.credential.access_key_id;
     let identity = if let Some(key) = gw.inner.keys.get(key_id) {
         let signing_key = gw.signing_key(&key.secret_access_key, &sig);
         sigv4::verify_with_key(&sig, &req, &signing_key, body, double_encode).map_err(fail)?;
@@ -50,7 +50,7 @@ pub async fn authenticate(
             account_id: key.account_id.clone(),
             arn: key.arn(),
             user_id: key.user_id(),
-            access_key_id: key_id.clone(),
+            access_key_id: key_id.to_string(),
         }
     } else {
         let Some(temp) = gw.inner.sts.temporary_credential(key_id).await? else {
@@ -71,7 +71,7 @@ pub async fn authenticate(
             access_key_id: temp.access_key_id,
         }
     };
-    Ok((identity, sig.credential.region))
+    Ok((identity, sig.credential.region.into_owned()))
 }
 
 /// Derived signing keys by (secret, date, region, service): four HMACs saved per request.

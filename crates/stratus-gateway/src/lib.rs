@@ -370,9 +370,8 @@ impl Gateway {
     ) -> Dispatched {
         let signature = auth::parse(parts);
         let service = match &signature {
-            Ok(Some(sig)) => {
-                Service::by_signing_name(&sig.credential.service).ok_or(sig.credential.service.clone())
-            }
+            Ok(Some(sig)) => Service::by_signing_name(&sig.credential.service)
+                .ok_or_else(|| sig.credential.service.to_string()),
             _ => route::identify(parts).ok_or_else(String::new),
         };
         let service = match service {

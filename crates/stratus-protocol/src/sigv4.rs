@@ -4,6 +4,7 @@
 //! The canonical request follows the AWS specification; `tests/sigv4_oracle.rs` checks it
 //! against the `aws-sigv4` crate that the Rust SDK signs with.
 
+use std::borrow::Cow;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use hmac::{Hmac, Mac};
@@ -29,27 +30,31 @@ const SIGV4: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~');
 
 /// The credential scope: `AKID/20240101/us-east-1/dynamodb/aws4_request`.
+///
+/// A signature's parts borrow from the request where they appear in it as they are (the
+/// `Authorization` header), so that parsing one allocates nothing in the common case.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Credential {
-    pub access_key_id: String,
-    pub date: String,
-    pub region: String,
-    pub service: String,
+pub struct Credential<'a> {
+    pub access_key_id: Cow<'a, str>,
+    pub date: Cow<'a, str>,
+    pub region: Cow<'a, str>,
+    pub service: Cow<'a, str>,
 }
 
 /// A parsed SigV4 signature, not yet verified.
 #[derive(Clone, Debug)]
-pub struct Signature {
-    pub credential: Credential,
-    pub signed_headers: Vec<String>,
-    pub signature: String,
+pub struct Signature<'a> {
+    pub credential: Credential<'a>,
+    /// Lowercase header names.
+    pub signed_headers: Vec<Cow<'a, str>>,
+    pub signature: Cow<'a, str>,
     /// `X-Amz-Date` in ISO 8601 basic form.
-    pub amz_date: String,
+    pub amz_date: Cow<'a, str>,
     /// Seconds a presigned URL stays valid; `None` for header signatures.
     pub presigned_expires: Option<u64>,
-    pub security_token: Option<String>,
+    pub security_token: Option<Cow<'a, str>>,
     /// The `x-amz-content-sha256` header, when the client sent one.
-    pub content_sha256: Option<String>,
+    pub content_sha256: Option<Cow<'a, str>>,
 }
 
 /// Why a request is not authenticated.
@@ -93,7 +98,7 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-fn parse_credential(s: &str) -> Result<Credential, AuthError> {
+fn parse_credential(s: &str) -> Result<Credential<'_>, AuthError> {
     let parts: Vec<&str> = s.split('/').collect();
     if parts.len() != 5 {
         return Err(incomplete(format!(
@@ -112,15 +117,39 @@ fn parse_credential(s: &str) -> Result<Credential, AuthError> {
         ));
     }
     Ok(Credential {
-        access_key_id: parts[0].to_string(),
-        date: parts[1].to_string(),
-        region: parts[2].to_string(),
-        service: parts[3].to_string(),
+        access_key_id: parts[0].into(),
+        date: parts[1].into(),
+        region: parts[2].into(),
+        service: parts[3].into(),
     })
 }
 
+impl Credential<'_> {
+    fn into_owned(self) -> Credential<'static> {
+        Credential {
+            access_key_id: self.access_key_id.into_owned().into(),
+            date: self.date.into_owned().into(),
+            region: self.region.into_owned().into(),
+            service: self.service.into_owned().into(),
+        }
+    }
+}
+
+/// The names of `SignedHeaders`, lowercase (borrowed when they already are).
+fn signed_header_names(list: &str) -> Vec<Cow<'_, str>> {
+    list.split(';')
+        .map(|h| {
+            if h.bytes().any(|b| b.is_ascii_uppercase()) {
+                Cow::Owned(h.to_ascii_lowercase())
+            } else {
+                Cow::Borrowed(h)
+            }
+        })
+        .collect()
+}
+
 /// Finds and parses the request's signature. `Ok(None)`: the request carries none.
-pub fn parse(req: &RequestParts<'_>) -> Result<Option<Signature>, AuthError> {
+pub fn parse<'a>(req: &RequestParts<'a>) -> Result<Option<Signature<'a>>, AuthError> {
     if let Some(auth) = header(req.headers, "authorization") {
         return parse_header(auth, req.headers).map(Some);
     }
@@ -132,7 +161,7 @@ pub fn parse(req: &RequestParts<'_>) -> Result<Option<Signature>, AuthError> {
     Ok(None)
 }
 
-fn parse_header(auth: &str, headers: &HeaderMap) -> Result<Signature, AuthError> {
+fn parse_header<'a>(auth: &'a str, headers: &'a HeaderMap) -> Result<Signature<'a>, AuthError> {
     let Some(rest) = auth.strip_prefix(ALGORITHM) else {
         let algo = auth.split_whitespace().next().unwrap_or("");
         return Err(incomplete(format!(
@@ -170,20 +199,16 @@ fn parse_header(auth: &str, headers: &HeaderMap) -> Result<Signature, AuthError>
     let credential = parse_credential(cred.unwrap_or_default())?;
     Ok(Signature {
         credential,
-        signed_headers: signed
-            .unwrap_or_default()
-            .split(';')
-            .map(str::to_ascii_lowercase)
-            .collect(),
-        signature: sig.unwrap_or_default().to_string(),
-        amz_date: amz_date.unwrap_or_default().to_string(),
+        signed_headers: signed_header_names(signed.unwrap_or_default()),
+        signature: sig.unwrap_or_default().into(),
+        amz_date: amz_date.unwrap_or_default().into(),
         presigned_expires: None,
-        security_token: header(headers, "x-amz-security-token").map(str::to_string),
-        content_sha256: header(headers, "x-amz-content-sha256").map(str::to_string),
+        security_token: header(headers, "x-amz-security-token").map(Cow::Borrowed),
+        content_sha256: header(headers, "x-amz-content-sha256").map(Cow::Borrowed),
     })
 }
 
-fn parse_presigned(query: &str, headers: &HeaderMap) -> Result<Signature, AuthError> {
+fn parse_presigned<'a>(query: &str, headers: &'a HeaderMap) -> Result<Signature<'a>, AuthError> {
     let (mut algo, mut cred, mut date, mut expires, mut signed, mut sig, mut token) =
         (None, None, None, None, None, None, None);
     for (k, v) in form_pairs(query) {
@@ -231,17 +256,16 @@ fn parse_presigned(query: &str, headers: &HeaderMap) -> Result<Signature, AuthEr
         },
     };
     Ok(Signature {
-        credential: parse_credential(&cred.unwrap_or_default())?,
-        signed_headers: signed
-            .unwrap_or_default()
-            .split(';')
-            .map(str::to_ascii_lowercase)
+        credential: parse_credential(&cred.unwrap_or_default())?.into_owned(),
+        signed_headers: signed_header_names(&signed.unwrap_or_default())
+            .into_iter()
+            .map(|h| Cow::Owned(h.into_owned()))
             .collect(),
-        signature: sig.unwrap_or_default(),
-        amz_date: date.unwrap_or_default(),
+        signature: sig.unwrap_or_default().into(),
+        amz_date: date.unwrap_or_default().into(),
         presigned_expires: Some(expires),
-        security_token: token,
-        content_sha256: header(headers, "x-amz-content-sha256").map(str::to_string),
+        security_token: token.map(Cow::Owned),
+        content_sha256: header(headers, "x-amz-content-sha256").map(Cow::Borrowed),
     })
 }
 
@@ -368,7 +392,7 @@ fn push_canonical_header_value(out: &mut String, headers: &HeaderMap, name: &str
 
 /// The canonical request and string to sign for `sig` over `req`, given the payload hash.
 pub fn string_to_sign(
-    sig: &Signature,
+    sig: &Signature<'_>,
     req: &RequestParts<'_>,
     payload_hash: &str,
     double_encode: bool,
@@ -453,14 +477,14 @@ fn unix_now(now: SystemTime) -> i64 {
 }
 
 /// Checks the request's date against real time `now` (15-minute skew; presigned expiry).
-pub fn check_time(sig: &Signature, now: SystemTime) -> Result<(), AuthError> {
+pub fn check_time(sig: &Signature<'_>, now: SystemTime) -> Result<(), AuthError> {
     let Some(signed_at) = parse_amz_date(&sig.amz_date) else {
         return Err(incomplete(format!(
             "Date must be in ISO-8601 'basic format'. Got '{}'. See http://en.wikipedia.org/wiki/ISO_8601",
             sig.amz_date
         )));
     };
-    if !sig.amz_date.starts_with(&sig.credential.date) {
+    if !sig.amz_date.starts_with(sig.credential.date.as_ref()) {
         return Err(AuthError::Mismatch {
             canonical_request: String::new(),
             string_to_sign: format!(
@@ -511,7 +535,7 @@ fn not_yet_current(signed_at: i64, now: i64) -> AuthError {
 /// Verifies `sig` over `req` with `secret`. `body` is the received payload; `double_encode`
 /// is true for every service except S3.
 pub fn verify(
-    sig: &Signature,
+    sig: &Signature<'_>,
     req: &RequestParts<'_>,
     secret: &str,
     body: &[u8],
@@ -530,7 +554,7 @@ pub fn verify(
 /// [`verify`] with the signing key already derived (it changes once a day per key and scope,
 /// so callers may cache it).
 pub fn verify_with_key(
-    sig: &Signature,
+    sig: &Signature<'_>,
     req: &RequestParts<'_>,
     key: &[u8; 32],
     body: &[u8],
@@ -600,9 +624,9 @@ pub fn sign_headers(
             region: region.into(),
             service: service.into(),
         },
-        signed_headers: signed,
-        signature: String::new(),
-        amz_date: amz_date.clone(),
+        signed_headers: signed.into_iter().map(Cow::Owned).collect(),
+        signature: Cow::Borrowed(""),
+        amz_date: amz_date.as_str().into(),
         presigned_expires: None,
         security_token: None,
         content_sha256: None,
@@ -681,14 +705,39 @@ mod tests {
     }
 
     #[test]
+    fn header_signatures_borrow_the_request_and_lowercase_signed_headers() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-amz-date", "20150830T123600Z".parse().unwrap());
+        headers.insert("x-amz-security-token", "tok".parse().unwrap());
+        let sig = parse_header(
+            "AWS4-HMAC-SHA256 Credential=AKID/20150830/eu-west-1/sqs/aws4_request, SignedHeaders=Host;x-amz-date;X-Amz-Target, Signature=ab12",
+            &headers,
+        )
+        .unwrap();
+        assert_eq!(sig.signed_headers, ["host", "x-amz-date", "x-amz-target"]);
+        assert!(matches!(sig.signed_headers[1], Cow::Borrowed(_)));
+        assert_eq!(
+            sig.credential,
+            Credential {
+                access_key_id: "AKID".into(),
+                date: "20150830".into(),
+                region: "eu-west-1".into(),
+                service: "sqs".into(),
+            }
+        );
+        assert_eq!(sig.signature, "ab12");
+        assert_eq!(sig.amz_date, "20150830T123600Z");
+        assert_eq!(sig.security_token.as_deref(), Some("tok"));
+        assert_eq!(sig.content_sha256, None);
+    }
+
+    #[test]
     fn skew_window_is_fifteen_minutes() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-amz-date", "20150830T123600Z".parse().unwrap());
         let mut sig = parse_header(
             "AWS4-HMAC-SHA256 Credential=a/20150830/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=00",
-            &{
-                let mut h = HeaderMap::new();
-                h.insert("x-amz-date", "20150830T123600Z".parse().unwrap());
-                h
-            },
+            &headers,
         )
         .unwrap();
         let signed =

@@ -712,34 +712,13 @@ impl EmbeddedEngine {
         self.shared.with_reader(f)
     }
 
-    /// The rows of `scan`. Without `all_keys`, rows read straight from SQLite carry an empty
-    /// key except the last one at the limit (copying each key out shows in a Query's profile);
-    /// where memtable entries fall in the range every key is there (the merge needs them).
-    fn scan_rows(&self, ns: &str, scan: &Scan, all_keys: bool) -> Result<Vec<(Bytes, Bytes)>> {
+    /// The rows of `scan`. Without `all_keys`, rows read straight from SQLite come back as
+    /// values and only the key to go on from (copying each key out shows in a Query's
+    /// profile); where memtable entries fall in the range every key is read (the merge needs
+    /// them).
+    fn scan_rows(&self, ns: &str, scan: &Scan, all_keys: bool) -> Result<ScanPage> {
         use std::ops::Bound;
-        let mut sql = String::from("SELECT k, v FROM kv WHERE ns = ?1");
-        let mut args: Vec<&[u8]> = Vec::new();
-        for (bound, inclusive, exclusive) in [(&scan.start, ">=", ">"), (&scan.end, "<=", "<")] {
-            let op = match bound {
-                Bound::Included(b) => {
-                    args.push(b);
-                    inclusive
-                }
-                Bound::Excluded(b) => {
-                    args.push(b);
-                    exclusive
-                }
-                Bound::Unbounded => continue,
-            };
-            sql.push_str(&format!(" AND k {op} ?{}", args.len() + 1));
-        }
-        // No `LIMIT ?`: SQLite re-prepares a statement whenever a new value is bound to its
-        // LIMIT parameter; rows are read lazily, so taking `limit` of them reads no more.
-        sql.push_str(if scan.reverse {
-            " ORDER BY k DESC"
-        } else {
-            " ORDER BY k ASC"
-        });
+        let sql = scan_sql(scan);
         self.with_reader(|c| {
             // The memtables' entries in range, up to the point where they alone give `limit`
             // keys; the SQLite read starts under the same lock, so both sides show one moment.
@@ -763,42 +742,52 @@ impl EmbeddedEngine {
             // Each memtable entry hides at most one SQLite row.
             let limit = scan.limit.saturating_add(mem.len());
             let every_key = all_keys || !mem.is_empty();
-            let rows = (|| -> rusqlite::Result<Vec<(Bytes, Bytes)>> {
-                let mut stmt = c.prepare_cached(&sql)?;
-                let mut bind: Vec<&dyn rusqlite::ToSql> = vec![&ns];
-                for a in &args {
-                    bind.push(a);
+            let (mut keys, mut values, mut last_key) = (Vec::new(), Vec::new(), None);
+            let read = (|| -> rusqlite::Result<()> {
+                let mut stmt = c.prepare_cached(sql)?;
+                stmt.raw_bind_parameter(1, ns)?;
+                let mut at = 2;
+                for bound in [&scan.start, &scan.end] {
+                    if let Bound::Included(b) | Bound::Excluded(b) = bound {
+                        stmt.raw_bind_parameter(at, b)?;
+                        at += 1;
+                    }
                 }
-                let mut rows = stmt.query(bind.as_slice())?;
-                // Sized for a typical page up front: growing the vector row by row shows in
+                let mut rows = stmt.raw_query();
+                // Sized for a typical page up front: growing the vectors row by row shows in
                 // the profile of a Query.
-                let mut out: Vec<(Bytes, Bytes)> = Vec::with_capacity(limit.min(64));
-                while out.len() < limit {
-                    let Some(r) = rows.next()? else { break };
-                    let key = if every_key || out.len() + 1 == limit {
-                        r.get(0)?
-                    } else {
-                        Vec::new()
-                    };
-                    out.push((key, r.get(1)?));
+                values.reserve(limit.min(64));
+                if every_key {
+                    keys.reserve(limit.min(64));
                 }
-                Ok(out)
+                while values.len() < limit {
+                    let Some(r) = rows.next()? else { break };
+                    if every_key {
+                        keys.push(r.get(0)?);
+                    } else if values.len() + 1 == limit {
+                        last_key = Some(r.get(0)?);
+                    }
+                    values.push(r.get(1)?);
+                }
+                Ok(())
             })();
             if snapshot {
                 c.execute_batch("ROLLBACK")?;
             }
-            let rows = rows?;
-            if mem.is_empty() {
-                return Ok(rows);
+            read?;
+            if !every_key {
+                return Ok(ScanPage::Values(ScanValues { values, last_key }));
             }
-            Ok(Merge::new(
-                mem.into_iter(),
-                rows.into_iter().map(|(k, v)| (k, Some(v))),
-                scan.reverse,
-            )
-            .filter_map(|(k, v)| Some((k, v?)))
-            .take(scan.limit)
-            .collect())
+            let rows = keys.into_iter().zip(values);
+            if mem.is_empty() {
+                return Ok(ScanPage::Rows(rows.collect()));
+            }
+            Ok(ScanPage::Rows(
+                Merge::new(mem.into_iter(), rows.map(|(k, v)| (k, Some(v))), scan.reverse)
+                    .filter_map(|(k, v)| Some((k, v?)))
+                    .take(scan.limit)
+                    .collect(),
+            ))
         })
     }
 
@@ -885,6 +874,54 @@ impl Drop for EmbeddedEngine {
     }
 }
 
+/// What [`EmbeddedEngine::scan_rows`] read: rows with their keys, or values and the key to go
+/// on from.
+enum ScanPage {
+    Rows(Vec<(Bytes, Bytes)>),
+    Values(ScanValues),
+}
+
+/// The SQL of a scan with these bounds and direction, built once per shape: the statement
+/// cache finds it by its text, and formatting it per read showed in a Query's profile.
+fn scan_sql(scan: &Scan) -> &'static str {
+    use std::ops::Bound;
+    static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    // Bound shapes: 0 included, 1 excluded, 2 unbounded.
+    let shape = |b: &Bound<Bytes>| match b {
+        Bound::Included(_) => 0,
+        Bound::Excluded(_) => 1,
+        Bound::Unbounded => 2,
+    };
+    let all = SQL.get_or_init(|| {
+        let mut all = Vec::with_capacity(18);
+        for start in 0..3 {
+            for end in 0..3 {
+                for reverse in [false, true] {
+                    let mut sql = String::from("SELECT k, v FROM kv WHERE ns = ?1");
+                    let mut param = 2;
+                    for (shape, ops) in [(start, [">=", ">"]), (end, ["<=", "<"])] {
+                        if shape < 2 {
+                            sql.push_str(&format!(" AND k {} ?{param}", ops[shape]));
+                            param += 1;
+                        }
+                    }
+                    // No `LIMIT ?`: SQLite re-prepares a statement whenever a new value is
+                    // bound to its LIMIT parameter; rows are read lazily, so taking `limit` of
+                    // them reads no more.
+                    sql.push_str(if reverse {
+                        " ORDER BY k DESC"
+                    } else {
+                        " ORDER BY k ASC"
+                    });
+                    all.push(sql);
+                }
+            }
+        }
+        all
+    });
+    &all[(shape(&scan.start) * 3 + shape(&scan.end)) * 2 + usize::from(scan.reverse)]
+}
+
 impl Engine for EmbeddedEngine {
     async fn get(&self, ns: &str, key: &[u8]) -> Result<Option<Bytes>> {
         let epoch = {
@@ -904,14 +941,17 @@ impl Engine for EmbeddedEngine {
     }
 
     async fn scan(&self, ns: &str, scan: &Scan) -> Result<Vec<(Bytes, Bytes)>> {
-        self.scan_rows(ns, scan, true)
+        match self.scan_rows(ns, scan, true)? {
+            ScanPage::Rows(rows) => Ok(rows),
+            ScanPage::Values(_) => unreachable!("every key was asked for"),
+        }
     }
 
     async fn scan_values(&self, ns: &str, scan: &Scan) -> Result<ScanValues> {
-        Ok(ScanValues::from_rows(
-            self.scan_rows(ns, scan, false)?,
-            scan.limit,
-        ))
+        Ok(match self.scan_rows(ns, scan, false)? {
+            ScanPage::Rows(rows) => ScanValues::from_rows(rows, scan.limit),
+            ScanPage::Values(values) => values,
+        })
     }
 
     async fn commit(&self, txn: Txn) -> Result<()> {

@@ -36,9 +36,11 @@ impl KeyBuf {
 
 /// Appends the escaped, terminated form of `part`.
 pub fn encode_bytes(out: &mut Vec<u8>, part: &[u8]) {
-    for &b in part {
-        out.push(b);
-        if b == 0 {
+    out.reserve(part.len() + 2);
+    // Runs between zero bytes are copied whole: keys rarely hold a zero byte.
+    for run in part.split_inclusive(|&b| b == 0) {
+        out.extend_from_slice(run);
+        if run.last() == Some(&0) {
             out.push(0xFF);
         }
     }
@@ -87,6 +89,14 @@ mod tests {
 
     fn enc(parts: &[Vec<u8>]) -> Vec<u8> {
         parts.iter().fold(KeyBuf::new(), |k, p| k.bytes(p)).finish()
+    }
+
+    #[test]
+    fn zero_bytes_are_escaped_wherever_they_are() {
+        assert_eq!(enc(&[vec![]]), [0, 1]);
+        assert_eq!(enc(&[b"ab".to_vec()]), [b'a', b'b', 0, 1]);
+        assert_eq!(enc(&[vec![0, 7, 0, 0]]), [0, 0xFF, 7, 0, 0xFF, 0, 0xFF, 0, 1]);
+        assert_eq!(enc(&[vec![7, 0], vec![0]]), [7, 0, 0xFF, 0, 1, 0, 0xFF, 0, 1]);
     }
 
     proptest! {

@@ -105,8 +105,8 @@ pub async fn batch_write_item(
     if !wants_capacity && writes.iter().all(|(t, _, _)| t.indexes.is_empty()) {
         // No index to maintain and no old item to report: blind writes, one commit.
         let txn = writes.iter().fold(Txn::new(), |txn, (t, key, new)| match new {
-            Some(item) => txn.put(&t.ns(), key.clone(), items::encode_item(item)),
-            None => txn.delete(&t.ns(), key.clone()),
+            Some(item) => txn.put(t.ns(), key.clone(), items::encode_item(item)),
+            None => txn.delete(t.ns(), key.clone()),
         });
         db.commit_items(txn).await?;
         return Ok(BatchWriteReply::default());
@@ -343,8 +343,8 @@ pub async fn transact_get_items(
         for (t, key, _) in &gets {
             let current = items::load(&db.store, t, key).await?;
             txn = match &current {
-                Some((_, raw)) => txn.equals(&t.ns(), key.clone(), raw.clone()),
-                None => txn.absent(&t.ns(), key.clone()),
+                Some((_, raw)) => txn.equals(t.ns(), key.clone(), raw.clone()),
+                None => txn.absent(t.ns(), key.clone()),
             };
             found.push(current.map(|(i, _)| i));
         }
@@ -744,9 +744,9 @@ pub(crate) async fn run_transaction(
             *replay_units.entry(step.table.name.clone()).or_default() += 2.0 * items::read_units(size, true);
             let raw = current.as_ref().map(|(i, r)| (i, r.as_slice()));
             txn = match (&step.action, raw) {
-                (Action::Check, Some((_, r))) => txn.equals(&step.table.ns(), step.key.clone(), r.to_vec()),
-                (Action::Check, None) => txn.absent(&step.table.ns(), step.key.clone()),
-                (Action::Delete, None) => txn.absent(&step.table.ns(), step.key.clone()),
+                (Action::Check, Some((_, r))) => txn.equals(step.table.ns(), step.key.clone(), r.to_vec()),
+                (Action::Check, None) => txn.absent(step.table.ns(), step.key.clone()),
+                (Action::Delete, None) => txn.absent(step.table.ns(), step.key.clone()),
                 _ => items::stage_write(txn, &step.table, &step.key, raw, new.as_ref())?,
             };
         }

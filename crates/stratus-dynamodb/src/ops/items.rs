@@ -198,7 +198,7 @@ pub async fn put_item(
         && !wants_capacity
     {
         // Nothing depends on the item being replaced: a blind write, no read needed.
-        db.commit_items(Txn::new().put(&table.ns(), key, items::encode_item(&item)))
+        db.commit_items(Txn::new().put(table.ns(), key, items::encode_item(&item)))
             .await?;
         return Ok(ItemReply::default());
     }

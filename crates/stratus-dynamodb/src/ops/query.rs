@@ -382,10 +382,10 @@ pub(crate) struct Source<'t> {
 }
 
 impl Source<'_> {
-    fn ns(&self) -> String {
+    fn ns(&self) -> std::borrow::Cow<'_, str> {
         match self.index {
-            Some(i) => self.table.index_ns(&i.name),
-            None => self.table.ns(),
+            Some(i) => self.table.index_ns(&i.name).into(),
+            None => self.table.ns().into(),
         }
     }
     fn schema(&self) -> &KeySchema {
@@ -468,7 +468,7 @@ pub(crate) async fn read(db: &DynamoDb, src: &Source<'_>, spec: ReadSpec<'_>) ->
             let v = if spec.fetch {
                 let entry = items::StoredItem::new(v)?.decode()?;
                 let key = items::item_key(&src.table.schema, &entry)?;
-                match db.store.get(&src.table.ns(), &key).await? {
+                match db.store.get(src.table.ns(), &key).await? {
                     Some(item) => item,
                     // Deleted since the index was read.
                     None => continue,

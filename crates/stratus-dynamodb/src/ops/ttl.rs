@@ -237,7 +237,7 @@ impl DynamoDb {
             if let Some(c) = &cursor {
                 scan = scan.after(c);
             }
-            let rows = self.store.scan(&table.ns(), &scan).await?;
+            let rows = self.store.scan(table.ns(), &scan).await?;
             let full = rows.len() == PAGE;
             seen += rows.len();
             cursor = rows.last().map(|(k, _)| k.clone());
