@@ -100,11 +100,11 @@ impl DynamoDb {
     }
 
     /// Decodes the input, runs `op` and encodes its answer.
-    async fn run<I, O, F>(
-        &self,
-        cx: &RequestContext,
+    async fn run<'s, I, O, F>(
+        &'s self,
+        cx: &'s RequestContext,
         body: &[u8],
-        op: impl FnOnce(DynamoDb, RequestContext, I) -> F,
+        op: impl FnOnce(&'s DynamoDb, &'s RequestContext, I) -> F,
     ) -> Result<ApiResponse, AwsError>
     where
         I: DeserializeOwned + Validate,
@@ -112,7 +112,7 @@ impl DynamoDb {
         F: Future<Output = Result<O, DynamoDbError>>,
     {
         let input = json::input(body, PROTOCOL)?;
-        let reply = op(self.clone(), cx.clone(), input).await?;
+        let reply = op(self, cx, input).await?;
         Ok(json::respond(reply.to_json(), json::version(PROTOCOL), true))
     }
 }

@@ -45,8 +45,8 @@ pub struct BatchWriteReply {
 }
 
 pub async fn batch_write_item(
-    db: DynamoDb,
-    cx: RequestContext,
+    db: &DynamoDb,
+    cx: &RequestContext,
     input: BatchWriteItemInput,
 ) -> Result<BatchWriteReply, DynamoDbError> {
     let requests = input.request_items.unwrap_or_default();
@@ -64,7 +64,7 @@ pub async fn batch_write_item(
     let mut names: Vec<&String> = requests.keys().collect();
     names.sort();
     for name in names {
-        let t = table_info(&db, &cx, name).await?;
+        let t = table_info(db, cx, name).await?;
         let mut seen = HashSet::new();
         for req in &requests[name] {
             let (key, item) = match (&req.put_request, &req.delete_request) {
@@ -174,8 +174,8 @@ impl EncodeJson for BatchGetReply {
 }
 
 pub async fn batch_get_item(
-    db: DynamoDb,
-    cx: RequestContext,
+    db: &DynamoDb,
+    cx: &RequestContext,
     input: BatchGetItemInput,
 ) -> Result<BatchGetReply, DynamoDbError> {
     let requests = input.request_items.unwrap_or_default();
@@ -206,7 +206,7 @@ pub async fn batch_get_item(
     let mut units: BTreeMap<String, f64> = BTreeMap::new();
     for name in names {
         let req = &requests[name];
-        let t = table_info(&db, &cx, name).await?;
+        let t = table_info(db, cx, name).await?;
         let mut exprs = Exprs::new(req.expression_attribute_names.as_ref(), None)?;
         let projection = legacy_projection(
             exprs
@@ -268,8 +268,8 @@ pub struct TransactGetReply {
 }
 
 pub async fn transact_get_items(
-    db: DynamoDb,
-    cx: RequestContext,
+    db: &DynamoDb,
+    cx: &RequestContext,
     input: TransactGetItemsInput,
 ) -> Result<TransactGetReply, DynamoDbError> {
     let list = input.transact_items.unwrap_or_default();
@@ -291,8 +291,8 @@ pub async fn transact_get_items(
         let item_at = items_at.index(i);
         let get_at = item_at.field("Get");
         let t = table_info_at(
-            &db,
-            &cx,
+            db,
+            cx,
             get.table_name.as_deref().unwrap_or_default(),
             &get_at.field("TableName"),
         )
@@ -425,8 +425,8 @@ pub(crate) fn request_fingerprint(kind: &str, body: &impl Serialize) -> String {
 }
 
 pub async fn transact_write_items(
-    db: DynamoDb,
-    cx: RequestContext,
+    db: &DynamoDb,
+    cx: &RequestContext,
     input: TransactWriteItemsInput,
 ) -> Result<TransactWriteReply, DynamoDbError> {
     let list = input.transact_items.clone().unwrap_or_default();
@@ -508,8 +508,8 @@ pub async fn transact_write_items(
         let item_at = items_at.index(i);
         let action_at = item_at.field(kind);
         let t = table_info_at(
-            &db,
-            &cx,
+            db,
+            cx,
             table_name.as_deref().unwrap_or_default(),
             &action_at.field("TableName"),
         )
@@ -586,8 +586,8 @@ pub async fn transact_write_items(
     }
     let fingerprint = request_fingerprint("transact", &input.transact_items);
     run_transaction(
-        &db,
-        &cx,
+        db,
+        cx,
         steps,
         input.client_request_token.as_deref(),
         &fingerprint,

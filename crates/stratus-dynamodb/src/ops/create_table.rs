@@ -10,11 +10,11 @@ use crate::state::{self, TableRecord};
 use crate::{DynamoDb, DynamoDbError};
 
 pub async fn create_table(
-    db: DynamoDb,
-    cx: RequestContext,
+    db: &DynamoDb,
+    cx: &RequestContext,
     input: CreateTableInput,
 ) -> Result<CreateTableOutput, DynamoDbError> {
-    let name = resolve_table_name(&cx, input.table_name.as_deref().unwrap_or_default())?;
+    let name = resolve_table_name(cx, input.table_name.as_deref().unwrap_or_default())?;
     let missing: Vec<&str> = [
         ("attributeDefinitions", input.attribute_definitions.is_none()),
         ("keySchema", input.key_schema.is_none()),
@@ -39,7 +39,7 @@ pub async fn create_table(
     let key_schema = input.key_schema.clone().unwrap_or_default();
     let billing = input.billing_mode.clone().unwrap_or_else(|| "PROVISIONED".into());
     let now = Timestamp::from_millis(db.clock.now_ms());
-    let arn = state::table_arn(&cx, &name);
+    let arn = state::table_arn(cx, &name);
 
     check_key_schema(&key_schema, "table")?;
     let mut used: BTreeSet<String> = key_schema
@@ -175,7 +175,7 @@ pub async fn create_table(
         stream_specification: stream_spec,
         latest_stream_arn: stream_arn,
         latest_stream_label: stream_label,
-        sse_description: sse_description(&cx, input.sse_specification.as_ref()),
+        sse_description: sse_description(cx, input.sse_specification.as_ref()),
         table_class_summary: input.table_class.as_ref().map(|c| TableClassSummary {
             table_class: Some(c.clone()),
             last_update_date_time: None,

@@ -9,12 +9,12 @@ use crate::state::{self, TableRecord};
 use crate::{DynamoDb, DynamoDbError};
 
 pub async fn describe_table(
-    db: DynamoDb,
-    cx: RequestContext,
+    db: &DynamoDb,
+    cx: &RequestContext,
     input: DescribeTableInput,
 ) -> Result<DescribeTableReply, DynamoDbError> {
-    let name = resolve_table_name(&cx, input.table_name.as_deref().unwrap_or_default())?;
-    let (rec, _) = state::require(&db.store, &db.tables, &cx, &name).await?;
+    let name = resolve_table_name(cx, input.table_name.as_deref().unwrap_or_default())?;
+    let (rec, _) = state::require(&db.store, &db.tables, cx, &name).await?;
     // Item count and size are read live (AWS refreshes them about every six hours).
     let rec = db.stats.with_counts(&db.store, rec).await?;
     Ok(DescribeTableReply(rec))
@@ -33,14 +33,14 @@ impl serde::Serialize for DescribeTableReply {
 }
 
 pub async fn list_tables(
-    db: DynamoDb,
-    cx: RequestContext,
+    db: &DynamoDb,
+    cx: &RequestContext,
     input: ListTablesInput,
 ) -> Result<ListTablesOutput, DynamoDbError> {
     let limit = input.limit.unwrap_or(100) as usize;
     let mut tables = state::list(
         &db.store,
-        &cx,
+        cx,
         input.exclusive_start_table_name.as_deref(),
         limit + 1,
     )
@@ -55,13 +55,13 @@ pub async fn list_tables(
 }
 
 pub async fn delete_table(
-    db: DynamoDb,
-    cx: RequestContext,
+    db: &DynamoDb,
+    cx: &RequestContext,
     input: DeleteTableInput,
 ) -> Result<DeleteTableOutput, DynamoDbError> {
-    let name = resolve_table_name(&cx, input.table_name.as_deref().unwrap_or_default())?;
+    let name = resolve_table_name(cx, input.table_name.as_deref().unwrap_or_default())?;
     let key = state::table_key(cx.account_id(), &cx.region, &name);
-    let (rec, raw) = state::require(&db.store, &db.tables, &cx, &name).await?;
+    let (rec, raw) = state::require(&db.store, &db.tables, cx, &name).await?;
     let mut description = rec.description.clone();
     if rec.description.deletion_protection_enabled == Some(true) {
         return Err(DynamoDbError::Validation(format!(
@@ -95,8 +95,8 @@ pub async fn delete_table(
 }
 
 pub async fn describe_limits(
-    _db: DynamoDb,
-    _cx: RequestContext,
+    _db: &DynamoDb,
+    _cx: &RequestContext,
     _input: DescribeLimitsInput,
 ) -> Result<DescribeLimitsOutput, DynamoDbError> {
     Ok(DescribeLimitsOutput {
@@ -108,8 +108,8 @@ pub async fn describe_limits(
 }
 
 pub async fn describe_endpoints(
-    _db: DynamoDb,
-    _cx: RequestContext,
+    _db: &DynamoDb,
+    _cx: &RequestContext,
     _input: DescribeEndpointsRequest,
     host: String,
 ) -> Result<DescribeEndpointsResponse, DynamoDbError> {

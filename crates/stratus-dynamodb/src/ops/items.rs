@@ -168,11 +168,11 @@ fn write_condition(
 }
 
 pub async fn put_item(
-    db: DynamoDb,
-    cx: RequestContext,
+    db: &DynamoDb,
+    cx: &RequestContext,
     input: PutItemInput,
 ) -> Result<ItemReply, DynamoDbError> {
-    let table = table_info(&db, &cx, input.table_name.as_deref().unwrap_or_default()).await?;
+    let table = table_info(db, cx, input.table_name.as_deref().unwrap_or_default()).await?;
     only_all_old_or_none(input.return_values.as_deref())?;
     let condition = write_condition(
         input.condition_expression.as_deref(),
@@ -203,7 +203,7 @@ pub async fn put_item(
         return Ok(ItemReply::default());
     }
     let empty = Item::new();
-    let (old, _) = write(&db, &table, &key, |old| {
+    let (old, _) = write(db, &table, &key, |old| {
         if let Some(c) = &condition
             && !eval::eval(c, old.unwrap_or(&empty))
         {
@@ -251,11 +251,11 @@ impl EncodeJson for GetItemReply {
 }
 
 pub async fn get_item(
-    db: DynamoDb,
-    cx: RequestContext,
+    db: &DynamoDb,
+    cx: &RequestContext,
     input: GetItemInput,
 ) -> Result<GetItemReply, DynamoDbError> {
-    let table = table_info(&db, &cx, input.table_name.as_deref().unwrap_or_default()).await?;
+    let table = table_info(db, cx, input.table_name.as_deref().unwrap_or_default()).await?;
     no_mixing(
         &[("AttributesToGet", input.attributes_to_get.is_some())],
         &[("ProjectionExpression", input.projection_expression.is_some())],
@@ -285,11 +285,11 @@ pub async fn get_item(
 }
 
 pub async fn delete_item(
-    db: DynamoDb,
-    cx: RequestContext,
+    db: &DynamoDb,
+    cx: &RequestContext,
     input: DeleteItemInput,
 ) -> Result<ItemReply, DynamoDbError> {
-    let table = table_info(&db, &cx, input.table_name.as_deref().unwrap_or_default()).await?;
+    let table = table_info(db, cx, input.table_name.as_deref().unwrap_or_default()).await?;
     only_all_old_or_none(input.return_values.as_deref())?;
     let key_item = items::from_wire(input.key.as_ref().unwrap_or(&Default::default()))?;
     let key = items::request_key(&table.schema, &key_item)?;
@@ -302,7 +302,7 @@ pub async fn delete_item(
         true,
     )?;
     let empty = Item::new();
-    let (old, _) = write(&db, &table, &key, |old| {
+    let (old, _) = write(db, &table, &key, |old| {
         if let Some(c) = &condition
             && !eval::eval(c, old.unwrap_or(&empty))
         {
@@ -371,11 +371,11 @@ pub(crate) fn touched(u: &Update) -> BTreeSet<String> {
 }
 
 pub async fn update_item(
-    db: DynamoDb,
-    cx: RequestContext,
+    db: &DynamoDb,
+    cx: &RequestContext,
     input: UpdateItemInput,
 ) -> Result<ItemReply, DynamoDbError> {
-    let table = table_info(&db, &cx, input.table_name.as_deref().unwrap_or_default()).await?;
+    let table = table_info(db, cx, input.table_name.as_deref().unwrap_or_default()).await?;
     no_mixing(
         &[
             ("AttributeUpdates", input.attribute_updates.is_some()),
@@ -419,7 +419,7 @@ pub async fn update_item(
     };
     keys_untouched(&table, &update)?;
     let empty = Item::new();
-    let (old, new) = write(&db, &table, &key, |old| {
+    let (old, new) = write(db, &table, &key, |old| {
         if let Some(c) = &condition
             && !eval::eval(c, old.unwrap_or(&empty))
         {

@@ -522,8 +522,8 @@ fn exists_outside_transaction() -> DynamoDbError {
 }
 
 pub async fn execute_statement(
-    db: DynamoDb,
-    cx: RequestContext,
+    db: &DynamoDb,
+    cx: &RequestContext,
     input: ExecuteStatementInput,
 ) -> Result<StatementReply, DynamoDbError> {
     let st = parse(input.statement.as_deref(), input.parameters.as_ref())?;
@@ -534,11 +534,11 @@ pub async fn execute_statement(
             consistent: input.consistent_read.unwrap_or(false),
             capacity: input.return_consumed_capacity.as_deref(),
         };
-        return select(&db, &cx, &st, used).await;
+        return select(db, cx, &st, used).await;
     }
     let on_failure = input.return_values_on_condition_check_failure.as_deref() == Some("ALL_OLD");
     let capacity = input.return_consumed_capacity.as_deref();
-    let (item, consumed_capacity) = write_statement(&db, &cx, st, on_failure, capacity).await?;
+    let (item, consumed_capacity) = write_statement(db, cx, st, on_failure, capacity).await?;
     Ok(StatementReply {
         items: item.into_iter().collect(),
         consumed_capacity,
@@ -555,8 +555,8 @@ pub struct BatchStatementReply {
 }
 
 pub async fn batch_execute_statement(
-    db: DynamoDb,
-    cx: RequestContext,
+    db: &DynamoDb,
+    cx: &RequestContext,
     input: BatchExecuteStatementInput,
 ) -> Result<BatchStatementReply, DynamoDbError> {
     let list = input.statements.unwrap_or_default();
@@ -579,7 +579,7 @@ pub async fn batch_execute_statement(
     // Two statements on one item refuse the whole batch, before any runs.
     let mut keys = std::collections::HashSet::new();
     for st in parsed.iter().flatten() {
-        let Ok(t) = table_info(&db, &cx, st.table()).await else {
+        let Ok(t) = table_info(db, cx, st.table()).await else {
             continue;
         };
         let key = match st {
@@ -617,7 +617,7 @@ pub async fn batch_execute_statement(
         let result = if st.is_read() {
             // A batched read names one item: the first match, charged as GetItem charges it.
             let consistent = req.consistent_read.unwrap_or(false);
-            select(&db, &cx, &st, SelectUse::Batch { consistent })
+            select(db, cx, &st, SelectUse::Batch { consistent })
                 .await
                 .map(|r| {
                     let (table, _, bytes) = &r.charged;
@@ -628,7 +628,7 @@ pub async fn batch_execute_statement(
         } else {
             // A batch member's ReturnValuesOnConditionCheckFailure has no effect: DynamoDB
             // answers a failed condition without the item whatever it is set to.
-            write_statement(&db, &cx, st, false, Some("INDEXES"))
+            write_statement(db, cx, st, false, Some("INDEXES"))
                 .await
                 .map(|(item, used)| {
                     if let Some(c) = used {
@@ -698,8 +698,8 @@ pub struct TransactionReply {
 }
 
 pub async fn execute_transaction(
-    db: DynamoDb,
-    cx: RequestContext,
+    db: &DynamoDb,
+    cx: &RequestContext,
     input: ExecuteTransactionInput,
 ) -> Result<TransactionReply, DynamoDbError> {
     let list = input.transact_statements.clone().unwrap_or_default();
@@ -742,7 +742,7 @@ pub async fn execute_transaction(
         let mut responses = Vec::new();
         let mut units: BTreeMap<String, TableUnits> = BTreeMap::new();
         for st in &parsed {
-            let r = select(&db, &cx, st, SelectUse::Transaction).await?;
+            let r = select(db, cx, st, SelectUse::Transaction).await?;
             // As TransactGetItems: twice a consistent read of each item, found or not.
             let (table, _, bytes) = &r.charged;
             let used = units.entry(table.clone()).or_default();
@@ -764,7 +764,7 @@ pub async fn execute_transaction(
     let mut steps = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for (st, req) in parsed.into_iter().zip(&list) {
-        let t = table_info(&db, &cx, st.table()).await?;
+        let t = table_info(db, cx, st.table()).await?;
         let return_old_on_failure =
             req.return_values_on_condition_check_failure.as_deref() == Some("ALL_OLD");
         let step = match st {
@@ -837,8 +837,8 @@ pub async fn execute_transaction(
     let n = steps.len();
     let fingerprint = request_fingerprint("partiql", &input.transact_statements);
     let reply = run_transaction(
-        &db,
-        &cx,
+        db,
+        cx,
         steps,
         input.client_request_token.as_deref(),
         &fingerprint,

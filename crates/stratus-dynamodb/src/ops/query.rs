@@ -734,8 +734,12 @@ fn partial_index(
     }
 }
 
-pub async fn query(db: DynamoDb, cx: RequestContext, input: QueryInput) -> Result<QueryReply, DynamoDbError> {
-    let table = table_info(&db, &cx, input.table_name.as_deref().unwrap_or_default()).await?;
+pub async fn query(
+    db: &DynamoDb,
+    cx: &RequestContext,
+    input: QueryInput,
+) -> Result<QueryReply, DynamoDbError> {
+    let table = table_info(db, cx, input.table_name.as_deref().unwrap_or_default()).await?;
     let index = resolve_index(&table, input.index_name.as_deref(), input.consistent_read)?;
     no_mixing(
         &[
@@ -793,7 +797,7 @@ pub async fn query(db: DynamoDb, cx: RequestContext, input: QueryInput) -> Resul
         }
     }
     let page = read(
-        &db,
+        db,
         &src,
         ReadSpec {
             start,
@@ -883,8 +887,8 @@ fn finish(
     })
 }
 
-pub async fn scan(db: DynamoDb, cx: RequestContext, input: ScanInput) -> Result<QueryReply, DynamoDbError> {
-    let table = table_info(&db, &cx, input.table_name.as_deref().unwrap_or_default()).await?;
+pub async fn scan(db: &DynamoDb, cx: &RequestContext, input: ScanInput) -> Result<QueryReply, DynamoDbError> {
+    let table = table_info(db, cx, input.table_name.as_deref().unwrap_or_default()).await?;
     let index = resolve_index(&table, input.index_name.as_deref(), input.consistent_read)?;
     let segment = match (input.segment, input.total_segments) {
         (None, None) => None,
@@ -930,7 +934,7 @@ pub async fn scan(db: DynamoDb, cx: RequestContext, input: ScanInput) -> Result<
         start = Bound::Excluded(pos);
     }
     let page = read(
-        &db,
+        db,
         &src,
         ReadSpec {
             start,

@@ -43,14 +43,14 @@ async fn require(db: &DynamoDb, cx: &RequestContext, arn: &str) -> Result<String
 }
 
 pub async fn tag_resource(
-    db: DynamoDb,
-    cx: RequestContext,
+    db: &DynamoDb,
+    cx: &RequestContext,
     input: TagResourceInput,
 ) -> Result<Empty, DynamoDbError> {
     let arn = input.resource_arn.unwrap_or_default();
-    let name = require(&db, &cx, &arn).await?;
+    let name = require(db, cx, &arn).await?;
     let new_tags = input.tags.unwrap_or_default();
-    state::update(&db.store, &db.tables, &cx, &name, |rec| {
+    state::update(&db.store, &db.tables, cx, &name, |rec| {
         for t in &new_tags {
             match rec.tags.iter_mut().find(|e| e.key == t.key) {
                 Some(existing) => existing.value = t.value.clone(),
@@ -70,14 +70,14 @@ pub async fn tag_resource(
 }
 
 pub async fn untag_resource(
-    db: DynamoDb,
-    cx: RequestContext,
+    db: &DynamoDb,
+    cx: &RequestContext,
     input: UntagResourceInput,
 ) -> Result<Empty, DynamoDbError> {
     let arn = input.resource_arn.unwrap_or_default();
-    let name = require(&db, &cx, &arn).await?;
+    let name = require(db, cx, &arn).await?;
     let keys = input.tag_keys.unwrap_or_default();
-    state::update(&db.store, &db.tables, &cx, &name, |rec| {
+    state::update(&db.store, &db.tables, cx, &name, |rec| {
         rec.tags
             .retain(|t| !keys.iter().any(|k| Some(k) == t.key.as_ref()));
         Ok(())
@@ -87,13 +87,13 @@ pub async fn untag_resource(
 }
 
 pub async fn list_tags_of_resource(
-    db: DynamoDb,
-    cx: RequestContext,
+    db: &DynamoDb,
+    cx: &RequestContext,
     input: ListTagsOfResourceInput,
 ) -> Result<ListTagsOfResourceOutput, DynamoDbError> {
     let arn = input.resource_arn.unwrap_or_default();
-    let name = require(&db, &cx, &arn).await?;
-    let (rec, _) = state::require(&db.store, &db.tables, &cx, &name).await?;
+    let name = require(db, cx, &arn).await?;
+    let (rec, _) = state::require(&db.store, &db.tables, cx, &name).await?;
     Ok(ListTagsOfResourceOutput {
         tags: Some(rec.tags.clone()),
         next_token: None,

@@ -32,17 +32,17 @@ const FIVE_YEARS_SECS: f64 = 5.0 * 365.0 * 86_400.0;
 const LEASE: &str = "dynamodb:ttl";
 
 pub async fn update_time_to_live(
-    db: DynamoDb,
-    cx: RequestContext,
+    db: &DynamoDb,
+    cx: &RequestContext,
     input: UpdateTimeToLiveInput,
 ) -> Result<UpdateTimeToLiveOutput, DynamoDbError> {
-    let name = resolve_table_name(&cx, input.table_name.as_deref().unwrap_or_default())?;
+    let name = resolve_table_name(cx, input.table_name.as_deref().unwrap_or_default())?;
     let spec = input.time_to_live_specification.unwrap_or_default();
     let (enable, attribute) = (
         spec.enabled.unwrap_or_default(),
         spec.attribute_name.clone().unwrap_or_default(),
     );
-    state::update(&db.store, &db.tables, &cx, &name, |rec| {
+    state::update(&db.store, &db.tables, cx, &name, |rec| {
         match (enable, &rec.ttl_attribute) {
             (true, Some(_)) => {
                 return Err(DynamoDbError::Validation("TimeToLive is already enabled".into()));
@@ -67,12 +67,12 @@ pub async fn update_time_to_live(
 }
 
 pub async fn describe_time_to_live(
-    db: DynamoDb,
-    cx: RequestContext,
+    db: &DynamoDb,
+    cx: &RequestContext,
     input: DescribeTimeToLiveInput,
 ) -> Result<DescribeTimeToLiveOutput, DynamoDbError> {
-    let name = resolve_table_name(&cx, input.table_name.as_deref().unwrap_or_default())?;
-    let (rec, _) = state::require(&db.store, &db.tables, &cx, &name).await?;
+    let name = resolve_table_name(cx, input.table_name.as_deref().unwrap_or_default())?;
+    let (rec, _) = state::require(&db.store, &db.tables, cx, &name).await?;
     Ok(DescribeTimeToLiveOutput {
         time_to_live_description: Some(TimeToLiveDescription {
             time_to_live_status: Some(
@@ -126,23 +126,23 @@ async fn backup_table(
 }
 
 pub async fn describe_continuous_backups(
-    db: DynamoDb,
-    cx: RequestContext,
+    db: &DynamoDb,
+    cx: &RequestContext,
     input: DescribeContinuousBackupsInput,
 ) -> Result<DescribeContinuousBackupsOutput, DynamoDbError> {
-    let name = backup_table(&db, &cx, input.table_name.as_deref()).await?;
-    let (rec, _) = state::require(&db.store, &db.tables, &cx, &name).await?;
+    let name = backup_table(db, cx, input.table_name.as_deref()).await?;
+    let (rec, _) = state::require(&db.store, &db.tables, cx, &name).await?;
     Ok(DescribeContinuousBackupsOutput {
         continuous_backups_description: Some(backups(&rec, db.clock.now_ms())),
     })
 }
 
 pub async fn update_continuous_backups(
-    db: DynamoDb,
-    cx: RequestContext,
+    db: &DynamoDb,
+    cx: &RequestContext,
     input: UpdateContinuousBackupsInput,
 ) -> Result<UpdateContinuousBackupsOutput, DynamoDbError> {
-    let name = backup_table(&db, &cx, input.table_name.as_deref()).await?;
+    let name = backup_table(db, cx, input.table_name.as_deref()).await?;
     let spec = input.point_in_time_recovery_specification.unwrap_or_default();
     let days = spec.recovery_period_in_days.unwrap_or(35);
     if !(1..=35).contains(&days) {
@@ -151,7 +151,7 @@ pub async fn update_continuous_backups(
         )));
     }
     let now = db.clock.now_ms();
-    let rec = state::update(&db.store, &db.tables, &cx, &name, |rec| {
+    let rec = state::update(&db.store, &db.tables, cx, &name, |rec| {
         rec.recovery = match (
             spec.point_in_time_recovery_enabled.unwrap_or_default(),
             &rec.recovery,

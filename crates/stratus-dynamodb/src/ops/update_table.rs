@@ -12,11 +12,11 @@ use crate::{DynamoDb, DynamoDbError};
 use stratus_store::{Scan as StoreScan, StoreError, Txn};
 
 pub async fn update_table(
-    db: DynamoDb,
-    cx: RequestContext,
+    db: &DynamoDb,
+    cx: &RequestContext,
     input: UpdateTableInput,
 ) -> Result<UpdateTableOutput, DynamoDbError> {
-    let name = resolve_table_name(&cx, input.table_name.as_deref().unwrap_or_default())?;
+    let name = resolve_table_name(cx, input.table_name.as_deref().unwrap_or_default())?;
     let now = Timestamp::from_millis(db.clock.now_ms());
     let changes_anything = input.billing_mode.is_some()
         || input.provisioned_throughput.is_some()
@@ -37,9 +37,9 @@ pub async fn update_table(
             "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, GlobalSecondaryIndexUpdates or SSESpecification or ReplicaUpdates is required".into(),
         ));
     }
-    let (before, _) = state::require(&db.store, &db.tables, &cx, &name).await?;
+    let (before, _) = state::require(&db.store, &db.tables, cx, &name).await?;
     let old_indexes = gsi_names(&before.description);
-    let rec = state::update(&db.store, &db.tables, &cx, &name, |rec| {
+    let rec = state::update(&db.store, &db.tables, cx, &name, |rec| {
         let d = &mut rec.description;
         let current = d
             .billing_mode_summary
@@ -161,7 +161,7 @@ pub async fn update_table(
             }
         }
         if let Some(sse) = &input.sse_specification {
-            d.sse_description = sse_description(&cx, Some(sse));
+            d.sse_description = sse_description(cx, Some(sse));
         }
         if let Some(class) = &input.table_class {
             d.table_class_summary = Some(TableClassSummary { table_class: Some(class.clone()), last_update_date_time: Some(now) });
@@ -179,7 +179,7 @@ pub async fn update_table(
     let info = TableInfo::from(&rec.description);
     for created in new_indexes.difference(&old_indexes) {
         if let Some(index) = info.index(created) {
-            backfill(&db, &info, index).await?;
+            backfill(db, &info, index).await?;
         }
     }
     for deleted in old_indexes.difference(&new_indexes) {
