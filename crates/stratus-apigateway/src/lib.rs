@@ -191,6 +191,14 @@ impl Target {
                 host
             }
         });
+        // Every target's host ends in `localhost`: any other host is answered without copying
+        // it (this runs for every request the gateway receives).
+        if !host
+            .get(host.len().saturating_sub("localhost".len())..)
+            .is_some_and(|end| end.eq_ignore_ascii_case("localhost"))
+        {
+            return None;
+        }
         let host = host.to_ascii_lowercase();
         let (first, rest) = host.split_once('.')?;
         if first.is_empty() {
@@ -579,5 +587,10 @@ mod tests {
         assert_eq!(Target::of(Some("bucket.s3.localhost:4566"), "/k"), None);
         assert_eq!(Target::of(Some("127.0.0.1:4566"), "/2015-03-31/functions"), None);
         assert_eq!(Target::of(Some("a.execute-api.example.com"), "/"), None);
+        assert_eq!(Target::of(Some("a.execute-api.localhost.example.com"), "/"), None);
+        assert_eq!(
+            Target::of(Some("u2.Lambda-Url.LOCALHOST"), "/"),
+            Some(Target::FunctionUrl { id: "u2".into() })
+        );
     }
 }

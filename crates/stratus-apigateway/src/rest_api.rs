@@ -151,12 +151,12 @@ pub async fn is_custom_domain(g: &ApiGateway, host: &str) -> Option<String> {
             host
         }
     });
+    // Addresses first: they need no lowercase copy (this runs for every request).
+    if host.parse::<std::net::IpAddr>().is_ok() || host.starts_with('[') {
+        return None;
+    }
     let host = host.to_ascii_lowercase();
-    if host.parse::<std::net::IpAddr>().is_ok()
-        || host == "localhost"
-        || host.ends_with(".localhost")
-        || host.starts_with('[')
-    {
+    if host == "localhost" || host.ends_with(".localhost") {
         return None;
     }
     let fresh = g

@@ -415,13 +415,14 @@ fn stored_parts(raw: &[u8]) -> Result<(Option<usize>, &[u8]), DynamoDbError> {
 #[derive(Clone, Debug)]
 pub struct StoredItem {
     size: usize,
-    raw: Vec<u8>,
+    raw: bytes::Bytes,
     /// Where the JSON starts in `raw`.
     json_at: usize,
 }
 
 impl StoredItem {
-    pub fn new(raw: Vec<u8>) -> Result<StoredItem, DynamoDbError> {
+    pub fn new(raw: impl Into<bytes::Bytes>) -> Result<StoredItem, DynamoDbError> {
+        let raw = raw.into();
         let (size, json) = stored_parts(&raw)?;
         let json_at = raw.len() - json.len();
         let size = match size {

@@ -157,7 +157,7 @@ pub async fn create_table(
 
     let description = TableDescription {
         attribute_definitions: Some(defs),
-        table_name: Some(name.clone()),
+        table_name: Some(name.to_string()),
         key_schema: Some(key_schema),
         table_status: Some("ACTIVE".into()),
         creation_date_time: Some(now),

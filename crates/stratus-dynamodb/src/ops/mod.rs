@@ -38,7 +38,7 @@ pub(crate) async fn table_info(
     name_or_arn: &str,
 ) -> Result<std::sync::Arc<crate::items::TableInfo>, DynamoDbError> {
     let name = resolve_table_name(cx, name_or_arn)?;
-    crate::state::table_info(&db.store, &db.tables, cx, &name).await
+    crate::state::table_info(&db.store, &db.tables, cx, name).await
 }
 
 /// [`table_info`] for a table named deeper in the request (a transaction's actions): a
@@ -60,7 +60,10 @@ pub(crate) async fn table_info_at(
 }
 
 /// A `TableName` member may hold a name or a table ARN; returns the name.
-pub(crate) fn resolve_table_name(cx: &RequestContext, name_or_arn: &str) -> Result<String, DynamoDbError> {
+pub(crate) fn resolve_table_name<'n>(
+    cx: &RequestContext,
+    name_or_arn: &'n str,
+) -> Result<&'n str, DynamoDbError> {
     if let Some(rest) = name_or_arn.strip_prefix("arn:") {
         let parts: Vec<&str> = rest.splitn(5, ':').collect();
         let valid = parts.len() == 5 && parts[1] == "dynamodb" && parts[4].starts_with("table/");
@@ -73,13 +76,13 @@ pub(crate) fn resolve_table_name(cx: &RequestContext, name_or_arn: &str) -> Resu
         if parts[2] != cx.region || parts[3] != cx.account_id() {
             return Err(DynamoDbError::table_not_found(name));
         }
-        return Ok(name.to_string());
+        return Ok(name);
     }
     let mut v = Violations::default();
     let root = Path::Root;
     check_table_name(name_or_arn, &root.field("TableName"), &mut v);
     match v.message() {
         Some(m) => Err(DynamoDbError::Validation(m)),
-        None => Ok(name_or_arn.to_string()),
+        None => Ok(name_or_arn),
     }
 }

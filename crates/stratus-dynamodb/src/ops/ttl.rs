@@ -120,8 +120,8 @@ async fn backup_table(
 ) -> Result<String, DynamoDbError> {
     let name = resolve_table_name(cx, name.unwrap_or_default())?;
     match state::load(&db.store, &db.tables, cx, &name).await? {
-        Some(_) => Ok(name),
-        None => Err(DynamoDbError::TableNotFound(name)),
+        Some(_) => Ok(name.to_string()),
+        None => Err(DynamoDbError::TableNotFound(name.to_string())),
     }
 }
 
