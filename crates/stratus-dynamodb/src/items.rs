@@ -415,14 +415,13 @@ fn stored_parts(raw: &[u8]) -> Result<(Option<usize>, &[u8]), DynamoDbError> {
 #[derive(Clone, Debug)]
 pub struct StoredItem {
     size: usize,
-    raw: bytes::Bytes,
+    raw: Vec<u8>,
     /// Where the JSON starts in `raw`.
     json_at: usize,
 }
 
 impl StoredItem {
-    pub fn new(raw: impl Into<bytes::Bytes>) -> Result<StoredItem, DynamoDbError> {
-        let raw = raw.into();
+    pub fn new(raw: Vec<u8>) -> Result<StoredItem, DynamoDbError> {
         let (size, json) = stored_parts(&raw)?;
         let json_at = raw.len() - json.len();
         let size = match size {

@@ -742,7 +742,7 @@ impl EmbeddedEngine {
             // Each memtable entry hides at most one SQLite row.
             let limit = scan.limit.saturating_add(mem.len());
             let every_key = all_keys || !mem.is_empty();
-            let (mut keys, mut values, mut page) = (Vec::new(), Vec::new(), ScanValues::default());
+            let (mut keys, mut values, mut last_key) = (Vec::new(), Vec::new(), None);
             let read = (|| -> rusqlite::Result<()> {
                 let mut stmt = c.prepare_cached(sql)?;
                 stmt.raw_bind_parameter(1, ns)?;
@@ -756,26 +756,18 @@ impl EmbeddedEngine {
                 let mut rows = stmt.raw_query();
                 // Sized for a typical page up front: growing the vectors row by row shows in
                 // the profile of a Query.
+                values.reserve(limit.min(64));
                 if every_key {
                     keys.reserve(limit.min(64));
-                    values.reserve(limit.min(64));
                 }
-                let mut read = 0;
-                while read < limit {
+                while values.len() < limit {
                     let Some(r) = rows.next()? else { break };
-                    read += 1;
                     if every_key {
                         keys.push(r.get(0)?);
-                        values.push(r.get(1)?);
-                        continue;
+                    } else if values.len() + 1 == limit {
+                        last_key = Some(r.get(0)?);
                     }
-                    if read == limit {
-                        page.last_key = Some(r.get(0)?);
-                    }
-                    let value = r.get_ref(1)?;
-                    page.push(value.as_bytes().map_err(|e| {
-                        rusqlite::Error::FromSqlConversionFailure(1, value.data_type(), Box::new(e))
-                    })?);
+                    values.push(r.get(1)?);
                 }
                 Ok(())
             })();
@@ -784,7 +776,7 @@ impl EmbeddedEngine {
             }
             read?;
             if !every_key {
-                return Ok(ScanPage::Values(page));
+                return Ok(ScanPage::Values(ScanValues { values, last_key }));
             }
             let rows = keys.into_iter().zip(values);
             if mem.is_empty() {

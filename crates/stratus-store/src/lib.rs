@@ -202,13 +202,10 @@ impl Scan {
 }
 
 /// What [`Store::scan_values`] reads: the values in key order and, when the scan stopped at its
-/// limit (more keys may follow), the key of the last one, to continue from. The values lie one
-/// after another in one buffer: a page costs one allocation, not one per value.
+/// limit (more keys may follow), the key of the last one, to continue from.
 #[derive(Debug, Default)]
 pub struct ScanValues {
-    buf: Vec<u8>,
-    /// Where each value ends in `buf`.
-    ends: Vec<usize>,
+    pub values: Vec<Bytes>,
     pub last_key: Option<Bytes>,
 }
 
@@ -217,44 +214,10 @@ impl ScanValues {
         let last_key = (rows.len() == limit)
             .then(|| rows.last_mut().map(|(k, _)| std::mem::take(k)))
             .flatten();
-        let mut page = Self {
+        Self {
+            values: rows.into_iter().map(|(_, v)| v).collect(),
             last_key,
-            ..Self::default()
-        };
-        for (_, v) in &rows {
-            page.push(v);
         }
-        page
-    }
-
-    fn push(&mut self, value: &[u8]) {
-        self.buf.extend_from_slice(value);
-        self.ends.push(self.buf.len());
-    }
-
-    pub fn len(&self) -> usize {
-        self.ends.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
-    }
-
-    /// The values in order.
-    pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
-        let starts = std::iter::once(0).chain(self.ends.iter().copied());
-        starts.zip(&self.ends).map(|(start, &end)| &self.buf[start..end])
-    }
-
-    /// The values in order, each a shared slice of the page's buffer (no copy).
-    pub fn into_shared(self) -> impl Iterator<Item = bytes::Bytes> {
-        let buf = bytes::Bytes::from(self.buf);
-        let mut start = 0;
-        self.ends.into_iter().map(move |end| {
-            let value = buf.slice(start..end);
-            start = end;
-            value
-        })
     }
 }
 

@@ -462,16 +462,14 @@ pub(crate) async fn read(db: &DynamoDb, src: &Source<'_>, spec: ReadSpec<'_>) ->
             reverse: spec.reverse,
             limit: want,
         };
-        let mut rows = db.store.scan_values(&ns, &scan).await?;
-        let got = rows.len();
-        let last_key = rows.last_key.take();
-        // Each item shares the page's buffer: no allocation per item.
-        for v in rows.into_shared() {
+        let rows = db.store.scan_values(&ns, &scan).await?;
+        let got = rows.values.len();
+        for v in rows.values {
             let v = if spec.fetch {
                 let entry = items::StoredItem::new(v)?.decode()?;
                 let key = items::item_key(&src.table.schema, &entry)?;
                 match db.store.get(src.table.ns(), &key).await? {
-                    Some(item) => item.into(),
+                    Some(item) => item,
                     // Deleted since the index was read.
                     None => continue,
                 }
@@ -514,7 +512,7 @@ pub(crate) async fn read(db: &DynamoDb, src: &Source<'_>, spec: ReadSpec<'_>) ->
             return Ok(page);
         }
         // The next step resumes after the last key of this one.
-        let Some(k) = last_key else {
+        let Some(k) = rows.last_key else {
             return Ok(page);
         };
         if spec.reverse {
