@@ -193,7 +193,7 @@ pub fn values_from_wire(
     map: Option<&HashMap<String, WireValue>>,
 ) -> Result<HashMap<String, AttributeValue>, DynamoDbError> {
     use stratus_dynamodb_expr::value::ValueError;
-    let mut out = HashMap::new();
+    let mut out = HashMap::with_capacity(map.map_or(0, HashMap::len));
     for (k, w) in map.into_iter().flatten() {
         let v = AttributeValue::try_from(w).map_err(|e| {
             DynamoDbError::Validation(match e {

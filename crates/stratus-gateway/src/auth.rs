@@ -83,8 +83,45 @@ pub struct SigningKeys {
 /// Entries kept before the cache starts over (keys change daily; this bounds memory).
 const MAX_CACHED_KEYS: usize = 4096;
 
+/// The scope and key a request thread derived or looked up last: a client signs request after
+/// request with the same scope, so most lookups end here without building the map's key.
+struct LastKey {
+    secret: String,
+    date: String,
+    region: String,
+    service: String,
+    key: [u8; 32],
+}
+
+thread_local! {
+    static LAST_KEY: std::cell::RefCell<Option<LastKey>> = const { std::cell::RefCell::new(None) };
+}
+
 impl SigningKeys {
-    pub fn get(&self, secret: &str, sig: &Signature) -> [u8; 32] {
+    pub fn get(&self, secret: &str, sig: &Signature<'_>) -> [u8; 32] {
+        let c = &sig.credential;
+        let last = LAST_KEY.with_borrow(|last| {
+            last.as_ref()
+                .filter(|l| {
+                    l.secret == secret && l.date == c.date && l.region == c.region && l.service == c.service
+                })
+                .map(|l| l.key)
+        });
+        if let Some(key) = last {
+            return key;
+        }
+        let key = self.lookup(secret, sig);
+        LAST_KEY.set(Some(LastKey {
+            secret: secret.to_string(),
+            date: c.date.to_string(),
+            region: c.region.to_string(),
+            service: c.service.to_string(),
+            key,
+        }));
+        key
+    }
+
+    fn lookup(&self, secret: &str, sig: &Signature<'_>) -> [u8; 32] {
         let c = &sig.credential;
         let mut id =
             String::with_capacity(secret.len() + c.date.len() + c.region.len() + c.service.len() + 3);

@@ -457,13 +457,15 @@ pub(crate) async fn read(db: &DynamoDb, src: &Source<'_>, spec: ReadSpec<'_>) ->
     loop {
         let want = spec.limit.map_or(BATCH, |l| (l - page.scanned).min(BATCH));
         let scan = StoreScan {
-            start: start.clone(),
-            end: end.clone(),
+            start,
+            end,
             reverse: spec.reverse,
             limit: want,
         };
         let rows = db.store.scan_values(&ns, &scan).await?;
+        (start, end) = (scan.start, scan.end);
         let got = rows.values.len();
+        page.items.reserve(got);
         for v in rows.values {
             let v = if spec.fetch {
                 let entry = items::StoredItem::new(v)?.decode()?;
