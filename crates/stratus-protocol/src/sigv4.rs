@@ -377,7 +377,17 @@ fn push_canonical_header_value(out: &mut String, headers: &HeaderMap, name: &str
         if i > 0 {
             out.push(',');
         }
-        let s = String::from_utf8_lossy(v.as_bytes());
+        // The usual value is printable ASCII, trimmed, with single spaces: already canonical.
+        let bytes = v.as_bytes();
+        let canonical = bytes.iter().all(|b| (b' '..0x7f).contains(b))
+            && bytes.first() != Some(&b' ')
+            && bytes.last() != Some(&b' ')
+            && !bytes.windows(2).any(|w| w == b"  ");
+        if let (true, Ok(s)) = (canonical, std::str::from_utf8(bytes)) {
+            out.push_str(s);
+            continue;
+        }
+        let s = String::from_utf8_lossy(bytes);
         for (j, word) in s.split_whitespace().enumerate() {
             if j > 0 {
                 out.push(' ');

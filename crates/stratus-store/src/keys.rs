@@ -11,7 +11,8 @@ pub struct KeyBuf(pub Vec<u8>);
 
 impl KeyBuf {
     pub fn new() -> Self {
-        Self(Vec::new())
+        // Room for a typical key: parts are appended without growing the buffer.
+        Self(Vec::with_capacity(64))
     }
     pub fn bytes(mut self, part: &[u8]) -> Self {
         encode_bytes(&mut self.0, part);
