@@ -43,15 +43,10 @@ pub async fn authenticate(
     let req = request_parts(parts);
     let double_encode = sig.credential.service != "s3";
     let key_id: &str = &sig.credential.access_key_id;
-    let identity = if let Some(key) = gw.inner.keys.get(key_id) {
+    let identity = if let Some((key, identity)) = gw.inner.keys.get(key_id) {
         let signing_key = gw.signing_key(&key.secret_access_key, &sig);
         sigv4::verify_with_key(&sig, &req, &signing_key, body, double_encode).map_err(fail)?;
-        Identity {
-            account_id: key.account_id.clone(),
-            arn: key.arn(),
-            user_id: key.user_id(),
-            access_key_id: key_id.to_string(),
-        }
+        identity.clone()
     } else {
         let Some(temp) = gw.inner.sts.temporary_credential(key_id).await? else {
             return Err(fail(AuthError::UnknownKey));

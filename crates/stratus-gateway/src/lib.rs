@@ -47,7 +47,8 @@ struct Inner {
     config: Config,
     clock: Clock,
     store: Store,
-    keys: HashMap<String, AccessKeyConfig>,
+    /// Configured keys by id, each with the caller it stands for (built once, cloned per request).
+    keys: HashMap<String, (AccessKeyConfig, stratus_core::Identity)>,
     sts: Sts,
     dynamodb: DynamoDb,
     logs: Logs,
@@ -149,7 +150,18 @@ impl Gateway {
                 config,
                 clock,
                 store,
-                keys,
+                keys: keys
+                    .into_iter()
+                    .map(|(id, key)| {
+                        let identity = stratus_core::Identity {
+                            account_id: key.account_id.clone(),
+                            arn: key.arn(),
+                            user_id: key.user_id(),
+                            access_key_id: id.clone(),
+                        };
+                        (id, (key, identity))
+                    })
+                    .collect(),
                 sts,
                 dynamodb,
                 logs,

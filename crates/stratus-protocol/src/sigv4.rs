@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use hmac::{Hmac, Mac};
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -94,9 +94,14 @@ fn incomplete(msg: impl Into<String>) -> AuthError {
     AuthError::Incomplete(msg.into())
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+fn header<'a>(headers: &'a HeaderMap, name: impl http::header::AsHeaderName) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
+
+// Names looked up in every signed request, parsed once (a `&str` name is parsed per lookup).
+const X_AMZ_DATE: HeaderName = HeaderName::from_static("x-amz-date");
+const X_AMZ_SECURITY_TOKEN: HeaderName = HeaderName::from_static("x-amz-security-token");
+const X_AMZ_CONTENT_SHA256: HeaderName = HeaderName::from_static("x-amz-content-sha256");
 
 fn parse_credential(s: &str) -> Result<Credential<'_>, AuthError> {
     let parts: Vec<&str> = s.split('/').collect();
@@ -150,7 +155,7 @@ fn signed_header_names(list: &str) -> Vec<Cow<'_, str>> {
 
 /// Finds and parses the request's signature. `Ok(None)`: the request carries none.
 pub fn parse<'a>(req: &RequestParts<'a>) -> Result<Option<Signature<'a>>, AuthError> {
-    if let Some(auth) = header(req.headers, "authorization") {
+    if let Some(auth) = header(req.headers, http::header::AUTHORIZATION) {
         return parse_header(auth, req.headers).map(Some);
     }
     if let Some(q) = req.query
@@ -189,7 +194,7 @@ fn parse_header<'a>(auth: &'a str, headers: &'a HeaderMap) -> Result<Signature<'
     if signed.is_none() {
         missing.push("Authorization header requires 'SignedHeaders' parameter.");
     }
-    let amz_date = header(headers, "x-amz-date");
+    let amz_date = header(headers, X_AMZ_DATE);
     if amz_date.is_none() {
         missing.push("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.");
     }
@@ -203,8 +208,8 @@ fn parse_header<'a>(auth: &'a str, headers: &'a HeaderMap) -> Result<Signature<'
         signature: sig.unwrap_or_default().into(),
         amz_date: amz_date.unwrap_or_default().into(),
         presigned_expires: None,
-        security_token: header(headers, "x-amz-security-token").map(Cow::Borrowed),
-        content_sha256: header(headers, "x-amz-content-sha256").map(Cow::Borrowed),
+        security_token: header(headers, X_AMZ_SECURITY_TOKEN).map(Cow::Borrowed),
+        content_sha256: header(headers, X_AMZ_CONTENT_SHA256).map(Cow::Borrowed),
     })
 }
 
@@ -265,7 +270,7 @@ fn parse_presigned<'a>(query: &str, headers: &'a HeaderMap) -> Result<Signature<
         amz_date: date.unwrap_or_default().into(),
         presigned_expires: Some(expires),
         security_token: token.map(Cow::Owned),
-        content_sha256: header(headers, "x-amz-content-sha256").map(Cow::Borrowed),
+        content_sha256: header(headers, X_AMZ_CONTENT_SHA256).map(Cow::Borrowed),
     })
 }
 
