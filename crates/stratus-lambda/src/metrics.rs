@@ -168,6 +168,9 @@ type Key = (String, String, String, String);
 #[derive(Default)]
 pub struct Metrics {
     pending: Mutex<HashMap<Key, Stats>>,
+    /// A flush holds it while its counts are neither pending nor written yet; a read holds it
+    /// shared, so that it never sees counts in that state (they would be missing from it).
+    flushing: tokio::sync::RwLock<()>,
 }
 
 impl Metrics {
@@ -252,6 +255,7 @@ impl Metrics {
     /// Merges what accumulated into the store, in the hour `now_ms` falls in. Counts that
     /// cannot be written stay pending for the next round.
     pub async fn flush(&self, store: &Store, now_ms: i64) {
+        let _flushing = self.flushing.write().await;
         let batch: Vec<(Key, Stats)> = self.pending.lock().unwrap().drain().collect();
         let hour = now_ms.div_euclid(HOUR_MS) * HOUR_MS;
         for ((account, region, function, version), stats) in batch {
@@ -281,6 +285,7 @@ impl Metrics {
             None => format!("{account}/{region}/"),
         };
         let mut out: BTreeMap<(String, String, i64), Stats> = BTreeMap::new();
+        let _flushing = self.flushing.read().await;
         for (k, v) in store.scan(NS, &Scan::prefix(prefix.as_bytes())).await? {
             let k = String::from_utf8_lossy(&k).into_owned();
             let parts: Vec<&str> = k.split('/').collect();
