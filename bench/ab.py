@@ -31,9 +31,8 @@ def cpu_secs(pid):
 def target(arg, tmp, round_):
     if arg == "hello":
         return run.Target("hello", [str(run.RELEASE / "examples" / "hello"), "127.0.0.1:{port}"], {"any"})
-    path = Path(arg) if "/" in arg else Path("/tmp/ab") / arg
-    return run.Target(arg, [str(path), "serve", "--listen", "127.0.0.1:{port}", "--data-dir", str(tmp / f"{path.name}-{round_}"),
-                            "--log-level", "warn"], {"dynamodb", "sts"})
+    path = run.binary(arg)
+    return run.Target(arg, run.serve_cmd(path, tmp / f"{path.name}-{round_}"), {"dynamodb", "sts"})
 
 
 def main():

@@ -25,10 +25,8 @@ import run  # noqa: E402
 
 def measure(binary, workload, secs, tmp):
     out = tmp / f"callgrind.{binary.name}"
-    t = run.Target(binary.name, ["valgrind", "--tool=callgrind", "--instr-atstart=no",
-                                 f"--callgrind-out-file={out}.%p", str(binary), "serve", "--listen",
-                                 "127.0.0.1:{port}", "--data-dir", str(tmp / binary.name), "--log-level", "warn"],
-                   {"dynamodb", "sts"})
+    valgrind = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}.%p"]
+    t = run.Target(binary.name, valgrind + run.serve_cmd(binary, tmp / binary.name), {"dynamodb", "sts"})
     t.start()
     try:
         run.wait_ready(t, time.perf_counter(), timeout=300)
@@ -55,8 +53,7 @@ def main():
     workload, secs = sys.argv[1], float(sys.argv[2])
     tmp = Path(tempfile.mkdtemp(prefix="stratus-cg-"))
     for arg in sys.argv[3:]:
-        binary = Path(arg) if "/" in arg else Path("/tmp/ab") / arg
-        per, n, errors = measure(binary, workload, secs, tmp)
+        per, n, errors = measure(run.binary(arg), workload, secs, tmp)
         print(f"{arg:>12}: {per / 1000:8.1f}k Ir per request ({n} requests, {errors} errors)", flush=True)
 
 

@@ -32,8 +32,7 @@ SQLITE = re.compile(r"(sqlite3|pcache|btree|vdbe|getPage|pager|wal|unix|getCell|
 
 def record(binary, workload, secs):
     tmp = Path(tempfile.mkdtemp(prefix="stratus-prof-"))
-    t = run.Target(binary.name, [str(binary), "serve", "--listen", "127.0.0.1:{port}", "--data-dir", str(tmp / "data"),
-                                 "--log-level", "warn"], {"dynamodb", "sts"})
+    t = run.Target(binary.name, run.serve_cmd(binary, tmp / "data"), {"dynamodb", "sts"})
     t.start()
     try:
         run.wait_ready(t, time.perf_counter())
@@ -126,8 +125,7 @@ def main():
     ap.add_argument("--under")
     ap.add_argument("--top", type=int, default=40)
     args = ap.parse_args()
-    binary = Path(args.binary) if "/" in args.binary else Path("/tmp/ab") / args.binary
-    record(binary.resolve(), args.workload, args.secs)
+    record(run.binary(args.binary).resolve(), args.workload, args.secs)
     all_samples = samples()
     if args.under:
         under(all_samples, args.under, args.top)

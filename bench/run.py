@@ -153,10 +153,20 @@ def wrk_replay(port, workload, secs, conns=16):
             "errors": int(errors.group(1)) if errors else 0}
 
 
+def serve_cmd(binary, data_dir):
+    """The command line of `stratus serve` with its defaults, on `{port}`."""
+    return [str(binary), "serve", "--listen", "127.0.0.1:{port}", "--data-dir", str(data_dir), "--log-level", "warn"]
+
+
+def binary(arg):
+    """A Stratus binary named on the command line of the A/B helpers: a path, or a name under
+    /tmp/ab (where `cp target/release/stratus /tmp/ab/NAME` keeps a build to compare with)."""
+    return Path(arg) if "/" in arg else Path("/tmp/ab") / arg
+
+
 def targets(tmp):
-    ts = [Target("stratus (embedded, SigV4 verified, durable)",
-                 [str(RELEASE / "stratus"), "serve", "--listen", "127.0.0.1:{port}", "--data-dir", str(tmp / "stratus"),
-                  "--log-level", "warn"], {"dynamodb", "sts"}),
+    ts = [Target("stratus (embedded, SigV4 verified, durable)", serve_cmd(RELEASE / "stratus", tmp / "stratus"),
+                 {"dynamodb", "sts"}),
           Target("bare hyper server (limit)", [str(RELEASE / "examples" / "hello"), "127.0.0.1:{port}"], {"any"})]
     if shutil.which("moto_server"):
         ts.append(Target("moto_server", ["moto_server", "-p", "{port}"], {"dynamodb", "sts"}))
