@@ -478,8 +478,8 @@ pub fn stage_write(
 ) -> Result<Txn, DynamoDbError> {
     let ns = table.ns();
     let mut txn = match old {
-        Some((_, raw)) => txn.equals(&ns, key.to_vec(), raw.to_vec()),
-        None => txn.absent(&ns, key.to_vec()),
+        Some((_, raw)) => txn.equals(ns, key.to_vec(), raw.to_vec()),
+        None => txn.absent(ns, key.to_vec()),
     };
     for index in &table.indexes {
         let ins = table.index_ns(&index.name);
@@ -501,8 +501,8 @@ pub fn stage_write(
         }
     }
     txn = match new {
-        Some(item) => txn.put(&ns, key.to_vec(), encode_item(item)),
-        None => txn.delete(&ns, key.to_vec()),
+        Some(item) => txn.put(ns, key.to_vec(), encode_item(item)),
+        None => txn.delete(ns, key.to_vec()),
     };
     Ok(txn)
 }

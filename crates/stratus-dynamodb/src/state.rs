@@ -85,8 +85,11 @@ pub fn encode(rec: &TableRecord) -> Vec<u8> {
 /// saves decoding a record that has not changed.
 #[derive(Default)]
 pub struct RecordCache {
-    records: Mutex<HashMap<Vec<u8>, (Vec<u8>, Arc<TableRecord>, Arc<TableInfo>)>>,
+    records: Mutex<HashMap<Vec<u8>, Decoded>>,
 }
+
+/// A table record's bytes and what they decoded to.
+type Decoded = (Vec<u8>, Arc<TableRecord>, Arc<TableInfo>);
 
 /// Records kept before the cache starts over.
 const MAX_CACHED: usize = 10_000;

@@ -475,11 +475,10 @@ impl Gateway {
                 return finish(resp, request_id);
             }
         };
-        let resp = match std::panic::AssertUnwindSafe(
-            self.inner.apigateway.serve(target, parts, body, peer, request_id),
-        )
-        .catch_unwind()
-        .await
+
+        match std::panic::AssertUnwindSafe(self.inner.apigateway.serve(target, parts, body, peer, request_id))
+            .catch_unwind()
+            .await
         {
             Ok(resp) => resp,
             Err(_) => {
@@ -489,10 +488,9 @@ impl Gateway {
                     .header(http::header::CONTENT_TYPE, "application/json")
                     .body(Bytes::from_static(br#"{"message":"Internal Server Error"}"#))
                     .expect("static response");
-                return finish(resp, request_id);
+                finish(resp, request_id)
             }
-        };
-        resp
+        }
     }
 
     /// Verifies an S3 read without a body (GET or HEAD signed in the `Authorization` header) with the

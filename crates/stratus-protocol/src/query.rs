@@ -162,11 +162,7 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(tags, vec!["a".to_string(), "c".to_string()]);
-        assert!(
-            list(&q, "PolicyArns", |q, p| scalar::<String>(q, p))
-                .unwrap()
-                .is_none()
-        );
+        assert!(list(&q, "PolicyArns", scalar::<String>).unwrap().is_none());
         let bad = QueryParams::parse(None, b"DurationSeconds=abc");
         assert!(scalar::<i32>(&bad, "DurationSeconds").is_err());
     }

@@ -421,6 +421,13 @@ impl RestResponse {
     }
 }
 
+/// Operations that answer with no members (only a status).
+impl ToRest for () {
+    fn to_rest(&self, status: u16) -> ApiResponse {
+        RestResponse::new(status).finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -522,12 +529,5 @@ mod tests {
             scalar::<i32>(Some("5"), Location::Query, "MaxItems").unwrap(),
             Some(5)
         );
-    }
-}
-
-/// Operations that answer with no members (only a status).
-impl ToRest for () {
-    fn to_rest(&self, status: u16) -> ApiResponse {
-        RestResponse::new(status).finish()
     }
 }

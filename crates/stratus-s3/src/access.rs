@@ -114,7 +114,7 @@ impl S3Access for Access {
             .store
             .get(BUCKETS, bucket.as_bytes())
             .await
-            .map_err(|e| s3s::S3Error::internal_error(e))?;
+            .map_err(s3s::S3Error::internal_error)?;
         let Some(record) = raw.and_then(|r| self.buckets.parse(&bucket, r)) else {
             return Ok(()); // the operation answers NoSuchBucket
         };

@@ -19,7 +19,7 @@ use crate::objects::etag_of;
 
 /// One entry of a listing, in key order.
 enum Entry {
-    Object(String, ObjectRecord),
+    Object(String, Box<ObjectRecord>),
     Prefix(String),
 }
 
@@ -66,6 +66,7 @@ fn enc(url: bool, s: String) -> String {
 impl Backend {
     /// Walks `ns` (objects or versions) from `start`, rolling keys up by delimiter, until
     /// `max` entries; `include` decides which records count.
+    #[allow(clippy::too_many_arguments)]
     async fn walk(
         &self,
         ns: &str,
@@ -138,7 +139,7 @@ impl Backend {
                         truncated: true,
                     });
                 }
-                entries.push(Entry::Object(key, rec));
+                entries.push(Entry::Object(key, Box::new(rec)));
             }
             if jumped {
                 continue;

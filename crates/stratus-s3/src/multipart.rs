@@ -494,7 +494,7 @@ impl Backend {
             ..Default::default()
         };
         if let Some((alg, value)) = &rec.checksum {
-            set_checksums!(out, crate::body::one_checksum(&alg, value.clone()));
+            set_checksums!(out, crate::body::one_checksum(alg, value.clone()));
             out.checksum_type = rec.checksum_type.clone().map(ChecksumType::from);
         }
         Ok(S3Response::new(out))

@@ -1165,11 +1165,10 @@ pub fn check_read_conditions(
 
 /// The byte range a read asks for (`None` = everything) and the part count when a part was
 /// asked for.
-fn read_range(
-    rec: &ObjectRecord,
-    range: Option<&Range>,
-    part: Option<i32>,
-) -> S3Result<(Option<(u64, u64)>, Option<i32>)> {
+type ReadRange = (Option<(u64, u64)>, Option<i32>);
+
+/// See [`ReadRange`].
+fn read_range(rec: &ObjectRecord, range: Option<&Range>, part: Option<i32>) -> S3Result<ReadRange> {
     if let Some(n) = part {
         let pieces: Vec<u64> = match &rec.body {
             BodyRef::Blobs(b) if rec.parts.is_some() => b.iter().map(|(_, s)| *s).collect(),

@@ -39,7 +39,7 @@ pub async fn create_table(
     let key_schema = input.key_schema.clone().unwrap_or_default();
     let billing = input.billing_mode.clone().unwrap_or_else(|| "PROVISIONED".into());
     let now = Timestamp::from_millis(db.clock.now_ms());
-    let arn = state::table_arn(cx, &name);
+    let arn = state::table_arn(cx, name);
 
     check_key_schema(&key_schema, "table")?;
     let mut used: BTreeSet<String> = key_schema
@@ -194,7 +194,7 @@ pub async fn create_table(
         tags: input.tags.unwrap_or_default(),
         ..Default::default()
     };
-    let key = state::table_key(cx.account_id(), &cx.region, &name);
+    let key = state::table_key(cx.account_id(), &cx.region, name);
     let txn = Txn::new()
         .absent(state::TABLES, key.clone())
         .put(state::TABLES, key, state::encode(&record));

@@ -14,7 +14,7 @@ pub async fn describe_table(
     input: DescribeTableInput,
 ) -> Result<DescribeTableReply, DynamoDbError> {
     let name = resolve_table_name(cx, input.table_name.as_deref().unwrap_or_default())?;
-    let (rec, _) = state::require(&db.store, &db.tables, cx, &name).await?;
+    let (rec, _) = state::require(&db.store, &db.tables, cx, name).await?;
     // Item count and size are read live (AWS refreshes them about every six hours).
     let rec = db.stats.with_counts(&db.store, rec).await?;
     Ok(DescribeTableReply(rec))
@@ -60,8 +60,8 @@ pub async fn delete_table(
     input: DeleteTableInput,
 ) -> Result<DeleteTableOutput, DynamoDbError> {
     let name = resolve_table_name(cx, input.table_name.as_deref().unwrap_or_default())?;
-    let key = state::table_key(cx.account_id(), &cx.region, &name);
-    let (rec, raw) = state::require(&db.store, &db.tables, cx, &name).await?;
+    let key = state::table_key(cx.account_id(), &cx.region, name);
+    let (rec, raw) = state::require(&db.store, &db.tables, cx, name).await?;
     let mut description = rec.description.clone();
     if rec.description.deletion_protection_enabled == Some(true) {
         return Err(DynamoDbError::Validation(format!(

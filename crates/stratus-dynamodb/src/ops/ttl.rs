@@ -42,7 +42,7 @@ pub async fn update_time_to_live(
         spec.enabled.unwrap_or_default(),
         spec.attribute_name.clone().unwrap_or_default(),
     );
-    state::update(&db.store, &db.tables, cx, &name, |rec| {
+    state::update(&db.store, &db.tables, cx, name, |rec| {
         match (enable, &rec.ttl_attribute) {
             (true, Some(_)) => {
                 return Err(DynamoDbError::Validation("TimeToLive is already enabled".into()));
@@ -72,7 +72,7 @@ pub async fn describe_time_to_live(
     input: DescribeTimeToLiveInput,
 ) -> Result<DescribeTimeToLiveOutput, DynamoDbError> {
     let name = resolve_table_name(cx, input.table_name.as_deref().unwrap_or_default())?;
-    let (rec, _) = state::require(&db.store, &db.tables, cx, &name).await?;
+    let (rec, _) = state::require(&db.store, &db.tables, cx, name).await?;
     Ok(DescribeTimeToLiveOutput {
         time_to_live_description: Some(TimeToLiveDescription {
             time_to_live_status: Some(
@@ -119,7 +119,7 @@ async fn backup_table(
     name: Option<&str>,
 ) -> Result<String, DynamoDbError> {
     let name = resolve_table_name(cx, name.unwrap_or_default())?;
-    match state::load(&db.store, &db.tables, cx, &name).await? {
+    match state::load(&db.store, &db.tables, cx, name).await? {
         Some(_) => Ok(name.to_string()),
         None => Err(DynamoDbError::TableNotFound(name.to_string())),
     }

@@ -37,9 +37,9 @@ pub async fn update_table(
             "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, GlobalSecondaryIndexUpdates or SSESpecification or ReplicaUpdates is required".into(),
         ));
     }
-    let (before, _) = state::require(&db.store, &db.tables, cx, &name).await?;
+    let (before, _) = state::require(&db.store, &db.tables, cx, name).await?;
     let old_indexes = gsi_names(&before.description);
-    let rec = state::update(&db.store, &db.tables, cx, &name, |rec| {
+    let rec = state::update(&db.store, &db.tables, cx, name, |rec| {
         let d = &mut rec.description;
         let current = d
             .billing_mode_summary
@@ -212,14 +212,14 @@ async fn backfill(db: &DynamoDb, table: &TableInfo, index: &Index) -> Result<(),
         if let Some(a) = &after {
             scan = scan.after(a);
         }
-        let rows = db.store.scan(&ns, &scan).await?;
+        let rows = db.store.scan(ns, &scan).await?;
         if rows.is_empty() {
             return Ok(());
         }
         let mut txn = Txn::new();
         for (k, v) in &rows {
             let item = items::decode_item(v)?;
-            txn = txn.equals(&ns, k.clone(), v.clone());
+            txn = txn.equals(ns, k.clone(), v.clone());
             if let Ok(Some(ik)) = items::index_key(table, index, &item, k) {
                 txn = txn.put(
                     &ins,
