@@ -475,7 +475,6 @@ impl Gateway {
                 return finish(resp, request_id);
             }
         };
-
         match std::panic::AssertUnwindSafe(self.inner.apigateway.serve(target, parts, body, peer, request_id))
             .catch_unwind()
             .await

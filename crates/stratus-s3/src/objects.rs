@@ -1163,11 +1163,10 @@ pub fn check_read_conditions(
     Ok(())
 }
 
-/// The byte range a read asks for (`None` = everything) and the part count when a part was
-/// asked for.
+/// A read's byte range (`None` = everything) and its part count when a part was asked for.
 type ReadRange = (Option<(u64, u64)>, Option<i32>);
 
-/// See [`ReadRange`].
+/// The byte range a read asks for and the part count when a part was asked for.
 fn read_range(rec: &ObjectRecord, range: Option<&Range>, part: Option<i32>) -> S3Result<ReadRange> {
     if let Some(n) = part {
         let pieces: Vec<u64> = match &rec.body {
