@@ -1240,6 +1240,11 @@ def test_partiql_batches_missing_attributes_and_functions(table, stratus):
     r = c.execute_statement(Statement="SELECT pk FROM items WHERE pk = 'pq' AND nope <> 'plain'")
     assert r["Items"] == []
     assert len(c.execute_statement(Statement="SELECT pk FROM items WHERE pk = 'pq' AND tag <> 'other'")["Items"]) == 1
+    # Text beyond ASCII in a statement, alone and in a batch.
+    c.execute_statement(Statement="INSERT INTO items VALUE {'pk': 'pq', 'sk': 9, 'tag': 'é€'}")
+    r = c.batch_execute_statement(Statements=[{"Statement": "SELECT tag FROM items WHERE pk = 'pq' AND sk = 9"},
+                                              {"Statement": "SELECT tag FROM items WHERE pk = 'ü' AND sk = 9"}])
+    assert r["Responses"][0]["Item"] == {"tag": {"S": "é€"}} and "Item" not in r["Responses"][1]
     code, msg, _ = err(c.batch_execute_statement, Statements=[
         {"Statement": "INSERT INTO items VALUE {'pk': 'pq', 'sk': 2}"},
         {"Statement": "UPDATE items SET tag = 'x' WHERE pk = 'pq' AND sk = 2"}])

@@ -102,14 +102,15 @@ fn lex(src: &str) -> Result<(Vec<Tok>, Vec<usize>), PartiqlError> {
             i += 1;
             continue;
         }
-        let two = if i + 1 < b.len() { &src[i..i + 2] } else { "" };
+        // Bytes, not `&str`: the next character may be several bytes long.
+        let two = b.get(i..i + 2).unwrap_or_default();
         match two {
-            "<<" | ">>" | "<=" | ">=" | "<>" | "!=" => {
+            b"<<" | b">>" | b"<=" | b">=" | b"<>" | b"!=" => {
                 out.push(Tok::Sym(match two {
-                    "<<" => "<<",
-                    ">>" => ">>",
-                    "<=" => "<=",
-                    ">=" => ">=",
+                    b"<<" => "<<",
+                    b">>" => ">>",
+                    b"<=" => "<=",
+                    b">=" => ">=",
                     _ => "<>",
                 }));
                 i += 2;
@@ -1072,6 +1073,23 @@ mod tests {
         );
         assert!(parse("SELECT * FROM t WHERE", &[]).is_err());
         assert!(parse("SELECT * FROM t WHERE n IN [1, 2, -3] AND x IS NOT MISSING", &[]).is_ok());
+    }
+
+    #[test]
+    fn text_beyond_ascii() {
+        let Statement::Insert { item, .. } =
+            parse("INSERT INTO t VALUE {'pk': 'é', 'ü': 'ß€'}", &[]).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!((&item["pk"], &item["ü"]), (&s("é"), &s("ß€")));
+        // A character of several bytes anywhere: the statement parses or is refused, never panics.
+        let src = r#"SELECT * FROM "t" WHERE pk = 'é' AND "ü" <> 'ß' AND n >= 1 AND x IN [1, 2]"#;
+        for (i, _) in src.char_indices() {
+            for c in ["é", "€", "😀"] {
+                let _ = parse(&format!("{}{c}{}", &src[..i], &src[i..]), &[]);
+            }
+        }
     }
 
     #[test]
